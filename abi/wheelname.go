@@ -1,0 +1,106 @@
+package abi
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Tag is one (interpreter, abi, platform) triple of PEP 425.
+type Tag struct {
+	Interpreter string `json:"interpreter"`
+	ABI         string `json:"abi"`
+	Platform    string `json:"platform"`
+}
+
+func (t Tag) String() string { return t.Interpreter + "-" + t.ABI + "-" + t.Platform }
+
+// ParseTag parses "cp312-cp312-manylinux_2_17_x86_64" (a single, expanded tag).
+func ParseTag(s string) (Tag, error) {
+	parts := strings.Split(s, "-")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return Tag{}, fmt.Errorf("tag %q: want interpreter-abi-platform", s)
+	}
+	if strings.Contains(s, ".") {
+		return Tag{}, fmt.Errorf("tag %q: compressed tag set where a single tag was expected", s)
+	}
+	return Tag{parts[0], parts[1], parts[2]}, nil
+}
+
+// ExpandTags expands a compressed tag set ("py2.py3-none-any") into its tags,
+// in the order the components are written.
+func ExpandTags(interp, abiTag, plat string) ([]Tag, error) {
+	var out []Tag
+	for _, i := range strings.Split(interp, ".") {
+		for _, a := range strings.Split(abiTag, ".") {
+			for _, p := range strings.Split(plat, ".") {
+				if i == "" || a == "" || p == "" {
+					return nil, fmt.Errorf("tag set %s-%s-%s: empty component", interp, abiTag, plat)
+				}
+				out = append(out, Tag{i, a, p})
+			}
+		}
+	}
+	return out, nil
+}
+
+// WheelFilename is a parsed wheel file name (PEP 427 / binary distribution format).
+type WheelFilename struct {
+	Name    string `json:"name"`    // as written in the file name
+	Version string `json:"version"` // as written, "+" local part included
+	Build   string `json:"build,omitempty"`
+	Tags    []Tag  `json:"tags"`
+}
+
+var (
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`)
+	versionRe = regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`)
+	buildRe   = regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`)
+)
+
+// ParseWheelFilename parses "name-version(-build)?-py-abi-plat.whl".
+func ParseWheelFilename(file string) (WheelFilename, error) {
+	base := file
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
+		base = base[i+1:]
+	}
+	if !strings.HasSuffix(base, ".whl") {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: does not end in .whl", base)
+	}
+	parts := strings.Split(strings.TrimSuffix(base, ".whl"), "-")
+	if len(parts) != 5 && len(parts) != 6 {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform.whl", base)
+	}
+	w := WheelFilename{Name: parts[0], Version: parts[1]}
+	if !nameRe.MatchString(w.Name) {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid project name %q", base, w.Name)
+	}
+	if !versionRe.MatchString(w.Version) {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid version %q", base, w.Version)
+	}
+	if len(parts) == 6 {
+		w.Build = parts[2]
+		if !buildRe.MatchString(w.Build) {
+			return WheelFilename{}, fmt.Errorf("wheel filename %q: build tag %q must start with a digit", base, w.Build)
+		}
+	}
+	n := len(parts)
+	tags, err := ExpandTags(parts[n-3], parts[n-2], parts[n-1])
+	if err != nil {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: %w", base, err)
+	}
+	w.Tags = tags
+	return w, nil
+}
+
+var normRe = regexp.MustCompile(`[-_.]+`)
+
+// NormalizeName is the PEP 503 normalised form of a project name.
+func NormalizeName(name string) string {
+	return strings.ToLower(normRe.ReplaceAllString(name, "-"))
+}
+
+// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
+func DistInfoName(name string) string {
+	return strings.ToLower(normRe.ReplaceAllString(name, "_"))
+}

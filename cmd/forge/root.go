@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/store"
+)
+
+// Exit codes (PRODUCT.md).
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitRefused   = 3
+	exitIntegrity = 4
+)
+
+// App carries the global flags and the IO streams every command uses.
+type App struct {
+	Home    string
+	JSON    bool
+	Quiet   bool
+	Verbose bool
+	Stdout  io.Writer
+	Stderr  io.Writer
+}
+
+// Infof prints progress to stderr unless --quiet.
+func (a *App) Infof(format string, args ...any) {
+	if !a.Quiet {
+		fmt.Fprintf(a.Stderr, format+"\n", args...)
+	}
+}
+
+// Debugf prints detail to stderr with --verbose.
+func (a *App) Debugf(format string, args ...any) {
+	if a.Verbose && !a.Quiet {
+		fmt.Fprintf(a.Stderr, format+"\n", args...)
+	}
+}
+
+// Print writes v as one JSON document with --json, else calls text.
+func (a *App) Print(v any, text func(w io.Writer)) error {
+	if a.JSON {
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	if !a.Quiet || text == nil {
+		if text != nil {
+			text(a.Stdout)
+		}
+	}
+	return nil
+}
+
+// commandFactories is filled by each verb's file (one file per verb).
+var commandFactories []func(*App) *cobra.Command
+
+func register(f func(*App) *cobra.Command) { commandFactories = append(commandFactories, f) }
+
+// usageError is a mistake in how forge was called (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// exitError carries an explicit exit code (e.g. --enforce with only warnings).
+type codeError struct {
+	code int
+	err  error
+}
+
+func (c codeError) Error() string { return c.err.Error() }
+func (c codeError) Unwrap() error { return c.err }
+
+func newRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "forge",
+		Short:         "Layered Python environments over one shared wheel store, with a GPU/CUDA-aware ABI engine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if app.Home == "" {
+				app.Home = os.Getenv("FORGE_HOME")
+			}
+			if app.Home == "" {
+				h, err := os.UserHomeDir()
+				if err != nil {
+					return err
+				}
+				app.Home = filepath.Join(h, ".forge")
+			}
+			abs, err := filepath.Abs(app.Home)
+			if err != nil {
+				return err
+			}
+			app.Home = abs
+			return nil
+		},
+	}
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.Home, "home", "", "forge home directory (default $FORGE_HOME or ~/.forge)")
+	pf.BoolVar(&app.JSON, "json", false, "print one JSON document on stdout")
+	pf.BoolVarP(&app.Quiet, "quiet", "q", false, "print only errors and results")
+	pf.BoolVarP(&app.Verbose, "verbose", "v", false, "print more detail on stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	for _, f := range commandFactories {
+		root.AddCommand(f(app))
+	}
+	return root
+}
+
+// Main runs forge with args and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	app := &App{Stdout: stdout, Stderr: stderr}
+	root := newRoot(app)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if app.JSON && code != exitOK {
+		// Commands that already printed a JSON report return codeError; others
+		// still owe stdout one document.
+		var ce codeError
+		if !errors.As(err, &ce) {
+			json.NewEncoder(stdout).Encode(map[string]any{"error": err.Error(), "exit_code": code})
+		}
+	}
+	fmt.Fprintf(stderr, "forge: %v\n", err)
+	return code
+}
+
+// exitCode maps typed errors to exit codes; the one place that does.
+func exitCode(err error) int {
+	var ce codeError
+	var ue usageError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, store.ErrCorrupt):
+		return exitIntegrity
+	case errors.Is(err, abi.ErrIncompatible):
+		return exitRefused
+	}
+	if isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}

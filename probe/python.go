@@ -1,0 +1,270 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Interp holds the facts about one Python interpreter that forge needs to
+// build environments and derive wheel tags. They are gathered with a single
+// interpreter call and cached on disk, keyed on the executable's identity.
+//
+// CONTRACT (shared with linker/ and store/): fields may be added; names stay.
+type Interp struct {
+	Executable     string `json:"executable"`      // the path given, made absolute
+	Real           string `json:"real"`            // symlinks resolved
+	BaseExecutable string `json:"base_executable"` // sys._base_executable or sys.executable
+	Implementation string `json:"implementation"`  // "cp", "pp"
+	ImplName       string `json:"impl_name"`       // "cpython"
+	Version        string `json:"version"`         // "3.12.1"
+	Major          int    `json:"major"`
+	Minor          int    `json:"minor"`
+	ABIFlags       string `json:"abiflags"`     // sys.abiflags ("", "t", "d")
+	SOABI          string `json:"soabi"`        // "cpython-312-x86_64-linux-gnu"
+	ExtSuffix      string `json:"ext_suffix"`   // ".cpython-312-x86_64-linux-gnu.so"
+	BasePrefix     string `json:"base_prefix"`  // sys.base_prefix
+	Prefix         string `json:"prefix"`       // sys.prefix
+	PlatLibDir     string `json:"platlibdir"`   // "lib"
+	Include        string `json:"include"`      // sysconfig include dir (Python.h)
+	Platform       string `json:"platform"`     // sysconfig.get_platform(): "linux-x86_64"
+	Machine        string `json:"machine"`      // platform.machine()
+	Is64Bit        bool   `json:"is_64bit"`     // sys.maxsize > 2**32
+	GilDisabled    bool   `json:"gil_disabled"` // Py_GIL_DISABLED
+	PyDebug        bool   `json:"py_debug"`
+	WithPymalloc   bool   `json:"with_pymalloc"`
+	Libc           string `json:"libc"`      // os.confstr("CS_GNU_LIBC_VERSION") e.g. "glibc 2.36"
+	CacheTag       string `json:"cache_tag"` // "cpython-312"
+	// Config holds the raw sysconfig variables the tag algorithm consults.
+	Config map[string]any `json:"config,omitempty"`
+}
+
+// XY is "3.12".
+func (i *Interp) XY() string { return fmt.Sprintf("%d.%d", i.Major, i.Minor) }
+
+// LibDirName is the directory under lib/ holding site-packages: "python3.12" or
+// "python3.13t" for a free-threaded build.
+func (i *Interp) LibDirName() string {
+	if i.GilDisabled {
+		return "python" + i.XY() + "t"
+	}
+	return "python" + i.XY()
+}
+
+const interpScript = `
+import json, os, platform, sys, sysconfig
+cv = sysconfig.get_config_var
+libc = ""
+try:
+    libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+except (AttributeError, ValueError, OSError):
+    pass
+impl = sys.implementation.name
+short = {"cpython": "cp", "pypy": "pp", "ironpython": "ip", "jython": "jy"}.get(impl, impl)
+print(json.dumps({
+  "base_executable": getattr(sys, "_base_executable", None) or sys.executable,
+  "implementation": short, "impl_name": impl,
+  "version": "%d.%d.%d" % sys.version_info[:3],
+  "major": sys.version_info[0], "minor": sys.version_info[1],
+  "abiflags": getattr(sys, "abiflags", ""),
+  "soabi": cv("SOABI") or "", "ext_suffix": cv("EXT_SUFFIX") or "",
+  "base_prefix": sys.base_prefix, "prefix": sys.prefix,
+  "platlibdir": getattr(sys, "platlibdir", "lib"),
+  "include": sysconfig.get_paths()["include"],
+  "platform": sysconfig.get_platform(), "machine": platform.machine(),
+  "is_64bit": sys.maxsize > 2**32,
+  "gil_disabled": bool(cv("Py_GIL_DISABLED")),
+  "py_debug": bool(cv("Py_DEBUG")) or hasattr(sys, "gettotalrefcount"),
+  "with_pymalloc": bool(cv("WITH_PYMALLOC")),
+  "libc": libc, "cache_tag": sys.implementation.cache_tag or "",
+  "config": {k: cv(k) for k in ("Py_DEBUG", "WITH_PYMALLOC", "Py_UNICODE_SIZE", "Py_GIL_DISABLED", "SOABI", "EXT_SUFFIX", "MULTIARCH")},
+}))
+`
+
+// InterpOption configures Interpreter.
+type InterpOption func(*interpConfig)
+
+type interpConfig struct {
+	cacheDir string
+	timeout  time.Duration
+}
+
+// WithCacheDir caches interpreter facts under dir (one JSON file per executable
+// identity). Without it nothing is cached.
+func WithCacheDir(dir string) InterpOption { return func(c *interpConfig) { c.cacheDir = dir } }
+
+// WithTimeout bounds the interpreter call (default 30s).
+func WithTimeout(d time.Duration) InterpOption { return func(c *interpConfig) { c.timeout = d } }
+
+// Interpreter returns the facts about the interpreter at path, from the cache
+// when the executable (after resolving symlinks) has the same size and
+// modification time as when they were gathered.
+func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
+	cfg := interpConfig{timeout: 30 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("python %s: %w", path, err)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return nil, fmt.Errorf("python %s: %w", path, err)
+	}
+	var cacheFile string
+	if cfg.cacheDir != "" {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00v1", abs, real, st.Size(), st.ModTime().UnixNano())))
+		cacheFile = filepath.Join(cfg.cacheDir, hex.EncodeToString(sum[:16])+".json")
+		if b, err := os.ReadFile(cacheFile); err == nil {
+			var in Interp
+			if json.Unmarshal(b, &in) == nil && in.Version != "" {
+				return &in, nil
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, abs, "-I", "-S", "-c", interpScript)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Env = cleanPythonEnv(os.Environ())
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("python %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
+	}
+	var in Interp
+	if err := json.Unmarshal(out, &in); err != nil {
+		return nil, fmt.Errorf("python %s: unreadable facts: %v", path, err)
+	}
+	in.Executable, in.Real = abs, real
+	if cacheFile != "" {
+		if err := writeFileAtomic(cacheFile, mustJSON(in)); err != nil {
+			return nil, err
+		}
+	}
+	return &in, nil
+}
+
+func cleanPythonEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "PYTHONHOME=") || strings.HasPrefix(kv, "PYTHONPATH=") || strings.HasPrefix(kv, "VIRTUAL_ENV=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+var xyRe = regexp.MustCompile(`^\d+\.\d+$`)
+
+// ErrNoPython means no interpreter matched a request.
+var ErrNoPython = errors.New("no matching python interpreter")
+
+// FindPython turns a --python value into an executable path: a path is used
+// as it is; "X.Y" is looked up as pythonX.Y on PATH, then under pyenv's
+// versions directory (PYENV_ROOT or ~/.pyenv); "" means python3 on PATH.
+func FindPython(spec string) (string, error) {
+	switch {
+	case spec == "":
+		if p, err := exec.LookPath("python3"); err == nil {
+			return p, nil
+		}
+		return "", fmt.Errorf("python3: %w on PATH", ErrNoPython)
+	case strings.ContainsRune(spec, os.PathSeparator):
+		if _, err := os.Stat(spec); err != nil {
+			return "", fmt.Errorf("python %s: %w", spec, err)
+		}
+		return spec, nil
+	case xyRe.MatchString(spec):
+		for _, name := range []string{"python" + spec} {
+			if p, err := exec.LookPath(name); err == nil {
+				return p, nil
+			}
+		}
+		root := os.Getenv("PYENV_ROOT")
+		if root == "" {
+			if home, err := os.UserHomeDir(); err == nil {
+				root = filepath.Join(home, ".pyenv")
+			}
+		}
+		matches, _ := filepath.Glob(filepath.Join(root, "versions", spec+".*", "bin", "python"+spec))
+		sort.Slice(matches, func(a, b int) bool { return versionLess(matches[b], matches[a]) })
+		for _, m := range matches {
+			if _, err := os.Stat(m); err == nil {
+				return m, nil
+			}
+		}
+		return "", fmt.Errorf("python %s: %w (looked on PATH and in %s)", spec, ErrNoPython, filepath.Join(root, "versions"))
+	default:
+		if p, err := exec.LookPath(spec); err == nil {
+			return p, nil
+		}
+		return "", fmt.Errorf("python %q: %w", spec, ErrNoPython)
+	}
+}
+
+// versionLess orders pyenv paths ".../3.12.1/bin" < ".../3.12.10/bin".
+func versionLess(a, b string) bool {
+	va := filepath.Base(filepath.Dir(filepath.Dir(a)))
+	vb := filepath.Base(filepath.Dir(filepath.Dir(b)))
+	pa, pb := strings.Split(va, "."), strings.Split(vb, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		var x, y int
+		fmt.Sscan(pa[i], &x)
+		fmt.Sscan(pb[i], &y)
+		if x != y {
+			return x < y
+		}
+	}
+	return len(pa) < len(pb)
+}

@@ -1,0 +1,14 @@
+package store
+
+import "errors"
+
+// Error kinds. Errors returned by this package wrap one of these with the
+// identity of what failed: "wheel foo-1.0-py3-none-any.whl: member ../x: %w".
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrCorrupt is an integrity failure: a wheel or a store file whose content
+	// does not match what it claims (hash, size, CRC, structure).
+	ErrCorrupt = errors.New("integrity failure")
+	ErrLocked  = errors.New("locked by another process")
+)
