@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,13 @@ type Interp struct {
 	WithPymalloc   bool   `json:"with_pymalloc"`
 	Libc           string `json:"libc"`      // os.confstr("CS_GNU_LIBC_VERSION") e.g. "glibc 2.36"
 	CacheTag       string `json:"cache_tag"` // "cpython-312"
+	// Packaging is the version of the packaging library vendored by the
+	// interpreter's own pip ("21.3", "24.1"); SysTags reproduces its
+	// sys_tags(). Empty when the interpreter has no pip.
+	Packaging string `json:"packaging,omitempty"`
+	// Musl is the musl version ("1.2") when the interpreter's program
+	// interpreter is ld-musl; empty for glibc.
+	Musl string `json:"musl,omitempty"`
 	// Config holds the raw sysconfig variables the tag algorithm consults.
 	Config map[string]any `json:"config,omitempty"`
 }
@@ -71,6 +79,26 @@ try:
 except (AttributeError, ValueError, OSError):
     pass
 impl = sys.implementation.name
+def _packaging():
+    # -S hides site-packages (and, before 3.11, the venv prefix): look for
+    # pip's vendor list in the venv next to the executable, then the prefixes.
+    import re
+    prefixes = []
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        prefixes.append(venv)
+    prefixes += [sys.prefix, sys.base_prefix]
+    for p in prefixes:
+        paths = sysconfig.get_paths(vars={"base": p, "platbase": p, "installed_base": p, "installed_platbase": p})
+        for d in (paths["purelib"], paths["platlib"]):
+            try:
+                with open(os.path.join(d, "pip", "_vendor", "vendor.txt")) as f:
+                    m = re.search(r"(?m)^packaging==([^\s;#]+)", f.read())
+            except OSError:
+                continue
+            if m:
+                return m.group(1)
+    return ""
 short = {"cpython": "cp", "pypy": "pp", "ironpython": "ip", "jython": "jy"}.get(impl, impl)
 print(json.dumps({
   "base_executable": getattr(sys, "_base_executable", None) or sys.executable,
@@ -88,33 +116,16 @@ print(json.dumps({
   "py_debug": bool(cv("Py_DEBUG")) or hasattr(sys, "gettotalrefcount"),
   "with_pymalloc": bool(cv("WITH_PYMALLOC")),
   "libc": libc, "cache_tag": sys.implementation.cache_tag or "",
-  "config": {k: cv(k) for k in ("Py_DEBUG", "WITH_PYMALLOC", "Py_UNICODE_SIZE", "Py_GIL_DISABLED", "SOABI", "EXT_SUFFIX", "MULTIARCH")},
+  "packaging": _packaging(),
+  "config": {k: cv(k) for k in ("Py_DEBUG", "WITH_PYMALLOC", "Py_UNICODE_SIZE", "Py_GIL_DISABLED", "SOABI", "EXT_SUFFIX", "MULTIARCH", "py_version_nodot")},
 }))
 `
-
-// InterpOption configures Interpreter.
-type InterpOption func(*interpConfig)
-
-type interpConfig struct {
-	cacheDir string
-	timeout  time.Duration
-}
-
-// WithCacheDir caches interpreter facts under dir (one JSON file per executable
-// identity). Without it nothing is cached.
-func WithCacheDir(dir string) InterpOption { return func(c *interpConfig) { c.cacheDir = dir } }
-
-// WithTimeout bounds the interpreter call (default 30s).
-func WithTimeout(d time.Duration) InterpOption { return func(c *interpConfig) { c.timeout = d } }
 
 // Interpreter returns the facts about the interpreter at path, from the cache
 // when the executable (after resolving symlinks) has the same size and
 // modification time as when they were gathered.
 func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
-	cfg := interpConfig{timeout: 30 * time.Second}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := newConfig(opts)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -128,8 +139,10 @@ func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
 		return nil, fmt.Errorf("python %s: %w", path, err)
 	}
 	var cacheFile string
-	if cfg.cacheDir != "" {
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00v1", abs, real, st.Size(), st.ModTime().UnixNano())))
+	// A wrapper script (a pyenv shim) may run a different interpreter next
+	// time without changing itself: only a real executable is cached.
+	if cfg.cacheDir != "" && isELF(real) {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00v2", abs, real, st.Size(), st.ModTime().UnixNano())))
 		cacheFile = filepath.Join(cfg.cacheDir, hex.EncodeToString(sum[:16])+".json")
 		if b, err := os.ReadFile(cacheFile); err == nil {
 			var in Interp
@@ -138,7 +151,7 @@ func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeoutOr(30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, abs, "-I", "-S", "-c", interpScript)
 	var stderr bytes.Buffer
@@ -153,6 +166,7 @@ func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
 		return nil, fmt.Errorf("python %s: unreadable facts: %v", path, err)
 	}
 	in.Executable, in.Real = abs, real
+	in.Musl = muslVersionOf(real)
 	if cacheFile != "" {
 		if err := writeFileAtomic(cacheFile, mustJSON(in)); err != nil {
 			return nil, err
@@ -226,10 +240,10 @@ func FindPython(spec string) (string, error) {
 		}
 		return spec, nil
 	case xyRe.MatchString(spec):
-		for _, name := range []string{"python" + spec} {
-			if p, err := exec.LookPath(name); err == nil {
-				return p, nil
-			}
+		// pyenv's shims answer for every version but fail for those not
+		// selected: skip them and look in pyenv's versions directly.
+		if p, err := exec.LookPath("python" + spec); err == nil && !strings.Contains(p, string(os.PathSeparator)+"shims"+string(os.PathSeparator)) {
+			return p, nil
 		}
 		root := os.Getenv("PYENV_ROOT")
 		if root == "" {
@@ -267,4 +281,15 @@ func versionLess(a, b string) bool {
 		}
 	}
 	return len(pa) < len(pb)
+}
+
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == "\x7fELF"
 }

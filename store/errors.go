@@ -12,3 +12,8 @@ var (
 	ErrCorrupt = errors.New("integrity failure")
 	ErrLocked  = errors.New("locked by another process")
 )
+
+// ErrInvalid is a wheel that is well-formed as a file but breaks the wheel
+// format or forge's safety rules (path traversal, symlink members, duplicate
+// names, missing metadata).
+var ErrInvalid = errors.New("invalid wheel")

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newRunCmd) }
+
+func newRunCmd(app *App) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:     "run --env ENV -- CMD [ARGS...]",
+		Short:   "Run a command inside an environment; exits with the command's status",
+		Example: `  forge run --env app -- python -c "import mypkg"`,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), app, env, args)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.MarkFlagRequired("env")
+	return cmd
+}
+
+func runRun(ctx context.Context, app *App, env string, argv []string) error {
+	ws, err := openWorkspace(app, "")
+	if err != nil {
+		return err
+	}
+	a, err := ws.Activate(ctx, env)
+	ws.Close()
+	if err != nil {
+		return err
+	}
+	environ := a.Environ(os.Environ())
+	path, err := lookPathIn(argv[0], environ)
+	if err != nil {
+		return err
+	}
+	c := exec.CommandContext(ctx, path, argv[1:]...)
+	c.Env = environ
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, app.Stdout, app.Stderr
+	err = c.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return codeError{ee.ExitCode(), fmt.Errorf("%s exited with status %d", argv[0], ee.ExitCode())}
+	}
+	return err
+}
+
+// lookPathIn finds a command on the PATH of environ (the environment's bin
+// directories first), not on forge's own PATH.
+func lookPathIn(name string, environ []string) (string, error) {
+	for _, kv := range environ {
+		if len(kv) > 5 && kv[:5] == "PATH=" {
+			old := os.Getenv("PATH")
+			os.Setenv("PATH", kv[5:])
+			p, err := exec.LookPath(name)
+			os.Setenv("PATH", old)
+			return p, err
+		}
+	}
+	return exec.LookPath(name)
+}

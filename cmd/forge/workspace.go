@@ -1,0 +1,40 @@
+package main
+
+import (
+	"errors"
+	"io"
+
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/workspace"
+)
+
+// openWorkspace opens the forge home named by the global flags; profile,
+// when not empty, is a host profile that stands in for this machine.
+func openWorkspace(app *App, profile string) (*workspace.Workspace, error) {
+	ws, err := workspace.Open(app.Home)
+	if err != nil {
+		return nil, err
+	}
+	if !app.Quiet {
+		ws.Log = app.Stderr
+	} else {
+		ws.Log = io.Discard
+	}
+	if profile != "" {
+		h, err := probe.LoadProfile(profile)
+		if err != nil {
+			ws.Close()
+			return nil, usageError{err}
+		}
+		ws.Host = h
+	}
+	return ws, nil
+}
+
+// wrapUsage turns the workspace's usage errors into exit code 2.
+func wrapUsage(err error) error {
+	if err != nil && errors.Is(err, workspace.ErrUsage) {
+		return usageError{err}
+	}
+	return err
+}

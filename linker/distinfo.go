@@ -1,0 +1,295 @@
+package linker
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Files of an installed .dist-info that forge writes itself.
+var ownDistInfoFiles = map[string]bool{"RECORD": true, "INSTALLER": true, "REQUESTED": true, "RECORD.jws": true, "RECORD.p7s": true}
+
+// distInfo makes the installed .dist-info a real directory: METADATA and
+// the other files link to the store; INSTALLER, REQUESTED and RECORD are
+// forge's own, so that pip sees what is installed here and removes only that.
+func (l *linkOp) distInfo() error {
+	site := l.p.Layer.SitePackages()
+	dst := filepath.Join(site, l.p.DistInfo)
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s already exists: %w", l.rel(dst), ErrConflict)
+	}
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		return err
+	}
+	l.created = append(l.created, dst)
+	src := filepath.Join(l.p.EntryDir, l.p.DistInfo)
+	files, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	mode := l.p.Mode
+	for _, f := range files {
+		if ownDistInfoFiles[f.Name()] {
+			continue
+		}
+		s, d := filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())
+		if mode == Symlink {
+			if err := os.Symlink(s, d); err != nil {
+				return err
+			}
+		} else if f.IsDir() {
+			if err := copyTree(s, d); err != nil {
+				return err
+			}
+		} else if mode == Copy || os.Link(s, d) != nil {
+			if err := copyFile(s, d); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dst, "INSTALLER"), []byte("forge\n"), 0o644); err != nil {
+		return err
+	}
+	if l.p.Requested {
+		if err := os.WriteFile(filepath.Join(dst, "REQUESTED"), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	l.own(dst, "dir")
+	return WriteRecord(l.p.Layer, l.p.DistInfo, l.res.Owned)
+}
+
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		t := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(t, 0o755)
+		}
+		return copyFile(p, t)
+	})
+}
+
+// WriteRecord (re)writes the RECORD of an installed .dist-info from the paths
+// the installation owns, relative to site-packages as pip expects: links
+// without a hash (their content is the store's), forge-written files with one.
+func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
+	site := layer.SitePackages()
+	var lines [][]string
+	for _, o := range owned {
+		abs := filepath.Join(layer.Root, filepath.FromSlash(o.Path))
+		if o.Kind == "dir" {
+			entries, _ := os.ReadDir(abs)
+			for _, e := range entries {
+				if e.Name() == "RECORD" {
+					continue
+				}
+				lines = append(lines, recordLine(site, filepath.Join(abs, e.Name()), "file"))
+			}
+			continue
+		}
+		lines = append(lines, recordLine(site, abs, o.Kind))
+	}
+	rel, _ := filepath.Rel(site, filepath.Join(site, distInfo, "RECORD"))
+	lines = append(lines, []string{filepath.ToSlash(rel), "", ""})
+	sort.Slice(lines[:len(lines)-1], func(i, j int) bool { return lines[i][0] < lines[j][0] })
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.WriteAll(lines)
+	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), b.Bytes(), 0o644)
+}
+
+func recordLine(site, abs, kind string) []string {
+	rel, err := filepath.Rel(site, abs)
+	if err != nil {
+		rel = abs
+	}
+	rel = filepath.ToSlash(rel)
+	fi, err := os.Lstat(abs)
+	if err != nil || kind == "link" || !fi.Mode().IsRegular() {
+		return []string{rel, "", ""}
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return []string{rel, "", ""}
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, _ := io.Copy(h, f)
+	return []string{rel, "sha256=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)), fmt.Sprint(n)}
+}
+
+// data places a wheel's .data directory as pip does: scripts into bin/ with
+// "#!python" rewritten, headers under include/site/pythonX.Y/NAME, data at
+// the prefix, purelib and platlib into site-packages.
+func (l *linkOp) data(dataDir string) error {
+	kinds, err := os.ReadDir(dataDir)
+	if err != nil {
+		return err
+	}
+	for _, k := range kinds {
+		src := filepath.Join(dataDir, k.Name())
+		var dst string
+		switch k.Name() {
+		case "scripts":
+			if err := l.dataScripts(src); err != nil {
+				return err
+			}
+			continue
+		case "headers":
+			dst = l.p.Layer.Headers(l.p.Project)
+		case "data":
+			dst = l.p.Layer.Root
+		case "purelib", "platlib":
+			dst = l.p.Layer.SitePackages()
+		default:
+			return fmt.Errorf("unknown .data directory %q in %s", k.Name(), l.p.Owner)
+		}
+		if err := l.mkdirs(dst); err != nil {
+			return err
+		}
+		if err := l.mergeDir(src, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirs creates dst and its missing parents, remembering them for rollback.
+func (l *linkOp) mkdirs(dst string) error {
+	var missing []string
+	for d := dst; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return err
+		}
+		l.created = append(l.created, missing[i])
+	}
+	return nil
+}
+
+func (l *linkOp) dataScripts(src string) error {
+	files, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := l.mkdirs(l.p.Layer.Bin()); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.IsDir() {
+			return fmt.Errorf(".data/scripts/%s is a directory", f.Name())
+		}
+		data, err := os.ReadFile(filepath.Join(src, f.Name()))
+		if err != nil {
+			return err
+		}
+		if first, rest, ok := bytes.Cut(data, []byte("\n")); ok || len(first) > 0 {
+			if bytes.HasPrefix(first, []byte("#!python")) {
+				data = append([]byte(shebang(l.p.Launcher)), rest...)
+			}
+		}
+		if err := l.writeOwned(filepath.Join(l.p.Layer.Bin(), f.Name()), data, 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *linkOp) writeOwned(dst string, data []byte, mode os.FileMode) error {
+	if _, err := os.Lstat(dst); err == nil {
+		return fmt.Errorf("%s is already provided by %s: %w", l.rel(dst), l.ownerOf(dst), ErrConflict)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		return err
+	}
+	l.created = append(l.created, dst)
+	l.own(dst, "file")
+	return nil
+}
+
+// shebang is the first line(s) of a script run by python: a plain #! line,
+// or pip's /bin/sh trampoline when the path is too long or has spaces.
+func shebang(python string) string {
+	if len(python) <= 120 && !strings.ContainsAny(python, " \t") {
+		return "#!" + python + "\n"
+	}
+	return "#!/bin/sh\n'''exec' " + shellQuote(python) + " \"$0\" \"$@\"\n' '''\n"
+}
+
+var entryPointRe = regexp.MustCompile(`^([A-Za-z_][\w.]*)\s*(?::\s*([A-Za-z_][\w.]*))?\s*(\[.*\])?\s*$`)
+
+// scripts writes a bin/ launcher for every console_scripts and gui_scripts
+// entry point, run by the layer's interpreter.
+func (l *linkOp) scripts() error {
+	f, err := os.Open(filepath.Join(l.p.EntryDir, l.p.DistInfo, "entry_points.txt"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	group := ""
+	sc := bufio.NewScanner(f)
+	var made bool
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+			continue
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			group = strings.TrimSpace(line[1 : len(line)-1])
+			continue
+		}
+		if group != "console_scripts" && group != "gui_scripts" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		m := entryPointRe.FindStringSubmatch(value)
+		if !ok || name == "" || strings.ContainsAny(name, "/\\") || m == nil || m[2] == "" {
+			return fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
+		}
+		if !made {
+			if err := l.mkdirs(l.p.Layer.Bin()); err != nil {
+				return err
+			}
+			made = true
+		}
+		if err := l.writeOwned(filepath.Join(l.p.Layer.Bin(), name), launcher(l.p.Launcher, m[1], m[2]), 0o755); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func launcher(python, module, attr string) []byte {
+	root, _, _ := strings.Cut(attr, ".")
+	return []byte(shebang(python) + `# -*- coding: utf-8 -*-
+# Entry point launcher written by forge.
+import re
+import sys
+from ` + module + ` import ` + root + `
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\.pyw|\.exe)?$", "", sys.argv[0])
+    sys.exit(` + attr + `())
+`)
+}

@@ -1,0 +1,410 @@
+package linker
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Mode is how entry files appear in an environment.
+type Mode string
+
+const (
+	Symlink  Mode = "symlink"
+	Hardlink Mode = "hardlink"
+	Copy     Mode = "copy"
+)
+
+// ParseMode checks a --link-mode value.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Symlink, Hardlink, Copy:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("link mode %q: valid modes are symlink, hardlink, copy", s)
+}
+
+// SharedMarker is a file forge puts in every directory that it made real to
+// merge several entries (see split).
+const SharedMarker = ".forge-shared"
+
+const sharedMarkerText = "This directory merges several packages linked by forge.\n"
+
+// ErrConflict means a path an entry needs is held by something else with
+// different content.
+var ErrConflict = errors.New("file conflict")
+
+// Plan is a decided installation of one store entry into one layer.
+type Plan struct {
+	Layer       Venv   // where: the layer's prefix (an environment, or GLOBAL's)
+	Launcher    string // interpreter for bin/ launchers and #!python scripts
+	EntryDir    string // the entry in the store
+	StoreRoot   string // links must point below it
+	DistInfo    string // "name-1.0.dist-info"
+	Project     string // project name, for headers
+	Mode        Mode
+	Requested   bool
+	Owner       string // identity recorded in messages (entry digest)
+	OwnedByName func(relPath string) string
+}
+
+// Owned is a path (relative to the layer root) that an installation created
+// or shares.
+type Owned struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // "link" (into the store), "file" (written by forge), "dir" (the .dist-info)
+}
+
+// Split records that an existing link to a directory was replaced by a real
+// directory holding one link per child, so that another entry could merge
+// into it. The entry that owned Path now owns Children instead.
+type Split struct {
+	Path     string   `json:"path"`
+	Children []string `json:"children"`
+}
+
+// Result is what Link did.
+type Result struct {
+	Owned []Owned
+	Split []Split
+	Notes []string // e.g. hardlink fell back to copy
+}
+
+// Link materialises p. On error everything it created is removed again, so a
+// package is either fully linked or not at all (splits are kept: they change
+// no meaning).
+func Link(p Plan) (res *Result, err error) {
+	l := &linkOp{p: p, res: &Result{}}
+	defer func() {
+		if err != nil {
+			l.rollback()
+		}
+	}()
+	site := p.Layer.SitePackages()
+	if err := os.MkdirAll(site, 0o755); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(p.EntryDir)
+	if err != nil {
+		return nil, err
+	}
+	dataDir := ""
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case name == p.DistInfo:
+			continue
+		case strings.HasSuffix(name, ".data") && e.IsDir():
+			dataDir = name
+			continue
+		}
+		if err := l.place(filepath.Join(p.EntryDir, name), filepath.Join(site, name), e.IsDir()); err != nil {
+			return nil, err
+		}
+	}
+	if dataDir != "" {
+		if err := l.data(filepath.Join(p.EntryDir, dataDir)); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.scripts(); err != nil {
+		return nil, err
+	}
+	if err := l.distInfo(); err != nil {
+		return nil, err
+	}
+	return l.res, nil
+}
+
+type linkOp struct {
+	p       Plan
+	res     *Result
+	created []string // absolute paths, in creation order, for rollback
+}
+
+func (l *linkOp) rel(abs string) string {
+	r, err := filepath.Rel(l.p.Layer.Root, abs)
+	if err != nil {
+		return abs
+	}
+	return filepath.ToSlash(r)
+}
+
+func (l *linkOp) own(abs, kind string) {
+	l.res.Owned = append(l.res.Owned, Owned{Path: l.rel(abs), Kind: kind})
+}
+
+func (l *linkOp) rollback() {
+	for i := len(l.created) - 1; i >= 0; i-- {
+		os.RemoveAll(l.created[i])
+	}
+}
+
+// place puts src (a store file or directory) at dst, merging into what is
+// already there.
+func (l *linkOp) place(src, dst string, srcIsDir bool) error {
+	fi, err := os.Lstat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l.create(src, dst, srcIsDir)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(dst)
+		if err != nil {
+			return err
+		}
+		if target == src {
+			l.own(dst, "link") // already ours: a reinstall
+			return nil
+		}
+		tfi, err := os.Stat(dst)
+		if err != nil {
+			return fmt.Errorf("%s: broken link to %s: %w", l.rel(dst), target, ErrConflict)
+		}
+		if srcIsDir && tfi.IsDir() {
+			if err := l.split(dst, target); err != nil {
+				return err
+			}
+			return l.mergeDir(src, dst)
+		}
+		if !srcIsDir && tfi.Mode().IsRegular() && sameContent(src, dst) {
+			l.own(dst, "link") // identical file shipped by two projects
+			return nil
+		}
+	case fi.IsDir():
+		if srcIsDir {
+			return l.mergeDir(src, dst)
+		}
+	case fi.Mode().IsRegular():
+		if !srcIsDir && sameContent(src, dst) {
+			l.own(dst, "link")
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is already provided by %s: %w", l.rel(dst), l.ownerOf(dst), ErrConflict)
+}
+
+func (l *linkOp) ownerOf(dst string) string {
+	if l.p.OwnedByName != nil {
+		if o := l.p.OwnedByName(l.rel(dst)); o != "" {
+			return o
+		}
+	}
+	return "another package"
+}
+
+func (l *linkOp) mergeDir(src, dst string) error {
+	children, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if err := l.place(filepath.Join(src, c.Name()), filepath.Join(dst, c.Name()), c.IsDir()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// split replaces the link dst → target (a directory) by a real directory of
+// links to target's children.
+func (l *linkOp) split(dst, target string) error {
+	children, err := os.ReadDir(target)
+	if err != nil {
+		return err
+	}
+	tmp := dst + ".forge-split"
+	os.RemoveAll(tmp)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return err
+	}
+	// The marker keeps pip from reading the directory as wholly owned by one
+	// package: pip uninstall removes a directory whose every *file* it owns,
+	// and links to directories do not count as files.
+	if err := os.WriteFile(filepath.Join(tmp, SharedMarker), []byte(sharedMarkerText), 0o444); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	s := Split{Path: l.rel(dst)}
+	for _, c := range children {
+		if err := os.Symlink(filepath.Join(target, c.Name()), filepath.Join(tmp, c.Name())); err != nil {
+			os.RemoveAll(tmp)
+			return err
+		}
+		s.Children = append(s.Children, s.Path+"/"+c.Name())
+	}
+	// rename(2) cannot replace a symlink by a directory: remove, then rename.
+	// A crash between the two leaves the directory missing; doctor relinks it.
+	if err := os.Remove(dst); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return err
+	}
+	l.res.Split = append(l.res.Split, s)
+	return nil
+}
+
+// create makes dst for src according to the mode.
+func (l *linkOp) create(src, dst string, srcIsDir bool) error {
+	if l.p.Mode == Symlink {
+		if err := os.Symlink(src, dst); err != nil {
+			return err
+		}
+		l.created = append(l.created, dst)
+		l.own(dst, "link")
+		return nil
+	}
+	if srcIsDir {
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			return err
+		}
+		l.created = append(l.created, dst)
+		return l.mergeDir(src, dst)
+	}
+	if l.p.Mode == Hardlink {
+		err := os.Link(src, dst)
+		if err == nil {
+			l.created = append(l.created, dst)
+			l.own(dst, "link")
+			return nil
+		}
+		if !errors.Is(err, syscall.EXDEV) && !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EPERM) {
+			return err
+		}
+		if len(l.res.Notes) == 0 {
+			l.res.Notes = append(l.res.Notes, fmt.Sprintf("hardlink not possible (%v): copied instead", errors.Unwrap(err)))
+		}
+	}
+	if err := copyFile(src, dst); err != nil {
+		return err
+	}
+	l.created = append(l.created, dst)
+	l.own(dst, "file")
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode().Perm()|0o200)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// sameContent compares two files byte for byte (they are small in practice:
+// __init__.py files shipped by several namespace wheels).
+func sameContent(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	if err != nil || fa.Size() != fb.Size() {
+		return false
+	}
+	if os.SameFile(fa, fb) {
+		return true
+	}
+	ha, hb := fileHash(a), fileHash(b)
+	return ha != nil && bytes.Equal(ha, hb)
+}
+
+func fileHash(p string) []byte {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil
+	}
+	return h.Sum(nil)
+}
+
+// Unlink removes the paths an installation owned (relative to the layer
+// root), never following a link, and then prunes directories left empty up to
+// site-packages. Paths still owned by another entry must not be passed.
+func Unlink(layer Venv, paths []Owned) error {
+	var errs []error
+	dirs := map[string]bool{}
+	for _, o := range paths {
+		abs := filepath.Join(layer.Root, filepath.FromSlash(o.Path))
+		if !within(abs, layer.Root) {
+			errs = append(errs, fmt.Errorf("refusing to remove %s: outside %s", o.Path, layer.Root))
+			continue
+		}
+		var err error
+		if o.Kind == "dir" {
+			err = removeAllNoFollow(abs)
+		} else {
+			err = os.Remove(abs)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+		dirs[filepath.Dir(abs)] = true
+	}
+	stop := map[string]bool{layer.Root: true, layer.SitePackages(): true, layer.Bin(): true}
+	var ds []string
+	for d := range dirs {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return len(ds[i]) > len(ds[j]) })
+	for _, d := range ds {
+		for d != "" && !stop[d] && within(d, layer.Root) {
+			if ents, err := os.ReadDir(d); err == nil && len(ents) == 1 && ents[0].Name() == SharedMarker {
+				os.Remove(filepath.Join(d, SharedMarker))
+			}
+			if os.Remove(d) != nil { // fails unless empty
+				break
+			}
+			d = filepath.Dir(d)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeAllNoFollow removes a real directory of links and forge-written files.
+// os.RemoveAll unlinks symlinks without following them.
+func removeAllNoFollow(p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return os.Remove(p)
+	}
+	return os.RemoveAll(p)
+}
+
+func within(p, root string) bool {
+	r, err := filepath.Rel(root, p)
+	return err == nil && r != ".." && !strings.HasPrefix(r, "../")
+}

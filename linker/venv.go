@@ -1,0 +1,216 @@
+// Package linker materialises environments: it writes virtual environments,
+// links store entries into a layer's site-packages, writes entry-point
+// launchers, .data files and the installed .dist-info (INSTALLER, REQUESTED,
+// RECORD), and removes them again. It executes decisions; it makes none.
+// It never writes into, and never deletes through a link into, the store.
+package linker
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/forge-ml/forge/probe"
+)
+
+// Venv names the directories of a virtual environment (or of a layer prefix
+// laid out like one).
+type Venv struct {
+	Root   string
+	Python *probe.Interp
+}
+
+// SitePackages is Root/lib/pythonX.Y/site-packages.
+func (v Venv) SitePackages() string {
+	return filepath.Join(v.Root, "lib", v.Python.LibDirName(), "site-packages")
+}
+
+// Bin is Root/bin.
+func (v Venv) Bin() string { return filepath.Join(v.Root, "bin") }
+
+// Interpreter is the environment's own python.
+func (v Venv) Interpreter() string { return filepath.Join(v.Root, "bin", "python") }
+
+// Headers is where .data/headers of a project go (as pip: include/site/pythonX.Y/NAME).
+func (v Venv) Headers(project string) string {
+	return filepath.Join(v.Root, "include", "site", v.Python.LibDirName(), project)
+}
+
+// CreateVenv writes a virtual environment at root for interpreter py without
+// running python: pyvenv.cfg, bin/python links, an activate script and an
+// empty site-packages. It is built beside root and renamed into place, so
+// root either does not exist or is a complete environment.
+func CreateVenv(root string, py *probe.Interp, command string) error {
+	if _, err := os.Lstat(root); err == nil {
+		return fmt.Errorf("environment directory %s: %w", root, os.ErrExist)
+	}
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(root), "."+filepath.Base(root)+".creating-")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	// Paths inside the environment name its final root, not tmp.
+	final := Venv{Root: root, Python: py}
+	staged := Venv{Root: tmp, Python: py}
+	for _, d := range []string{staged.Bin(), staged.SitePackages(), filepath.Join(tmp, "include")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if py.Is64Bit && py.PlatLibDir == "lib" {
+		if err := os.Symlink("lib", filepath.Join(tmp, "lib64")); err != nil {
+			return err
+		}
+	}
+	base := py.BaseExecutable
+	if base == "" {
+		base = py.Real
+	}
+	if !filepath.IsAbs(base) {
+		base = py.Real
+	}
+	exe := filepath.Base(base)
+	links := map[string]string{"python": base}
+	for _, n := range []string{"python3", "python" + py.XY()} {
+		if n != "python" {
+			links[n] = "python"
+		}
+	}
+	if exe != "python" && exe != "python3" && exe != "python"+py.XY() {
+		links[exe] = "python"
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(staged.Bin(), name)); err != nil {
+			return err
+		}
+	}
+	cfg := fmt.Sprintf("home = %s\ninclude-system-site-packages = false\nversion = %s\nexecutable = %s\ncommand = %s\nforge = true\n",
+		filepath.Dir(base), py.Version, py.Real, command)
+	if err := writeFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(staged.Bin(), "activate"), []byte(activateScript(final)), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, root); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(filepath.Dir(root))
+}
+
+func activateScript(v Venv) string {
+	return `# This file must be used with "source bin/activate" from bash or zsh.
+# Written by forge.
+deactivate () {
+    if [ -n "${_OLD_VIRTUAL_PATH:-}" ]; then PATH="${_OLD_VIRTUAL_PATH}"; export PATH; unset _OLD_VIRTUAL_PATH; fi
+    if [ -n "${_OLD_VIRTUAL_PS1:-}" ]; then PS1="${_OLD_VIRTUAL_PS1}"; export PS1; unset _OLD_VIRTUAL_PS1; fi
+    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT
+    hash -r 2>/dev/null
+    if [ ! "${1:-}" = "nondestructive" ]; then unset -f deactivate; fi
+}
+deactivate nondestructive
+VIRTUAL_ENV=` + shellQuote(v.Root) + `
+export VIRTUAL_ENV
+_OLD_VIRTUAL_PATH="$PATH"
+PATH="$VIRTUAL_ENV/bin:$PATH"
+export PATH
+VIRTUAL_ENV_PROMPT=` + shellQuote("("+filepath.Base(v.Root)+") ") + `
+export VIRTUAL_ENV_PROMPT
+if [ -z "${VIRTUAL_ENV_DISABLE_PROMPT:-}" ]; then _OLD_VIRTUAL_PS1="${PS1:-}"; PS1="${VIRTUAL_ENV_PROMPT}${PS1:-}"; export PS1; fi
+hash -r 2>/dev/null
+`
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// Layer .pth files written by forge; other .pth files in a parent layer are
+// mirrored into its children so that they take effect there too.
+const (
+	layersPth  = "_forge_layers.pth"
+	pycachePth = "_forge_pycache.pth"
+	mirrorPth  = "_forge_mirror_"
+)
+
+// WriteLayers writes the layering of an environment's site-packages: a .pth
+// file of plain path lines naming each parent's site-packages (nearest
+// first) and then GLOBAL's, copies of the parents' own .pth files (their
+// relative path lines made absolute, so they mean what they meant in the
+// parent), and the bytecode-cache redirection.
+//
+// Bytecode: Python writes __pycache__ next to the source it imports. Through
+// a link into the store that would write into the store, so every forge
+// environment sets sys.pycache_prefix to its own directory. This is one
+// import line in a .pth file: PEP 829 deprecates import lines for paths, and
+// forge uses path lines for paths, but there is no other per-environment way
+// to set the prefix.
+func WriteLayers(env Venv, layerSites []string) error {
+	site := env.SitePackages()
+	var b strings.Builder
+	b.WriteString("# Written by forge: the parent and GLOBAL layers of this environment, nearest first.\n")
+	for _, s := range layerSites {
+		b.WriteString(s + "\n")
+	}
+	if err := writeFileAtomic(filepath.Join(site, layersPth), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	cache := filepath.Join(env.Root, "var", "pycache")
+	pyc := fmt.Sprintf("import sys; sys.pycache_prefix = sys.pycache_prefix or %q\n", cache)
+	if err := writeFileAtomic(filepath.Join(site, pycachePth), []byte(pyc), 0o644); err != nil {
+		return err
+	}
+	// Mirror the parents' own .pth files, replacing earlier mirrors.
+	old, _ := filepath.Glob(filepath.Join(site, mirrorPth+"*.pth"))
+	keep := map[string]bool{}
+	for i, ls := range layerSites {
+		pths, _ := filepath.Glob(filepath.Join(ls, "*.pth"))
+		sort.Strings(pths)
+		for _, p := range pths {
+			name := filepath.Base(p)
+			if strings.HasPrefix(name, "_forge_") {
+				continue
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			mirror := fmt.Sprintf("%s%02d_%s", mirrorPth, i, name)
+			keep[mirror] = true
+			if err := writeFileAtomic(filepath.Join(site, mirror), absolutisePth(data, ls), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	for _, o := range old {
+		if !keep[filepath.Base(o)] {
+			os.Remove(o)
+		}
+	}
+	return nil
+}
+
+// absolutisePth rewrites the relative path lines of a .pth file that lived in
+// dir; comments, blank lines and import lines are kept as they are.
+func absolutisePth(data []byte, dir string) []byte {
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		t := strings.TrimRight(l, "\r")
+		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, "import ") || strings.HasPrefix(t, "import\t") {
+			continue
+		}
+		if !filepath.IsAbs(t) {
+			lines[i] = filepath.Join(dir, t)
+		}
+	}
+	return []byte(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,548 @@
+package store
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/forge-ml/forge/abi"
+)
+
+// IngestResult says what Ingest did.
+type IngestResult struct {
+	Entry *Entry
+	// Reused is true when the entry was already complete in the store and
+	// nothing was unpacked.
+	Reused bool
+	// HashedWheel is false when the wheel file's digest came from the
+	// identity cache instead of reading the file.
+	HashedWheel bool
+}
+
+// Ingest adds the wheel file at wheelPath to the store, or finds it there.
+//
+// Every member is inflated once, CRC-checked, hashed and compared with its
+// RECORD line, and written into a staging directory; ELF members are
+// fingerprinted from the staged copy. Nothing becomes visible unless every
+// check passes. Errors wrap ErrCorrupt (content does not match what it
+// claims: exit 4) or ErrInvalid (format or safety rule broken).
+func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, error) {
+	base := filepath.Base(wheelPath)
+	fail := func(kind error, format string, args ...any) error {
+		return fmt.Errorf("wheel %s: %s: %w", base, fmt.Sprintf(format, args...), kind)
+	}
+	wf, err := abi.ParseWheelFilename(base)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	sha, hashed, err := s.wheelDigest(ctx, wheelPath)
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	if e, err := s.complete(ctx, sha); err != nil || e != nil {
+		return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
+	}
+
+	// Check, lock, check: one process unpacks, the others wait and reuse.
+	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	if e, err := s.complete(ctx, sha); err != nil || e != nil {
+		return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
+	}
+	// A directory without a row is the trace of a crash between rename and
+	// commit. Its content was verified before the rename, but its fingerprint
+	// was lost with the process: unpack again.
+	if _, err := os.Lstat(s.EntryDir(sha)); err == nil {
+		if err := removeTree(s.EntryDir(sha)); err != nil {
+			return nil, fmt.Errorf("wheel %s: clearing orphan store directory: %w", base, err)
+		}
+	}
+
+	f, err := os.Open(wheelPath)
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	zr, err := zip.NewReader(f, st.Size())
+	if err != nil {
+		return nil, fail(ErrCorrupt, "not a readable zip archive (%v)", err)
+	}
+	plan, err := s.planMembers(zr, wf)
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	fb := abi.NewFingerprintBuilder(wf)
+	fb.SetWheelFile(plan.meta.wheel.Tags)
+	fb.SetMetadata(plan.metadataRaw)
+
+	staging, err := os.MkdirTemp(s.StagingDir(), sha[:16]+"-")
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: staging: %w", base, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			removeTree(staging)
+		}
+	}()
+	size, err := s.extract(ctx, plan, staging, fb)
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	fp := fb.Finish(len(plan.files))
+
+	// Directories become read-only bottom-up; the top stays writable until
+	// after the rename, which needs to update its "..".
+	if err := sealDirs(staging, plan.dirs); err != nil {
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	if err := syncFS(staging); err != nil {
+		return nil, fmt.Errorf("wheel %s: fsync: %w", base, err)
+	}
+	final := s.EntryDir(sha)
+	if err := os.Rename(staging, final); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			// Another process finished first (it could not, under our lock,
+			// unless the lock file was removed): its copy is complete.
+			if e, err := s.complete(ctx, sha); e != nil || err != nil {
+				return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
+			}
+		}
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
+	}
+	committed = true
+	if err := syncDir(s.EntriesDir()); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(final, 0o555); err != nil {
+		return nil, err
+	}
+
+	e := &Entry{
+		SHA256: sha, Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
+		Build: wf.Build, Filename: base, WheelSize: st.Size(), Size: size, Files: len(plan.files), Fingerprint: fp,
+	}
+	if e.Name == "" {
+		e.Name = wf.Name
+	}
+	for _, t := range wf.Tags {
+		e.Tags = append(e.Tags, t.String())
+	}
+	tagsJSON, _ := json.Marshal(e.Tags)
+	fpJSON, err := json.Marshal(fp)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO entries (`+entryCols+`, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)
+		ON CONFLICT(sha256) DO NOTHING`,
+		e.SHA256, e.Name, e.NormName, e.Version, e.Build, e.Filename, string(tagsJSON), e.WheelSize, e.Size, e.Files, string(fpJSON), time.Now().UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("wheel %s: recording entry: %w", base, err)
+	}
+	return &IngestResult{Entry: e, HashedWheel: hashed}, nil
+}
+
+// complete returns the entry when both its row and its directory exist.
+func (s *Store) complete(ctx context.Context, sha string) (*Entry, error) {
+	e, err := s.Get(ctx, sha)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(s.EntryDir(sha)); err != nil {
+		// A row without its directory: an earlier run was interrupted or
+		// somebody deleted it. Not complete; doctor reports it, ingest redoes it.
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ? AND refs = 0`, sha); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return e, nil
+}
+
+// wheelDigest returns the SHA-256 of the wheel file. A file whose identity
+// (device, inode, size, mtime and ctime) matches a file hashed before is
+// trusted to have the same content; see README "warm installs".
+func (s *Store) wheelDigest(ctx context.Context, p string) (sha string, hashed bool, err error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", false, err
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(abs, &st); err != nil {
+		return "", false, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return "", false, fmt.Errorf("not a regular file: %w", ErrInvalid)
+	}
+	mtime, ctime := st.Mtim.Nano(), st.Ctim.Nano()
+	err = s.db.QueryRowContext(ctx, `SELECT sha256 FROM wheel_files WHERE path = ? AND dev = ? AND inode = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
+		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime).Scan(&sha)
+	if err == nil {
+		return sha, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return "", false, err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", false, err
+	}
+	sha = hex.EncodeToString(h.Sum(nil))
+	_, err = s.db.ExecContext(ctx, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256) VALUES (?,?,?,?,?,?,?)
+		ON CONFLICT(path) DO UPDATE SET dev=excluded.dev, inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, sha256=excluded.sha256`,
+		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime, sha)
+	return sha, true, err
+}
+
+// memberPlan is a validated wheel, ready to extract.
+type memberPlan struct {
+	files       []*zip.File // regular files, largest first
+	dirs        []string    // every directory to create, parents first
+	record      map[string]RecordEntry
+	distInfo    string
+	meta        wheelMeta
+	metadataRaw []byte
+}
+
+var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
+
+// planMembers validates names, modes, sizes and RECORD coverage before any
+// byte is written.
+func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, error) {
+	if len(zr.File) > s.MaxMembers {
+		return nil, fmt.Errorf("%d members, more than the limit of %d: %w", len(zr.File), s.MaxMembers, ErrInvalid)
+	}
+	p := &memberPlan{}
+	seen := make(map[string]string, len(zr.File))
+	dirs := map[string]bool{}
+	distInfos := map[string]bool{}
+	var total uint64
+	byName := map[string]*zip.File{}
+	for _, f := range zr.File {
+		name := f.Name
+		if err := checkMemberName(name); err != nil {
+			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+		}
+		key := foldName(strings.TrimSuffix(name, "/"))
+		if prev, dup := seen[key]; dup {
+			if prev == name {
+				return nil, fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
+			}
+			return nil, fmt.Errorf("member names %q and %q differ only in case or Unicode normalisation: %w", prev, name, ErrInvalid)
+		}
+		seen[key] = name
+		mode := f.Mode()
+		if mode&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("member %q is a symlink: %w", name, ErrInvalid)
+		}
+		if mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0 {
+			return nil, fmt.Errorf("member %q is a special file (%v): %w", name, mode.Type(), ErrInvalid)
+		}
+		top, _, _ := strings.Cut(name, "/")
+		if strings.HasSuffix(top, ".dist-info") {
+			distInfos[top] = true
+		}
+		if strings.HasSuffix(name, "/") || mode.IsDir() {
+			dirs[strings.TrimSuffix(name, "/")] = true
+			continue
+		}
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+		total += f.UncompressedSize64
+		if total > uint64(s.MaxUnpacked) {
+			return nil, fmt.Errorf("declares more than %d bytes unpacked: zip bomb: %w", s.MaxUnpacked, ErrInvalid)
+		}
+		if f.UncompressedSize64 > 1<<20 && (f.CompressedSize64 == 0 || f.UncompressedSize64/f.CompressedSize64 > uint64(s.MaxMemberRatio)) {
+			return nil, fmt.Errorf("member %q inflates %d bytes from %d: ratio above %d: zip bomb: %w", name, f.UncompressedSize64, f.CompressedSize64, s.MaxMemberRatio, ErrInvalid)
+		}
+		if f.Method != zip.Store && f.Method != zip.Deflate {
+			return nil, fmt.Errorf("member %q uses unsupported compression method %d: %w", name, f.Method, ErrInvalid)
+		}
+		byName[name] = f
+		p.files = append(p.files, f)
+	}
+	// A directory name that is also a file name.
+	for d := range dirs {
+		if _, ok := byName[d]; ok {
+			return nil, fmt.Errorf("member %q is both a file and a directory: %w", d, ErrInvalid)
+		}
+	}
+	want := abi.DistInfoName(wf.Name)
+	switch len(distInfos) {
+	case 0:
+		return nil, fmt.Errorf("no .dist-info directory: %w", ErrInvalid)
+	case 1:
+	default:
+		return nil, fmt.Errorf("%d .dist-info directories: %w", len(distInfos), ErrInvalid)
+	}
+	for d := range distInfos {
+		p.distInfo = d
+	}
+	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(p.distInfo, ".dist-info"), "-")
+	if abi.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
+		return nil, fmt.Errorf("directory %s does not match the file name (%s %s): %w", p.distInfo, wf.Name, wf.Version, ErrInvalid)
+	}
+
+	small := func(name string) ([]byte, error) {
+		f := byName[p.distInfo+"/"+name]
+		if f == nil {
+			return nil, fmt.Errorf("%s/%s missing: %w", p.distInfo, name, ErrInvalid)
+		}
+		if f.UncompressedSize64 > 64<<20 {
+			return nil, fmt.Errorf("%s/%s larger than 64 MiB: %w", p.distInfo, name, ErrInvalid)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
+		}
+		return b, nil
+	}
+	recordRaw, err := small("RECORD")
+	if err != nil {
+		return nil, err
+	}
+	entries, err := ParseRecord(recordRaw)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	p.record = make(map[string]RecordEntry, len(entries))
+	for _, e := range entries {
+		if _, dup := p.record[e.Path]; dup {
+			return nil, fmt.Errorf("RECORD lists %s twice: %w", e.Path, ErrInvalid)
+		}
+		p.record[e.Path] = e
+		if byName[e.Path] == nil && !dirs[strings.TrimSuffix(e.Path, "/")] {
+			return nil, fmt.Errorf("RECORD lists %s, which the wheel does not contain: %w", e.Path, ErrCorrupt)
+		}
+	}
+	for _, f := range p.files {
+		e, ok := p.record[f.Name]
+		isSig := path.Dir(f.Name) == p.distInfo && signatureFiles[path.Base(f.Name)]
+		switch {
+		case !ok && !isSig:
+			return nil, fmt.Errorf("member %s is not listed in RECORD: %w", f.Name, ErrCorrupt)
+		case ok && e.Algo == "" && !isSig:
+			return nil, fmt.Errorf("RECORD has no hash for %s: %w", f.Name, ErrCorrupt)
+		}
+	}
+	wheelRaw, err := small("WHEEL")
+	if err != nil {
+		return nil, err
+	}
+	p.metadataRaw, err = small("METADATA")
+	if err != nil {
+		return nil, err
+	}
+	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+
+	sort.SliceStable(p.files, func(i, j int) bool { return p.files[i].UncompressedSize64 > p.files[j].UncompressedSize64 })
+	for d := range dirs {
+		p.dirs = append(p.dirs, d)
+	}
+	sort.Strings(p.dirs) // parents sort before their children
+	return p, nil
+}
+
+// sameVersion compares a .dist-info version with a file name version, which
+// may differ only by the escaping of "-" and case.
+func sameVersion(a, b string) bool {
+	n := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
+	return n(a) == n(b)
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// extract writes every member into staging in parallel, largest first, and
+// returns the unpacked size.
+func (s *Store) extract(ctx context.Context, p *memberPlan, staging string, fb *abi.FingerprintBuilder) (int64, error) {
+	for _, d := range p.dirs {
+		if err := os.Mkdir(filepath.Join(staging, filepath.FromSlash(d)), 0o755); err != nil {
+			return 0, err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	workers := s.Workers
+	if workers < 1 {
+		workers = 1
+	}
+	g.SetLimit(workers)
+	var mu sync.Mutex
+	var total int64
+	for _, f := range p.files {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			n, err := s.extractMember(f, p, staging, fb)
+			mu.Lock()
+			total += n
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return total, ctx.Err()
+}
+
+type headCapture struct {
+	buf [4]byte
+	n   int
+}
+
+func (h *headCapture) Write(p []byte) (int, error) {
+	if h.n < len(h.buf) {
+		h.n += copy(h.buf[h.n:], p)
+	}
+	return len(p), nil
+}
+
+func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *abi.FingerprintBuilder) (int64, error) {
+	rec, listed := p.record[f.Name]
+	mode := os.FileMode(0o444)
+	if f.Mode()&0o111 != 0 {
+		mode = 0o555
+	}
+	dst := filepath.Join(staging, filepath.FromSlash(f.Name))
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer out.Close()
+	rc, err := f.Open()
+	if err != nil {
+		return 0, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
+	}
+	defer rc.Close()
+	var head headCapture
+	crc := crc32.NewIEEE()
+	writers := []io.Writer{out, &head, crc}
+	h := newHash(rec.Algo)
+	if h != nil {
+		writers = append(writers, h)
+	}
+	bufp := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(io.MultiWriter(writers...), io.LimitReader(rc, int64(f.UncompressedSize64)+1), *bufp)
+	copyBufs.Put(bufp)
+	if err != nil {
+		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, fmt.Errorf("member %s: %v (CRC or size check failed): %w", f.Name, err, ErrCorrupt)
+		}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return n, fmt.Errorf("member %s: writing: %w", f.Name, err)
+		}
+		return n, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
+	}
+	if uint64(n) != f.UncompressedSize64 {
+		return n, fmt.Errorf("member %s: inflated to %d bytes, header says %d: %w", f.Name, n, f.UncompressedSize64, ErrCorrupt)
+	}
+	if f.CRC32 != 0 || n > 0 {
+		if crc.Sum32() != f.CRC32 {
+			return n, fmt.Errorf("member %s: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
+		}
+	}
+	if listed {
+		if rec.Size >= 0 && rec.Size != n {
+			return n, fmt.Errorf("member %s: %d bytes, RECORD says %d: %w", f.Name, n, rec.Size, ErrCorrupt)
+		}
+		if h != nil {
+			if sum := h.Sum(nil); !bytes.Equal(sum, rec.Digest) {
+				return n, fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", f.Name, RecordDigest(rec.Algo, rec.Digest), RecordDigest(rec.Algo, sum), ErrCorrupt)
+			}
+		}
+	}
+	if abi.IsELF(head.buf[:head.n]) {
+		fb.AddELF(f.Name, out, n)
+	}
+	if err := out.Chmod(mode); err != nil {
+		return n, err
+	}
+	return n, out.Close()
+}
+
+// sealDirs makes every directory below root read-only, deepest first.
+func sealDirs(root string, dirs []string) error {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(dirs[i])), 0o555); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncFS flushes the filesystem holding dir: one syncfs(2) instead of an
+// fsync per member.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// removeTree deletes a store or staging tree, making directories writable on
+// the way down (entries are read-only).
+func removeTree(root string) error {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(root)
+}

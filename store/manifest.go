@@ -1,0 +1,252 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Manifest is one entry linked into one layer. Refcounts of entries equal
+// the number of manifest rows that name them; every function here keeps that
+// true inside one transaction.
+type Manifest struct {
+	Layer     string `json:"layer"`
+	NormName  string `json:"norm_name"`
+	Entry     string `json:"entry"`
+	LinkMode  string `json:"link_mode"`
+	State     string `json:"state"` // "linking" or "linked"
+	Requested bool   `json:"requested"`
+}
+
+// Link is a path of a layer (relative to its root) owned by an entry.
+type Link struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"`
+}
+
+// BeginLink records that entry is about to be linked into layer (state
+// "linking") and counts the reference. A crash before FinishLink leaves a
+// row that doctor recognises and rolls back.
+func (s *Store) BeginLink(ctx context.Context, m Manifest) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE sha256 = ?`, m.Entry).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES (?,?,?,?, 'linking', ?, ?)`,
+		m.Layer, m.NormName, m.Entry, m.LinkMode, m.Requested, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs + 1 WHERE sha256 = ?`, m.Entry); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Split mirrors linker.Split: a link owned by some entry replaced by links
+// to its children.
+type Split struct {
+	Path     string
+	Children []string
+}
+
+// FinishLink records the paths the entry owns in the layer, moves ownership
+// for splits, and marks the manifest linked. It returns the entries whose
+// paths changed by a split (their RECORD must be rewritten).
+func (s *Store) FinishLink(ctx context.Context, layer, entry string, links []Link, splits []Split) ([]string, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	changed := map[string]bool{}
+	for _, sp := range splits {
+		rows, err := tx.QueryContext(ctx, `SELECT entry, kind FROM links WHERE layer = ? AND path = ?`, layer, sp.Path)
+		if err != nil {
+			return nil, err
+		}
+		type owner struct{ entry, kind string }
+		var owners []owner
+		for rows.Next() {
+			var o owner
+			if err := rows.Scan(&o.entry, &o.kind); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			owners = append(owners, o)
+		}
+		rows.Close()
+		for _, o := range owners {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND path = ? AND entry = ?`, layer, sp.Path, o.entry); err != nil {
+				return nil, err
+			}
+			for _, c := range sp.Children {
+				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, c, o.entry, o.kind); err != nil {
+					return nil, err
+				}
+			}
+			changed[o.entry] = true
+		}
+	}
+	for _, l := range links {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, l.Path, entry, l.Kind); err != nil {
+			return nil, err
+		}
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE manifests SET state = 'linked' WHERE layer = ? AND entry = ?`, layer, entry)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, fmt.Errorf("layer %s: manifest for %s: %w", layer, entry, ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	delete(changed, entry)
+	var out []string
+	for e := range changed {
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Manifests returns the manifest rows of a layer, by name.
+func (s *Store) Manifests(ctx context.Context, layer string) ([]Manifest, error) {
+	return s.queryManifests(ctx, `WHERE layer = ? ORDER BY norm_name`, layer)
+}
+
+// AllManifests returns every manifest row.
+func (s *Store) AllManifests(ctx context.Context) ([]Manifest, error) {
+	return s.queryManifests(ctx, `ORDER BY layer, norm_name`)
+}
+
+func (s *Store) queryManifests(ctx context.Context, where string, args ...any) ([]Manifest, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT layer, norm_name, entry, link_mode, state, requested FROM manifests `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Manifest
+	for rows.Next() {
+		var m Manifest
+		if err := rows.Scan(&m.Layer, &m.NormName, &m.Entry, &m.LinkMode, &m.State, &m.Requested); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// ManifestFor returns the row for a project in a layer, or ErrNotFound.
+func (s *Store) ManifestFor(ctx context.Context, layer, normName string) (*Manifest, error) {
+	ms, err := s.queryManifests(ctx, `WHERE layer = ? AND norm_name = ?`, layer, normName)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("%s in layer %s: %w", normName, layer, ErrNotFound)
+	}
+	return &ms[0], nil
+}
+
+// Links returns the paths an entry owns in a layer.
+func (s *Store) Links(ctx context.Context, layer, entry string) ([]Link, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT path, kind FROM links WHERE layer = ? AND entry = ? ORDER BY path`, layer, entry)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.Path, &l.Kind); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// PathOwners returns the entries owning a path of a layer.
+func (s *Store) PathOwners(ctx context.Context, layer, path string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT entry FROM links WHERE layer = ? AND path = ?`, layer, path)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ExclusiveLinks returns the paths of entry in layer that no other entry
+// also owns: what unlinking the entry may remove.
+func (s *Store) ExclusiveLinks(ctx context.Context, layer, entry string) ([]Link, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT l.path, l.kind FROM links l WHERE l.layer = ? AND l.entry = ?
+		AND NOT EXISTS (SELECT 1 FROM links o WHERE o.layer = l.layer AND o.path = l.path AND o.entry != l.entry) ORDER BY l.path`, layer, entry)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Link
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.Path, &l.Kind); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// RemoveManifest deletes the row of a project in a layer with its links and
+// drops the entry's refcount, in one transaction.
+func (s *Store) RemoveManifest(ctx context.Context, layer, normName string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var entry string
+	err = tx.QueryRowContext(ctx, `SELECT entry FROM manifests WHERE layer = ? AND norm_name = ?`, layer, normName).Scan(&entry)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s in layer %s: %w", normName, layer, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND entry = ?`, layer, entry); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE layer = ? AND norm_name = ?`, layer, normName); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs - 1 WHERE sha256 = ?`, entry); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetManifestState marks a row, e.g. "unlinking" before its links are
+// removed, so that a crash in between is recognisable.
+func (s *Store) SetManifestState(ctx context.Context, layer, normName, state string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE manifests SET state = ? WHERE layer = ? AND norm_name = ?`, state, layer, normName)
+	return err
+}

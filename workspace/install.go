@@ -1,0 +1,481 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
+)
+
+// Reuse kinds of an install report (PRODUCT.md).
+const (
+	ReuseExact         = "exact"
+	ReuseABICompatible = "abi_compatible"
+	ReuseNone          = "none"
+)
+
+// InstallOptions are the inputs of Install.
+type InstallOptions struct {
+	Env      string
+	Specs    []string // wheel files, or NAME==VERSION of store entries
+	Global   bool     // into the GLOBAL layer instead of the environment's own
+	LinkMode string   // "" = the environment's link_mode setting, else symlink
+	Policy   string   // "" = the environment's abi_policy setting, else warn_abi
+	GPU      string   // auto (default), cpu, cuXYZ: which flavour of NAME==VERSION
+	// NotRequested marks the packages as dependencies (no REQUESTED file).
+	NotRequested bool
+}
+
+// PackageReport is one package's line of an install report.
+type PackageReport struct {
+	Name      string        `json:"name"`
+	Version   string        `json:"version"`
+	Entry     string        `json:"entry"`
+	Reused    bool          `json:"reused"`
+	ReuseKind string        `json:"reuse_kind"`
+	Layer     string        `json:"layer"`
+	LinkMode  string        `json:"link_mode"`
+	Verdict   string        `json:"verdict"`
+	Findings  []abi.Finding `json:"findings"`
+	Notes     []string      `json:"notes,omitempty"`
+	// AlreadyLinked: the same entry was already linked in this layer.
+	AlreadyLinked bool `json:"already_linked,omitempty"`
+}
+
+// InstallReport is what Install did.
+type InstallReport struct {
+	Env      string          `json:"env"`
+	Host     string          `json:"host"`
+	Policy   string          `json:"policy"`
+	Packages []PackageReport `json:"packages"`
+}
+
+// Warned reports whether any package was admitted with a warn verdict.
+func (r *InstallReport) Warned() bool {
+	for _, p := range r.Packages {
+		if p.Verdict == abi.Warn {
+			return true
+		}
+	}
+	return false
+}
+
+type candidate struct {
+	entry  *store.Entry
+	report PackageReport
+}
+
+// Install ingests wheel files (or finds store entries), checks every one
+// against the host under the ABI policy, and links them into the layer. A
+// refused package stops the whole install before anything is linked; the
+// error wraps abi.ErrIncompatible and the report says why.
+func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
+	e, err := w.OpenEnv(ctx, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	policy, mode, err := w.installSettings(e, o)
+	if err != nil {
+		return nil, err
+	}
+	layer, venv := e.Name, e.Venv
+	if o.Global {
+		layer, venv = GlobalLayer(e.Py.XY()), w.globalVenv(e.Py)
+	}
+	// gc takes this lock exclusively: nothing we ingest or pick can be
+	// collected before it is linked and counted.
+	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	if err != nil {
+		return nil, err
+	}
+	defer gcLock.Unlock()
+	host, err := w.hostFor(e)
+	if err != nil {
+		return nil, err
+	}
+	rep := &InstallReport{Env: e.Name, Host: hostName(host), Policy: string(policy)}
+
+	var cands []candidate
+	for _, spec := range o.Specs {
+		c, err := w.resolveSpec(ctx, spec, host, policy, o.GPU)
+		if err != nil {
+			return rep, err
+		}
+		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
+		cands = append(cands, c)
+	}
+	provided, err := w.providedLibs(ctx, e, cands)
+	if err != nil {
+		return rep, err
+	}
+	var refused []string
+	for i := range cands {
+		c := &cands[i]
+		v := abi.Evaluate(&c.entry.Fingerprint, host, policy, abi.CheckOptions{ProvidedLibs: provided})
+		c.report.Verdict, c.report.Findings = v.Verdict, v.Findings
+		if c.report.Findings == nil {
+			c.report.Findings = []abi.Finding{}
+		}
+		if v.Refused() {
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", c.entry.Name, c.entry.Version, codes(v.Findings)))
+		}
+	}
+	for _, c := range cands {
+		rep.Packages = append(rep.Packages, c.report)
+	}
+	if len(refused) > 0 {
+		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
+	}
+
+	lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(layer), true, w.waiting("layer "+layerLabel(layer)))
+	if err != nil {
+		return rep, err
+	}
+	defer lk.Unlock()
+	for i, c := range cands {
+		notes, already, err := w.linkEntry(ctx, layer, venv, e, c.entry, mode, !o.NotRequested)
+		if err != nil {
+			return rep, fmt.Errorf("%s %s: %w", c.entry.Name, c.entry.Version, err)
+		}
+		rep.Packages[i].Notes = append(rep.Packages[i].Notes, notes...)
+		rep.Packages[i].AlreadyLinked = already
+	}
+	if err := w.refreshLayering(ctx, e, o.Global); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+func codes(fs []abi.Finding) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if f.Severity == abi.Info || seen[f.Code] {
+			continue
+		}
+		seen[f.Code] = true
+		out = append(out, f.Code)
+	}
+	return strings.Join(out, ", ")
+}
+
+func layerLabel(layer string) string {
+	if strings.HasPrefix(layer, "GLOBAL/") {
+		return "GLOBAL"
+	}
+	return "LOCAL"
+}
+
+func hostName(h *abi.Host) string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return "this host"
+}
+
+func (w *Workspace) installSettings(e *Env, o InstallOptions) (abi.Policy, linker.Mode, error) {
+	ps := o.Policy
+	if ps == "" {
+		ps = e.Settings["abi_policy"]
+	}
+	policy := abi.DefaultPolicy
+	if ps != "" {
+		p, err := abi.ParsePolicy(ps)
+		if err != nil {
+			return "", "", fmt.Errorf("%v: %w", err, ErrUsage)
+		}
+		policy = p
+	}
+	ms := o.LinkMode
+	if ms == "" {
+		ms = e.Settings["link_mode"]
+	}
+	mode := linker.Symlink
+	if ms != "" {
+		m, err := linker.ParseMode(ms)
+		if err != nil {
+			return "", "", fmt.Errorf("%v: %w", err, ErrUsage)
+		}
+		mode = m
+	}
+	return policy, mode, nil
+}
+
+// hostFor is the host an environment's packages are checked against: the
+// --host-profile when given, else this machine probed with the
+// environment's interpreter.
+func (w *Workspace) hostFor(e *Env) (*abi.Host, error) {
+	if w.Host != nil {
+		return w.Host, nil
+	}
+	return probe.Host(probe.WithPython(e.Python), probe.WithCacheDir(filepath.Join(w.Home, "cache")))
+}
+
+// resolveSpec turns a wheel path or NAME==VERSION into a store entry.
+func (w *Workspace) resolveSpec(ctx context.Context, spec string, host *abi.Host, policy abi.Policy, gpu string) (candidate, error) {
+	if strings.HasSuffix(spec, ".whl") {
+		res, err := w.Store.Ingest(ctx, spec)
+		if err != nil {
+			return candidate{}, err
+		}
+		kind := ReuseNone
+		if res.Reused {
+			kind = ReuseExact
+		}
+		en := res.Entry
+		return candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: res.Reused, ReuseKind: kind}}, nil
+	}
+	name, version, ok := strings.Cut(spec, "==")
+	if !ok || name == "" || version == "" {
+		return candidate{}, fmt.Errorf("%q: give a wheel file (*.whl) or NAME==VERSION of a package in the store: %w", spec, ErrUsage)
+	}
+	name, version = strings.TrimSpace(name), strings.TrimSpace(version)
+	entries, err := w.Store.Find(ctx, name, version)
+	if err != nil {
+		return candidate{}, err
+	}
+	if len(entries) == 0 {
+		return candidate{}, fmt.Errorf("%s==%s is not in the store (install its wheel file, or use forge pip install): %w", name, version, store.ErrNotFound)
+	}
+	fps := make([]*abi.Fingerprint, len(entries))
+	for i, en := range entries {
+		fps[i] = &en.Fingerprint
+	}
+	if gpu == "" {
+		gpu = "auto"
+	}
+	idx, reason, err := abi.ChooseFlavour(fps, host, policy, gpu)
+	if err != nil && idx < 0 {
+		return candidate{}, fmt.Errorf("%s==%s: %v: %w", name, version, err, abi.ErrIncompatible)
+	}
+	en := entries[idx]
+	kind := ReuseExact
+	var notes []string
+	if len(entries) > 1 {
+		kind = ReuseABICompatible
+		notes = append(notes, reason)
+	}
+	return candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: true, ReuseKind: kind, Notes: notes}}, nil
+}
+
+// providedLibs are the sonames shipped by the packages of the
+// environment's layers and of the batch being installed.
+func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate) ([]string, error) {
+	seen := map[string]bool{}
+	add := func(fp *abi.Fingerprint) {
+		for _, el := range fp.ELFs {
+			seen[filepath.Base(el.Path)] = true
+			if el.Soname != "" {
+				seen[el.Soname] = true
+			}
+		}
+	}
+	for _, c := range batch {
+		add(&c.entry.Fingerprint)
+	}
+	layers := []string{e.Name, GlobalLayer(e.Py.XY())}
+	for _, p := range e.Chain {
+		layers = append(layers, p.Name)
+	}
+	for _, l := range layers {
+		ms, err := w.Store.Manifests(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			en, err := w.Store.Get(ctx, m.Entry)
+			if err != nil {
+				continue
+			}
+			add(&en.Fingerprint)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// linkEntry links one entry into a layer, replacing another build of the
+// same project. The manifest row goes in first as "linking" and is marked
+// "linked" only when every link exists.
+func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
+	if old, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil {
+		if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
+			return nil, true, nil
+		}
+		if err := w.unlinkManifest(ctx, layer, venv, *old); err != nil {
+			return nil, false, err
+		}
+		if old.Entry != en.SHA256 {
+			notes = append(notes, "replaced entry "+old.Entry[:12])
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	dir := w.Store.EntryDir(en.SHA256)
+	distInfo, err := findDistInfo(dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("entry %s: %v: %w", en.SHA256, err, store.ErrCorrupt)
+	}
+	m := store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested}
+	if err := w.Store.BeginLink(ctx, m); err != nil {
+		return nil, false, err
+	}
+	res, err := linker.Link(linker.Plan{
+		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: dir, StoreRoot: w.Store.EntriesDir(),
+		DistInfo: distInfo, Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
+		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+	})
+	if err != nil {
+		if rerr := w.Store.RemoveManifest(ctx, layer, en.NormName); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, false, err
+	}
+	var links []store.Link
+	for _, o := range res.Owned {
+		links = append(links, store.Link{Path: o.Path, Kind: o.Kind})
+	}
+	var splits []store.Split
+	for _, s := range res.Split {
+		splits = append(splits, store.Split{Path: s.Path, Children: s.Children})
+	}
+	changed, err := w.Store.FinishLink(ctx, layer, en.SHA256, links, splits)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, c := range changed {
+		if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {
+			return nil, false, err
+		}
+	}
+	return append(notes, res.Notes...), false, nil
+}
+
+// launcherFor is the interpreter named by bin/ launchers of a layer: the
+// environment's own python, or for GLOBAL the python on PATH of whichever
+// environment runs it.
+func launcherFor(layer string, venv linker.Venv, e *Env) string {
+	if strings.HasPrefix(layer, "GLOBAL/") {
+		return "/usr/bin/env python" + e.Py.XY()
+	}
+	return venv.Interpreter()
+}
+
+func (w *Workspace) ownerName(ctx context.Context, layer, rel string) string {
+	owners, err := w.Store.PathOwners(ctx, layer, rel)
+	if err != nil || len(owners) == 0 {
+		return ""
+	}
+	en, err := w.Store.Get(ctx, owners[0])
+	if err != nil {
+		return owners[0]
+	}
+	return en.Name + " " + en.Version
+}
+
+func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker.Venv, entry string) error {
+	links, err := w.Store.Links(ctx, layer, entry)
+	if err != nil {
+		return err
+	}
+	var owned []linker.Owned
+	distInfo := ""
+	for _, l := range links {
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
+		if l.Kind == "dir" && strings.HasSuffix(l.Path, ".dist-info") {
+			distInfo = filepath.Base(l.Path)
+		}
+	}
+	if distInfo == "" {
+		return nil
+	}
+	return linker.WriteRecord(venv, distInfo, owned)
+}
+
+func findDistInfo(dir string) (string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
+			return e.Name(), nil
+		}
+	}
+	return "", fmt.Errorf("no .dist-info directory")
+}
+
+// unlinkManifest removes a package from a layer: its exclusive paths, then
+// its row (refcount follows in the same transaction).
+func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
+	if err := w.Store.SetManifestState(ctx, layer, m.NormName, "unlinking"); err != nil {
+		return err
+	}
+	links, err := w.Store.ExclusiveLinks(ctx, layer, m.Entry)
+	if err != nil {
+		return err
+	}
+	owned := make([]linker.Owned, len(links))
+	for i, l := range links {
+		owned[i] = linker.Owned{Path: l.Path, Kind: l.Kind}
+	}
+	if err := linker.Unlink(venv, owned); err != nil {
+		return err
+	}
+	return w.Store.RemoveManifest(ctx, layer, m.NormName)
+}
+
+// refreshLayering rewrites the layer .pth files of every environment that
+// sees the changed layer, so parents' own .pth files take effect in them.
+func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bool) error {
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, row := range envs {
+		if row.Name == changed.Name {
+			continue
+		}
+		child, err := w.OpenEnv(ctx, row.Name)
+		if err != nil {
+			continue // reported by doctor
+		}
+		sees := global && child.Py.XY() == changed.Py.XY()
+		for _, p := range child.Chain {
+			sees = sees || p.Name == changed.Name
+		}
+		if sees {
+			if err := linker.WriteLayers(child.Venv, w.layerSites(child)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// linksPresent reports whether every path the entry owns in the layer still
+// exists (pip uninstall, or a user, may have removed them behind forge).
+func (w *Workspace) linksPresent(ctx context.Context, layer string, venv linker.Venv, entry string) bool {
+	links, err := w.Store.Links(ctx, layer, entry)
+	if err != nil || len(links) == 0 {
+		return false
+	}
+	for _, l := range links {
+		if _, err := os.Lstat(filepath.Join(venv.Root, filepath.FromSlash(l.Path))); err != nil {
+			return false
+		}
+	}
+	return true
+}

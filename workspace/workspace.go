@@ -1,0 +1,198 @@
+// Package workspace carries out forge's commands over one forge home: it
+// opens the store, reads and writes environment records, asks the ABI engine
+// for verdicts and has the linker execute them. Commands in cmd/forge make
+// one call into it.
+package workspace
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
+)
+
+// Workspace is an open forge home.
+type Workspace struct {
+	Home  string
+	Store *store.Store
+	// Log receives progress lines (stderr in the CLI); nil discards them.
+	Log io.Writer
+	// Host, when set, stands in for the probed host (--host-profile).
+	Host *abi.Host
+}
+
+// Open opens the forge home at home, creating it if needed.
+func Open(home string) (*Workspace, error) {
+	st, err := store.Open(home)
+	if err != nil {
+		return nil, err
+	}
+	return &Workspace{Home: home, Store: st}, nil
+}
+
+// Close releases the store.
+func (w *Workspace) Close() error { return w.Store.Close() }
+
+func (w *Workspace) logf(format string, args ...any) {
+	if w.Log != nil {
+		fmt.Fprintf(w.Log, format+"\n", args...)
+	}
+}
+
+// EnvsDir holds the environments.
+func (w *Workspace) EnvsDir() string { return filepath.Join(w.Home, "envs") }
+
+func (w *Workspace) cacheDir() string { return filepath.Join(w.Home, "cache", "python") }
+
+// Interp returns the (cached) facts of an interpreter.
+func (w *Workspace) Interp(path string) (*probe.Interp, error) {
+	return probe.Interpreter(path, probe.WithCacheDir(w.cacheDir()))
+}
+
+// GlobalLayer is the name of the implicit GLOBAL layer for Python X.Y.
+func GlobalLayer(xy string) string { return "GLOBAL/" + xy }
+
+// globalVenv is GLOBAL's prefix for an interpreter.
+func (w *Workspace) globalVenv(py *probe.Interp) linker.Venv {
+	return linker.Venv{Root: filepath.Join(w.Home, "global", py.XY()), Python: py}
+}
+
+var envNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidEnvName checks an environment name.
+func ValidEnvName(name string) error {
+	if !envNameRe.MatchString(name) || name == "GLOBAL" {
+		return fmt.Errorf("environment name %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (GLOBAL is reserved): %w", name, ErrUsage)
+	}
+	return nil
+}
+
+// ErrUsage marks an error in what the user asked for (exit 2).
+var ErrUsage = fmt.Errorf("usage")
+
+// Env is an open environment: its record, interpreter and layers.
+type Env struct {
+	store.EnvRow
+	Py    *probe.Interp
+	Venv  linker.Venv
+	Chain []*store.EnvRow // parents, nearest first
+}
+
+// OpenEnv loads an environment and its parent chain.
+func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
+	row, err := w.Store.GetEnv(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	py, err := w.Interp(row.Python)
+	if err != nil {
+		return nil, fmt.Errorf("environment %s: %w", name, err)
+	}
+	e := &Env{EnvRow: *row, Py: py, Venv: linker.Venv{Root: row.Path, Python: py}}
+	seen := map[string]bool{name: true}
+	for p := row.Parent; p != ""; {
+		if seen[p] {
+			return nil, fmt.Errorf("environment %s: parent cycle through %s: %w", name, p, store.ErrCorrupt)
+		}
+		seen[p] = true
+		pr, err := w.Store.GetEnv(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s: parent: %w", name, err)
+		}
+		e.Chain = append(e.Chain, pr)
+		p = pr.Parent
+	}
+	return e, nil
+}
+
+// LayerSites are the site-packages of the parents (nearest first) and GLOBAL.
+func (w *Workspace) layerSites(e *Env) []string {
+	var out []string
+	for _, p := range e.Chain {
+		out = append(out, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
+	}
+	return append(out, w.globalVenv(e.Py).SitePackages())
+}
+
+// CreateOptions are the inputs of Create.
+type CreateOptions struct {
+	Name   string
+	Parent string
+	Python string // path or X.Y; "" = the parent's, else python3 on PATH
+}
+
+// Create writes a new environment and records it.
+func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
+	if err := ValidEnvName(o.Name); err != nil {
+		return nil, err
+	}
+	var parent *Env
+	if o.Parent != "" {
+		var err error
+		if parent, err = w.OpenEnv(ctx, o.Parent); err != nil {
+			return nil, err
+		}
+	}
+	spec := o.Python
+	if spec == "" && parent != nil {
+		spec = parent.Python
+	}
+	exe, err := probe.FindPython(spec)
+	if err != nil {
+		return nil, err
+	}
+	py, err := w.Interp(exe)
+	if err != nil {
+		return nil, err
+	}
+	if parent != nil && parent.Py.XY() != py.XY() {
+		return nil, fmt.Errorf("environment %s: Python %s cannot layer on parent %s (Python %s): %w", o.Name, py.XY(), parent.Name, parent.Py.XY(), ErrUsage)
+	}
+	lk, err := w.Store.LockFile(ctx, "env-"+o.Name, true, w.waiting("environment "+o.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	if _, err := w.Store.GetEnv(ctx, o.Name); err == nil {
+		return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
+	}
+	root := filepath.Join(w.EnvsDir(), o.Name)
+	if _, err := os.Lstat(root); err == nil {
+		// A directory without a record: left by a crash before the record
+		// was written. Nothing links to it; replace it.
+		if err := os.RemoveAll(root); err != nil {
+			return nil, err
+		}
+	}
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name); err != nil {
+		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
+	}
+	row := store.EnvRow{Name: o.Name, Path: root, Parent: o.Parent, Python: py.Executable, PythonVersion: py.Version}
+	e := &Env{EnvRow: row, Py: py, Venv: linker.Venv{Root: root, Python: py}}
+	if parent != nil {
+		e.Chain = append([]*store.EnvRow{&parent.EnvRow}, parent.Chain...)
+	}
+	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
+		return nil, err
+	}
+	if err := linker.WriteLayers(e.Venv, w.layerSites(e)); err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
+	if err := w.Store.AddEnv(ctx, row); err != nil {
+		os.RemoveAll(root)
+		return nil, err
+	}
+	return e, nil
+}
+
+func (w *Workspace) waiting(what string) func() {
+	return func() { w.logf("waiting for the lock on %s (another forge is using it)", what) }
+}
