@@ -123,4 +123,3 @@ func (s *Store) RemoveEnv(ctx context.Context, name string) error {
 	}
 	return tx.Commit()
 }
-
