@@ -1,0 +1,78 @@
+package probe
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/forge-ml/forge/abi"
+)
+
+// ErrProfile means a host profile document is not a usable forge.host/v1
+// profile; the error names the file and what is wrong.
+var ErrProfile = errors.New("invalid host profile")
+
+// LoadProfile reads a forge.host/v1 host profile. Unknown fields are kept (by
+// abi.Host's JSON methods); a missing python.tags is derived from python, libc
+// and arch with DeriveTags. A profile without a name is named after its file.
+func LoadProfile(path string) (*abi.Host, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseProfile(b, path)
+}
+
+// ParseProfile is LoadProfile for a document already read; source names it
+// in errors.
+func ParseProfile(b []byte, source string) (*abi.Host, error) {
+	var h abi.Host
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("host profile %s: %w: %v", source, ErrProfile, err)
+	}
+	switch h.Schema {
+	case abi.HostSchema:
+	case "":
+		return nil, fmt.Errorf("host profile %s: %w: no \"schema\" (want %q)", source, ErrProfile, abi.HostSchema)
+	default:
+		return nil, fmt.Errorf("host profile %s: %w: schema %q, want %q", source, ErrProfile, h.Schema, abi.HostSchema)
+	}
+	if h.Name == "" && source != "" {
+		base := filepath.Base(source)
+		h.Name = base[:len(base)-len(filepath.Ext(base))]
+	}
+	if h.Python != nil && len(h.Python.Tags) == 0 {
+		if _, _, ok := majorMinor(h.Python.Version); !ok {
+			return nil, fmt.Errorf("host profile %s: %w: python.version %q is not X.Y[.Z]", source, ErrProfile, h.Python.Version)
+		}
+		arch := h.Arch
+		if arch == "" {
+			arch = "x86_64"
+		}
+		h.Python.Tags = DeriveTags(h.Python, h.Libc, arch)
+	}
+	return &h, nil
+}
+
+// SaveProfile writes h to path atomically: a temporary file in the same
+// directory, fsynced, renamed over path, then the directory fsynced. A
+// reader sees the old document or the new one, never a part.
+func SaveProfile(path string, h *abi.Host) error {
+	if h.Schema == "" {
+		h.Schema = abi.HostSchema
+	}
+	b, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return fmt.Errorf("host profile %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("host profile %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
