@@ -21,11 +21,57 @@ type Fingerprint struct {
 	ELFs      []ELF    `json:"elfs,omitempty"`
 	// Problems are findings about malformed content found while reading (never a panic).
 	Problems []Finding `json:"problems,omitempty"`
+
+	// Summary over ELFs, computed by Finish.
+
+	// GlibcFloor, GlibcxxFloor, CxxabiFloor: highest GLIBC_, GLIBCXX_, CXXABI_
+	// version needed by any ELF member ("2.34", "3.4.29", "1.3.13").
+	GlibcFloor   string `json:"glibc_floor,omitempty"`
+	GlibcxxFloor string `json:"glibcxx_floor,omitempty"`
+	CxxabiFloor  string `json:"cxxabi_floor,omitempty"`
+	// LibcFamily is "glibc", "musl", or "" when no member names a libc.
+	LibcFamily string `json:"libc_family,omitempty"`
+	// Machines are the distinct ELF machines ("x86_64", "aarch64"), sorted.
+	Machines []string `json:"machines,omitempty"`
+	// ISALevel is the highest x86-64 level needed by a non-optional member.
+	ISALevel int `json:"isa_level,omitempty"`
+	// CUDARuntimeMajor is the highest N of a DT_NEEDED libcudart.so.N.
+	CUDARuntimeMajor int `json:"cuda_runtime_major,omitempty"`
+	// CUDAFlavour is from the local version: "+cu121" → "12.1", "+cpu" → "cpu".
+	CUDAFlavour string `json:"cuda_flavour,omitempty"`
+	// NvidiaRequires are Requires-Dist names of the form nvidia-*-cuNN, sorted.
+	NvidiaRequires []string `json:"nvidia_requires,omitempty"`
+	// LinksLibcuda: some member has DT_NEEDED libcuda.so.1 (needs a driver).
+	LinksLibcuda bool `json:"links_libcuda,omitempty"`
+	// Needed are DT_NEEDED sonames no member of the wheel provides, sorted.
+	Needed []string `json:"needed,omitempty"`
+	// GPUCode is the GPU code of all members, deduplicated and sorted.
+	GPUCode []FatbinEntry `json:"gpu_code,omitempty"`
 }
 
-// ELF is what one ELF member of a wheel needs.
+// ELF is what one ELF member of a wheel needs. See elf.go for how it is read.
 type ELF struct {
-	Path string `json:"path"`
+	Path    string `json:"path"`
+	Machine string `json:"machine,omitempty"` // "x86_64", "aarch64", ...
+	Class   int    `json:"class,omitempty"`   // 32 or 64
+	Soname  string `json:"soname,omitempty"`
+	Interp  string `json:"interp,omitempty"` // PT_INTERP
+	Libc    string `json:"libc,omitempty"`   // "glibc", "musl", "" when none named
+	// Highest GLIBC_x.y, GLIBCXX_x.y.z and CXXABI_x.y.z in the version needs.
+	GlibcFloor   string   `json:"glibc_floor,omitempty"`
+	GlibcxxFloor string   `json:"glibcxx_floor,omitempty"`
+	CxxabiFloor  string   `json:"cxxabi_floor,omitempty"`
+	Needed       []string `json:"needed,omitempty"`
+	Runpath      []string `json:"runpath,omitempty"`
+	Rpath        []string `json:"rpath,omitempty"`
+	// ISALevel is the x86-64 level from GNU_PROPERTY_X86_ISA_1_NEEDED (0: no note).
+	ISALevel int `json:"isa_level,omitempty"`
+	// Optional: the member lies under glibc-hwcaps/x86-64-vN/ and is only
+	// loaded on CPUs of that level.
+	Optional         bool          `json:"optional,omitempty"`
+	CUDARuntimeMajor int           `json:"cuda_runtime_major,omitempty"`
+	LinksLibcuda     bool          `json:"links_libcuda,omitempty"`
+	GPUCode          []FatbinEntry `json:"gpu_code,omitempty"`
 }
 
 // Severity of a finding.
@@ -69,11 +115,14 @@ func IsELF(head []byte) bool {
 }
 
 // AddELF reads one ELF member (path inside the wheel) from r. Malformed data
-// becomes a Problem finding, never a panic or an error.
+// becomes a Problem finding, never a panic or an error. Safe for concurrent use;
+// the reading itself happens outside the builder's lock.
 func (b *FingerprintBuilder) AddELF(path string, r io.ReaderAt, size int64) {
+	e, problems := ReadELF(path, r, size)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.fp.ELFs = append(b.fp.ELFs, ELF{Path: path})
+	b.fp.ELFs = append(b.fp.ELFs, e)
+	b.fp.Problems = append(b.fp.Problems, problems...)
 }
 
 // SetWheelFile records the parsed WHEEL file's Tag lines.
@@ -83,13 +132,26 @@ func (b *FingerprintBuilder) SetWheelFile(tags []string) {
 	b.fp.WheelTags = append([]string(nil), tags...)
 }
 
-// SetMetadata records the METADATA file's content (Requires-Dist etc.).
-func (b *FingerprintBuilder) SetMetadata(metadata []byte) {}
+// SetMetadata records the METADATA file's content: Requires-Dist names of the
+// form nvidia-*-cuNN (a CUDA N dependency). Unreadable metadata records nothing;
+// validating it is ParseMetadata's job.
+func (b *FingerprintBuilder) SetMetadata(metadata []byte) {
+	reqs := nvidiaRequires(metadata)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fp.NvidiaRequires = reqs
+}
 
-// Finish returns the fingerprint; files is the number of members.
+// Finish returns the fingerprint; files is the number of members. It computes
+// the summary fields from the per-file detail; ELFs are sorted by path so the
+// result does not depend on the order AddELF was called in.
 func (b *FingerprintBuilder) Finish(files int) Fingerprint {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fp.Files = files
-	return b.fp
+	summarize(&b.fp)
+	fp := b.fp
+	fp.ELFs = append([]ELF(nil), b.fp.ELFs...)
+	fp.Problems = append([]Finding(nil), b.fp.Problems...)
+	return fp
 }
