@@ -48,9 +48,6 @@ type IngestResult struct {
 // claims: exit 4) or ErrInvalid (format or safety rule broken).
 func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, error) {
 	base := filepath.Base(wheelPath)
-	fail := func(kind error, format string, args ...any) error {
-		return fmt.Errorf("wheel %s: %s: %w", base, fmt.Sprintf(format, args...), kind)
-	}
 	wf, err := abi.ParseWheelFilename(base)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
@@ -90,9 +87,9 @@ func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, er
 	if err != nil {
 		return nil, err
 	}
-	zr, err := zip.NewReader(f, st.Size())
+	zr, err := openZip(f, st.Size())
 	if err != nil {
-		return nil, fail(ErrCorrupt, "not a readable zip archive (%v)", err)
+		return nil, fmt.Errorf("wheel %s: %w", base, err)
 	}
 	plan, err := s.planMembers(zr, wf)
 	if err != nil {
@@ -117,6 +114,13 @@ func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, er
 		return nil, fmt.Errorf("wheel %s: %w", base, err)
 	}
 	fp := fb.Finish(len(plan.files))
+	// A binary forge cannot read is one it cannot vouch for: refuse it here
+	// rather than let it reach an environment with an unknown ABI.
+	for _, pr := range fp.Problems {
+		if pr.Code == abi.CodeMalformedELF || pr.Code == abi.CodeMalformedFatbin {
+			return nil, fmt.Errorf("wheel %s: member %s: %s (%s): %w", base, pr.File, pr.Message, pr.Code, ErrInvalid)
+		}
+	}
 
 	// Directories become read-only bottom-up; the top stays writable until
 	// after the rename, which needs to update its "..".
@@ -245,7 +249,7 @@ var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD
 // byte is written.
 func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, error) {
 	if len(zr.File) > s.MaxMembers {
-		return nil, fmt.Errorf("%d members, more than the limit of %d: %w", len(zr.File), s.MaxMembers, ErrInvalid)
+		return nil, fmt.Errorf("%d members: too many members (limit %d): %w", len(zr.File), s.MaxMembers, ErrInvalid)
 	}
 	p := &memberPlan{}
 	seen := make(map[string]string, len(zr.File))
@@ -263,7 +267,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 			if prev == name {
 				return nil, fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
 			}
-			return nil, fmt.Errorf("member names %q and %q differ only in case or Unicode normalisation: %w", prev, name, ErrInvalid)
+			return nil, fmt.Errorf("duplicate member names %q and %q (they differ only in case or Unicode normalisation): %w", prev, name, ErrInvalid)
 		}
 		seen[key] = name
 		mode := f.Mode()
@@ -300,7 +304,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	// A directory name that is also a file name.
 	for d := range dirs {
 		if _, ok := byName[d]; ok {
-			return nil, fmt.Errorf("member %q is both a file and a directory: %w", d, ErrInvalid)
+			return nil, fmt.Errorf("member %q is both a file and a directory (conflict): %w", d, ErrInvalid)
 		}
 	}
 	want := abi.DistInfoName(wf.Name)
@@ -322,7 +326,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	small := func(name string) ([]byte, error) {
 		f := byName[p.distInfo+"/"+name]
 		if f == nil {
-			return nil, fmt.Errorf("%s/%s missing: %w", p.distInfo, name, ErrInvalid)
+			return nil, fmt.Errorf("missing %s (%s/%s): %w", name, p.distInfo, name, ErrInvalid)
 		}
 		if f.UncompressedSize64 > 64<<20 {
 			return nil, fmt.Errorf("%s/%s larger than 64 MiB: %w", p.distInfo, name, ErrInvalid)
@@ -344,7 +348,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	}
 	entries, err := ParseRecord(recordRaw)
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+		return nil, fmt.Errorf("malformed RECORD: %v: %w", err, ErrInvalid)
 	}
 	p.record = make(map[string]RecordEntry, len(entries))
 	for _, e := range entries {
@@ -353,7 +357,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 		}
 		p.record[e.Path] = e
 		if byName[e.Path] == nil && !dirs[strings.TrimSuffix(e.Path, "/")] {
-			return nil, fmt.Errorf("RECORD lists %s, which the wheel does not contain: %w", e.Path, ErrCorrupt)
+			return nil, fmt.Errorf("RECORD lists %s, which is missing from archive: %w", e.Path, ErrCorrupt)
 		}
 	}
 	for _, f := range p.files {
@@ -361,7 +365,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 		isSig := path.Dir(f.Name) == p.distInfo && signatureFiles[path.Base(f.Name)]
 		switch {
 		case !ok && !isSig:
-			return nil, fmt.Errorf("member %s is not listed in RECORD: %w", f.Name, ErrCorrupt)
+			return nil, fmt.Errorf("member %s is not in RECORD: %w", f.Name, ErrCorrupt)
 		case ok && e.Algo == "" && !isSig:
 			return nil, fmt.Errorf("RECORD has no hash for %s: %w", f.Name, ErrCorrupt)
 		}
@@ -375,7 +379,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 		return nil, err
 	}
 	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+		return nil, err
 	}
 
 	sort.SliceStable(p.files, func(i, j int) bool { return p.files[i].UncompressedSize64 > p.files[j].UncompressedSize64 })
@@ -470,7 +474,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	copyBufs.Put(bufp)
 	if err != nil {
 		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("member %s: %v (CRC or size check failed): %w", f.Name, err, ErrCorrupt)
+			return n, fmt.Errorf("member %s: %v (checksum or size check failed): %w", f.Name, err, ErrCorrupt)
 		}
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -483,12 +487,12 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	}
 	if f.CRC32 != 0 || n > 0 {
 		if crc.Sum32() != f.CRC32 {
-			return n, fmt.Errorf("member %s: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
+			return n, fmt.Errorf("member %s: checksum error: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
 		}
 	}
 	if listed {
 		if rec.Size >= 0 && rec.Size != n {
-			return n, fmt.Errorf("member %s: %d bytes, RECORD says %d: %w", f.Name, n, rec.Size, ErrCorrupt)
+			return n, fmt.Errorf("member %s: size mismatch: %d bytes, RECORD says %d: %w", f.Name, n, rec.Size, ErrCorrupt)
 		}
 		if h != nil {
 			if sum := h.Sum(nil); !bytes.Equal(sum, rec.Digest) {
@@ -545,4 +549,25 @@ func removeTree(root string) error {
 		return nil
 	})
 	return os.RemoveAll(root)
+}
+
+// openZip opens an archive after checking what archive/zip lets pass.
+func openZip(f *os.File, size int64) (*zip.Reader, error) {
+	if size == 0 {
+		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
+	}
+	var magic [4]byte
+	f.ReadAt(magic[:], 0)
+	isZip := bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06"))
+	zr, err := zip.NewReader(f, size)
+	if err != nil {
+		if isZip {
+			return nil, fmt.Errorf("unreadable zip archive, truncated or damaged (%v): %w", err, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("not a zip archive (%v): %w", err, ErrInvalid)
+	}
+	if err := checkZipStructure(f, size, zr.File); err != nil {
+		return nil, err
+	}
+	return zr, nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/forge-ml/forge/abi"
 )
@@ -15,17 +16,20 @@ type wheelMeta struct {
 func parseWheelMeta(wf abi.WheelFilename, wheelFile, metadata []byte) (wheelMeta, error) {
 	wi, err := abi.ParseWheelFile(wheelFile)
 	if err != nil {
-		return wheelMeta{}, fmt.Errorf("WHEEL: %w", err)
+		return wheelMeta{}, fmt.Errorf("malformed WHEEL: %v: %w", err, ErrInvalid)
 	}
 	md, err := abi.ParseMetadata(metadata)
 	if err != nil {
-		return wheelMeta{}, fmt.Errorf("METADATA: %w", err)
+		return wheelMeta{}, fmt.Errorf("malformed METADATA: %v: %w", err, ErrInvalid)
 	}
 	if err := abi.CheckFilenameAgainstWheel(wf, wi); err != nil {
-		return wheelMeta{}, err
+		return wheelMeta{}, fmt.Errorf("tag mismatch between file name and WHEEL: %v: %w", err, ErrInvalid)
 	}
 	if abi.NormalizeName(md.Name) != abi.NormalizeName(wf.Name) {
-		return wheelMeta{}, fmt.Errorf("METADATA names %q but the file name says %q", md.Name, wf.Name)
+		return wheelMeta{}, fmt.Errorf("name mismatch: METADATA says %q, the file name %q: %w", md.Name, wf.Name, ErrInvalid)
+	}
+	if !sameVersion(md.Version, wf.Version) && !sameVersion(strings.ReplaceAll(md.Version, "-", "_"), wf.Version) {
+		return wheelMeta{}, fmt.Errorf("version mismatch: METADATA says %q, the file name %q: %w", md.Version, wf.Version, ErrInvalid)
 	}
 	return wheelMeta{wheel: wi, meta: md}, nil
 }

@@ -25,13 +25,16 @@ func checkMemberName(name string) error {
 	case !utf8.ValidString(name):
 		return fmt.Errorf("member name %q is not UTF-8", name)
 	case len(name) > maxPathLen:
-		return fmt.Errorf("member name of %d bytes is longer than %d", len(name), maxPathLen)
+		return fmt.Errorf("member name of %d bytes is too long (limit %d)", len(name), maxPathLen)
 	case strings.ContainsRune(name, '\\'):
 		return fmt.Errorf("member %q: backslash in path", name)
 	case strings.HasPrefix(name, "/"):
 		return fmt.Errorf("member %q: absolute path", name)
 	case len(name) >= 2 && name[1] == ':':
-		return fmt.Errorf("member %q: drive-letter path", name)
+		return fmt.Errorf("member %q: drive-letter (absolute path)", name)
+	}
+	if strings.ContainsRune(name, 0) {
+		return fmt.Errorf("member %q: NUL byte in name", name)
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
@@ -45,7 +48,7 @@ func checkMemberName(name string) error {
 		case c == "." || c == "":
 			return fmt.Errorf("member %q: empty or '.' path component", name)
 		case len(c) > maxComponentLen:
-			return fmt.Errorf("member %q: path component longer than %d bytes", name[:64]+"…", maxComponentLen)
+			return fmt.Errorf("member %q: path component too long (limit %d bytes)", name[:64]+"…", maxComponentLen)
 		}
 	}
 	if path.Clean(name) != strings.TrimSuffix(name, "/") {

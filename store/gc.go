@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Unreferenced returns the entries no environment uses: refs = 0 and no
+// manifest row names them. Both are checked, so that a refcount that drifted
+// low never makes a linked entry collectable.
+func (s *Store) Unreferenced(ctx context.Context) ([]*Entry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.refs = 0
+		AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256) ORDER BY norm_name, version, sha256`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Entry
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// RemoveEntry collects one unreferenced entry. It returns false, and removes
+// nothing, when the entry is referenced (or gone) by the time it looks.
+//
+// Order, chosen for crash safety: under the entry's ingest lock, the row is
+// deleted in a transaction that re-checks refs and manifests; only then is the
+// directory renamed out of entries/ into staging and deleted there. A crash
+// after the commit leaves a complete directory without a row (doctor's
+// orphan_dir; Ingest replaces it); a crash after the rename leaves a stale
+// staging directory. No directory under entries/ is ever partly deleted, and
+// a row never names a directory that is being deleted.
+//
+// The caller must hold the "gc" lock exclusively so that no install is
+// between ingesting (or choosing) this entry and counting its reference.
+func (s *Store) RemoveEntry(ctx context.Context, sha string) (bool, error) {
+	if !shaRe.MatchString(sha) {
+		return false, fmt.Errorf("entry %q: not a sha256 digest: %w", sha, ErrInvalid)
+	}
+	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	if err != nil {
+		return false, err
+	}
+	defer lk.Unlock()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ? AND refs = 0
+		AND NOT EXISTS (SELECT 1 FROM manifests WHERE entry = ?)`, sha, sha)
+	if err != nil {
+		return false, fmt.Errorf("entry %s: %w", sha, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("entry %s: %w", sha, err)
+	}
+	if err := s.discardDir(s.EntryDir(sha), "gc-"+sha[:16]); err != nil {
+		return true, fmt.Errorf("entry %s: row removed, directory left for doctor: %w", sha, err)
+	}
+	return true, nil
+}
+
+// RemoveOrphanDir deletes a directory under entries/ that has no row (the
+// trace of a crash between rename and commit in Ingest, or in RemoveEntry).
+// It re-checks under the entry's ingest lock and returns false when a row
+// exists by then.
+func (s *Store) RemoveOrphanDir(ctx context.Context, name string) (bool, error) {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return false, fmt.Errorf("store directory %q: %w", name, ErrInvalid)
+	}
+	if shaRe.MatchString(name) {
+		lk, err := s.LockFile(ctx, "ingest-"+name[:16], true, nil)
+		if err != nil {
+			return false, err
+		}
+		defer lk.Unlock()
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE sha256 = ?`, name).Scan(&n); err != nil {
+			return false, err
+		}
+		if n > 0 {
+			return false, nil
+		}
+	}
+	p := filepath.Join(s.EntriesDir(), name)
+	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err := s.discardDir(p, "orphan-"+prefix16(name)); err != nil {
+		return false, fmt.Errorf("store directory %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// discardDir moves p (under entries/) into staging with one rename, so that
+// it leaves entries/ atomically, then deletes it.
+func (s *Store) discardDir(p, tag string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if !fi.IsDir() {
+		return os.Remove(p)
+	}
+	// Moving a directory to another parent rewrites its "..": it must be
+	// writable.
+	if err := os.Chmod(p, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(s.StagingDir(), tag+"-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.Rename(p, dst); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return err
+	}
+	return removeTree(dst)
+}
+
+// StagingDir is one item under store/.staging.
+type StagingItem struct {
+	Name    string    `json:"name"`
+	Path    string    `json:"path"`
+	ModTime time.Time `json:"mod_time"`
+}
+
+// StagingItems lists store/.staging: ingests in progress or interrupted,
+// and collected entries on their way out.
+func (s *Store) StagingItems() ([]StagingItem, error) {
+	ents, err := os.ReadDir(s.StagingDir())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []StagingItem
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		out = append(out, StagingItem{Name: e.Name(), Path: filepath.Join(s.StagingDir(), e.Name()), ModTime: fi.ModTime()})
+	}
+	return out, nil
+}
+
+// RemoveStaging deletes a staging item unless an ingest of the same digest
+// holds its lock right now (then it returns false). Callers pass only items
+// old enough to be stale, and hold the "gc" lock exclusively.
+func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return false, fmt.Errorf("staging item %q: %w", name, ErrInvalid)
+	}
+	if p := hex16Re.FindString(name); p != "" {
+		busy, cancel := context.WithCancel(ctx)
+		cancel() // try once, never wait
+		lk, err := s.LockFile(busy, "ingest-"+p, true, nil)
+		if errors.Is(err, ErrLocked) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		defer lk.Unlock()
+	}
+	p := filepath.Join(s.StagingDir(), name)
+	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err := removeTree(p); err != nil {
+		return false, fmt.Errorf("staging %s: %w", name, err)
+	}
+	return true, nil
+}
+
+var (
+	shaRe   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hex16Re = regexp.MustCompile(`[0-9a-f]{16}`)
+)
+
+func prefix16(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
+}

@@ -1,0 +1,295 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/store"
+)
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func writeWheel(t *testing.T, w fixtures.Wheel) string {
+	t.Helper()
+	p, err := w.WriteTo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// assertEmpty checks that a refused ingest left nothing behind.
+func assertEmpty(t *testing.T, s *store.Store) {
+	t.Helper()
+	for _, d := range []string{s.EntriesDir(), s.StagingDir()} {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ents) != 0 {
+			t.Errorf("%s not empty: %v", d, ents)
+		}
+	}
+	all, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 0 {
+		t.Errorf("store has %d rows, want none", len(all))
+	}
+}
+
+func TestIngestPureWheel(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	w := fixtures.PurePackage("demo-pkg", "1.2.0", fixtures.WithRequires("other>=1"))
+	p := writeWheel(t, w)
+	res, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Entry
+	if res.Reused || !res.HashedWheel {
+		t.Errorf("first ingest: reused=%v hashed=%v, want false/true", res.Reused, res.HashedWheel)
+	}
+	if e.Name != "demo-pkg" || e.NormName != "demo-pkg" || e.Version != "1.2.0" || len(e.SHA256) != 64 {
+		t.Errorf("entry = %+v", e)
+	}
+	if want := len(w.Members()); e.Files != want {
+		t.Errorf("files = %d, want %d", e.Files, want)
+	}
+	if len(e.Tags) != 1 || e.Tags[0] != "py3-none-any" {
+		t.Errorf("tags = %v", e.Tags)
+	}
+	// Every member is there, read-only, with its content.
+	for _, m := range w.Members() {
+		fp := filepath.Join(s.EntryDir(e.SHA256), filepath.FromSlash(m.Name))
+		b, err := os.ReadFile(fp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(m.Data) {
+			t.Errorf("%s: content differs", m.Name)
+		}
+		fi, _ := os.Stat(fp)
+		if fi.Mode().Perm()&0o222 != 0 {
+			t.Errorf("%s is writable: %v", m.Name, fi.Mode())
+		}
+	}
+	if fi, _ := os.Stat(s.EntryDir(e.SHA256)); fi.Mode().Perm()&0o222 != 0 {
+		t.Errorf("entry dir writable: %v", fi.Mode())
+	}
+	// The same file again: exact reuse, recognised without re-hashing.
+	res2, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res2.Reused || res2.HashedWheel || res2.Entry.SHA256 != e.SHA256 {
+		t.Errorf("second ingest: reused=%v hashed=%v sha=%s", res2.Reused, res2.HashedWheel, res2.Entry.SHA256)
+	}
+	// A copy elsewhere (new identity) is hashed, then reused.
+	cp := filepath.Join(t.TempDir(), filepath.Base(p))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(cp, b, 0o644)
+	res3, err := s.Ingest(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res3.Reused || !res3.HashedWheel {
+		t.Errorf("copy: reused=%v hashed=%v, want true/true", res3.Reused, res3.HashedWheel)
+	}
+	all, _ := s.List(ctx)
+	if len(all) != 1 {
+		t.Errorf("%d entries, want 1", len(all))
+	}
+}
+
+func TestIngestModifiedFileIsRehashed(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, err := fixtures.PurePackage("mutable", "1.0").WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same path, other content: the identity (size/mtime/ctime) changes.
+	w := fixtures.PurePackage("mutable", "1.0", fixtures.WithFiles(fixtures.File{Name: "mutable/extra.py", Data: []byte("X = 1\n")}))
+	b, _ := w.Bytes()
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r2.HashedWheel || r2.Reused || r2.Entry.SHA256 == r1.Entry.SHA256 {
+		t.Errorf("rewritten file: hashed=%v reused=%v same-sha=%v", r2.HashedWheel, r2.Reused, r2.Entry.SHA256 == r1.Entry.SHA256)
+	}
+}
+
+func TestIngestHostile(t *testing.T) {
+	for _, h := range fixtures.HostileWheels() {
+		t.Run(h.Name, func(t *testing.T) {
+			s := openStore(t)
+			p := filepath.Join(t.TempDir(), h.Filename)
+			if err := os.WriteFile(p, h.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.Ingest(context.Background(), p)
+			if err == nil {
+				t.Fatalf("%s (%s) was accepted", h.Name, h.Doc)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, h.Filename) {
+				t.Errorf("error does not name the wheel: %v", err)
+			}
+			if !strings.Contains(strings.ToLower(msg), strings.ToLower(h.Want)) {
+				t.Errorf("error does not say %q: %v", h.Want, err)
+			}
+			want := store.ErrInvalid
+			if h.Kind == fixtures.KindIntegrity {
+				want = store.ErrCorrupt
+			}
+			if !errors.Is(err, want) {
+				t.Errorf("error kind: got %v, want %v", err, want)
+			}
+			assertEmpty(t, s)
+		})
+	}
+}
+
+// TestIngestConcurrent ingests one wheel from many goroutines, each with its
+// own Store (its own database connection, as separate processes have).
+func TestIngestConcurrent(t *testing.T) {
+	home := t.TempDir()
+	p := writeWheel(t, fixtures.PurePackage("racy", "1.0"))
+	const n = 8
+	var wg sync.WaitGroup
+	shas := make([]string, n)
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.Open(home)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			res, err := s.Ingest(context.Background(), p)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			shas[i] = res.Entry.SHA256
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+		if shas[i] != shas[0] {
+			t.Errorf("ingest %d gave %s, want %s", i, shas[i], shas[0])
+		}
+	}
+	s, _ := store.Open(home)
+	defer s.Close()
+	all, _ := s.List(context.Background())
+	ents, _ := os.ReadDir(s.EntriesDir())
+	stg, _ := os.ReadDir(s.StagingDir())
+	if len(all) != 1 || len(ents) != 1 || len(stg) != 0 {
+		t.Errorf("rows=%d dirs=%d staging=%d, want 1/1/0", len(all), len(ents), len(stg))
+	}
+}
+
+// TestIngestAfterCrash: a directory renamed into place whose row was never
+// committed (a crash in between) is redone, not trusted blindly or left.
+func TestIngestAfterCrash(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	p := writeWheel(t, fixtures.PurePackage("crashy", "1.0"))
+	res, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := res.Entry.SHA256
+	if _, err := s.DB().Exec(`DELETE FROM entries`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().Exec(`DELETE FROM wheel_files`); err != nil {
+		t.Fatal(err)
+	}
+	res2, err := s.Ingest(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Reused || res2.Entry.SHA256 != sha {
+		t.Errorf("re-ingest: reused=%v sha=%s", res2.Reused, res2.Entry.SHA256)
+	}
+	if _, err := os.Stat(filepath.Join(s.EntryDir(sha), "crashy", "__init__.py")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestParseRecord(t *testing.T) {
+	tests := []struct {
+		name, in string
+		n        int
+		bad      bool
+	}{
+		{"plain", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nx.dist-info/RECORD,,\n", 2, false},
+		{"quoted comma", "\"a,b.py\",sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n", 1, false},
+		{"md5", "a.py,md5=1B2M2Y8AsgTpgAmY7PhCfg,0\n", 0, true},
+		{"short digest", "a.py,sha256=AAAA,0\n", 0, true},
+		{"two fields", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU\n", 0, true},
+		{"negative size", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,-1\n", 0, true},
+		{"no equals", "a.py,sha256,0\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := store.ParseRecord([]byte(tt.in))
+			if (err != nil) != tt.bad {
+				t.Fatalf("err = %v, want bad=%v", err, tt.bad)
+			}
+			if !tt.bad && len(got) != tt.n {
+				t.Errorf("%d entries, want %d", len(got), tt.n)
+			}
+		})
+	}
+}
+
+func FuzzParseRecord(f *testing.F) {
+	f.Add([]byte("a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nx.dist-info/RECORD,,\n"))
+	f.Add([]byte("\"a\nb\",,\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, err := store.ParseRecord(data)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			if e.Path == "" || (e.Algo != "" && len(e.Digest) == 0) || e.Size < -1 {
+				t.Fatalf("bad entry %+v", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,156 @@
+package store
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Zip record signatures and sizes (APPNOTE.TXT 4.3).
+const (
+	sigLocal      = 0x04034b50
+	sigCentral    = 0x02014b50
+	sigEnd        = 0x06054b50
+	sigEnd64      = 0x06064b50
+	sigEnd64Loc   = 0x07064b50
+	endLen        = 22
+	localLen      = 30
+	centralLen    = 46
+	maxCommentLen = 0xffff
+)
+
+// checkZipStructure finds what archive/zip accepts silently: bytes after the
+// end record, local headers that disagree with the central directory, and
+// encrypted members. files is archive/zip's reading of the same archive.
+func checkZipStructure(r io.ReaderAt, size int64, files []*zip.File) error {
+	tail := int64(endLen + maxCommentLen)
+	if tail > size {
+		tail = size
+	}
+	buf := make([]byte, tail)
+	if _, err := r.ReadAt(buf, size-tail); err != nil && err != io.EOF {
+		return fmt.Errorf("reading end record: %v: %w", err, ErrCorrupt)
+	}
+	end := -1
+	for i := len(buf) - endLen; i >= 0; i-- {
+		if binary.LittleEndian.Uint32(buf[i:]) == sigEnd {
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return fmt.Errorf("no end-of-central-directory record (truncated): %w", ErrCorrupt)
+	}
+	comment := int(binary.LittleEndian.Uint16(buf[end+20:]))
+	if extra := len(buf) - (end + endLen + comment); extra != 0 {
+		return fmt.Errorf("%d bytes of trailing data after the end of the archive: %w", extra, ErrInvalid)
+	}
+	cdOffset := int64(binary.LittleEndian.Uint32(buf[end+16:]))
+	count := int(binary.LittleEndian.Uint16(buf[end+10:]))
+	if cdOffset == 0xffffffff || count == 0xffff {
+		// zip64: the locator sits right before the end record.
+		locAt := size - tail + int64(end) - 20
+		var loc [20]byte
+		if locAt < 0 {
+			return fmt.Errorf("zip64 locator missing (truncated): %w", ErrCorrupt)
+		}
+		if _, err := r.ReadAt(loc[:], locAt); err != nil || binary.LittleEndian.Uint32(loc[:]) != sigEnd64Loc {
+			return fmt.Errorf("zip64 locator missing or unreadable: %w", ErrCorrupt)
+		}
+		var e64 [56]byte
+		if _, err := r.ReadAt(e64[:], int64(binary.LittleEndian.Uint64(loc[8:]))); err != nil || binary.LittleEndian.Uint32(e64[:]) != sigEnd64 {
+			return fmt.Errorf("zip64 end record unreadable: %w", ErrCorrupt)
+		}
+		count = int(binary.LittleEndian.Uint64(e64[32:]))
+		cdOffset = int64(binary.LittleEndian.Uint64(e64[48:]))
+	}
+	if count != len(files) {
+		return fmt.Errorf("central directory counts %d members, lists %d (header mismatch): %w", count, len(files), ErrCorrupt)
+	}
+	// Walk the central directory for each member's local header offset.
+	off := cdOffset
+	var hdr [centralLen]byte
+	for i, f := range files {
+		if _, err := r.ReadAt(hdr[:], off); err != nil || binary.LittleEndian.Uint32(hdr[:]) != sigCentral {
+			return fmt.Errorf("central directory entry %d unreadable (header mismatch): %w", i, ErrCorrupt)
+		}
+		nameLen := int64(binary.LittleEndian.Uint16(hdr[28:]))
+		extraLen := int64(binary.LittleEndian.Uint16(hdr[30:]))
+		commentLen := int64(binary.LittleEndian.Uint16(hdr[32:]))
+		localAt := int64(binary.LittleEndian.Uint32(hdr[42:]))
+		if localAt == 0xffffffff {
+			extra := make([]byte, extraLen)
+			if _, err := r.ReadAt(extra, off+centralLen+nameLen); err != nil {
+				return fmt.Errorf("central directory entry %d: %v: %w", i, err, ErrCorrupt)
+			}
+			localAt = zip64LocalOffset(extra, hdr[:])
+		}
+		if f.Flags&0x1 != 0 {
+			return fmt.Errorf("member %s is encrypted: %w", f.Name, ErrInvalid)
+		}
+		if err := checkLocalHeader(r, localAt, f); err != nil {
+			return err
+		}
+		off += centralLen + nameLen + extraLen + commentLen
+	}
+	return nil
+}
+
+// zip64LocalOffset reads the local header offset from a zip64 extra field;
+// its fields appear only for the 32-bit values that are saturated.
+func zip64LocalOffset(extra, hdr []byte) int64 {
+	for len(extra) >= 4 {
+		tag := binary.LittleEndian.Uint16(extra)
+		n := int(binary.LittleEndian.Uint16(extra[2:]))
+		if 4+n > len(extra) {
+			break
+		}
+		if tag == 0x0001 {
+			field := extra[4 : 4+n]
+			for _, sat := range []bool{binary.LittleEndian.Uint32(hdr[24:]) == 0xffffffff, binary.LittleEndian.Uint32(hdr[20:]) == 0xffffffff} {
+				if sat && len(field) >= 8 {
+					field = field[8:]
+				}
+			}
+			if len(field) >= 8 {
+				return int64(binary.LittleEndian.Uint64(field))
+			}
+		}
+		extra = extra[4+n:]
+	}
+	return -1
+}
+
+func checkLocalHeader(r io.ReaderAt, at int64, f *zip.File) error {
+	var h [localLen]byte
+	if at < 0 {
+		return fmt.Errorf("member %s: local header offset unreadable (header mismatch): %w", f.Name, ErrCorrupt)
+	}
+	if _, err := r.ReadAt(h[:], at); err != nil || binary.LittleEndian.Uint32(h[:]) != sigLocal {
+		return fmt.Errorf("member %s: no local header where the central directory points (header mismatch): %w", f.Name, ErrCorrupt)
+	}
+	nameLen := int(binary.LittleEndian.Uint16(h[26:]))
+	name := make([]byte, nameLen)
+	if _, err := r.ReadAt(name, at+localLen); err != nil {
+		return fmt.Errorf("member %s: local header name unreadable: %w", f.Name, ErrCorrupt)
+	}
+	if !bytes.Equal(name, []byte(f.Name)) {
+		return fmt.Errorf("member %s: local header names it %q (header mismatch): %w", f.Name, name, ErrCorrupt)
+	}
+	flags := binary.LittleEndian.Uint16(h[6:])
+	if flags&0x8 != 0 {
+		return nil // sizes and CRC follow the data, in a descriptor archive/zip checks
+	}
+	crc := binary.LittleEndian.Uint32(h[14:])
+	csize := binary.LittleEndian.Uint32(h[18:])
+	usize := binary.LittleEndian.Uint32(h[22:])
+	if crc != f.CRC32 {
+		return fmt.Errorf("member %s: local header CRC %08x, central directory %08x (header mismatch): %w", f.Name, crc, f.CRC32, ErrCorrupt)
+	}
+	if csize != 0xffffffff && usize != 0xffffffff && (uint64(csize) != f.CompressedSize64 || uint64(usize) != f.UncompressedSize64) {
+		return fmt.Errorf("member %s: local header sizes %d/%d, central directory %d/%d (header mismatch): %w", f.Name, csize, usize, f.CompressedSize64, f.UncompressedSize64, ErrCorrupt)
+	}
+	return nil
+}
