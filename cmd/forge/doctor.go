@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+)
+
+func init() { register(newDoctorCmd) }
+
+type doctorOptions struct {
+	fix         bool
+	dryRun      bool
+	verify      bool
+	enforce     bool
+	abi         bool
+	hostProfile string
+	envs        []string
+}
+
+func newDoctorCmd(app *App) *cobra.Command {
+	var o doctorOptions
+	cmd := &cobra.Command{
+		Use:   "doctor [--fix [--dry-run]] [--verify] [--enforce] | --abi [--host-profile FILE]",
+		Short: "Check the store, metadata and environments for drift; --abi re-checks every linked package against the host",
+		Long: `doctor compares the metadata with the filesystem: store entries and their
+directories, refcounts and manifests, links in environments, staging
+leftovers, writable store files. --verify re-hashes every store file against
+its RECORD (exit 4 on a mismatch). --fix applies only safe repairs and says
+what it planned and did; --fix --dry-run only plans. --enforce exits 3 when
+issues remain.
+
+--abi re-checks every package every environment sees against this host (or
+--host-profile) from the fingerprints stored at ingest, under each
+environment's abi_policy: exit 3 when one is refused (or warned, with
+--enforce).`,
+		Example: `  forge doctor
+  forge doctor --fix --dry-run
+  forge doctor --verify --json
+  forge doctor --abi --host-profile a100-driver535.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.abi {
+				return runDoctorABI(cmd.Context(), app, o)
+			}
+			return runDoctor(cmd.Context(), app, o)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.fix, "fix", false, "apply the safe repairs")
+	f.BoolVar(&o.dryRun, "dry-run", false, "with --fix: only plan the repairs")
+	f.BoolVar(&o.verify, "verify", false, "re-hash every store file against its RECORD")
+	f.BoolVar(&o.enforce, "enforce", false, "exit 3 when issues remain (with --abi: when a package is only warned)")
+	f.BoolVar(&o.abi, "abi", false, "re-check every linked package against the host")
+	f.StringVar(&o.hostProfile, "host-profile", "", "with --abi: check against this host profile instead of this machine")
+	f.StringSliceVar(&o.envs, "env", nil, "with --abi: only these environments")
+	return cmd
+}
+
+func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
+	switch {
+	case o.dryRun && !o.fix:
+		return usagef("--dry-run goes with --fix")
+	case o.hostProfile != "" || len(o.envs) > 0:
+		return usagef("--host-profile and --env go with --abi")
+	}
+	ws, err := openWorkspace(app, "")
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	rep, err := ws.Doctor(ctx, workspace.DoctorOptions{Fix: o.fix, DryRun: o.dryRun, Verify: o.verify})
+	if rep == nil {
+		return err
+	}
+	if perr := app.Print(rep, func(w io.Writer) { printDoctor(w, rep) }); perr != nil {
+		return perr
+	}
+	switch {
+	case err != nil:
+		return reported(app, err)
+	case rep.Integrity():
+		return reported(app, fmt.Errorf("store files differ from what was verified at ingest: %w", store.ErrCorrupt))
+	case o.enforce && !rep.Clean():
+		return codeError{exitRefused, fmt.Errorf("--enforce: %d issue(s) remain", len(rep.Remaining))}
+	}
+	return nil
+}
+
+func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
+	fmt.Fprintf(w, "forge doctor: %s\n", rep.Home)
+	fmt.Fprintf(w, "scanned %d metadata rows, %d environments, %d store entries, %d links; %d files verified\n",
+		rep.MetadataRowsScanned, rep.EnvsScanned, rep.EntriesScanned, rep.LinksScanned, rep.FilesVerified)
+	if len(rep.Issues) == 0 {
+		fmt.Fprintln(w, "no issues found")
+		return
+	}
+	kinds := make([]string, 0, len(rep.IssuesByKind))
+	for k := range rep.IssuesByKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	fmt.Fprintf(w, "issues (%d):", len(rep.Issues))
+	for _, k := range kinds {
+		fmt.Fprintf(w, " %s %d", k, rep.IssuesByKind[k])
+	}
+	fmt.Fprintln(w)
+	for _, is := range rep.Issues {
+		where := is.Env
+		if where != "" {
+			where = "[" + where + "] "
+		}
+		fmt.Fprintf(w, "  %-18s %s%s\n", is.Kind, where, is.Message)
+		if is.Fixable {
+			fmt.Fprintf(w, "  %-18s fix: %s\n", "", is.Fix)
+		}
+	}
+	printFixes := func(title string, fs []workspace.Fix) {
+		if len(fs) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s (%d):\n", title, len(fs))
+		for _, f := range fs {
+			fmt.Fprintf(w, "  %-18s %s", f.Action, f.Description)
+			if f.Error != "" {
+				fmt.Fprintf(w, ": %s", f.Error)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	printFixes("planned fixes", rep.Planned)
+	printFixes("applied", rep.Applied)
+	printFixes("failed", rep.Failed)
+	switch {
+	case len(rep.Applied) > 0 || len(rep.Failed) > 0:
+		fmt.Fprintf(w, "remaining issues: %d\n", len(rep.Remaining))
+		for _, is := range rep.Remaining {
+			fmt.Fprintf(w, "  %-18s %s\n", is.Kind, is.Message)
+		}
+	case len(rep.Planned) > 0 && len(rep.Applied) == 0:
+		fmt.Fprintln(w, "dry run: nothing changed")
+	default:
+		fixable := 0
+		for _, is := range rep.Issues {
+			if is.Fixable {
+				fixable++
+			}
+		}
+		if fixable > 0 {
+			fmt.Fprintf(w, "%d issue(s) have a safe fix: run 'forge doctor --fix'\n", fixable)
+		}
+	}
+}
+
+func runDoctorABI(ctx context.Context, app *App, o doctorOptions) error {
+	if o.fix || o.dryRun || o.verify {
+		return usagef("--abi does not combine with --fix, --dry-run or --verify")
+	}
+	ws, err := openWorkspace(app, o.hostProfile)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	rep, err := ws.DoctorABI(ctx, workspace.ABIOptions{Envs: o.envs})
+	if rep == nil {
+		return err
+	}
+	if perr := app.Print(rep, func(w io.Writer) { printDoctorABI(w, rep, app.Verbose) }); perr != nil {
+		return perr
+	}
+	switch {
+	case err != nil:
+		return reported(app, err)
+	case rep.Refused > 0:
+		return reported(app, fmt.Errorf("%d package(s) refused on this host: %w", rep.Refused, abi.ErrIncompatible))
+	case o.enforce && rep.Warned > 0:
+		return codeError{exitRefused, fmt.Errorf("--enforce: %d package(s) admitted with warnings", rep.Warned)}
+	}
+	return nil
+}
+
+func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
+	for _, e := range rep.Envs {
+		fmt.Fprintf(w, "%s (Python %s) on %s under %s: %s\n", e.Env, e.Python, e.Host, e.Policy, e.Verdict)
+		if e.Error != "" {
+			fmt.Fprintf(w, "    error: %s\n", e.Error)
+		}
+		for _, p := range e.Packages {
+			if p.Verdict == abi.Accept && !verbose {
+				continue
+			}
+			fmt.Fprintf(w, "  %-7s %s %s [%s]\n", p.Verdict, p.Name, p.Version, p.Layer)
+			for _, f := range p.Findings {
+				if f.Severity == abi.Info && !verbose {
+					continue
+				}
+				fmt.Fprintf(w, "      %s %s: %s\n", f.Severity, f.Code, f.Message)
+			}
+		}
+	}
+	fmt.Fprintf(w, "%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused\n",
+		rep.Checked, len(rep.Envs), rep.Accepted, rep.Warned, rep.Refused)
+}

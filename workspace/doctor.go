@@ -1,0 +1,1395 @@
+package workspace
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
+)
+
+// Issue kinds reported by Doctor. They are part of forge's JSON contract.
+const (
+	KindEntryMissing     = "entry_missing"      // entry row whose directory is gone
+	KindOrphanDir        = "orphan_dir"         // store directory without a row
+	KindInterruptedLink  = "interrupted_link"   // manifest row left "linking" or "unlinking"
+	KindBrokenLink       = "broken_link"        // a recorded path missing, or a link whose target is gone
+	KindLinkOutsideStore = "link_outside_store" // a link leaving both the store and its environment
+	KindStrayLink        = "stray_link"         // an unrecorded link into the store (a crash's leftover)
+	KindRefcount         = "refcount"           // entries.refs differs from the manifests
+	KindWritableStore    = "writable_store"     // store files or directories with a write bit
+	KindStaleStaging     = "stale_staging"      // leftovers of interrupted ingests, gc or create
+	KindEnvMissing       = "env_missing"        // environment row whose directory is gone
+	KindOrphanEnv        = "orphan_env"         // environment directory without a row
+	KindStaleManifest    = "stale_manifest"     // manifest row whose entry or environment is gone
+	KindStaleLinkRow     = "stale_link_row"     // links row without a manifest row
+	KindHashMismatch     = "hash_mismatch"      // store file content differs from RECORD (integrity)
+	KindStoreFileMissing = "store_file_missing" // store file listed in RECORD is absent (integrity)
+	KindStoreFileExtra   = "store_file_extra"   // store file RECORD does not list (integrity)
+	KindEntryCorrupt     = "entry_corrupt"      // entry without a readable RECORD (integrity)
+)
+
+// IntegrityKind reports whether an issue of this kind means store content no
+// longer matches what was verified at ingest (exit 4; never fixed
+// automatically: the wheel is needed to restore it).
+func IntegrityKind(kind string) bool {
+	switch kind {
+	case KindHashMismatch, KindStoreFileMissing, KindStoreFileExtra, KindEntryCorrupt:
+		return true
+	}
+	return false
+}
+
+// DoctorOptions are the inputs of Doctor.
+type DoctorOptions struct {
+	Fix    bool // apply the safe repairs
+	DryRun bool // with Fix: plan them only
+	// Verify re-hashes every store file against its entry's RECORD.
+	Verify bool
+	// StaleAfter is the age from which staging items count as stale
+	// (DefaultStaleAfter when zero).
+	StaleAfter time.Duration
+	Now        func() time.Time
+}
+
+// Issue is one problem Doctor found.
+type Issue struct {
+	Kind    string `json:"kind"`
+	Env     string `json:"env,omitempty"` // the environment or layer ("GLOBAL/3.12")
+	Entry   string `json:"entry,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Message string `json:"message"`
+	// Fixable says whether --fix has a safe repair; Fix names it.
+	Fixable bool   `json:"fixable"`
+	Fix     string `json:"fix,omitempty"`
+
+	fix *fixPlan
+}
+
+// Fix is one repair, planned or applied.
+type Fix struct {
+	Action      string `json:"action"`
+	Target      string `json:"target"`
+	Description string `json:"description"`
+	Error       string `json:"error,omitempty"`
+}
+
+// DoctorReport is what Doctor found and did.
+type DoctorReport struct {
+	Home                string         `json:"home"`
+	Verified            bool           `json:"verified"`
+	MetadataRowsScanned int            `json:"metadata_rows_scanned"`
+	EnvsScanned         int            `json:"envs_scanned"`
+	EntriesScanned      int            `json:"entries_scanned"`
+	LinksScanned        int            `json:"links_scanned"`
+	FilesVerified       int            `json:"files_verified"`
+	IssuesByKind        map[string]int `json:"issues_by_kind"`
+	Issues              []Issue        `json:"issues"`
+	// Planned are the safe repairs for Issues (with --fix); Applied those
+	// carried out, Failed those that went wrong (with the error).
+	Planned []Fix `json:"planned"`
+	Applied []Fix `json:"applied"`
+	Failed  []Fix `json:"failed"`
+	// Remaining are the issues left after the repairs (Issues without --fix
+	// or with --dry-run).
+	Remaining []Issue `json:"remaining"`
+}
+
+// Integrity reports whether a store file failed verification.
+func (r *DoctorReport) Integrity() bool {
+	for _, is := range r.Remaining {
+		if IntegrityKind(is.Kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// Clean reports whether no issue remains.
+func (r *DoctorReport) Clean() bool { return len(r.Remaining) == 0 }
+
+// Doctor checks the metadata against the filesystem: store entries and
+// their directories, refcounts against manifests, manifests and links
+// against environments, staging leftovers, and (Verify) every store file
+// against the RECORD it was verified with at ingest.
+//
+// With Fix it applies only repairs that lose nothing a later command could
+// not recreate, under the "gc" lock (exclusive: no install is between ingest
+// and its manifest commit) and every layer's lock, then checks again:
+//   - interrupted install ("linking"): rolled back — the links it made, found
+//     from the entry's own layout, and its row are removed; the package is
+//     left uninstalled (the install did not complete; run it again);
+//   - interrupted uninstall ("unlinking"): completed;
+//   - broken or outside links owned by a package: the package is relinked
+//     (its links and row removed, then linked again as at install);
+//   - refcounts: recounted from the manifests;
+//   - staging leftovers, orphan store directories, unrecorded links into the
+//     store, half-created or unrecorded forge environments: removed;
+//   - rows naming something gone (entry rows with refs 0, manifests of a
+//     missing entry or environment, links rows without a manifest,
+//     environments whose directory is gone and that have no children): dropped;
+//   - writable store files: made read-only.
+//
+// Integrity failures (hash mismatch, missing or extra store files) are never
+// repaired: reinstalling the wheel restores the entry only once the damaged
+// directory is gone, which needs a person's decision.
+func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
+	if o.Fix && !o.DryRun {
+		unlock, err := w.lockAll(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	rep, err := w.scan(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	rep.Remaining = rep.Issues
+	if !o.Fix {
+		return rep, nil
+	}
+	plans := planFixes(rep.Issues)
+	for _, p := range plans {
+		rep.Planned = append(rep.Planned, p.Fix)
+	}
+	if o.DryRun || len(plans) == 0 {
+		return rep, nil
+	}
+	for _, p := range plans {
+		f := p.Fix
+		if err := p.apply(ctx, w); err != nil {
+			f.Error = err.Error()
+			rep.Failed = append(rep.Failed, f)
+			w.logf("fix failed: %s: %v", f.Description, err)
+			continue
+		}
+		rep.Applied = append(rep.Applied, f)
+		w.logf("fixed: %s", f.Description)
+	}
+	// Check again; integrity findings need no second hashing pass: nothing
+	// repairs them.
+	after, err := w.scan(ctx, DoctorOptions{StaleAfter: o.StaleAfter, Now: o.Now})
+	if err != nil {
+		return rep, err
+	}
+	rep.Remaining = after.Issues
+	seen := map[[3]string]bool{}
+	for _, is := range after.Issues {
+		seen[[3]string{is.Kind, is.Entry, is.Path}] = true
+	}
+	for _, is := range rep.Issues {
+		if IntegrityKind(is.Kind) && !seen[[3]string{is.Kind, is.Entry, is.Path}] {
+			rep.Remaining = append(rep.Remaining, is)
+		}
+	}
+	return rep, nil
+}
+
+// lockAll takes the gc lock exclusively and then every layer's lock, in the
+// order install takes them (gc, then layer), so that it cannot deadlock.
+func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
+	var locks []*store.Lock
+	unlock := func() {
+		for i := len(locks) - 1; i >= 0; i-- {
+			locks[i].Unlock()
+		}
+	}
+	gc, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (an install or gc is running)"))
+	if err != nil {
+		return nil, err
+	}
+	locks = append(locks, gc)
+	layers := map[string]bool{}
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	for _, e := range envs {
+		layers[e.Name] = true
+	}
+	ms, err := w.Store.AllManifests(ctx)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	for _, m := range ms {
+		layers[m.Layer] = true
+	}
+	names := make([]string, 0, len(layers))
+	for l := range layers {
+		names = append(names, l)
+	}
+	sort.Strings(names)
+	for _, l := range names {
+		lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(l), true, w.waiting("layer "+l))
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		locks = append(locks, lk)
+	}
+	return unlock, nil
+}
+
+// scanState is what one scan loaded.
+type scanState struct {
+	rep       *DoctorReport
+	entries   map[string]*store.Entry
+	manifests map[[2]string]store.Manifest // (layer, entry)
+	envs      map[string]*store.EnvRow
+	roots     map[string]bool // layer root -> exists
+}
+
+func (s *scanState) add(is Issue) {
+	if is.fix != nil {
+		is.Fixable, is.Fix = true, is.fix.Description
+	}
+	s.rep.Issues = append(s.rep.Issues, is)
+	s.rep.IssuesByKind[is.Kind]++
+}
+
+func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
+	rep := &DoctorReport{Home: w.Home, Verified: o.Verify, IssuesByKind: map[string]int{},
+		Issues: []Issue{}, Planned: []Fix{}, Applied: []Fix{}, Failed: []Fix{}, Remaining: []Issue{}}
+	s := &scanState{rep: rep, entries: map[string]*store.Entry{}, manifests: map[[2]string]store.Manifest{}, envs: map[string]*store.EnvRow{}}
+
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := w.Store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := w.Store.AllManifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	links, err := w.Store.AllLinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.MetadataRowsScanned = len(envs) + len(ents) + len(ms) + len(links)
+	for _, e := range envs {
+		s.envs[e.Name] = e
+	}
+	for _, e := range ents {
+		s.entries[e.SHA256] = e
+	}
+	for _, m := range ms {
+		s.manifests[[2]string{m.Layer, m.Entry}] = m
+	}
+
+	if err := w.scanEnvs(ctx, s, envs); err != nil {
+		return nil, err
+	}
+	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
+		return nil, err
+	}
+	if err := w.scanStaging(s, o); err != nil {
+		return nil, err
+	}
+	w.scanManifests(s, ms)
+	owned := w.scanLinks(ctx, s, links)
+	if err := w.scanTrees(ctx, s, envs, owned); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.EnvRow) error {
+	paths := map[string]bool{}
+	children := map[string]int{}
+	for _, e := range envs {
+		if e.Parent != "" {
+			children[e.Parent]++
+		}
+	}
+	for _, e := range envs {
+		s.rep.EnvsScanned++
+		paths[filepath.Clean(e.Path)] = true
+		if _, err := os.Lstat(e.Path); err == nil {
+			continue
+		}
+		is := Issue{Kind: KindEnvMissing, Env: e.Name, Path: e.Path, Message: fmt.Sprintf("environment %s: directory %s is missing", e.Name, e.Path)}
+		if children[e.Name] == 0 {
+			is.fix = &fixPlan{Fix: Fix{Action: "forget_env", Target: e.Name,
+				Description: fmt.Sprintf("forget environment %s (drop its record and manifests; recreate it with forge create)", e.Name)}, env: e.Name}
+		} else {
+			is.Message += fmt.Sprintf(" and %d environment(s) layer on it", children[e.Name])
+		}
+		s.add(is)
+	}
+	dirs, err := os.ReadDir(w.EnvsDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, d := range dirs {
+		p := filepath.Join(w.EnvsDir(), d.Name())
+		if strings.HasPrefix(d.Name(), ".") || paths[p] {
+			continue // hidden: a create in progress, reported as staging when stale
+		}
+		is := Issue{Kind: KindOrphanEnv, Env: d.Name(), Path: p, Message: fmt.Sprintf("%s is not a recorded environment", p)}
+		if isForgeVenv(p) && ValidEnvName(d.Name()) == nil {
+			name := d.Name()
+			is.fix = &fixPlan{Fix: Fix{Action: "remove_orphan_env", Target: p,
+				Description: fmt.Sprintf("remove %s (left by an interrupted forge create)", p)}, env: name, path: p}
+		}
+		s.add(is)
+	}
+	return nil
+}
+
+// isForgeVenv reports whether dir holds a virtual environment written by
+// forge (its pyvenv.cfg says so).
+func isForgeVenv(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "pyvenv.cfg"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && strings.TrimSpace(k) == "forge" && strings.TrimSpace(v) == "true" {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store.Entry, ms []store.Manifest, verify bool) error {
+	uses := map[string]int{}
+	for _, m := range ms {
+		uses[m.Entry]++
+	}
+	recount := &fixPlan{Fix: Fix{Action: "recount", Target: "entries", Description: "set every entry's refcount from the manifests"}}
+	type result struct {
+		entry *store.Entry
+		check *store.EntryCheck
+		err   error
+	}
+	var present []*store.Entry
+	for _, e := range ents {
+		s.rep.EntriesScanned++
+		if uses[e.SHA256] != e.Refs {
+			s.add(Issue{Kind: KindRefcount, Entry: e.SHA256, fix: recount,
+				Message: fmt.Sprintf("%s %s (%s): refcount %d, but %d manifest(s) name it", e.Name, e.Version, short(e.SHA256), e.Refs, uses[e.SHA256])})
+		}
+		if _, err := os.Lstat(w.Store.EntryDir(e.SHA256)); err != nil {
+			is := Issue{Kind: KindEntryMissing, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256),
+				Message: fmt.Sprintf("%s %s (%s): store directory is missing", e.Name, e.Version, short(e.SHA256))}
+			if uses[e.SHA256] == 0 {
+				is.fix = &fixPlan{Fix: Fix{Action: "drop_entry_row", Target: e.SHA256,
+					Description: fmt.Sprintf("drop the row of %s %s (%s): unused, its directory is gone", e.Name, e.Version, short(e.SHA256))}, entry: e.SHA256}
+			} else {
+				is.Message += fmt.Sprintf("; %d environment(s) use it: install %s again to restore it", uses[e.SHA256], e.Filename)
+			}
+			s.add(is)
+			continue
+		}
+		present = append(present, e)
+	}
+
+	// Check (and with verify, hash) every present entry in parallel.
+	results := make([]result, len(present))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.NumCPU())
+	for i, e := range present {
+		g.Go(func() error {
+			c, err := w.Store.CheckEntry(gctx, e.SHA256, verify)
+			if err != nil && gctx.Err() != nil {
+				return gctx.Err()
+			}
+			results[i] = result{entry: e, check: c, err: err}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, r := range results {
+		e := r.entry
+		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
+		if r.err != nil {
+			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error()})
+			continue
+		}
+		c := r.check
+		s.rep.FilesVerified += c.Hashed
+		for _, p := range c.Missing {
+			s.add(Issue{Kind: KindStoreFileMissing, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is listed in RECORD but missing from the store", id, p)})
+		}
+		for _, m := range c.Mismatch {
+			s.add(Issue{Kind: KindHashMismatch, Entry: e.SHA256, Path: m.Path, Message: fmt.Sprintf("%s: %s: RECORD says %s, the store has %s", id, m.Path, m.Want, m.Got)})
+		}
+		for _, p := range c.Extra {
+			s.add(Issue{Kind: KindStoreFileExtra, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is in the store but not in RECORD", id, p)})
+		}
+		if len(c.Writable) > 0 {
+			s.add(Issue{Kind: KindWritableStore, Entry: e.SHA256, Path: c.Writable[0],
+				Message: fmt.Sprintf("%s: %d writable path(s) in the store, e.g. %s", id, len(c.Writable), c.Writable[0]),
+				fix:     &fixPlan{Fix: Fix{Action: "seal_entry", Target: e.SHA256, Description: "make " + id + " read-only"}, entry: e.SHA256}})
+		}
+	}
+
+	dirs, err := w.Store.EntryDirs()
+	if err != nil {
+		return err
+	}
+	for _, d := range dirs {
+		if _, ok := s.entries[d]; ok {
+			continue
+		}
+		p := filepath.Join(w.Store.EntriesDir(), d)
+		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
+			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
+	}
+	return nil
+}
+
+func (w *Workspace) scanStaging(s *scanState, o DoctorOptions) error {
+	items, err := w.staleStaging(o.StaleAfter, o.Now)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		s.add(Issue{Kind: KindStaleStaging, Path: it.path,
+			Message: fmt.Sprintf("%s is %s old: left by an interrupted ingest, gc or create", it.path, it.age.Round(time.Second)),
+			fix:     &fixPlan{Fix: Fix{Action: "remove_staging", Target: it.path, Description: "remove " + it.path}, staging: it}})
+	}
+	return nil
+}
+
+func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
+	for _, m := range ms {
+		_, isEnv := s.envs[m.Layer]
+		_, hasEntry := s.entries[m.Entry]
+		label := fmt.Sprintf("%s in %s", m.NormName, m.Layer)
+		switch {
+		case !hasEntry:
+			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s names entry %s, which has no row", label, short(m.Entry)),
+				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its entry is gone; install it again)"}, m: m}})
+		case !isEnv && !strings.HasPrefix(m.Layer, "GLOBAL/"):
+			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s: environment %s has no record", label, m.Layer),
+				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its environment is gone)"}, m: m}})
+		case m.State == "unlinking":
+			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s: an uninstall was interrupted (state %q)", label, m.State),
+				fix:     &fixPlan{Fix: Fix{Action: "finish_unlink", Target: m.Layer + ":" + m.NormName, Description: "finish uninstalling " + label}, m: m}})
+		case m.State != "linked":
+			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s: an install was interrupted (state %q)", label, m.State),
+				fix: &fixPlan{Fix: Fix{Action: "rollback_link", Target: m.Layer + ":" + m.NormName,
+					Description: "roll back the interrupted install of " + label + " (it is left uninstalled: run the install again)"}, m: m}})
+		}
+	}
+}
+
+// scanLinks checks every links row of a linked manifest and returns the
+// absolute paths the rows name.
+func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.LayerLink) map[string]bool {
+	owned := map[string]bool{}
+	for _, l := range links {
+		s.rep.LinksScanned++
+		root := w.layerRoot(s, l.Layer)
+		abs := filepath.Join(root, filepath.FromSlash(l.Path))
+		owned[abs] = true
+		m, ok := s.manifests[[2]string{l.Layer, l.Entry}]
+		if !ok {
+			s.add(Issue{Kind: KindStaleLinkRow, Env: l.Layer, Entry: l.Entry, Path: l.Path,
+				Message: fmt.Sprintf("%s: path recorded for entry %s, which is not installed there", l.Path, short(l.Entry)),
+				fix: &fixPlan{Fix: Fix{Action: "drop_link_rows", Target: l.Layer + ":" + l.Entry,
+					Description: fmt.Sprintf("drop the path rows of entry %s in %s", short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
+			continue
+		}
+		if m.State != "linked" {
+			continue // reported as interrupted_link
+		}
+		if _, isEnv := s.envs[l.Layer]; isEnv && !s.rootExists(root) {
+			continue // reported as env_missing
+		}
+		kind, msg := w.checkLinkPath(l, abs, root, m)
+		if kind == "" {
+			continue
+		}
+		is := Issue{Kind: kind, Env: l.Layer, Entry: l.Entry, Path: l.Path, Message: msg}
+		if _, ok := s.entries[l.Entry]; ok {
+			if _, err := os.Lstat(w.Store.EntryDir(l.Entry)); err == nil {
+				is.fix = &fixPlan{Fix: Fix{Action: "relink", Target: m.Layer + ":" + m.NormName,
+					Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}
+			}
+		}
+		s.add(is)
+	}
+	return owned
+}
+
+// checkLinkPath returns the issue kind and message for one recorded path, or
+// "" when it is sound.
+func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.Manifest) (string, string) {
+	fi, err := os.Lstat(abs)
+	if err != nil {
+		return KindBrokenLink, fmt.Sprintf("%s of %s is missing", l.Path, m.NormName)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, _ := os.Readlink(abs)
+		if !w.linkAllowed(abs, target, root) {
+			return KindLinkOutsideStore, fmt.Sprintf("%s of %s points to %s, outside the store and the environment", l.Path, m.NormName, target)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return KindBrokenLink, fmt.Sprintf("%s of %s points to %s, which does not exist", l.Path, m.NormName, target)
+		}
+	case fi.IsDir() && l.Kind == "link" && m.LinkMode == string(linker.Symlink):
+		if _, err := os.Lstat(filepath.Join(abs, linker.SharedMarker)); err == nil {
+			return KindBrokenLink, fmt.Sprintf("%s of %s was split into a shared directory that was never recorded", l.Path, m.NormName)
+		}
+		return KindBrokenLink, fmt.Sprintf("%s of %s should be a link but is a directory", l.Path, m.NormName)
+	case l.Kind == "dir":
+		if !fi.IsDir() {
+			return KindBrokenLink, fmt.Sprintf("%s of %s should be a directory", l.Path, m.NormName)
+		}
+		kids, _ := os.ReadDir(abs)
+		for _, k := range kids {
+			p := filepath.Join(abs, k.Name())
+			if k.Type()&fs.ModeSymlink == 0 {
+				continue
+			}
+			if _, err := os.Stat(p); err != nil {
+				t, _ := os.Readlink(p)
+				return KindBrokenLink, fmt.Sprintf("%s/%s of %s points to %s, which does not exist", l.Path, k.Name(), m.NormName, t)
+			}
+		}
+	}
+	return "", ""
+}
+
+// linkAllowed: a link may point into the store or inside its own layer.
+func (w *Workspace) linkAllowed(abs, target, root string) bool {
+	t := target
+	if !filepath.IsAbs(t) {
+		t = filepath.Join(filepath.Dir(abs), t)
+	}
+	t = filepath.Clean(t)
+	return within(t, w.Store.EntriesDir()) || within(t, root)
+}
+
+func within(p, root string) bool {
+	r, err := filepath.Rel(root, p)
+	return err == nil && r != ".." && !strings.HasPrefix(r, "../")
+}
+
+// scanTrees walks every layer's site-packages and bin for links nobody
+// recorded: into the store (a crash's leftover) or outside both the store
+// and the environment.
+func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.EnvRow, owned map[string]bool) error {
+	roots := map[string]string{} // root -> layer
+	for _, e := range envs {
+		roots[e.Path] = e.Name
+	}
+	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
+	for _, g := range globals {
+		roots[g] = GlobalLayer(filepath.Base(g))
+	}
+	ordered := make([]string, 0, len(roots))
+	for r := range roots {
+		ordered = append(ordered, r)
+	}
+	sort.Strings(ordered)
+	for _, root := range ordered {
+		layer := roots[root]
+		if _, err := os.Lstat(root); err != nil {
+			continue
+		}
+		sites, _ := filepath.Glob(filepath.Join(root, "lib", "python*", "site-packages"))
+		for _, top := range append(sites, filepath.Join(root, "bin")) {
+			err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return nil // unreadable or vanished: not ours to judge
+				}
+				if strings.HasSuffix(p, ".forge-split") && d.IsDir() && p != top {
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
+						Message: fmt.Sprintf("%s: a shared directory left half-made by an interrupted install", p),
+						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
+					return filepath.SkipDir
+				}
+				if d.Type()&fs.ModeSymlink == 0 || owned[p] {
+					return nil
+				}
+				s.rep.LinksScanned++
+				target, err := os.Readlink(p)
+				if err != nil {
+					return nil
+				}
+				if filepath.Dir(p) == filepath.Join(root, "bin") && strings.HasPrefix(d.Name(), "python") {
+					return nil // the environment's interpreter links
+				}
+				switch {
+				case !w.linkAllowed(p, target, root):
+					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
+						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
+				case within(absTarget(p, target), w.Store.EntriesDir()) && !w.insideOwnedDir(p, owned, root):
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
+						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
+						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// insideOwnedDir: links inside a recorded .dist-info directory (METADATA and
+// friends) belong to it.
+func (w *Workspace) insideOwnedDir(p string, owned map[string]bool, root string) bool {
+	for d := filepath.Dir(p); within(d, root) && d != root; d = filepath.Dir(d) {
+		if owned[d] {
+			return true
+		}
+	}
+	return false
+}
+
+func absTarget(p, target string) string {
+	if filepath.IsAbs(target) {
+		return filepath.Clean(target)
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(p), target))
+}
+
+func rel(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+func (s *scanState) rootExists(root string) bool {
+	if s.roots == nil {
+		s.roots = map[string]bool{}
+	}
+	v, ok := s.roots[root]
+	if !ok {
+		_, err := os.Lstat(root)
+		v = err == nil
+		s.roots[root] = v
+	}
+	return v
+}
+
+// layerRoot is the prefix of a layer: its environment's directory, or
+// $FORGE_HOME/global/X.Y.
+func (w *Workspace) layerRoot(s *scanState, layer string) string {
+	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+		return filepath.Join(w.Home, "global", xy)
+	}
+	if e, ok := s.envs[layer]; ok {
+		return e.Path
+	}
+	return filepath.Join(w.EnvsDir(), layer)
+}
+
+// fixPlan is one repair and what it needs.
+type fixPlan struct {
+	Fix
+	m       store.Manifest
+	env     string
+	entry   string
+	layer   string
+	path    string
+	staging staleItem
+}
+
+// order in which repairs run: leftovers first, then rows, then links (a
+// rollback before a relink: it may free a path the relink needs), then
+// permissions and counts.
+var fixOrder = map[string]int{
+	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
+	"drop_manifest": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
+	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
+}
+
+// planFixes dedupes the issues' repairs (many broken links, one relink) and
+// orders them.
+func planFixes(issues []Issue) []*fixPlan {
+	seen := map[string]bool{}
+	var out []*fixPlan
+	for _, is := range issues {
+		if is.fix == nil {
+			continue
+		}
+		key := is.fix.Action + "\x00" + is.fix.Target
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, is.fix)
+	}
+	// A manifest rolled back or finished needs no relink.
+	gone := map[string]bool{}
+	for _, p := range out {
+		if p.Action == "rollback_link" || p.Action == "finish_unlink" || p.Action == "drop_manifest" {
+			gone[p.Target] = true
+		}
+	}
+	kept := out[:0]
+	for _, p := range out {
+		if p.Action == "relink" && gone[p.Target] {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return fixOrder[kept[i].Action] < fixOrder[kept[j].Action] })
+	return kept
+}
+
+func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
+	switch p.Action {
+	case "remove_staging":
+		ok, err := p.staging.remove(ctx)
+		if err == nil && !ok {
+			return fmt.Errorf("in use by a running forge: left in place")
+		}
+		return err
+	case "remove_orphan_dir":
+		_, err := w.Store.RemoveOrphanDir(ctx, p.entry)
+		return err
+	case "remove_stray":
+		return os.RemoveAll(p.path) // links are removed, never followed
+	case "drop_entry_row":
+		ok, err := w.Store.DropEntryRow(ctx, p.entry)
+		if err == nil && !ok {
+			return fmt.Errorf("entry %s is referenced again: left in place", short(p.entry))
+		}
+		return err
+	case "forget_env":
+		return w.Store.ForgetEnv(ctx, p.env)
+	case "drop_manifest":
+		venv := w.layerVenv(ctx, p.m.Layer)
+		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+			return err
+		}
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+	case "drop_link_rows":
+		return w.Store.DropLinkRows(ctx, p.layer, p.entry)
+	case "rollback_link":
+		return w.rollbackLink(ctx, p.m)
+	case "finish_unlink":
+		venv := w.layerVenv(ctx, p.m.Layer)
+		if err := w.Store.SetManifestState(ctx, p.m.Layer, p.m.NormName, "unlinking"); err != nil {
+			return err
+		}
+		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+			return err
+		}
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+	case "relink":
+		return w.relink(ctx, p.m)
+	case "seal_entry":
+		_, err := w.Store.SealEntry(p.entry)
+		return err
+	case "remove_orphan_env":
+		busy, cancel := context.WithCancel(ctx)
+		cancel()
+		lk, err := w.Store.LockFile(busy, "env-"+p.env, true, nil)
+		if err != nil {
+			return fmt.Errorf("environment %s is being created: left in place", p.env)
+		}
+		defer lk.Unlock()
+		if _, err := w.Store.GetEnv(ctx, p.env); err == nil {
+			return fmt.Errorf("environment %s is recorded now: left in place", p.env)
+		}
+		return os.RemoveAll(p.path)
+	case "recount":
+		_, err := w.Store.Recount(ctx)
+		return err
+	}
+	return fmt.Errorf("unknown fix %q", p.Action)
+}
+
+// layerTarget is what linkEntry needs for a layer: an Env (for launchers)
+// and the layer's prefix.
+func (w *Workspace) layerTarget(ctx context.Context, layer string) (*Env, linker.Venv, error) {
+	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+		py, err := w.pythonXY(ctx, xy)
+		if err != nil {
+			return nil, linker.Venv{}, err
+		}
+		e := &Env{Py: py}
+		return e, w.globalVenv(py), nil
+	}
+	e, err := w.OpenEnv(ctx, layer)
+	if err != nil {
+		return nil, linker.Venv{}, err
+	}
+	return e, e.Venv, nil
+}
+
+// pythonXY finds an interpreter of Python X.Y: an environment's, else one
+// on this machine.
+func (w *Workspace) pythonXY(ctx context.Context, xy string) (*probe.Interp, error) {
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range envs {
+		if pyXY(e.PythonVersion) == xy {
+			if py, err := w.Interp(e.Python); err == nil {
+				return py, nil
+			}
+		}
+	}
+	exe, err := probe.FindPython(xy)
+	if err != nil {
+		return nil, err
+	}
+	return w.Interp(exe)
+}
+
+func pyXY(version string) string {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return version
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// layerVenv is a layer's prefix good enough for removing paths: from its
+// interpreter when it still runs, else from the recorded Python version.
+func (w *Workspace) layerVenv(ctx context.Context, layer string) linker.Venv {
+	if _, v, err := w.layerTarget(ctx, layer); err == nil {
+		return v
+	}
+	xy := strings.TrimPrefix(layer, "GLOBAL/")
+	root := filepath.Join(w.Home, "global", xy)
+	if !strings.HasPrefix(layer, "GLOBAL/") {
+		root = filepath.Join(w.EnvsDir(), layer)
+		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
+			root, xy = row.Path, pyXY(row.PythonVersion)
+		}
+	}
+	py := &probe.Interp{}
+	if a, b, ok := strings.Cut(xy, "."); ok {
+		py.Major, _ = strconv.Atoi(a)
+		py.Minor, _ = strconv.Atoi(b)
+	}
+	return linker.Venv{Root: root, Python: py}
+}
+
+// dropOwned removes the paths an entry alone owns in a layer, tolerating
+// what a crash can leave: paths already gone, and a link that was split into
+// a real directory without the split being recorded.
+func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Venv, entry string) error {
+	links, err := w.Store.ExclusiveLinks(ctx, layer, entry)
+	if err != nil {
+		return err
+	}
+	var owned []linker.Owned
+	for _, l := range links {
+		abs := filepath.Join(venv.Root, filepath.FromSlash(l.Path))
+		if !within(abs, venv.Root) {
+			continue
+		}
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && l.Kind != "dir" {
+			shared, err := w.Store.LinksUnder(ctx, layer, l.Path, entry)
+			if err != nil {
+				return err
+			}
+			if shared {
+				continue // other packages' links live in it: leave it
+			}
+			if err := os.RemoveAll(abs); err != nil { // links inside are removed, not followed
+				return err
+			}
+		}
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
+	}
+	return linker.Unlink(venv, owned)
+}
+
+// rollbackLink undoes an install interrupted between its manifest row and
+// its commit: the links it made were never recorded, so they are found from
+// the entry's own layout (what linker.Link would create) and removed when no
+// recorded package owns them; then the row goes and the refcount follows.
+func (w *Workspace) rollbackLink(ctx context.Context, m store.Manifest) error {
+	venv := w.layerVenv(ctx, m.Layer)
+	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
+		return err
+	}
+	if en, err := w.Store.Get(ctx, m.Entry); err == nil {
+		strays, err := w.strays(ctx, m.Layer, venv, en)
+		if err != nil {
+			return err
+		}
+		if err := removeStrays(venv, strays); err != nil {
+			return err
+		}
+	}
+	return w.Store.DropManifest(ctx, m.Layer, m.NormName)
+}
+
+// relink removes a package's links and row, then links it again as install
+// does, with the same link mode and REQUESTED flag.
+func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
+	e, venv, err := w.layerTarget(ctx, m.Layer)
+	if err != nil {
+		return err
+	}
+	en, err := w.Store.Get(ctx, m.Entry)
+	if err != nil {
+		return err
+	}
+	// "unlinking" first: a crash from here on is finished as an uninstall.
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, "unlinking"); err != nil {
+		return err
+	}
+	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
+		return err
+	}
+	if err := w.Store.DropManifest(ctx, m.Layer, m.NormName); err != nil {
+		return err
+	}
+	strays, err := w.strays(ctx, m.Layer, venv, en)
+	if err != nil {
+		return err
+	}
+	if err := removeStrays(venv, strays); err != nil {
+		return err
+	}
+	_, _, err = w.linkEntry(ctx, m.Layer, venv, e, en, linker.Mode(m.LinkMode), m.Requested)
+	return err
+}
+
+// stray is a path linker.Link would have made for an entry.
+type stray struct {
+	abs string
+	dir bool // a directory: removed only when nothing else is left in it
+	all bool // the installed .dist-info: removed with its content
+}
+
+// strays lists the paths in a layer that linker.Link creates for en and that
+// no recorded package owns: links into the entry, hard links or copies of
+// its files, launchers of its entry points and .data scripts, and its
+// .dist-info. Children come before their directories.
+func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, en *store.Entry) ([]stray, error) {
+	dir := w.Store.EntryDir(en.SHA256)
+	distInfo, err := findDistInfo(dir)
+	if err != nil {
+		return nil, nil // nothing to go by
+	}
+	ownedCache := map[string]bool{}
+	owned := func(abs string) bool {
+		r := rel(venv.Root, abs)
+		if v, ok := ownedCache[r]; ok {
+			return v
+		}
+		o, err := w.Store.PathOwners(ctx, layer, r)
+		v := err != nil || len(o) > 0 // when in doubt, it is somebody's
+		ownedCache[r] = v
+		return v
+	}
+	var out []stray
+	var match func(src, dst string)
+	match = func(src, dst string) {
+		if _, err := os.Lstat(dst + ".forge-split"); err == nil {
+			out = append(out, stray{abs: dst + ".forge-split", all: true})
+		}
+		fi, err := os.Lstat(dst)
+		if err != nil {
+			return
+		}
+		sfi, err := os.Lstat(src)
+		if err != nil {
+			return
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if t, err := os.Readlink(dst); err == nil && absTarget(dst, t) == filepath.Clean(src) && !owned(dst) {
+				out = append(out, stray{abs: dst})
+			}
+		case fi.IsDir() && sfi.IsDir():
+			kids, _ := os.ReadDir(src)
+			for _, k := range kids {
+				match(filepath.Join(src, k.Name()), filepath.Join(dst, k.Name()))
+			}
+			if !owned(dst) {
+				out = append(out, stray{abs: dst, dir: true})
+			}
+		case fi.Mode().IsRegular() && sfi.Mode().IsRegular():
+			if (os.SameFile(fi, sfi) || sameFileContent(src, dst)) && !owned(dst) {
+				out = append(out, stray{abs: dst})
+			}
+		}
+	}
+	site := venv.SitePackages()
+	tops, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var bins []string
+	for _, t := range tops {
+		src := filepath.Join(dir, t.Name())
+		switch {
+		case t.Name() == distInfo:
+		case strings.HasSuffix(t.Name(), ".data") && t.IsDir():
+			kinds, _ := os.ReadDir(src)
+			for _, k := range kinds {
+				ksrc := filepath.Join(src, k.Name())
+				var dst string
+				switch k.Name() {
+				case "scripts":
+					files, _ := os.ReadDir(ksrc)
+					for _, f := range files {
+						bins = append(bins, f.Name())
+					}
+					continue
+				case "headers":
+					dst = venv.Headers(en.Name)
+				case "data":
+					dst = venv.Root
+				case "purelib", "platlib":
+					dst = site
+				default:
+					continue
+				}
+				kids, _ := os.ReadDir(ksrc)
+				for _, c := range kids {
+					match(filepath.Join(ksrc, c.Name()), filepath.Join(dst, c.Name()))
+				}
+				if k.Name() == "headers" && !owned(dst) {
+					out = append(out, stray{abs: dst, dir: true})
+				}
+			}
+		default:
+			match(src, filepath.Join(site, t.Name()))
+		}
+	}
+	bins = append(bins, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt"))...)
+	for _, b := range bins {
+		p := filepath.Join(venv.Bin(), b)
+		if _, err := os.Lstat(p); err == nil && !owned(p) {
+			out = append(out, stray{abs: p})
+		}
+	}
+	if p := filepath.Join(site, distInfo); !owned(p) {
+		if _, err := os.Lstat(p); err == nil {
+			out = append(out, stray{abs: p, all: true})
+		}
+	}
+	return out, nil
+}
+
+// removeStrays deletes what strays found, children first, never following a
+// link, then prunes directories left empty.
+func removeStrays(venv linker.Venv, strays []stray) error {
+	var removed []linker.Owned
+	var errs []error
+	for _, s := range strays {
+		if !within(s.abs, venv.Root) || s.abs == venv.Root {
+			continue
+		}
+		var err error
+		switch {
+		case s.all:
+			err = os.RemoveAll(s.abs)
+		case s.dir:
+			if kids, e := os.ReadDir(s.abs); e == nil && len(kids) == 1 && kids[0].Name() == linker.SharedMarker {
+				os.Remove(filepath.Join(s.abs, linker.SharedMarker))
+			}
+			if os.Remove(s.abs) != nil {
+				continue // not empty: something else lives there
+			}
+		default:
+			err = os.Remove(s.abs)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, linker.Owned{Path: rel(venv.Root, s.abs), Kind: "link"})
+	}
+	if len(removed) > 0 {
+		if err := linker.Unlink(venv, removed); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// entryPointScripts lists the console and GUI script names of an
+// entry_points.txt.
+func entryPointScripts(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	group := ""
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			group = strings.TrimSpace(line[1 : len(line)-1])
+		case group == "console_scripts" || group == "gui_scripts":
+			if name, _, ok := strings.Cut(line, "="); ok {
+				if n := strings.TrimSpace(name); n != "" && !strings.ContainsAny(n, "/\\") {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func sameFileContent(a, b string) bool {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false
+	}
+	y, err := os.ReadFile(b)
+	return err == nil && string(x) == string(y)
+}
+
+// ABIOptions are the inputs of DoctorABI.
+type ABIOptions struct {
+	// Envs limits the check to these environments (all when empty).
+	Envs []string
+}
+
+// ABIPackage is one package's verdict in one environment.
+type ABIPackage struct {
+	Name     string        `json:"name"`
+	Version  string        `json:"version"`
+	Entry    string        `json:"entry"`
+	Layer    string        `json:"layer"` // LOCAL, the parent's name, or GLOBAL
+	Verdict  string        `json:"verdict"`
+	Findings []abi.Finding `json:"findings"`
+}
+
+// ABIEnv is the ABI check of one environment.
+type ABIEnv struct {
+	Env      string       `json:"env"`
+	Python   string       `json:"python"`
+	Host     string       `json:"host"`
+	Policy   string       `json:"policy"`
+	Verdict  string       `json:"verdict"` // the worst of its packages
+	Packages []ABIPackage `json:"packages"`
+	Error    string       `json:"error,omitempty"`
+}
+
+// ABIReport is what DoctorABI found.
+type ABIReport struct {
+	Envs     []ABIEnv `json:"envs"`
+	Checked  int      `json:"packages_checked"`
+	Accepted int      `json:"accepted"`
+	Warned   int      `json:"warned"`
+	Refused  int      `json:"refused"`
+}
+
+// DoctorABI re-checks every package every environment sees (its own layer,
+// its parents', GLOBAL: the winner of each name, as Python imports it)
+// against the host — the --host-profile, else this machine probed with the
+// environment's interpreter — under the environment's abi_policy. It uses
+// the fingerprints stored at ingest and reads no wheel. A GLOBAL layer no
+// environment uses is checked on its own under the default policy.
+func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, error) {
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := w.Store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := w.Store.AllManifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	entries := make(map[string]*store.Entry, len(ents))
+	for _, e := range ents {
+		entries[e.SHA256] = e
+	}
+	byLayer := map[string][]store.Manifest{}
+	for _, m := range ms {
+		if m.State == "linked" {
+			byLayer[m.Layer] = append(byLayer[m.Layer], m)
+		}
+	}
+	only := map[string]bool{}
+	for _, n := range o.Envs {
+		only[n] = true
+	}
+	if len(only) > 0 {
+		for n := range only {
+			if _, err := w.Store.GetEnv(ctx, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	hosts := map[string]*abi.Host{}
+	rep := &ABIReport{Envs: []ABIEnv{}}
+	usedGlobals := map[string]bool{}
+	for _, row := range envs {
+		usedGlobals[GlobalLayer(pyXY(row.PythonVersion))] = true
+		if len(only) > 0 && !only[row.Name] {
+			continue
+		}
+		ae := ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}
+		e, err := w.OpenEnv(ctx, row.Name)
+		if err != nil {
+			ae.Error, ae.Verdict = err.Error(), abi.Refuse
+			rep.Envs = append(rep.Envs, ae)
+			continue
+		}
+		policy := abi.DefaultPolicy
+		if ps := e.Settings["abi_policy"]; ps != "" {
+			if p, err := abi.ParsePolicy(ps); err == nil {
+				policy = p
+			}
+		}
+		host, err := w.cachedHost(hosts, e)
+		if err != nil {
+			ae.Error, ae.Verdict = err.Error(), abi.Refuse
+			rep.Envs = append(rep.Envs, ae)
+			continue
+		}
+		layers := []struct{ key, label string }{{e.Name, "LOCAL"}}
+		for _, p := range e.Chain {
+			layers = append(layers, struct{ key, label string }{p.Name, p.Name})
+		}
+		layers = append(layers, struct{ key, label string }{GlobalLayer(e.Py.XY()), "GLOBAL"})
+		w.checkLayers(rep, &ae, layers, byLayer, entries, host, policy)
+		rep.Envs = append(rep.Envs, ae)
+	}
+	if len(only) == 0 {
+		var globals []string
+		for l := range byLayer {
+			if strings.HasPrefix(l, "GLOBAL/") && !usedGlobals[l] {
+				globals = append(globals, l)
+			}
+		}
+		sort.Strings(globals)
+		for _, l := range globals {
+			xy := strings.TrimPrefix(l, "GLOBAL/")
+			ae := ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}
+			py, err := w.pythonXY(ctx, xy)
+			var host *abi.Host
+			if err == nil {
+				host, err = w.cachedHost(hosts, &Env{EnvRow: store.EnvRow{Python: py.Executable}, Py: py})
+			}
+			if err != nil {
+				ae.Error, ae.Verdict = err.Error(), abi.Refuse
+				rep.Envs = append(rep.Envs, ae)
+				continue
+			}
+			w.checkLayers(rep, &ae, []struct{ key, label string }{{l, "GLOBAL"}}, byLayer, entries, host, abi.DefaultPolicy)
+			rep.Envs = append(rep.Envs, ae)
+		}
+	}
+	return rep, nil
+}
+
+func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, error) {
+	if h, ok := cache[e.Python]; ok {
+		return h, nil
+	}
+	h, err := w.hostFor(e)
+	if err != nil {
+		return nil, err
+	}
+	cache[e.Python] = h
+	return h, nil
+}
+
+// checkLayers evaluates the winner of every name across layers (nearest
+// first); the libraries every layer ships count as provided.
+func (w *Workspace) checkLayers(rep *ABIReport, ae *ABIEnv, layers []struct{ key, label string }, byLayer map[string][]store.Manifest,
+	entries map[string]*store.Entry, host *abi.Host, policy abi.Policy) {
+	ae.Host, ae.Policy, ae.Verdict = hostName(host), string(policy), abi.Accept
+	seen := map[string]bool{}
+	libs := map[string]bool{}
+	type pick struct {
+		en    *store.Entry
+		label string
+	}
+	var picks []pick
+	for _, l := range layers {
+		for _, m := range byLayer[l.key] {
+			en, ok := entries[m.Entry]
+			if !ok {
+				continue // doctor reports it
+			}
+			for _, el := range en.Fingerprint.ELFs {
+				libs[filepath.Base(el.Path)] = true
+				if el.Soname != "" {
+					libs[el.Soname] = true
+				}
+			}
+			if seen[m.NormName] {
+				continue
+			}
+			seen[m.NormName] = true
+			picks = append(picks, pick{en, l.label})
+		}
+	}
+	provided := make([]string, 0, len(libs))
+	for s := range libs {
+		provided = append(provided, s)
+	}
+	sort.Strings(provided)
+	sort.SliceStable(picks, func(i, j int) bool { return picks[i].en.NormName < picks[j].en.NormName })
+	for _, p := range picks {
+		v := abi.Evaluate(&p.en.Fingerprint, host, policy, abi.CheckOptions{ProvidedLibs: provided})
+		f := v.Findings
+		if f == nil {
+			f = []abi.Finding{}
+		}
+		ae.Packages = append(ae.Packages, ABIPackage{Name: p.en.Name, Version: p.en.Version, Entry: p.en.SHA256, Layer: p.label, Verdict: v.Verdict, Findings: f})
+		rep.Checked++
+		switch v.Verdict {
+		case abi.Refuse:
+			rep.Refused++
+			ae.Verdict = abi.Refuse
+		case abi.Warn:
+			rep.Warned++
+			if ae.Verdict == abi.Accept {
+				ae.Verdict = abi.Warn
+			}
+		default:
+			rep.Accepted++
+		}
+	}
+}

@@ -1,0 +1,593 @@
+package workspace
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
+)
+
+// docFixture is a forge home with one environment "app" (Python 3.12)
+// holding alpha and beta, and gamma ingested but not installed.
+type docFixture struct {
+	ws     *Workspace
+	env    *Env
+	wheels map[string]string // name -> wheel path
+	log    *bytes.Buffer
+}
+
+func docSetup(t *testing.T) *docFixture {
+	t.Helper()
+	if _, err := probe.FindPython("3.12"); err != nil {
+		t.Skipf("Python 3.12 is not installed here: %v", err)
+	}
+	ctx := context.Background()
+	ws, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	f := &docFixture{ws: ws, wheels: map[string]string{}, log: &bytes.Buffer{}}
+	ws.Log = f.log
+	dir := t.TempDir()
+	for _, w := range []fixtures.Wheel{
+		fixtures.DataPackage("alpha", "1.0"),
+		fixtures.PurePackage("beta", "2.0"),
+		fixtures.PurePackage("gamma", "3.0"),
+	} {
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.wheels[w.Name] = p
+	}
+	if f.env, err = ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["alpha"], f.wheels["beta"]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Store.Ingest(ctx, f.wheels["gamma"]); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *docFixture) entry(t *testing.T, name string) *store.Entry {
+	t.Helper()
+	es, err := f.ws.Store.Find(context.Background(), name, "")
+	if err != nil || len(es) != 1 {
+		t.Fatalf("find %s: %v %v", name, es, err)
+	}
+	return es[0]
+}
+
+// python runs code in the environment and returns its output.
+func (f *docFixture) python(t *testing.T, code string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(f.env.Venv.Interpreter(), "-c", code).CombinedOutput()
+	return string(out), err
+}
+
+func kinds(issues []Issue) map[string]int {
+	m := map[string]int{}
+	for _, is := range issues {
+		m[is.Kind]++
+	}
+	return m
+}
+
+func TestDoctorCleanStore(t *testing.T) {
+	f := docSetup(t)
+	rep, err := f.ws.Doctor(context.Background(), DoctorOptions{Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Clean() || len(rep.Issues) != 0 {
+		t.Fatalf("issues on a clean store: %+v", rep.Issues)
+	}
+	// 1 env + 3 entries + 2 manifests + the links rows.
+	if rep.EnvsScanned != 1 || rep.EntriesScanned != 3 || rep.MetadataRowsScanned < 6+rep.LinksScanned/2 || rep.LinksScanned == 0 {
+		t.Errorf("counters: %+v", rep)
+	}
+	// alpha: __init__.py, 5 .data files, METADATA, WHEEL, entry_points.txt.
+	if rep.FilesVerified < 9 {
+		t.Errorf("files_verified = %d", rep.FilesVerified)
+	}
+}
+
+func TestDoctorFindsAndFixes(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// breakIt damages the fixture.
+		breakIt func(t *testing.T, f *docFixture)
+		verify  bool
+		want    string // issue kind expected
+		fixable bool
+		// remains: the kind is expected to survive --fix.
+		remains bool
+		after   func(t *testing.T, f *docFixture)
+	}{
+		{
+			name: "store file removed",
+			breakIt: func(t *testing.T, f *docFixture) {
+				d := f.ws.Store.EntryDir(f.entry(t, "beta").SHA256)
+				os.Chmod(filepath.Join(d, "beta"), 0o755)
+				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(filepath.Join(d, "beta"), 0o555)
+			},
+			verify: true, want: KindStoreFileMissing, remains: true,
+			after: func(t *testing.T, f *docFixture) {},
+		},
+		{
+			name: "byte tampered",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py")
+				os.Chmod(p, 0o644)
+				b, _ := os.ReadFile(p)
+				b[10] ^= 1
+				if err := os.WriteFile(p, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			},
+			verify: true, want: KindHashMismatch, remains: true,
+			after: func(t *testing.T, f *docFixture) {},
+		},
+		{
+			name: "link broken",
+			breakIt: func(t *testing.T, f *docFixture) {
+				if err := os.Remove(filepath.Join(f.env.Venv.SitePackages(), "alpha")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindBrokenLink, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if out, err := f.python(t, "import alpha; print(alpha.hello())"); err != nil || !strings.Contains(out, "hello from alpha 1.0") {
+					t.Errorf("alpha after relink: %s %v", out, err)
+				}
+			},
+		},
+		{
+			name: "link target gone",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.env.Venv.SitePackages(), "beta")
+				os.Remove(p)
+				if err := os.Symlink(filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("0", 64), "beta"), p); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindBrokenLink, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if out, err := f.python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
+					t.Errorf("beta after relink: %s %v", out, err)
+				}
+			},
+		},
+		{
+			name: "refcount corrupted",
+			breakIt: func(t *testing.T, f *docFixture) {
+				if _, err := f.ws.Store.DB().Exec(`UPDATE entries SET refs = 5 WHERE norm_name = 'alpha'`); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindRefcount, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if r := f.entry(t, "alpha").Refs; r != 1 {
+					t.Errorf("alpha refs = %d after recount, want 1", r)
+				}
+			},
+		},
+		{
+			name: "staging left behind",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.ws.Store.StagingDir(), "0123456789abcdef-42")
+				os.MkdirAll(filepath.Join(p, "pkg"), 0o755)
+				os.WriteFile(filepath.Join(p, "pkg", "x.py"), []byte("x"), 0o444)
+				os.Chmod(filepath.Join(p, "pkg"), 0o555)
+				old := time.Now().Add(-time.Hour)
+				os.Chtimes(p, old, old)
+			},
+			want: KindStaleStaging, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := os.Lstat(filepath.Join(f.ws.Store.StagingDir(), "0123456789abcdef-42")); err == nil {
+					t.Error("staging dir still there")
+				}
+			},
+		},
+		{
+			name: "install interrupted before linking",
+			breakIt: func(t *testing.T, f *docFixture) {
+				g := f.entry(t, "gamma")
+				if err := f.ws.Store.BeginLink(context.Background(), store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindInterruptedLink, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := f.ws.Store.ManifestFor(context.Background(), "app", "gamma"); err == nil {
+					t.Error("gamma manifest still there")
+				}
+				if r := f.entry(t, "gamma").Refs; r != 0 {
+					t.Errorf("gamma refs = %d", r)
+				}
+			},
+		},
+		{
+			name: "install interrupted after linking",
+			breakIt: func(t *testing.T, f *docFixture) {
+				// BeginLink and every link made, killed before FinishLink.
+				g := f.entry(t, "gamma")
+				ctx := context.Background()
+				if err := f.ws.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+					t.Fatal(err)
+				}
+				dir := f.ws.Store.EntryDir(g.SHA256)
+				if _, err := linker.Link(linker.Plan{Layer: f.env.Venv, Launcher: f.env.Venv.Interpreter(), EntryDir: dir, StoreRoot: f.ws.Store.EntriesDir(),
+					DistInfo: "gamma-3.0.dist-info", Project: "gamma", Mode: linker.Symlink, Requested: true, Owner: "gamma 3.0"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindInterruptedLink, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				for _, p := range []string{filepath.Join(f.env.Venv.SitePackages(), "gamma"), filepath.Join(f.env.Venv.SitePackages(), "gamma-3.0.dist-info"), filepath.Join(f.env.Venv.Bin(), "gamma-cli")} {
+					if _, err := os.Lstat(p); err == nil {
+						t.Errorf("%s left after rollback", p)
+					}
+				}
+				// The install can be run again.
+				if _, err := f.ws.Install(context.Background(), InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+					t.Errorf("install after rollback: %v", err)
+				}
+			},
+		},
+		{
+			name: "uninstall interrupted",
+			breakIt: func(t *testing.T, f *docFixture) {
+				ctx := context.Background()
+				if err := f.ws.Store.SetManifestState(ctx, "app", "beta", "unlinking"); err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(filepath.Join(f.env.Venv.SitePackages(), "beta"))
+			},
+			want: KindInterruptedLink, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := os.Lstat(filepath.Join(f.env.Venv.SitePackages(), "beta-2.0.dist-info")); err == nil {
+					t.Error("beta's .dist-info left after finishing the uninstall")
+				}
+				if r := f.entry(t, "beta").Refs; r != 0 {
+					t.Errorf("beta refs = %d", r)
+				}
+			},
+		},
+		{
+			name: "store directory without a row",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("ab", 32))
+				os.MkdirAll(filepath.Join(p, "x"), 0o755)
+				os.Chmod(filepath.Join(p, "x"), 0o555)
+				os.Chmod(p, 0o555)
+			},
+			want: KindOrphanDir, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := os.Lstat(filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("ab", 32))); err == nil {
+					t.Error("orphan dir still there")
+				}
+			},
+		},
+		{
+			name: "entry directory missing",
+			breakIt: func(t *testing.T, f *docFixture) {
+				if _, err := f.ws.Store.RemoveOrphanDir(context.Background(), "nothing"); err != nil {
+					t.Fatal(err)
+				}
+				d := f.ws.Store.EntryDir(f.entry(t, "gamma").SHA256)
+				chmodTree(d)
+				if err := os.RemoveAll(d); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindEntryMissing, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if es, _ := f.ws.Store.Find(context.Background(), "gamma", ""); len(es) != 0 {
+					t.Error("gamma row still there")
+				}
+			},
+		},
+		{
+			name: "writable store file",
+			breakIt: func(t *testing.T, f *docFixture) {
+				os.Chmod(filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py"), 0o644)
+			},
+			want: KindWritableStore, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				fi, _ := os.Stat(filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py"))
+				if fi.Mode().Perm() != 0o444 {
+					t.Errorf("mode %v after fix", fi.Mode())
+				}
+			},
+		},
+		{
+			name: "link outside the store",
+			breakIt: func(t *testing.T, f *docFixture) {
+				if err := os.Symlink(t.TempDir(), filepath.Join(f.env.Venv.SitePackages(), "elsewhere")); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindLinkOutsideStore, remains: true,
+			after: func(t *testing.T, f *docFixture) {},
+		},
+		{
+			name: "environment directory missing",
+			breakIt: func(t *testing.T, f *docFixture) {
+				if err := os.RemoveAll(f.env.Path); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: KindEnvMissing, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := f.ws.Store.GetEnv(context.Background(), "app"); err == nil {
+					t.Error("env row still there")
+				}
+				if r := f.entry(t, "alpha").Refs; r != 0 {
+					t.Errorf("alpha refs = %d", r)
+				}
+			},
+		},
+		{
+			name: "environment directory without a row",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.ws.EnvsDir(), "ghost")
+				os.MkdirAll(p, 0o755)
+				os.WriteFile(filepath.Join(p, "pyvenv.cfg"), []byte("home = /usr/bin\nforge = true\n"), 0o644)
+			},
+			want: KindOrphanEnv, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := os.Lstat(filepath.Join(f.ws.EnvsDir(), "ghost")); err == nil {
+					t.Error("orphan env still there")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := docSetup(t)
+			tt.breakIt(t, f)
+			rep, err := f.ws.Doctor(ctx, DoctorOptions{Verify: tt.verify})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found *Issue
+			for i, is := range rep.Issues {
+				if is.Kind == tt.want {
+					found = &rep.Issues[i]
+				}
+			}
+			if found == nil {
+				t.Fatalf("no %s issue; got %+v", tt.want, rep.Issues)
+			}
+			if found.Fixable != tt.fixable || found.Message == "" {
+				t.Errorf("issue %+v: fixable %v, want %v", *found, found.Fixable, tt.fixable)
+			}
+			if rep.IssuesByKind[tt.want] == 0 {
+				t.Errorf("issues_by_kind %v lacks %s", rep.IssuesByKind, tt.want)
+			}
+			if got := rep.Integrity(); got != IntegrityKind(tt.want) {
+				t.Errorf("Integrity() = %v for %s", got, tt.want)
+			}
+
+			// --fix --dry-run plans and changes nothing.
+			dry, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true, DryRun: true, Verify: tt.verify})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.fixable && len(dry.Planned) == 0 || len(dry.Applied) != 0 {
+				t.Errorf("dry run: planned %v applied %v", dry.Planned, dry.Applied)
+			}
+			again, _ := f.ws.Doctor(ctx, DoctorOptions{Verify: tt.verify})
+			if kinds(again.Issues)[tt.want] != kinds(rep.Issues)[tt.want] {
+				t.Errorf("dry run changed something: %v then %v", kinds(rep.Issues), kinds(again.Issues))
+			}
+
+			fixed, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true, Verify: tt.verify})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fixed.Failed) > 0 {
+				t.Errorf("failed fixes: %+v", fixed.Failed)
+			}
+			left := kinds(fixed.Remaining)
+			if tt.remains != (left[tt.want] > 0) {
+				t.Errorf("after --fix remaining %v (applied %+v)", left, fixed.Applied)
+			}
+			for k := range left {
+				if k != tt.want {
+					t.Errorf("--fix left an unrelated %s issue: %+v", k, fixed.Remaining)
+				}
+			}
+			tt.after(t, f)
+			if !tt.remains {
+				final, err := f.ws.Doctor(ctx, DoctorOptions{Verify: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(final.Issues) != 0 {
+					t.Errorf("not clean after fix: %+v", final.Issues)
+				}
+			}
+		})
+	}
+}
+
+// chmodTree makes a store tree writable so that a test can damage it.
+func chmodTree(root string) {
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+}
+
+func TestDoctorSplitNotRecorded(t *testing.T) {
+	// Two namespace packages share "ns/": the second install splits the
+	// first's link into a real directory. A crash after the split and
+	// before the commit leaves the first's row naming a directory.
+	f := docSetup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	var paths []string
+	for _, n := range []string{"ns-one", "ns-two"} {
+		w := fixtures.Wheel{Name: n, Version: "1.0", Files: []fixtures.File{{Name: "ns/" + strings.TrimPrefix(n, "ns-") + "/__init__.py", Data: []byte("X = 1\n")}}}
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: paths[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.ws.Store.Ingest(ctx, paths[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := res.Entry
+	if err := f.ws.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "ns-two", Entry: two.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := linker.Link(linker.Plan{Layer: f.env.Venv, Launcher: f.env.Venv.Interpreter(), EntryDir: f.ws.Store.EntryDir(two.SHA256), StoreRoot: f.ws.Store.EntriesDir(),
+		DistInfo: "ns_two-1.0.dist-info", Project: "ns-two", Mode: linker.Symlink, Requested: true}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.ws.Doctor(ctx, DoctorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kinds(rep.Issues)
+	if k[KindInterruptedLink] != 1 || k[KindBrokenLink] != 1 {
+		t.Fatalf("issues %+v", rep.Issues)
+	}
+	fixed, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fixed.Remaining) != 0 || len(fixed.Failed) != 0 {
+		t.Fatalf("remaining %+v failed %+v", fixed.Remaining, fixed.Failed)
+	}
+	if out, err := f.python(t, "import ns.one; print(ns.one.X)"); err != nil || strings.TrimSpace(out) != "1" {
+		t.Errorf("ns.one after fix: %s %v", out, err)
+	}
+	if out, err := f.python(t, "import ns.two"); err == nil {
+		t.Errorf("ns.two importable after its install was rolled back: %s", out)
+	}
+	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: paths[1:]}); err != nil {
+		t.Fatalf("install again: %v", err)
+	}
+	if out, err := f.python(t, "import ns.one, ns.two; print(ns.one.X + ns.two.X)"); err != nil || strings.TrimSpace(out) != "2" {
+		t.Errorf("both after reinstall: %s %v", out, err)
+	}
+}
+
+func TestDoctorABI(t *testing.T) {
+	f := docSetup(t)
+	ctx := context.Background()
+	// A wheel for another Python, admitted under allow_abi: the default
+	// policy refuses it.
+	w := fixtures.Wheel{Name: "oldabi", Version: "1.0", Tag: "cp39-cp39-manylinux_2_17_x86_64",
+		Files: []fixtures.File{{Name: "oldabi.py", Data: []byte("X = 1\n")}}}
+	p, err := w.WriteTo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{p}, Policy: "allow_abi"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.ws.DoctorABI(ctx, ABIOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Envs) != 1 || rep.Checked != 3 || rep.Refused != 1 || rep.Accepted != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	e := rep.Envs[0]
+	if e.Verdict != abi.Refuse || e.Policy != string(abi.DefaultPolicy) {
+		t.Errorf("env verdict %s policy %s", e.Verdict, e.Policy)
+	}
+	for _, pk := range e.Packages {
+		if pk.Name == "oldabi" && (pk.Verdict != abi.Refuse || len(pk.Findings) == 0 || pk.Findings[0].Code != abi.CodeTagUnsupported) {
+			t.Errorf("oldabi: %+v", pk)
+		}
+	}
+	// Under the environment's own allow_abi it is a warning.
+	if _, err := f.ws.Store.DB().Exec(`UPDATE envs SET settings = '{"abi_policy":"allow_abi"}' WHERE name = 'app'`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = f.ws.DoctorABI(ctx, ABIOptions{Envs: []string{"app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Refused != 0 || rep.Warned != 1 || rep.Envs[0].Verdict != abi.Warn {
+		t.Errorf("allow_abi: %+v", rep)
+	}
+}
+
+// BenchmarkDoctorABI100 measures forge doctor --abi over 100 environments
+// of three packages each (one of them in GLOBAL), against a host profile.
+func BenchmarkDoctorABI100(b *testing.B) {
+	if _, err := probe.FindPython("3.12"); err != nil {
+		b.Skipf("Python 3.12 is not installed here: %v", err)
+	}
+	ctx := context.Background()
+	ws, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Close()
+	ws.Host = fixtures.Profile("a100-driver535")
+	dir := b.TempDir()
+	var specs []string
+	for _, n := range []string{"one", "two", "three"} {
+		p, err := fixtures.PurePackage(n, "1.0").WriteTo(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		specs = append(specs, p)
+	}
+	for i := 0; i < 100; i++ {
+		name := "env" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+		if _, err := ws.Create(ctx, CreateOptions{Name: name, Python: "3.12"}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: specs[:2]}); err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: specs[2:], Global: true}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rep, err := ws.DoctorABI(ctx, ABIOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Envs) != 100 || rep.Checked != 300 {
+			b.Fatalf("checked %d in %d envs", rep.Checked, len(rep.Envs))
+		}
+	}
+}
