@@ -44,15 +44,20 @@ var ErrConflict = errors.New("file conflict")
 
 // Plan is a decided installation of one store entry into one layer.
 type Plan struct {
-	Layer       Venv   // where: the layer's prefix (an environment, or GLOBAL's)
-	Launcher    string // interpreter for bin/ launchers and #!python scripts
-	EntryDir    string // the entry in the store
-	StoreRoot   string // links must point below it
-	DistInfo    string // "name-1.0.dist-info"
-	Project     string // project name, for headers
-	Mode        Mode
-	Requested   bool
-	Owner       string // identity recorded in messages (entry digest)
+	Layer     Venv   // where: the layer's prefix (an environment, or GLOBAL's)
+	Launcher  string // interpreter for bin/ launchers and #!python scripts
+	EntryDir  string // the entry in the store
+	StoreRoot string // links must point below it
+	DistInfo  string // "name-1.0.dist-info"
+	Project   string // project name, for headers
+	Mode      Mode
+	Requested bool
+	Owner     string // identity recorded in messages (entry digest)
+	// RealDirs are entry-relative directories ("pkga", "pkga/sub") that must
+	// be real directories in the layer, not links: an ELF inside them finds
+	// a sibling package through $ORIGIN/../.., and the kernel resolves ".."
+	// physically, so through a link it would climb into the store.
+	RealDirs    map[string]bool
 	OwnedByName func(relPath string) string
 }
 
@@ -164,7 +169,7 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 		if err != nil {
 			return err
 		}
-		if target == src {
+		if target == src && !l.mustBeReal(src) {
 			l.own(dst, "link") // already ours: a reinstall
 			return nil
 		}
@@ -202,6 +207,14 @@ func (l *linkOp) ownerOf(dst string) string {
 		}
 	}
 	return "another package"
+}
+
+func (l *linkOp) mustBeReal(src string) bool {
+	if len(l.p.RealDirs) == 0 {
+		return false
+	}
+	rel, err := filepath.Rel(l.p.EntryDir, src)
+	return err == nil && l.p.RealDirs[filepath.ToSlash(rel)]
 }
 
 func (l *linkOp) mergeDir(src, dst string) error {
@@ -259,7 +272,7 @@ func (l *linkOp) split(dst, target string) error {
 
 // create makes dst for src according to the mode.
 func (l *linkOp) create(src, dst string, srcIsDir bool) error {
-	if l.p.Mode == Symlink {
+	if l.p.Mode == Symlink && !(srcIsDir && l.mustBeReal(src)) {
 		if err := os.Symlink(src, dst); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -335,6 +336,7 @@ func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Ven
 	res, err := linker.Link(linker.Plan{
 		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: dir, StoreRoot: w.Store.EntriesDir(),
 		DistInfo: distInfo, Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
+		RealDirs:    RealDirs(&en.Fingerprint),
 		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
 	})
 	if err != nil {
@@ -478,4 +480,37 @@ func (w *Workspace) linksPresent(ctx context.Context, layer string, venv linker.
 		}
 	}
 	return true
+}
+
+// RealDirs lists the directories of an entry that must be real in a layer
+// (see linker.Plan.RealDirs): every directory above an ELF whose RUNPATH or
+// RPATH leaves its top-level item through $ORIGIN/.. .
+func RealDirs(fp *abi.Fingerprint) map[string]bool {
+	var out map[string]bool
+	for _, el := range fp.ELFs {
+		dir := path.Dir(el.Path)
+		top, _, _ := strings.Cut(el.Path, "/")
+		for _, rp := range append(append([]string(nil), el.Runpath...), el.Rpath...) {
+			for _, item := range strings.Split(rp, ":") {
+				rel, ok := strings.CutPrefix(item, "$ORIGIN")
+				if !ok {
+					rel, ok = strings.CutPrefix(item, "${ORIGIN}")
+				}
+				if !ok || !strings.Contains(rel, "..") {
+					continue
+				}
+				target := path.Clean(dir + "/" + rel)
+				if t, _, _ := strings.Cut(target, "/"); t == top && !strings.HasPrefix(target, "..") {
+					continue // stays inside its own top-level item
+				}
+				if out == nil {
+					out = map[string]bool{}
+				}
+				for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+					out[d] = true
+				}
+			}
+		}
+	}
+	return out
 }
