@@ -1,0 +1,206 @@
+package linker
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/forge-ml/forge/probe"
+)
+
+// makeEntry writes a fake store entry: files maps slash paths to content.
+func makeEntry(t *testing.T, root, name string, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(root, name)
+	for p, c := range files {
+		fp := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(fp), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(fp, []byte(c), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func testVenv(t *testing.T) Venv {
+	v := Venv{Root: t.TempDir(), Python: &probe.Interp{Major: 3, Minor: 12}}
+	if err := os.MkdirAll(v.SitePackages(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func plan(v Venv, entry, distInfo string, mode Mode) Plan {
+	return Plan{Layer: v, Launcher: "/usr/bin/python3", EntryDir: entry, DistInfo: distInfo, Project: distInfo, Mode: mode, Requested: true}
+}
+
+func tree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		kind := "f"
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			kind = "l"
+		case fi.IsDir():
+			kind = "d"
+		}
+		out = append(out, kind+" "+filepath.ToSlash(rel))
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+func TestLinkSplitsSharedDirectory(t *testing.T) {
+	store := t.TempDir()
+	a := makeEntry(t, store, "a", map[string]string{"ns/alpha/__init__.py": "A", "a-1.0.dist-info/METADATA": "Name: a\nVersion: 1.0\n"})
+	b := makeEntry(t, store, "b", map[string]string{"ns/beta/__init__.py": "B", "b-1.0.dist-info/METADATA": "Name: b\nVersion: 1.0\n"})
+	v := testVenv(t)
+	ra, err := Link(plan(v, a, "a-1.0.dist-info", Symlink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := Link(plan(v, b, "b-1.0.dist-info", Symlink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"d a-1.0.dist-info", "f a-1.0.dist-info/INSTALLER", "f a-1.0.dist-info/RECORD", "f a-1.0.dist-info/REQUESTED", "l a-1.0.dist-info/METADATA",
+		"d b-1.0.dist-info", "f b-1.0.dist-info/INSTALLER", "f b-1.0.dist-info/RECORD", "f b-1.0.dist-info/REQUESTED", "l b-1.0.dist-info/METADATA",
+		"d ns", "f ns/" + SharedMarker, "l ns/alpha", "l ns/beta",
+	}
+	sort.Strings(want)
+	if got := tree(t, v.SitePackages()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("site-packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(ra.Split) != 0 || len(rb.Split) != 1 || rb.Split[0].Path != "lib/python3.12/site-packages/ns" {
+		t.Errorf("splits: a=%v b=%v", ra.Split, rb.Split)
+	}
+	// Unlink b: a's half stays, the marker stays while ns still merges.
+	var bOwned []Owned
+	for _, o := range rb.Owned {
+		bOwned = append(bOwned, o)
+	}
+	if err := Unlink(v, bOwned); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(v.SitePackages(), "ns", "alpha", "__init__.py")); err != nil {
+		t.Errorf("a's half gone after unlinking b: %v", err)
+	}
+	// Unlink a's (post-split) paths: ns disappears with its marker.
+	if err := Unlink(v, []Owned{{Path: "lib/python3.12/site-packages/ns/alpha", Kind: "link"}, {Path: "lib/python3.12/site-packages/a-1.0.dist-info", Kind: "dir"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, v.SitePackages()); len(got) != 0 {
+		t.Errorf("left behind: %v", got)
+	}
+	// The store is untouched.
+	if _, err := os.Stat(filepath.Join(a, "ns", "alpha", "__init__.py")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLinkConflictRollsBack(t *testing.T) {
+	store := t.TempDir()
+	a := makeEntry(t, store, "a", map[string]string{"shared.py": "one", "a-1.0.dist-info/METADATA": "m"})
+	b := makeEntry(t, store, "b", map[string]string{"bonly.py": "b", "shared.py": "two", "b-1.0.dist-info/METADATA": "m"})
+	c := makeEntry(t, store, "c", map[string]string{"shared.py": "one", "c-1.0.dist-info/METADATA": "m"})
+	v := testVenv(t)
+	if _, err := Link(plan(v, a, "a-1.0.dist-info", Symlink)); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, v.SitePackages())
+	_, err := Link(plan(v, b, "b-1.0.dist-info", Symlink))
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("different content at the same path: err = %v, want ErrConflict", err)
+	}
+	if after := tree(t, v.SitePackages()); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
+	}
+	// Identical content is shared, not a conflict.
+	rc, err := Link(plan(v, c, "c-1.0.dist-info", Symlink))
+	if err != nil {
+		t.Fatalf("identical file: %v", err)
+	}
+	found := false
+	for _, o := range rc.Owned {
+		found = found || o.Path == "lib/python3.12/site-packages/shared.py"
+	}
+	if !found {
+		t.Errorf("c does not record its share of shared.py: %v", rc.Owned)
+	}
+}
+
+func TestLinkRealDirs(t *testing.T) {
+	store := t.TempDir()
+	a := makeEntry(t, store, "a", map[string]string{"pkga/sub/_ext.so": "elf", "pkga/__init__.py": "", "a-1.0.dist-info/METADATA": "m"})
+	v := testVenv(t)
+	p := plan(v, a, "a-1.0.dist-info", Symlink)
+	p.RealDirs = map[string]bool{"pkga": true, "pkga/sub": true}
+	if _, err := Link(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"pkga", "pkga/sub"} {
+		fi, err := os.Lstat(filepath.Join(v.SitePackages(), d))
+		if err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v %v, want a real directory", d, fi, err)
+		}
+	}
+	fi, err := os.Lstat(filepath.Join(v.SitePackages(), "pkga", "sub", "_ext.so"))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("_ext.so: %v %v, want a link", fi, err)
+	}
+}
+
+func TestWriteLayersMirrorsParentPth(t *testing.T) {
+	parent := testVenv(t)
+	child := testVenv(t)
+	os.WriteFile(filepath.Join(parent.SitePackages(), "extra.pth"), []byte("# comment\nrel/dir\n/abs/dir\nimport sys\n"), 0o644)
+	os.WriteFile(filepath.Join(parent.SitePackages(), layersPth), []byte("/ignored\n"), 0o644)
+	if err := WriteLayers(child, []string{parent.SitePackages(), "/global/site"}); err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := os.ReadFile(filepath.Join(child.SitePackages(), layersPth))
+	if !strings.Contains(string(layers), parent.SitePackages()+"\n/global/site\n") {
+		t.Errorf("layers .pth:\n%s", layers)
+	}
+	mirror, err := os.ReadFile(filepath.Join(child.SitePackages(), mirrorPth+"00_extra.pth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# comment\n" + filepath.Join(parent.SitePackages(), "rel/dir") + "\n/abs/dir\nimport sys\n"
+	if string(mirror) != want {
+		t.Errorf("mirror:\n%q\nwant:\n%q", mirror, want)
+	}
+	if _, err := os.Stat(filepath.Join(child.SitePackages(), mirrorPth+"00_"+layersPth)); err == nil {
+		t.Error("forge's own .pth was mirrored")
+	}
+	// The parent's .pth goes away: so does its mirror.
+	os.Remove(filepath.Join(parent.SitePackages(), "extra.pth"))
+	WriteLayers(child, []string{parent.SitePackages()})
+	if _, err := os.Stat(filepath.Join(child.SitePackages(), mirrorPth+"00_extra.pth")); err == nil {
+		t.Error("stale mirror kept")
+	}
+}
+
+func TestShebang(t *testing.T) {
+	tests := []struct{ python, want string }{
+		{"/env/bin/python", "#!/env/bin/python\n"},
+		{"/a b/bin/python", "#!/bin/sh\n'''exec' '/a b/bin/python' \"$0\" \"$@\"\n' '''\n"},
+	}
+	for _, tt := range tests {
+		if got := shebang(tt.python); got != tt.want {
+			t.Errorf("shebang(%q) = %q, want %q", tt.python, got, tt.want)
+		}
+	}
+}
