@@ -1,0 +1,425 @@
+package workspace
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/resolver"
+	"github.com/forge-ml/forge/store"
+)
+
+// globalLayerName is how the resolver and reports name the GLOBAL layer;
+// the store keys it per Python version (GlobalLayer).
+const globalLayerName = "GLOBAL"
+
+// stackLayer is one layer of an environment's stack as forge records it: the
+// resolver's view plus where it lives and the manifest rows behind it.
+type stackLayer struct {
+	key       string // store layer key: env name or GLOBAL/X.Y
+	site      string // its site-packages
+	layer     resolver.Layer
+	manifests []store.Manifest // parallel to layer.Packages
+}
+
+// stack reads the manifests of LOCAL, every parent (nearest first) and
+// GLOBAL/X.Y of an environment and the requirements of each linked entry.
+// A manifest naming an entry that is not in the store, or an entry without
+// readable METADATA, is an integrity failure (store.ErrCorrupt): doctor
+// repairs it.
+func (w *Workspace) stack(ctx context.Context, e *Env) ([]stackLayer, error) {
+	type spec struct {
+		key, name string
+		kind      resolver.LayerKind
+		venv      linker.Venv
+	}
+	specs := []spec{{e.Name, e.Name, resolver.Local, e.Venv}}
+	for _, p := range e.Chain {
+		specs = append(specs, spec{p.Name, p.Name, resolver.Parent, linker.Venv{Root: p.Path, Python: e.Py}})
+	}
+	specs = append(specs, spec{GlobalLayer(e.Py.XY()), globalLayerName, resolver.Global, w.globalVenv(e.Py)})
+
+	meta := map[string]resolver.Package{} // by entry: parents and GLOBAL share entries
+	out := make([]stackLayer, 0, len(specs))
+	for _, s := range specs {
+		ms, err := w.Store.Manifests(ctx, s.key)
+		if err != nil {
+			return nil, err
+		}
+		sl := stackLayer{key: s.key, site: s.venv.SitePackages(), layer: resolver.Layer{Name: s.name, Kind: s.kind, Packages: []resolver.Package{}}}
+		for _, m := range ms {
+			p, ok := meta[m.Entry]
+			if !ok {
+				if p, err = w.packageOf(ctx, m); err != nil {
+					return nil, fmt.Errorf("layer %s: %w", s.key, err)
+				}
+				meta[m.Entry] = p
+			}
+			p.Requested = m.Requested
+			sl.layer.Packages = append(sl.layer.Packages, p)
+			sl.manifests = append(sl.manifests, m)
+		}
+		out = append(out, sl)
+	}
+	return out, nil
+}
+
+// packageOf describes a manifest's entry for the resolver: name and version
+// from the store row, Requires-Dist and Provides-Extra from the METADATA
+// file of the unpacked entry.
+func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.Package, error) {
+	en, err := w.Store.Get(ctx, m.Entry)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return resolver.Package{}, fmt.Errorf("%s: manifest names entry %s, which is not in the store (forge doctor repairs this): %w", m.NormName, m.Entry, store.ErrCorrupt)
+		}
+		return resolver.Package{}, err
+	}
+	md, err := entryMetadata(w.Store.EntryDir(en.SHA256))
+	if err != nil {
+		return resolver.Package{}, fmt.Errorf("%s %s (entry %s): %v: %w", en.Name, en.Version, en.SHA256, err, store.ErrCorrupt)
+	}
+	return resolver.Package{Name: en.Name, Version: en.Version, Requires: md.RequiresDist, Extras: md.ProvidesExtra, Entry: en.SHA256}, nil
+}
+
+// entryMetadata reads the METADATA of an unpacked entry.
+func entryMetadata(dir string) (abi.Metadata, error) {
+	di, err := findDistInfo(dir)
+	if err != nil {
+		return abi.Metadata{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, di, "METADATA"))
+	if err != nil {
+		return abi.Metadata{}, err
+	}
+	return abi.ParseMetadata(b)
+}
+
+// Uname is the part of uname(2) that PEP 508 markers read.
+type Uname struct {
+	Release string // platform_release
+	Version string // platform_version
+}
+
+// hostUname asks the kernel; an error leaves both values empty, which
+// markers read as "".
+func hostUname() Uname {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return Uname{}
+	}
+	return Uname{Release: unix.ByteSliceToString(u.Release[:]), Version: unix.ByteSliceToString(u.Version[:])}
+}
+
+// MarkerEnvFor is the PEP 508 marker environment of an interpreter: the
+// values packaging's default_environment() gives when run by it, from the
+// interpreter's cached facts and the kernel's uname. It fills every name in
+// resolver.MarkerVariables.
+func MarkerEnvFor(py *probe.Interp, u Uname) resolver.MarkerEnv {
+	sysPlatform, system := "linux", "Linux"
+	if strings.HasPrefix(py.Platform, "macosx") {
+		sysPlatform, system = "darwin", "Darwin"
+	}
+	impl := map[string]string{"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython", "jython": "Jython"}[py.ImplName]
+	if impl == "" {
+		impl = py.ImplName
+	}
+	return resolver.MarkerEnv{Vars: map[string]string{
+		"python_version":                 py.XY(),
+		"python_full_version":            py.Version,
+		"os_name":                        "posix",
+		"sys_platform":                   sysPlatform,
+		"platform_release":               u.Release,
+		"platform_system":                system,
+		"platform_version":               u.Version,
+		"platform_machine":               py.Machine,
+		"platform_python_implementation": impl,
+		"implementation_name":            py.ImplName,
+		// sys.implementation.version: the language version for CPython;
+		// other implementations are not recorded, so this is a best guess.
+		"implementation_version": py.Version,
+	}}
+}
+
+// resolverMode picks the conflict mode: the one asked for, else the
+// environment's resolver_mode setting, else warn.
+func resolverMode(e *Env, asked string) (resolver.Mode, error) {
+	s := asked
+	if s == "" {
+		s = e.Settings[SettingResolverMode]
+	}
+	if s == "" {
+		return resolver.Warn, nil
+	}
+	m, err := resolver.ParseMode(s)
+	if err != nil {
+		return 0, fmt.Errorf("%v: %w", err, ErrUsage)
+	}
+	return m, nil
+}
+
+// Resolve computes the effective package set of an environment over LOCAL,
+// its parents (nearest first) and GLOBAL, with dependency conflicts checked
+// for the environment's interpreter under mode. It does not look at the
+// environment's resolver_mode setting (Inspect and Tree do).
+func (w *Workspace) Resolve(ctx context.Context, env string, mode resolver.Mode) (*resolver.Resolution, error) {
+	e, err := w.OpenEnv(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	st, err := w.stack(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	res := resolveStack(st, e, mode)
+	return &res, nil
+}
+
+func resolveStack(st []stackLayer, e *Env, mode resolver.Mode) resolver.Resolution {
+	layers := make([]resolver.Layer, len(st))
+	for i, l := range st {
+		layers[i] = l.layer
+	}
+	return resolver.Resolve(layers, MarkerEnvFor(e.Py, hostUname()), mode)
+}
+
+// InspectOptions are the inputs of Inspect.
+type InspectOptions struct {
+	Env  string
+	Name string
+	Mode string // loose, warn or strict; "" = the resolver_mode setting, else warn
+}
+
+// InspectReport says which copy of a package an environment imports, why,
+// what it shadows, and the dependency conflicts it takes part in. In JSON
+// the effective package's fields (name, version, layer, reason,
+// shadowed_sources, ...) sit at the top level.
+type InspectReport struct {
+	Env    string        `json:"env"`
+	Python string        `json:"python_version"`
+	Mode   resolver.Mode `json:"mode"`
+	resolver.Effective
+	// LayerKey is the winning layer's store key (GLOBAL/X.Y for GLOBAL).
+	LayerKey  string              `json:"layer_key"`
+	Path      string              `json:"path"` // the winning layer's site-packages
+	Requires  []string            `json:"requires"`
+	Conflicts []resolver.Conflict `json:"conflicts"`
+}
+
+// Inspect resolves an environment and reports on one package (any
+// spelling of its name). A package no layer holds is store.ErrNotFound.
+// Conflicts are reported per the mode; the caller decides what strict
+// means for its exit (Report.Err).
+func (w *Workspace) Inspect(ctx context.Context, o InspectOptions) (*InspectReport, error) {
+	e, err := w.OpenEnv(ctx, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := resolverMode(e, o.Mode)
+	if err != nil {
+		return nil, err
+	}
+	st, err := w.stack(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	res := resolveStack(st, e, mode)
+	eff, conflicts, ok := resolver.Inspect(res, o.Name)
+	if !ok {
+		return nil, fmt.Errorf("%s is not installed in any layer of %s (LOCAL, %s): %w", o.Name, e.Name, describeStack(st), store.ErrNotFound)
+	}
+	rep := &InspectReport{Env: e.Name, Python: e.Py.Version, Mode: mode, Effective: eff, Requires: []string{}, Conflicts: conflicts}
+	if rep.Conflicts == nil {
+		rep.Conflicts = []resolver.Conflict{}
+	}
+	for _, l := range st {
+		if l.layer.Name == eff.Layer && l.layer.Kind == eff.LayerKind {
+			rep.LayerKey, rep.Path = l.key, l.site
+			for _, p := range l.layer.Packages {
+				if abi.NormalizeName(p.Name) == eff.Normalized && p.Requires != nil {
+					rep.Requires = p.Requires
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+// Err is a *resolver.ConflictError when the mode is strict and the package
+// takes part in a conflict.
+func (r *InspectReport) Err() error {
+	return resolver.Resolution{Mode: r.Mode, Conflicts: r.Conflicts}.Err()
+}
+
+func describeStack(st []stackLayer) string {
+	var parts []string
+	for _, l := range st[1:] {
+		if l.layer.Kind == resolver.Parent {
+			parts = append(parts, "parent "+l.key)
+		} else {
+			parts = append(parts, l.key)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TreeOptions are the inputs of Tree.
+type TreeOptions struct {
+	Env  string
+	Mode string // as InspectOptions.Mode
+}
+
+// TreeReport is an environment's layers, the packages each holds, which
+// copies win, and the dependency edges and conflicts of the effective set.
+type TreeReport struct {
+	Env       string               `json:"env"`
+	Python    string               `json:"python_version"`
+	Mode      resolver.Mode        `json:"mode"`
+	Layers    []TreeLayer          `json:"layers"`
+	Effective []resolver.Effective `json:"effective"`
+	Edges     []TreeEdge           `json:"edges"`
+	Conflicts []resolver.Conflict  `json:"conflicts"`
+}
+
+// TreeLayer is one layer of the stack, most local first.
+type TreeLayer struct {
+	Name     string             `json:"name"` // env name, or GLOBAL
+	Key      string             `json:"key"`  // store key: env name or GLOBAL/X.Y
+	Kind     resolver.LayerKind `json:"kind"`
+	Path     string             `json:"path"` // site-packages
+	Packages []TreePackage      `json:"packages"`
+}
+
+// TreePackage is one layer's copy of a package.
+type TreePackage struct {
+	Name       string   `json:"name"`
+	Normalized string   `json:"normalized"`
+	Version    string   `json:"version"`
+	Entry      string   `json:"entry"`
+	LinkMode   string   `json:"link_mode"`
+	State      string   `json:"state"`
+	Requested  bool     `json:"requested"`
+	Requires   []string `json:"requires"`
+	// Winner: this copy is the one the environment imports.
+	Winner bool `json:"winner"`
+	// ShadowedBy is the layer whose copy wins instead ("" for a winner).
+	ShadowedBy string `json:"shadowed_by,omitempty"`
+}
+
+// TreeEdge is a requirement of an effective package, with its marker true
+// for the environment, pointing at the effective copy it resolves to
+// (ToLayer empty when no layer provides it).
+type TreeEdge struct {
+	From        string `json:"from"` // normalised names
+	FromLayer   string `json:"from_layer"`
+	To          string `json:"to"`
+	ToLayer     string `json:"to_layer"`
+	Requirement string `json:"requirement"`
+	Conflict    string `json:"conflict,omitempty"` // conflict kind, when the edge is one
+}
+
+// Tree resolves an environment and lays out every layer's packages.
+func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error) {
+	e, err := w.OpenEnv(ctx, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := resolverMode(e, o.Mode)
+	if err != nil {
+		return nil, err
+	}
+	st, err := w.stack(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	markers := MarkerEnvFor(e.Py, hostUname())
+	layers := make([]resolver.Layer, len(st))
+	for i, l := range st {
+		layers[i] = l.layer
+	}
+	res := resolver.Resolve(layers, markers, mode)
+	// The conflicts of a warn resolution mark edges even when the report
+	// is loose, so the graph is the same in every mode.
+	marks := res.Conflicts
+	if mode == resolver.Loose {
+		marks = resolver.Resolve(layers, markers, resolver.Warn).Conflicts
+	}
+	rep := &TreeReport{Env: e.Name, Python: e.Py.Version, Mode: mode, Effective: res.Packages, Edges: []TreeEdge{}, Conflicts: res.Conflicts}
+	winners := map[string]resolver.Effective{}
+	for _, p := range res.Packages {
+		winners[p.Normalized] = p
+	}
+	for _, l := range st {
+		tl := TreeLayer{Name: l.layer.Name, Key: l.key, Kind: l.layer.Kind, Path: l.site, Packages: []TreePackage{}}
+		for i, p := range l.layer.Packages {
+			m := l.manifests[i]
+			norm := abi.NormalizeName(p.Name)
+			tp := TreePackage{Name: p.Name, Normalized: norm, Version: p.Version, Entry: p.Entry, LinkMode: m.LinkMode, State: m.State, Requested: p.Requested, Requires: p.Requires}
+			if tp.Requires == nil {
+				tp.Requires = []string{}
+			}
+			if win := winners[norm]; win.Layer == l.layer.Name && win.LayerKind == l.layer.Kind {
+				tp.Winner = true
+			} else {
+				tp.ShadowedBy = win.Layer
+			}
+			tl.Packages = append(tl.Packages, tp)
+		}
+		rep.Layers = append(rep.Layers, tl)
+	}
+	rep.Edges = treeEdges(st, res.Packages, winners, markers, marks)
+	return rep, nil
+}
+
+// Err is a *resolver.ConflictError when the mode is strict and the
+// environment has conflicts.
+func (r *TreeReport) Err() error {
+	return resolver.Resolution{Mode: r.Mode, Conflicts: r.Conflicts}.Err()
+}
+
+// treeEdges lists the active requirements of every effective package.
+func treeEdges(st []stackLayer, eff []resolver.Effective, winners map[string]resolver.Effective, markers resolver.MarkerEnv, conflicts []resolver.Conflict) []TreeEdge {
+	kind := map[[3]string]string{}
+	for _, c := range conflicts {
+		kind[[3]string{abi.NormalizeName(c.RequiredBy), c.Package, c.Requirement}] = c.Kind
+	}
+	requires := map[[2]string][]string{} // (layer name, norm) → Requires-Dist
+	for _, l := range st {
+		for _, p := range l.layer.Packages {
+			k := [2]string{l.layer.Name, abi.NormalizeName(p.Name)}
+			if _, ok := requires[k]; !ok {
+				requires[k] = p.Requires
+			}
+		}
+	}
+	edges := []TreeEdge{}
+	for _, p := range eff {
+		env := markers.WithExtras(p.ActiveExtras...)
+		for _, raw := range requires[[2]string{p.Layer, p.Normalized}] {
+			r, err := resolver.ParseRequirement(raw)
+			if err != nil || !r.Marker.Evaluate(env) {
+				continue
+			}
+			ed := TreeEdge{From: p.Normalized, FromLayer: p.Layer, To: r.Normalized, Requirement: strings.TrimSpace(raw)}
+			if to, ok := winners[r.Normalized]; ok {
+				ed.ToLayer = to.Layer
+			}
+			ed.Conflict = kind[[3]string{p.Normalized, r.Normalized, ed.Requirement}]
+			edges = append(edges, ed)
+		}
+	}
+	slices.SortStableFunc(edges, func(a, b TreeEdge) int {
+		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(a.Requirement, b.Requirement))
+	})
+	return edges
+}
