@@ -120,7 +120,8 @@ type staleItem struct {
 }
 
 // staleStaging lists store/.staging items and half-created environment
-// directories (envs/.NAME.creating-*) older than staleAfter.
+// directories (envs/.NAME.creating-*) and environment directories of an
+// interrupted env rm (envs/.NAME.removing-*) older than staleAfter.
 func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time) ([]staleItem, error) {
 	if staleAfter <= 0 {
 		staleAfter = DefaultStaleAfter
@@ -148,14 +149,18 @@ func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time)
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if !strings.HasPrefix(name, ".") || !strings.Contains(name, ".creating-") {
+		marker := ".creating-"
+		if strings.Contains(name, ".removing-") {
+			marker = ".removing-" // env rm: renamed away, record dropped next
+		}
+		if !strings.HasPrefix(name, ".") || !strings.Contains(name, marker) {
 			continue
 		}
 		fi, err := e.Info()
 		if err != nil {
 			continue
 		}
-		env := strings.TrimPrefix(name[:strings.Index(name, ".creating-")], ".")
+		env := strings.TrimPrefix(name[:strings.Index(name, marker)], ".")
 		p := filepath.Join(w.EnvsDir(), name)
 		if age := t.Sub(fi.ModTime()); age >= staleAfter {
 			out = append(out, staleItem{path: p, age: age, remove: func(ctx context.Context) (bool, error) {

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
@@ -261,7 +263,13 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 		}
 		rep.Unlinked = append(rep.Unlinked, r)
 	}
-	if note, err := w.removeEnvDir(row.Path); err != nil {
+	// The directory leaves its name with one rename before the record is
+	// dropped and before anything in it is deleted: a crash leaves either
+	// the whole environment, or a record without a directory (doctor:
+	// env_missing, forgotten by --fix) and a hidden .NAME.removing-* tree
+	// (stale staging), never a half-deleted environment under its name.
+	trash, note, err := w.retireEnvDir(row.Path)
+	if err != nil {
 		if !o.Force {
 			return rep, fmt.Errorf("environment %s: %w", row.Name, err)
 		}
@@ -269,12 +277,24 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 	} else if note != "" {
 		rep.Notes = append(rep.Notes, note)
 	}
+	restore := func() {
+		if trash != "" {
+			os.Rename(trash, row.Path)
+		}
+	}
 	// Check again under the lock: a child created meanwhile keeps the record.
 	if err := w.refuseChildren(ctx, row.Name); err != nil {
+		restore()
 		return rep, err
 	}
 	if err := w.Store.RemoveEnv(ctx, row.Name); err != nil {
+		restore()
 		return rep, err
+	}
+	if trash != "" {
+		if err := os.RemoveAll(trash); err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s left behind (%v): forge gc --force removes it", trash, err))
+		}
 	}
 	return rep, nil
 }
@@ -294,28 +314,30 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	return fmt.Errorf("environment %s is the parent of %s; remove those first: %w", name, strings.Join(names, ", "), store.ErrExists)
 }
 
-// removeEnvDir deletes an environment's directory. It deletes only a
+// retireEnvDir renames an environment's directory to a hidden
+// .NAME.removing-* beside it, which the caller deletes once the record is
+// gone (or renames back). It takes only a
 // directory that is a virtual environment (has pyvenv.cfg) or sits under
 // forge's envs directory, so a damaged record cannot make forge delete an
 // arbitrary tree. os.RemoveAll never follows links, so nothing in the store
 // is touched; directories made read-only by copy mode are made writable
 // first (never files: a hardlinked file shares its inode with the store).
-func (w *Workspace) removeEnvDir(path string) (string, error) {
+func (w *Workspace) retireEnvDir(path string) (trash, note string, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "directory " + path + " was already gone", nil
+		return "", "directory " + path + " was already gone", nil
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if !fi.IsDir() {
-		return "", fmt.Errorf("%s is not a directory: left in place", path)
+		return "", "", fmt.Errorf("%s is not a directory: left in place", path)
 	}
 	_, cfgErr := os.Stat(filepath.Join(path, "pyvenv.cfg"))
 	rel, relErr := filepath.Rel(w.EnvsDir(), path)
 	under := relErr == nil && rel != "." && !strings.HasPrefix(rel, "..")
 	if cfgErr != nil && !under {
-		return "", fmt.Errorf("%s is neither a virtual environment nor under %s: left in place", path, w.EnvsDir())
+		return "", "", fmt.Errorf("%s is neither a virtual environment nor under %s: left in place", path, w.EnvsDir())
 	}
 	filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
@@ -325,8 +347,22 @@ func (w *Workspace) removeEnvDir(path string) (string, error) {
 		}
 		return nil
 	})
-	if err := os.RemoveAll(path); err != nil {
-		return "", err
+	trash = filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".removing-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.Rename(path, trash); err != nil {
+		return "", "", err
 	}
-	return "", nil
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return trash, "", nil
+}
+
+// removeEnvDir retires an environment's directory and deletes it at once.
+func (w *Workspace) removeEnvDir(path string) (string, error) {
+	trash, note, err := w.retireEnvDir(path)
+	if err != nil || trash == "" {
+		return note, err
+	}
+	return note, os.RemoveAll(trash)
 }
