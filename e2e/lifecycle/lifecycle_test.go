@@ -345,6 +345,55 @@ print(m.version("demo"), m.version("fastmod"), m.version("nsroot-alpha"), m.vers
 	}
 }
 
+// TestParentPthAndGlobal: a parent's own .pth files (path and import lines)
+// take effect in its children, and the GLOBAL layer is seen by every
+// environment of the same Python.
+func TestParentPthAndGlobal(t *testing.T) {
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skip("python 3.12 not found")
+	}
+	dir := t.TempDir()
+	pth := fixtures.PurePackage("pthpkg", "1.0", fixtures.WithFiles(
+		fixtures.File{Name: "pthpkg_paths.pth", Data: []byte("pthpkg_hidden\nimport os; os.environ['PTHPKG_RAN'] = '1'\n")},
+		fixtures.File{Name: "pthpkg_hidden/hidden_mod.py", Data: []byte("WHERE = 'hidden'\n")},
+	))
+	pp, err := pth.WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp, err := fixtures.PurePackage("globalpkg", "3.0").WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	mustForge(t, home, "create", "parent", "--python", exe)
+	mustForge(t, home, "create", "kid", "--parent", "parent")
+	// Installed after the child exists: the child's layering is refreshed.
+	mustForge(t, home, "install", "--env", "parent", pp)
+	check := `import hidden_mod, os; print(hidden_mod.WHERE, os.environ.get("PTHPKG_RAN"))`
+	for _, e := range []string{"parent", "kid"} {
+		if got := mustRun(t, filepath.Join(home, "envs", e, "bin", "python"), "-c", check); got != "hidden 1" {
+			t.Errorf("%s: .pth effect = %q, want \"hidden 1\"", e, got)
+		}
+	}
+	mustForge(t, home, "install", "--env", "kid", "--global", gp)
+	mustForge(t, home, "create", "other", "--python", exe)
+	for _, e := range []string{"parent", "kid", "other"} {
+		if got := mustRun(t, filepath.Join(home, "envs", e, "bin", "python"), "-c", "import globalpkg; print(globalpkg.VERSION)"); got != "3.0" {
+			t.Errorf("%s sees GLOBAL globalpkg %q", e, got)
+		}
+	}
+	mustForge(t, home, "uninstall", "--env", "other", "--global", "globalpkg")
+	if out, err := run(t, filepath.Join(home, "envs", "kid", "bin", "python"), "-c", "import globalpkg"); err == nil {
+		t.Errorf("globalpkg importable after removal from GLOBAL: %s", out)
+	}
+	mustForge(t, home, "uninstall", "--env", "parent", "pthpkg")
+	if out, err := run(t, filepath.Join(home, "envs", "kid", "bin", "python"), "-c", "import hidden_mod"); err == nil {
+		t.Errorf("child still sees the parent's .pth after uninstall: %s", out)
+	}
+}
+
 func TestLinkModes(t *testing.T) {
 	exe, err := probe.FindPython("3.12")
 	if err != nil {
