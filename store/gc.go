@@ -15,21 +15,8 @@ import (
 // manifest row names them. Both are checked, so that a refcount that drifted
 // low never makes a linked entry collectable.
 func (s *Store) Unreferenced(ctx context.Context) ([]*Entry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.refs = 0
+	return s.queryEntries(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.refs = 0
 		AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256) ORDER BY norm_name, version, sha256`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 // RemoveEntry collects one unreferenced entry. It returns false, and removes

@@ -162,7 +162,11 @@ func (s *Store) ManifestFor(ctx context.Context, layer, normName string) (*Manif
 
 // Links returns the paths an entry owns in a layer.
 func (s *Store) Links(ctx context.Context, layer, entry string) ([]Link, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT path, kind FROM links WHERE layer = ? AND entry = ? ORDER BY path`, layer, entry)
+	return s.queryLinks(ctx, `SELECT path, kind FROM links WHERE layer = ? AND entry = ? ORDER BY path`, layer, entry)
+}
+
+func (s *Store) queryLinks(ctx context.Context, query string, args ...any) ([]Link, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -199,21 +203,8 @@ func (s *Store) PathOwners(ctx context.Context, layer, path string) ([]string, e
 // ExclusiveLinks returns the paths of entry in layer that no other entry
 // also owns: what unlinking the entry may remove.
 func (s *Store) ExclusiveLinks(ctx context.Context, layer, entry string) ([]Link, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT l.path, l.kind FROM links l WHERE l.layer = ? AND l.entry = ?
+	return s.queryLinks(ctx, `SELECT l.path, l.kind FROM links l WHERE l.layer = ? AND l.entry = ?
 		AND NOT EXISTS (SELECT 1 FROM links o WHERE o.layer = l.layer AND o.path = l.path AND o.entry != l.entry) ORDER BY l.path`, layer, entry)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Link
-	for rows.Next() {
-		var l Link
-		if err := rows.Scan(&l.Path, &l.Kind); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }
 
 // RemoveManifest deletes the row of a project in a layer with its links and

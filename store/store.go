@@ -125,25 +125,17 @@ func (s *Store) Find(ctx context.Context, name, version string) ([]*Entry, error
 		q += ` AND (version = ? OR version LIKE ?)`
 		args = append(args, version, version+"+%")
 	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY created_at DESC, sha256`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Entry
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.queryEntries(ctx, q+` ORDER BY created_at DESC, sha256`, args...)
 }
 
 // List returns every entry.
 func (s *Store) List(ctx context.Context) ([]*Entry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+entryCols+` FROM entries ORDER BY norm_name, version, sha256`)
+	return s.queryEntries(ctx, `SELECT `+entryCols+` FROM entries ORDER BY norm_name, version, sha256`)
+}
+
+// queryEntries runs a query selecting entryCols and scans every row.
+func (s *Store) queryEntries(ctx context.Context, query string, args ...any) ([]*Entry, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
