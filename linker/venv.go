@@ -53,6 +53,11 @@ func CreateVenv(root string, py *probe.Interp, command string) error {
 	if err != nil {
 		return err
 	}
+	// MkdirTemp makes 0700; a venv is as open as python -m venv makes it.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
 	ok := false
 	defer func() {
 		if !ok {
