@@ -319,15 +319,28 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, st.Mode().Perm()|0o200)
+	// Written beside dst and renamed: a crash never leaves a partial file
+	// under dst's name (doctor removes a leftover CopyTemp).
+	tmp := CopyTemp(dst)
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm()|0o200)
 	if err != nil {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
+		os.Remove(tmp)
 		return err
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// CopyTemp is where a copy of dst is written before it is renamed to dst.
+func CopyTemp(dst string) string {
+	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".forge-tmp")
 }
 
 // sameContent compares two files byte for byte (they are small in practice:

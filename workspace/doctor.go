@@ -1019,6 +1019,14 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 		return v
 	}
 	var out []stray
+	// copyTemp: a copy interrupted before its rename (linker.CopyTemp).
+	copyTemp := func(dst string) {
+		if tmp := linker.CopyTemp(dst); !owned(tmp) {
+			if _, err := os.Lstat(tmp); err == nil {
+				out = append(out, stray{abs: tmp})
+			}
+		}
+	}
 	var match func(src, dst string)
 	match = func(src, dst string) {
 		if _, err := os.Lstat(dst + ".forge-split"); err == nil {
@@ -1041,6 +1049,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 			kids, _ := os.ReadDir(src)
 			for _, k := range kids {
 				match(filepath.Join(src, k.Name()), filepath.Join(dst, k.Name()))
+				copyTemp(filepath.Join(dst, k.Name()))
 			}
 			if !owned(dst) {
 				out = append(out, stray{abs: dst, dir: true})
@@ -1085,6 +1094,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 				kids, _ := os.ReadDir(ksrc)
 				for _, c := range kids {
 					match(filepath.Join(ksrc, c.Name()), filepath.Join(dst, c.Name()))
+					copyTemp(filepath.Join(dst, c.Name()))
 				}
 				if k.Name() == "headers" && !owned(dst) {
 					out = append(out, stray{abs: dst, dir: true})
@@ -1092,6 +1102,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 			}
 		default:
 			match(src, filepath.Join(site, t.Name()))
+			copyTemp(filepath.Join(site, t.Name()))
 		}
 	}
 	bins = append(bins, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt"))...)
