@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# CI: run every fuzz target of the module for a few seconds each.
+#
+#   .ci/fuzz.sh            # FUZZTIME=5s per target
+#   FUZZTIME=60s .ci/fuzz.sh
+#
+# Targets are found, not listed: every `func FuzzXxx` in a *_test.go file.
+# A crasher makes `go test` write it under that package's testdata/fuzz/
+# and fail; commit it with the fix, where it stays as a regression case.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME="${FUZZTIME:-5s}"
+export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-deprecated-declarations}"
+failed=()
+count=0
+while IFS=: read -r file name; do
+  pkg="./$(dirname "$file")"
+  count=$((count + 1))
+  echo "== $pkg $name ($FUZZTIME)"
+  if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "${FUZZPARALLEL:-2}"; then
+    failed+=("$pkg $name")
+  fi
+done < <(grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed -e 's|^\./||' -e 's|:func |:|' | sort)
+echo "fuzzed $count targets for $FUZZTIME each; ${#failed[@]} failed"
+if ((${#failed[@]})); then
+  printf '  %s\n' "${failed[@]}"
+  exit 1
+fi
