@@ -49,53 +49,187 @@ type IngestResult struct {
 // check passes. Errors wrap ErrCorrupt (content does not match what it
 // claims: exit 4) or ErrInvalid (format or safety rule broken).
 func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, error) {
-	base := filepath.Base(wheelPath)
-	wf, err := abi.ParseWheelFilename(base)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
-	}
-	sha, hashed, err := s.wheelDigest(ctx, wheelPath)
-	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
-	}
-	if e, err := s.complete(ctx, sha); err != nil || e != nil {
-		return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
-	}
-
-	// Check, lock, check: one process unpacks, the others wait and reuse.
-	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	res, err := s.IngestAll(ctx, []string{wheelPath})
 	if err != nil {
 		return nil, err
 	}
-	defer lk.Unlock()
+	return res[0], nil
+}
+
+// IngestAll ingests several wheel files as Ingest does, with the results in
+// the order of paths. Wheels are unpacked concurrently and every staged
+// entry is flushed with one syncfs(2) before any is renamed into place, so a
+// hundred small wheels cost one flush, not a hundred. Ingest locks are taken
+// in digest order, so two processes ingesting overlapping sets cannot
+// deadlock. On error, entries already complete stay; nothing staged by this
+// call becomes visible; the error is the first failing wheel's in path order.
+func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult, error) {
+	jobs := make([]*ingestJob, len(paths))
+	for i, p := range paths {
+		j := &ingestJob{path: p, base: filepath.Base(p)}
+		wf, err := abi.ParseWheelFilename(j.base)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
+		}
+		j.wf = wf
+		jobs[i] = j
+	}
+	// Digests (from the identity cache when possible) and reuse.
+	bySHA := map[string]*ingestJob{}
+	var todo []*ingestJob
+	for _, j := range jobs {
+		sha, hashed, err := s.wheelDigest(ctx, j.path)
+		if err != nil {
+			return nil, fmt.Errorf("wheel %s: %w", j.base, err)
+		}
+		j.sha, j.res.HashedWheel = sha, hashed
+		if e, err := s.complete(ctx, sha); err != nil {
+			return nil, err
+		} else if e != nil {
+			j.res.Entry, j.res.Reused = e, true
+			continue
+		}
+		if first, dup := bySHA[sha]; dup {
+			j.same = first // the same wheel twice: unpack once
+			continue
+		}
+		bySHA[sha] = j
+		todo = append(todo, j)
+	}
+	if len(todo) > 0 {
+		if err := s.ingestNew(ctx, todo); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*IngestResult, len(jobs))
+	for i, j := range jobs {
+		if j.same != nil {
+			j.res.Entry, j.res.Reused = j.same.res.Entry, j.same.res.Reused
+		}
+		r := j.res
+		out[i] = &r
+	}
+	return out, nil
+}
+
+// ingestJob is one wheel of an IngestAll call.
+type ingestJob struct {
+	path, base string
+	wf         abi.WheelFilename
+	sha        string
+	same       *ingestJob // an earlier job for the same digest
+	res        IngestResult
+
+	// Set while staging.
+	lock    *Lock
+	staging string
+	entry   *Entry
+	err     error
+}
+
+// ingestNew unpacks wheels not yet in the store: lock (in digest order),
+// stage and verify concurrently, one syncfs, then rename and record each.
+func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
+	locked := append([]*ingestJob(nil), todo...)
+	sort.Slice(locked, func(a, b int) bool { return locked[a].sha < locked[b].sha })
+	defer func() {
+		for _, j := range locked {
+			if j.staging != "" {
+				removeTree(j.staging)
+			}
+			if j.lock != nil {
+				j.lock.Unlock()
+			}
+		}
+	}()
+	for _, j := range locked {
+		// Check, lock, check: one process unpacks, the others wait and reuse.
+		lk, err := s.LockFile(ctx, "ingest-"+j.sha[:16], true, nil)
+		if err != nil {
+			return err
+		}
+		j.lock = lk
+	}
+	// Wheels run concurrently; each also inflates its members in parallel.
+	// Two wheels at a time keep the CPUs busy while one of them is between
+	// members (opening the zip, planning, fingerprinting, sealing).
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, s.Workers/2))
+	for _, j := range todo {
+		g.Go(func() error {
+			j.err = s.stage(gctx, j)
+			return j.err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		for _, j := range todo {
+			if j.err != nil && !errors.Is(j.err, context.Canceled) {
+				return j.err
+			}
+		}
+		return err
+	}
+	var staged []*ingestJob
+	for _, j := range todo {
+		if j.staging != "" {
+			staged = append(staged, j)
+		}
+	}
+	if len(staged) == 0 {
+		return nil
+	}
+	if err := syncFS(staged[0].staging); err != nil {
+		return fmt.Errorf("wheel %s: fsync: %w", staged[0].base, err)
+	}
+	var renamed []*ingestJob
+	for _, j := range staged {
+		ok, err := s.renameStaged(ctx, j)
+		if err != nil {
+			return err
+		}
+		if ok {
+			renamed = append(renamed, j)
+		}
+	}
+	if err := syncDir(s.EntriesDir()); err != nil {
+		return err
+	}
+	return s.recordEntries(ctx, renamed)
+}
+
+// stage unpacks and verifies one wheel into a staging directory, under its
+// ingest lock. A wheel another process completed meanwhile is reused.
+func (s *Store) stage(ctx context.Context, j *ingestJob) error {
+	base, sha, wf := j.base, j.sha, j.wf
 	if e, err := s.complete(ctx, sha); err != nil || e != nil {
-		return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
+		j.res.Entry, j.res.Reused = e, e != nil
+		return err
 	}
 	// A directory without a row is the trace of a crash between rename and
 	// commit. Its content was verified before the rename, but its fingerprint
 	// was lost with the process: unpack again.
 	if _, err := os.Lstat(s.EntryDir(sha)); err == nil {
 		if err := removeTree(s.EntryDir(sha)); err != nil {
-			return nil, fmt.Errorf("wheel %s: clearing orphan store directory: %w", base, err)
+			return fmt.Errorf("wheel %s: clearing orphan store directory: %w", base, err)
 		}
 	}
 
-	f, err := os.Open(wheelPath)
+	f, err := os.Open(j.path)
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	zr, err := openZip(f, st.Size())
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	plan, err := s.planMembers(zr, wf)
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	fb := abi.NewFingerprintBuilder(wf)
 	fb.SetWheelFile(plan.meta.wheel.Tags)
@@ -103,54 +237,27 @@ func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, er
 
 	staging, err := os.MkdirTemp(s.StagingDir(), sha[:16]+"-")
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: staging: %w", base, err)
+		return fmt.Errorf("wheel %s: staging: %w", base, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			removeTree(staging)
-		}
-	}()
+	j.staging = staging // removed by ingestNew unless committed
 	size, err := s.extract(ctx, plan, staging, fb)
 	if err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	fp := fb.Finish(len(plan.files))
 	// A binary forge cannot read is one it cannot vouch for: refuse it here
 	// rather than let it reach an environment with an unknown ABI.
 	for _, pr := range fp.Problems {
 		if pr.Code == abi.CodeMalformedELF || pr.Code == abi.CodeMalformedFatbin {
-			return nil, fmt.Errorf("wheel %s: member %s: %s (%s): %w", base, pr.File, pr.Message, pr.Code, ErrInvalid)
+			return fmt.Errorf("wheel %s: member %s: %s (%s): %w", base, pr.File, pr.Message, pr.Code, ErrInvalid)
 		}
 	}
 
 	// Directories become read-only bottom-up; the top stays writable until
 	// after the rename, which needs to update its "..".
 	if err := sealDirs(staging, plan.dirs); err != nil {
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", base, err)
 	}
-	if err := syncFS(staging); err != nil {
-		return nil, fmt.Errorf("wheel %s: fsync: %w", base, err)
-	}
-	final := s.EntryDir(sha)
-	if err := os.Rename(staging, final); err != nil {
-		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			// Another process finished first (it could not, under our lock,
-			// unless the lock file was removed): its copy is complete.
-			if e, err := s.complete(ctx, sha); e != nil || err != nil {
-				return &IngestResult{Entry: e, Reused: e != nil, HashedWheel: hashed}, err
-			}
-		}
-		return nil, fmt.Errorf("wheel %s: %w", base, err)
-	}
-	committed = true
-	if err := syncDir(s.EntriesDir()); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(final, 0o555); err != nil {
-		return nil, err
-	}
-
 	e := &Entry{
 		SHA256: sha, Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
 		Build: wf.Build, Filename: base, WheelSize: st.Size(), Size: size, Files: len(plan.files), Fingerprint: fp,
@@ -161,18 +268,65 @@ func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, er
 	for _, t := range wf.Tags {
 		e.Tags = append(e.Tags, t.String())
 	}
-	tagsJSON, _ := json.Marshal(e.Tags)
-	fpJSON, err := json.Marshal(fp)
-	if err != nil {
-		return nil, err
+	j.entry = e
+	return nil
+}
+
+// renameStaged moves a flushed staging directory into place. It reports
+// false when another process's complete copy was there first.
+func (s *Store) renameStaged(ctx context.Context, j *ingestJob) (bool, error) {
+	if err := os.Rename(j.staging, s.EntryDir(j.sha)); err != nil {
+		if errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			// Another process finished first (it could not, under our lock,
+			// unless the lock file was removed): its copy is complete.
+			if e, err := s.complete(ctx, j.sha); e != nil || err != nil {
+				j.res.Entry, j.res.Reused = e, e != nil
+				return false, err
+			}
+		}
+		return false, fmt.Errorf("wheel %s: %w", j.base, err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO entries (`+entryCols+`, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)
+	j.staging = ""
+	return true, nil
+}
+
+// recordEntries makes renamed entries read-only and commits their rows, in
+// one transaction.
+func (s *Store) recordEntries(ctx context.Context, jobs []*ingestJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	for _, j := range jobs {
+		if err := os.Chmod(s.EntryDir(j.sha), 0o555); err != nil {
+			return err
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, j := range jobs {
+		e := j.entry
+		tagsJSON, _ := json.Marshal(e.Tags)
+		fpJSON, err := json.Marshal(e.Fingerprint)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO entries (`+entryCols+`, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)
 		ON CONFLICT(sha256) DO NOTHING`,
-		e.SHA256, e.Name, e.NormName, e.Version, e.Build, e.Filename, string(tagsJSON), e.WheelSize, e.Size, e.Files, string(fpJSON), time.Now().UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("wheel %s: recording entry: %w", base, err)
+			e.SHA256, e.Name, e.NormName, e.Version, e.Build, e.Filename, string(tagsJSON), e.WheelSize, e.Size, e.Files, string(fpJSON), time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("wheel %s: recording entry: %w", j.base, err)
+		}
 	}
-	return &IngestResult{Entry: e, HashedWheel: hashed}, nil
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("recording entries: %w", err)
+	}
+	for _, j := range jobs {
+		j.res.Entry = j.entry
+	}
+	return nil
 }
 
 // complete returns the entry when both its row and its directory exist.

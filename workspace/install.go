@@ -104,8 +104,29 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	rep := &InstallReport{Env: e.Name, Host: hostName(host), Policy: string(policy)}
 
+	// Wheel files are ingested together: concurrently, with one flush.
+	var wheels []string
+	for _, spec := range o.Specs {
+		if strings.HasSuffix(spec, ".whl") {
+			wheels = append(wheels, spec)
+		}
+	}
+	ingested := map[string]*store.IngestResult{}
+	if len(wheels) > 0 {
+		res, err := w.Store.IngestAll(ctx, wheels)
+		if err != nil {
+			return rep, err
+		}
+		for i, p := range wheels {
+			ingested[p] = res[i]
+		}
+	}
 	var cands []candidate
 	for _, spec := range o.Specs {
+		if res := ingested[spec]; res != nil {
+			cands = append(cands, wheelCandidate(res, layer, mode))
+			continue
+		}
 		c, err := w.resolveSpec(ctx, spec, host, policy, o.GPU)
 		if err != nil {
 			return rep, err
@@ -217,7 +238,21 @@ func (w *Workspace) hostFor(e *Env) (*abi.Host, error) {
 	if w.Host != nil {
 		return w.Host, nil
 	}
-	return probe.Host(probe.WithPython(e.Python), probe.WithCacheDir(filepath.Join(w.Home, "cache")))
+	return probe.Host(probe.WithPython(e.Python), probe.WithCacheDir(w.cacheDir()))
+}
+
+// wheelCandidate is the candidate of an ingested wheel file.
+func wheelCandidate(res *store.IngestResult, layer string, mode linker.Mode) candidate {
+	kind := ReuseNone
+	if res.Reused {
+		kind = ReuseExact
+	}
+	en := res.Entry
+	c := candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: res.Reused, ReuseKind: kind}}
+	if layer != "" {
+		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
+	}
+	return c
 }
 
 // resolveSpec turns a wheel path or NAME==VERSION into a store entry.
@@ -227,12 +262,7 @@ func (w *Workspace) resolveSpec(ctx context.Context, spec string, host *abi.Host
 		if err != nil {
 			return candidate{}, err
 		}
-		kind := ReuseNone
-		if res.Reused {
-			kind = ReuseExact
-		}
-		en := res.Entry
-		return candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: res.Reused, ReuseKind: kind}}, nil
+		return wheelCandidate(res, "", ""), nil
 	}
 	name, version, ok := strings.Cut(spec, "==")
 	if !ok || name == "" || version == "" {
