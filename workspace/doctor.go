@@ -254,6 +254,8 @@ type scanState struct {
 	manifests map[[2]string]store.Manifest // (layer, entry)
 	envs      map[string]*store.EnvRow
 	roots     map[string]bool // layer root -> exists
+	// staleBefore: temporary files older than this are leftovers.
+	staleBefore time.Time
 }
 
 func (s *scanState) add(is Issue) {
@@ -268,6 +270,14 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	rep := &DoctorReport{Home: w.Home, Verified: o.Verify, IssuesByKind: map[string]int{},
 		Issues: []Issue{}, Planned: []Fix{}, Applied: []Fix{}, Failed: []Fix{}, Remaining: []Issue{}}
 	s := &scanState{rep: rep, entries: map[string]*store.Entry{}, manifests: map[[2]string]store.Manifest{}, envs: map[string]*store.EnvRow{}}
+	now, staleAfter := time.Now, o.StaleAfter
+	if o.Now != nil {
+		now = o.Now
+	}
+	if staleAfter <= 0 {
+		staleAfter = DefaultStaleAfter
+	}
+	s.staleBefore = now().Add(-staleAfter)
 
 	envs, err := w.Store.ListEnvs(ctx)
 	if err != nil {
@@ -630,6 +640,16 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 						Message: fmt.Sprintf("%s: a shared directory left half-made by an interrupted install", p),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 					return filepath.SkipDir
+				}
+				if n := d.Name(); !d.IsDir() && !owned[p] && (strings.HasPrefix(n, ".forge-tmp-") || strings.HasSuffix(n, ".forge-tmp")) {
+					// A file forge was writing (a .pth, RECORD or copy) when it
+					// was interrupted; fresh ones may belong to a running forge.
+					if fi, err := d.Info(); err == nil && fi.ModTime().Before(s.staleBefore) {
+						s.add(Issue{Kind: KindStaleStaging, Env: layer, Path: rel(root, p),
+							Message: fmt.Sprintf("%s: a temporary file left by an interrupted forge", p),
+							fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
+					}
+					return nil
 				}
 				if d.Type()&fs.ModeSymlink == 0 || owned[p] {
 					return nil
