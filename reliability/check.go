@@ -19,8 +19,9 @@ import (
 type CheckOptions struct {
 	// Fix runs doctor --fix and then requires a clean doctor.
 	Fix bool
-	// AgeStaging back-dates store/.staging items and half-created
-	// environments by an hour before doctor runs: after a kill nothing is in
+	// AgeStaging back-dates store/.staging items, half-created or
+	// half-removed environments and temporary files in environments by an
+	// hour before doctor runs: after a kill nothing is in
 	// progress, but doctor leaves fresh leftovers alone (they may belong to
 	// a running forge), so this stands in for the time that passes before
 	// the next doctor.
@@ -167,6 +168,15 @@ func ageLeftovers(home string) {
 	gone, _ := filepath.Glob(filepath.Join(home, "envs", ".*.removing-*"))
 	for _, p := range append(append(items, envs...), gone...) {
 		os.Chtimes(p, old, old)
+	}
+	// Temporary files of interrupted writes inside environments and GLOBAL.
+	for _, top := range []string{filepath.Join(home, "envs"), filepath.Join(home, "global")} {
+		filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && (strings.HasPrefix(d.Name(), ".forge-tmp-") || strings.HasSuffix(d.Name(), ".forge-tmp")) {
+				os.Chtimes(p, old, old)
+			}
+			return nil
+		})
 	}
 }
 
