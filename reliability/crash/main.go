@@ -29,7 +29,7 @@ func main() {
 	python := flag.String("python", "3.12", "interpreter for the environments: a path or X.Y")
 	bin := flag.String("forge", "", "forge binary (default: build ./cmd/forge)")
 	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
-	maxDelay := flag.Duration("max-delay", 0, "kill window per operation (default: calibrated, 1.3x an uninterrupted run)")
+	maxDelay := flag.Duration("max-delay", 0, "kill window per operation (default: calibrated, 1.3x the longest of three uninterrupted runs)")
 	verbose := flag.Bool("v", false, "print one line per trial")
 	flag.Parse()
 
