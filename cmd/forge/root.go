@@ -133,7 +133,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	if app.JSON && code != exitOK {
+	if (app.JSON || askedForJSON(args)) && code != exitOK {
 		// Commands that already printed a JSON report return codeError; others
 		// still owe stdout one document.
 		var ce codeError
@@ -163,4 +163,18 @@ func exitCode(err error) int {
 		return exitUsage
 	}
 	return exitError
+}
+
+// askedForJSON finds --json among arguments cobra rejected before parsing
+// flags (an unknown command), so that the error is still one JSON document.
+func askedForJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
 }
