@@ -111,7 +111,7 @@ func CreateVenv(root string, py *probe.Interp, command string) error {
 		return err
 	}
 	ok = true
-	return syncDir(filepath.Dir(root))
+	return nil
 }
 
 func activateScript(v Venv) string {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -30,25 +31,33 @@ type Link struct {
 // "linking") and counts the reference. A crash before FinishLink leaves a
 // row that doctor recognises and rolls back.
 func (s *Store) BeginLink(ctx context.Context, m Manifest) error {
+	return s.BeginLinks(ctx, []Manifest{m})
+}
+
+// BeginLinks is BeginLink for several entries in one transaction.
+func (s *Store) BeginLinks(ctx context.Context, ms []Manifest) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE sha256 = ?`, m.Entry).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES (?,?,?,?, 'linking', ?, ?)`,
-		m.Layer, m.NormName, m.Entry, m.LinkMode, m.Requested, time.Now().UnixNano())
-	if err != nil {
-		return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs + 1 WHERE sha256 = ?`, m.Entry); err != nil {
-		return err
+	now := time.Now().UnixNano()
+	for _, m := range ms {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE sha256 = ?`, m.Entry).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES (?,?,?,?, 'linking', ?, ?)`,
+			m.Layer, m.NormName, m.Entry, m.LinkMode, m.Requested, now)
+		if err != nil {
+			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs + 1 WHERE sha256 = ?`, m.Entry); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -60,20 +69,50 @@ type Split struct {
 	Children []string
 }
 
+// Linked is what linking one entry produced, for FinishLinks.
+type Linked struct {
+	Entry  string
+	Links  []Link
+	Splits []Split
+}
+
 // FinishLink records the paths the entry owns in the layer, moves ownership
 // for splits, and marks the manifest linked. It returns the entries whose
 // paths changed by a split (their RECORD must be rewritten).
 func (s *Store) FinishLink(ctx context.Context, layer, entry string, links []Link, splits []Split) ([]string, error) {
+	return s.FinishLinks(ctx, layer, []Linked{{Entry: entry, Links: links, Splits: splits}})
+}
+
+// FinishLinks is FinishLink for several entries in one transaction, applied
+// in order.
+func (s *Store) FinishLinks(ctx context.Context, layer string, done []Linked) ([]string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
 	changed := map[string]bool{}
-	for _, sp := range splits {
+	for _, d := range done {
+		if err := finishOne(ctx, tx, layer, d, changed); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for e := range changed {
+		out = append(out, e)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func finishOne(ctx context.Context, tx *sql.Tx, layer string, d Linked, changed map[string]bool) error {
+	for _, sp := range d.Splits {
 		rows, err := tx.QueryContext(ctx, `SELECT entry, kind FROM links WHERE layer = ? AND path = ?`, layer, sp.Path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		type owner struct{ entry, kind string }
 		var owners []owner
@@ -81,44 +120,38 @@ func (s *Store) FinishLink(ctx context.Context, layer, entry string, links []Lin
 			var o owner
 			if err := rows.Scan(&o.entry, &o.kind); err != nil {
 				rows.Close()
-				return nil, err
+				return err
 			}
 			owners = append(owners, o)
 		}
 		rows.Close()
 		for _, o := range owners {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND path = ? AND entry = ?`, layer, sp.Path, o.entry); err != nil {
-				return nil, err
+				return err
 			}
 			for _, c := range sp.Children {
 				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, c, o.entry, o.kind); err != nil {
-					return nil, err
+					return err
 				}
 			}
-			changed[o.entry] = true
+			if o.entry != d.Entry {
+				changed[o.entry] = true
+			}
 		}
 	}
-	for _, l := range links {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, l.Path, entry, l.Kind); err != nil {
-			return nil, err
+	for _, l := range d.Links {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, l.Path, d.Entry, l.Kind); err != nil {
+			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE manifests SET state = 'linked' WHERE layer = ? AND entry = ?`, layer, entry)
+	res, err := tx.ExecContext(ctx, `UPDATE manifests SET state = 'linked' WHERE layer = ? AND entry = ?`, layer, d.Entry)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return nil, fmt.Errorf("layer %s: manifest for %s: %w", layer, entry, ErrNotFound)
+		return fmt.Errorf("layer %s: manifest for %s: %w", layer, d.Entry, ErrNotFound)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, err
-	}
-	delete(changed, entry)
-	var out []string
-	for e := range changed {
-		out = append(out, e)
-	}
-	return out, nil
+	return nil
 }
 
 // Manifests returns the manifest rows of a layer, by name.

@@ -162,16 +162,22 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, err
 	}
 	defer lk.Unlock()
+	ents := make([]*store.Entry, len(cands))
 	for i, c := range cands {
-		notes, already, err := w.linkEntry(ctx, layer, venv, e, c.entry, mode, !o.NotRequested)
-		if err != nil {
-			return rep, fmt.Errorf("%s %s: %w", c.entry.Name, c.entry.Version, err)
-		}
-		rep.Packages[i].Notes = append(rep.Packages[i].Notes, notes...)
-		rep.Packages[i].AlreadyLinked = already
+		ents[i] = c.entry
 	}
-	if err := w.refreshLayering(ctx, e, o.Global); err != nil {
+	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested)
+	for i, out := range outs {
+		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
+		rep.Packages[i].AlreadyLinked = out.already
+	}
+	if err != nil {
 		return rep, err
+	}
+	if pth {
+		if err := w.refreshLayering(ctx, e, o.Global); err != nil {
+			return rep, err
+		}
 	}
 	return rep, nil
 }
@@ -337,62 +343,124 @@ func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate)
 	return out, nil
 }
 
-// linkEntry links one entry into a layer, replacing another build of the
-// same project. The manifest row goes in first as "linking" and is marked
-// "linked" only when every link exists.
+// linkEntry links one entry into a layer (see linkEntries).
 func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
-	if old, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil {
-		if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
-			return nil, true, nil
-		}
-		if err := w.unlinkManifest(ctx, layer, venv, *old); err != nil {
-			return nil, false, err
-		}
-		if old.Entry != en.SHA256 {
-			notes = append(notes, "replaced entry "+old.Entry[:12])
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, false, err
+	outs, _, err := w.linkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested)
+	if len(outs) == 1 {
+		notes, already = outs[0].notes, outs[0].already
 	}
-	dir := w.Store.EntryDir(en.SHA256)
-	distInfo, err := findDistInfo(dir)
+	return notes, already, err
+}
+
+// linkOutcome is what linking did for one entry.
+type linkOutcome struct {
+	notes   []string
+	already bool
+}
+
+// linkEntries links entries into a layer, replacing other builds of the
+// same projects. Manifest rows go in first, all in one transaction, as
+// "linking"; they are marked "linked" (again in one transaction) only when
+// every link of theirs exists. On an error, the entries linked so far stay
+// linked and recorded, and the rest leave no row. pth reports whether a
+// top-level .pth file appeared, so children's layering must be refreshed.
+func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool) (outs []linkOutcome, pth bool, err error) {
+	outs = make([]linkOutcome, len(ents))
+	current, err := w.Store.Manifests(ctx, layer)
 	if err != nil {
-		return nil, false, fmt.Errorf("entry %s: %v: %w", en.SHA256, err, store.ErrCorrupt)
+		return outs, false, err
 	}
-	m := store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested}
-	if err := w.Store.BeginLink(ctx, m); err != nil {
-		return nil, false, err
+	byName := map[string]store.Manifest{}
+	for _, m := range current {
+		byName[m.NormName] = m
 	}
-	res, err := linker.Link(linker.Plan{
-		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: dir, StoreRoot: w.Store.EntriesDir(),
-		DistInfo: distInfo, Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
-		RealDirs:    RealDirs(&en.Fingerprint),
-		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
-	})
-	if err != nil {
-		if rerr := w.Store.RemoveManifest(ctx, layer, en.NormName); rerr != nil {
-			err = errors.Join(err, rerr)
+	type job struct {
+		i        int
+		en       *store.Entry
+		distInfo string
+	}
+	var jobs []job
+	var begin []store.Manifest
+	for i, en := range ents {
+		if old, ok := byName[en.NormName]; ok {
+			if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
+				outs[i].already = true
+				continue
+			}
+			if err := w.unlinkManifest(ctx, layer, venv, old); err != nil {
+				return outs, false, fmt.Errorf("%s %s: %w", en.Name, en.Version, err)
+			}
+			if old.Entry != en.SHA256 {
+				outs[i].notes = append(outs[i].notes, "replaced entry "+old.Entry[:12])
+			}
 		}
-		return nil, false, err
+		distInfo, err := findDistInfo(w.Store.EntryDir(en.SHA256))
+		if err != nil {
+			return outs, false, fmt.Errorf("entry %s: %v: %w", en.SHA256, err, store.ErrCorrupt)
+		}
+		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: "linked"} // a repeated spec is already linked
+		jobs = append(jobs, job{i, en, distInfo})
+		begin = append(begin, store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested})
 	}
-	var links []store.Link
-	for _, o := range res.Owned {
-		links = append(links, store.Link{Path: o.Path, Kind: o.Kind})
+	if len(jobs) == 0 {
+		return outs, false, nil
 	}
-	var splits []store.Split
-	for _, s := range res.Split {
-		splits = append(splits, store.Split{Path: s.Path, Children: s.Children})
+	if err := w.Store.BeginLinks(ctx, begin); err != nil {
+		return outs, false, err
 	}
-	changed, err := w.Store.FinishLink(ctx, layer, en.SHA256, links, splits)
-	if err != nil {
-		return nil, false, err
+	var done []store.Linked
+	var linkErr error
+	next := 0
+	for ; next < len(jobs); next++ {
+		j := jobs[next]
+		res, err := linker.Link(linker.Plan{
+			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(j.en.SHA256), StoreRoot: w.Store.EntriesDir(),
+			DistInfo: j.distInfo, Project: j.en.Name, Mode: mode, Requested: requested, Owner: j.en.Name + " " + j.en.Version,
+			RealDirs:    RealDirs(&j.en.Fingerprint),
+			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+		})
+		if err != nil {
+			linkErr = fmt.Errorf("%s %s: %w", j.en.Name, j.en.Version, err)
+			break
+		}
+		d := store.Linked{Entry: j.en.SHA256}
+		for _, o := range res.Owned {
+			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+			pth = pth || (strings.HasSuffix(o.Path, ".pth") && !strings.Contains(strings.TrimPrefix(o.Path, w.siteRel(venv)+"/"), "/"))
+		}
+		for _, s := range res.Split {
+			d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
+		}
+		done = append(done, d)
+		outs[j.i].notes = append(outs[j.i].notes, res.Notes...)
 	}
-	for _, c := range changed {
-		if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {
-			return nil, false, err
+	// Rows of entries never linked (the failed one, and those after it) go.
+	for _, j := range jobs[next:] {
+		if rerr := w.Store.RemoveManifest(ctx, layer, j.en.NormName); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+			linkErr = errors.Join(linkErr, rerr)
 		}
 	}
-	return append(notes, res.Notes...), false, nil
+	if len(done) > 0 {
+		changed, err := w.Store.FinishLinks(ctx, layer, done)
+		if err != nil {
+			return outs, pth, errors.Join(linkErr, err)
+		}
+		for _, c := range changed {
+			if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {
+				return outs, pth, errors.Join(linkErr, err)
+			}
+		}
+	}
+	return outs, pth, linkErr
+}
+
+// siteRel is site-packages relative to the layer root ("lib/python3.12/site-packages").
+func (w *Workspace) siteRel(venv linker.Venv) string {
+	rel, err := filepath.Rel(venv.Root, venv.SitePackages())
+	if err != nil {
+		return ""
+	}
+	return filepath.ToSlash(rel)
 }
 
 // launcherFor is the interpreter named by bin/ launchers of a layer: the
