@@ -558,6 +558,9 @@ func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bo
 		}
 		if sees {
 			if err := linker.WriteLayers(child.Venv, w.layerSites(child)); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					continue // removed meanwhile (forge env rm holds its own lock, not ours)
+				}
 				return err
 			}
 		}
