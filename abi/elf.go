@@ -25,7 +25,7 @@ const (
 	ntGNUPropertyType0     = 5
 	gnuPropertyX86ISANeed  = 0xc0008002
 	maxNoteSection         = 1 << 20
-	maxFatbinSection       = 1 << 30
+	maxFatbinSection       = 1 << 36 // read through, never loaded: bounded by the file
 	hwcapsDirPrefix        = "glibc-hwcaps/x86-64-v"
 	cudartPrefix           = "libcudart.so."
 	libcudaSoname          = "libcuda.so.1"
@@ -147,10 +147,12 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 	if s := f.Section(defaultFatbinSectionNm); s != nil && s.Type != elf.SHT_NOBITS {
 		if s.Size > maxFatbinSection || int64(s.Size) > size {
 			bad(CodeMalformedFatbin, "%s of %d bytes in a %d-byte file", defaultFatbinSectionNm, s.Size, size)
-		} else if data, err := s.Data(); err != nil {
-			bad(CodeMalformedFatbin, "%s: %v", defaultFatbinSectionNm, err)
+		} else if s.Flags&elf.SHF_COMPRESSED != 0 {
+			bad(CodeMalformedFatbin, "%s is an ELF-compressed section, which forge does not read", defaultFatbinSectionNm)
 		} else {
-			code, err := ParseFatbin(data)
+			// Read through the section, not into memory: a fatbin can be
+			// most of a gigabyte.
+			code, err := ParseFatbinAt(s, int64(s.Size))
 			e.GPUCode = code
 			if err != nil {
 				bad(CodeMalformedFatbin, "%v", err)

@@ -1,9 +1,11 @@
 package abi
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 )
@@ -89,24 +91,61 @@ var (
 // section). Unknown entry kinds are skipped. Truncated or inconsistent data
 // is an error wrapping ErrFatbin; it never panics.
 func ParseFatbin(data []byte) ([]FatbinEntry, error) {
+	return ParseFatbinAt(bytes.NewReader(data), int64(len(data)))
+}
+
+// fatbinPeek is how much of a payload is read: a cubin's ELF header, or the
+// directives at the start of PTX text.
+const fatbinPeek = 4096
+
+// ParseFatbinAt is ParseFatbin over a section of n bytes read through r: it
+// reads the container and entry headers and the first bytes of each payload,
+// never the payloads themselves, so a gigabyte of GPU code costs a few
+// kilobytes of reads and no allocation of its size.
+func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 	var out []FatbinEntry
 	le := binary.LittleEndian
+	if n64 < 0 {
+		return nil, fmt.Errorf("%w: negative size", ErrFatbin)
+	}
+	n := uint64(n64)
+	read := func(off, size uint64) ([]byte, error) {
+		buf := make([]byte, size)
+		if _, err := r.ReadAt(buf, int64(off)); err != nil && !(errors.Is(err, io.EOF) && off+size <= n) {
+			return nil, fmt.Errorf("%w: reading %d bytes at %#x: %v", ErrFatbin, size, off, err)
+		}
+		return buf, nil
+	}
 	off := uint64(0)
-	n := uint64(len(data))
+	var block []byte
+	var blockAt uint64
 	for off < n {
-		// Containers are 8-aligned; skip the zero padding between them.
-		if data[off] == 0 {
+		// Containers are 8-aligned; skip the zero padding between them,
+		// reading it a block at a time.
+		if block == nil || off < blockAt || off >= blockAt+uint64(len(block)) {
+			size := min(uint64(fatbinPeek), n-off)
+			b, err := read(off, size)
+			if err != nil {
+				return out, err
+			}
+			block, blockAt = b, off
+		}
+		if block[off-blockAt] == 0 {
 			off++
 			continue
 		}
 		if n-off < fatbinContainerHdrSize {
 			return out, fmt.Errorf("%w: container at %#x: truncated header", ErrFatbin, off)
 		}
-		if m := le.Uint32(data[off:]); m != FatbinMagic {
+		hdr, err := read(off, fatbinContainerHdrSize)
+		if err != nil {
+			return out, err
+		}
+		if m := le.Uint32(hdr); m != FatbinMagic {
 			return out, fmt.Errorf("%w: container at %#x: magic %#x, want %#x", ErrFatbin, off, m, FatbinMagic)
 		}
-		hs := uint64(le.Uint16(data[off+6:]))
-		size := le.Uint64(data[off+8:])
+		hs := uint64(le.Uint16(hdr[6:]))
+		size := le.Uint64(hdr[8:])
 		if hs < fatbinContainerHdrSize || hs > n-off {
 			return out, fmt.Errorf("%w: container at %#x: header size %d", ErrFatbin, off, hs)
 		}
@@ -119,20 +158,24 @@ func ParseFatbin(data []byte) ([]FatbinEntry, error) {
 			if end-e < fatbinEntryMinHdrSize {
 				return out, fmt.Errorf("%w: entry at %#x: truncated header", ErrFatbin, e)
 			}
-			kind := le.Uint16(data[e:])
-			ehs := uint64(le.Uint32(data[e+4:]))
-			padded := le.Uint64(data[e+8:])
+			eh, err := read(e, fatbinEntryMinHdrSize)
+			if err != nil {
+				return out, err
+			}
+			kind := le.Uint16(eh)
+			ehs := uint64(le.Uint32(eh[4:]))
+			padded := le.Uint64(eh[8:])
 			if ehs < fatbinEntryMinHdrSize || ehs > end-e {
 				return out, fmt.Errorf("%w: entry at %#x: header size %d", ErrFatbin, e, ehs)
 			}
 			if padded > end-e-ehs {
 				return out, fmt.Errorf("%w: entry at %#x: payload size %d runs past the container", ErrFatbin, e, padded)
 			}
-			payload := data[e+ehs : e+ehs+padded]
-			compSize := uint64(le.Uint32(data[e+16:]))
-			minor, major := le.Uint16(data[e+24:]), le.Uint16(data[e+26:])
-			sm := le.Uint32(data[e+28:])
-			flags := le.Uint64(data[e+40:])
+			payloadAt, payloadLen := e+ehs, padded
+			compSize := uint64(le.Uint32(eh[16:]))
+			minor, major := le.Uint16(eh[24:]), le.Uint16(eh[26:])
+			sm := le.Uint32(eh[28:])
+			flags := le.Uint64(eh[40:])
 			at := e
 			e += ehs + padded
 			var fe FatbinEntry
@@ -149,18 +192,22 @@ func ParseFatbin(data []byte) ([]FatbinEntry, error) {
 			}
 			fe.SM = int(sm)
 			fe.Compressed = flags&(FatbinFlagCompressed|FatbinFlagCompressedZstd) != 0
-			if fe.Compressed && compSize > 0 && compSize <= uint64(len(payload)) {
-				payload = payload[:compSize]
+			if fe.Compressed && compSize > 0 && compSize <= payloadLen {
+				payloadLen = compSize
 			}
-			if fe.Kind == KindPTX {
-				if major > 0 {
-					fe.PTXVersion = fmt.Sprintf("%d.%d", major, minor)
+			if fe.Kind == KindPTX && major > 0 {
+				fe.PTXVersion = fmt.Sprintf("%d.%d", major, minor)
+			}
+			if !fe.Compressed {
+				payload, err := read(payloadAt, min(payloadLen, fatbinPeek))
+				if err != nil {
+					return out, err
 				}
-				if !fe.Compressed {
+				if fe.Kind == KindPTX {
 					readPTXText(payload, &fe)
+				} else {
+					fe.ArchSpecific = cubinArchSpecific(payload)
 				}
-			} else if !fe.Compressed {
-				fe.ArchSpecific = cubinArchSpecific(payload)
 			}
 			out = append(out, fe)
 		}

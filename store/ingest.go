@@ -685,7 +685,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 			}
 		}
 	}
-	if abi.IsELF(head.buf[:head.n]) {
+	if abi.IsELF(head.buf[:head.n]) && !s.skipFingerprint {
 		fb.AddELF(f.Name, out, n)
 	}
 	if err := out.Chmod(mode); err != nil {

@@ -27,6 +27,9 @@ import (
 type Store struct {
 	home string
 	db   *sql.DB
+	// skipFingerprint leaves ELF members unread; tests set it to measure
+	// what fingerprinting adds to ingest (see export_test.go).
+	skipFingerprint bool
 
 	// Workers bounds parallel inflation during ingest (default: CPU count).
 	Workers int
