@@ -413,7 +413,7 @@ func manylinuxTags(in TagInputs, archs []string) []string {
 		return nil
 	}
 	major, minor, ok := majorMinor(in.Glibc)
-	if !ok {
+	if !ok || minor > maxLibcMinor {
 		return nil
 	}
 	tooOld := [2]int{2, 16}
@@ -444,9 +444,14 @@ func manylinuxTags(in TagInputs, archs []string) []string {
 	return out
 }
 
+// maxLibcMinor bounds the libc minor versions tags are derived for: one
+// tag per minor below it, so a profile claiming glibc 2.9999997 would
+// otherwise make tens of millions (found by FuzzDeriveTags).
+const maxLibcMinor = 999
+
 func musllinuxTags(in TagInputs, archs []string) []string {
 	major, minor, ok := majorMinor(in.Musl)
-	if !ok {
+	if !ok || minor > maxLibcMinor {
 		return nil
 	}
 	var out []string
