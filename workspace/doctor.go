@@ -1261,27 +1261,55 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 	if err != nil {
 		return nil, err
 	}
-	ents, err := w.Store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := w.Store.AllManifests(ctx)
-	if err != nil {
-		return nil, err
-	}
-	entries := make(map[string]*store.Entry, len(ents))
-	for _, e := range ents {
-		entries[e.SHA256] = e
-	}
-	byLayer := map[string][]store.Manifest{}
-	for _, m := range ms {
-		if m.State == "linked" {
-			byLayer[m.Layer] = append(byLayer[m.Layer], m)
-		}
-	}
 	only := map[string]bool{}
 	for _, n := range o.Envs {
 		only[n] = true
+	}
+	// Manifests: all of them for a full check, else only the layers of the
+	// environments asked for. Entries (and their fingerprints) are read only
+	// when a checked layer links them, so one environment costs the same in
+	// a store of fifty entries or of five thousand.
+	var ms []store.Manifest
+	if len(only) == 0 {
+		if ms, err = w.Store.AllManifests(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		seen := map[string]bool{}
+		for n := range only {
+			e, err := w.OpenEnv(ctx, n)
+			if err != nil {
+				return nil, err
+			}
+			layers := []string{e.Name, GlobalLayer(e.Py.XY())}
+			for _, p := range e.Chain {
+				layers = append(layers, p.Name)
+			}
+			for _, l := range layers {
+				if seen[l] {
+					continue
+				}
+				seen[l] = true
+				lm, err := w.Store.Manifests(ctx, l)
+				if err != nil {
+					return nil, err
+				}
+				ms = append(ms, lm...)
+			}
+		}
+	}
+	entries := map[string]*store.Entry{}
+	byLayer := map[string][]store.Manifest{}
+	for _, m := range ms {
+		if m.State != "linked" {
+			continue
+		}
+		byLayer[m.Layer] = append(byLayer[m.Layer], m)
+		if _, ok := entries[m.Entry]; !ok {
+			if en, err := w.Store.Get(ctx, m.Entry); err == nil {
+				entries[m.Entry] = en
+			}
+		}
 	}
 	if len(only) > 0 {
 		for n := range only {
