@@ -120,18 +120,19 @@ func (c *checker) tags() {
 	}
 	var reasons []string
 	if c.h.Python != nil && len(c.h.Python.Tags) > 0 {
-		host := setOf(c.h.Python.Tags)
+		// The common case, a supported tag, is a scan without allocation;
+		// the maps that explain a refusal are built only for a refusal.
+		for _, t := range c.fp.Tags {
+			if slices.Contains(c.h.Python.Tags, t) {
+				return
+			}
+		}
 		interps, pairs, plats := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		for _, s := range c.h.Python.Tags {
 			if t, err := ParseTag(s); err == nil {
 				interps[t.Interpreter] = true
 				pairs[t.Interpreter+"-"+t.ABI] = true
 				plats[t.Platform] = true
-			}
-		}
-		for _, t := range tags {
-			if host[t.String()] {
-				return
 			}
 		}
 		for _, t := range tags {
@@ -588,12 +589,8 @@ func (c *checker) gpu() {
 // ---- libraries ----
 
 func (c *checker) libraries() {
-	provided := setOf(c.opts.ProvidedLibs)
-	for _, l := range c.h.Libraries {
-		provided[l] = true
-	}
 	for _, n := range c.fp.Needed {
-		if n == libcudaSoname || IsBaselineLibrary(n) || provided[n] {
+		if n == libcudaSoname || IsBaselineLibrary(n) || slices.Contains(c.opts.ProvidedLibs, n) || slices.Contains(c.h.Libraries, n) {
 			continue
 		}
 		file := ""
