@@ -17,5 +17,7 @@ bin/forge install --env demo "$WHEELS"/*.whl
 bin/forge run --env demo -- demo-cli
 bin/forge run --env demo -- python -c 'import demo, importlib.metadata as m; print(demo.hello(), m.version("demo"))'
 bin/forge create demo2 --parent demo
-bin/forge install --env demo2 "$WHEELS"/*.whl
+bin/forge install --env demo2 "$WHEELS"/demo-*.whl       # reused from the store, shadows nothing new
+bin/forge tree --env demo2
+bin/forge abi matrix --env demo --profiles fixtures/profiles || true   # exit 3: some hosts refuse
 bin/forge doctor
