@@ -637,7 +637,9 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 		mode = 0o555
 	}
 	dst := filepath.Join(staging, filepath.FromSlash(f.Name))
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+	// Created with its final read-only mode: the permission applies to later
+	// opens, not to this descriptor, and it saves a chmod per member.
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -687,9 +689,6 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	}
 	if abi.IsELF(head.buf[:head.n]) && !s.skipFingerprint {
 		fb.AddELF(f.Name, out, n)
-	}
-	if err := out.Chmod(mode); err != nil {
-		return n, err
 	}
 	return n, out.Close()
 }
