@@ -2,10 +2,7 @@ package reliability
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -14,41 +11,18 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/forge-ml/forge/fixtures"
 )
 
-// storeDigest fingerprints every path, mode and content under the store's
-// entries: equal digests mean the store is byte-for-byte unchanged.
+// storeDigest fingerprints the store's entries (see fixtures.TreeDigest).
 func storeDigest(t *testing.T, home string) string {
 	t.Helper()
-	root := filepath.Join(home, "store", "entries")
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		line := fmt.Sprintf("%s %v", rel, fi.Mode())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			line += " " + hex.EncodeToString(sum[:])
-		}
-		lines = append(lines, line)
-		return nil
-	})
+	sum, err := fixtures.TreeDigest(filepath.Join(home, "store", "entries"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(lines)
-	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return hex.EncodeToString(sum[:])
+	return sum
 }
 
 // integrityHome makes a home with one environment per link mode, each

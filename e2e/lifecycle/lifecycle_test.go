@@ -5,15 +5,12 @@ package lifecycle
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -98,39 +95,14 @@ func cleanEnv() []string {
 	return append(out, "PIP_DISABLE_PIP_VERSION_CHECK=1", "PIP_NO_INPUT=1")
 }
 
-// storeDigest fingerprints every path, mode, link target and content under
-// the store: equal digests mean the store is byte-for-byte unchanged.
+// storeDigest fingerprints the store's entries (see fixtures.TreeDigest).
 func storeDigest(t *testing.T, home string) string {
 	t.Helper()
-	root := filepath.Join(home, "store", "entries")
-	var lines []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		line := fmt.Sprintf("%s %v", rel, fi.Mode())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			line += " " + hex.EncodeToString(sum[:])
-		}
-		lines = append(lines, line)
-		return nil
-	})
+	sum, err := fixtures.TreeDigest(filepath.Join(home, "store", "entries"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(lines)
-	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
-	return hex.EncodeToString(sum[:])
+	return sum
 }
 
 type wheels struct {
