@@ -5,10 +5,6 @@ import (
 	"path/filepath"
 )
 
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	return os.WriteFile(path, data, mode)
-}
-
 // writeFileAtomic replaces path with data: temp file, then rename, so a
 // process killed at any point leaves the old file or the new one. It does not
 // fsync: environment files are metadata forge can rebuild (doctor --fix

@@ -101,10 +101,10 @@ func CreateVenv(root string, py *probe.Interp, command string) error {
 	}
 	cfg := fmt.Sprintf("home = %s\ninclude-system-site-packages = false\nversion = %s\nexecutable = %s\ncommand = %s\nforge = true\n",
 		filepath.Dir(base), py.Version, py.Real, command)
-	if err := writeFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(staged.Bin(), "activate"), []byte(activateScript(final)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(staged.Bin(), "activate"), []byte(activateScript(final)), 0o644); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, root); err != nil {

@@ -119,12 +119,8 @@ func (s *Store) ForgetEnv(ctx context.Context, name string) error {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM envs WHERE parent = ?`, name).Scan(&n); err != nil {
+	if err := refuseParent(ctx, tx, name); err != nil {
 		return err
-	}
-	if n > 0 {
-		return fmt.Errorf("environment %s has %d child environment(s): %w", name, n, ErrExists)
 	}
 	stmts := []string{
 		`DELETE FROM links WHERE layer = ?`,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -107,12 +108,8 @@ func (s *Store) RemoveEnv(ctx context.Context, name string) error {
 		return err
 	}
 	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM envs WHERE parent = ?`, name).Scan(&n); err != nil {
+	if err := refuseParent(ctx, tx, name); err != nil {
 		return err
-	}
-	if n > 0 {
-		return fmt.Errorf("environment %s has %d child environment(s): %w", name, n, ErrExists)
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM envs WHERE name = ?`, name)
 	if err != nil {
@@ -122,4 +119,16 @@ func (s *Store) RemoveEnv(ctx context.Context, name string) error {
 		return fmt.Errorf("environment %s: %w", name, ErrNotFound)
 	}
 	return tx.Commit()
+}
+
+// refuseParent fails with ErrExists when other environments layer on name.
+func refuseParent(ctx context.Context, tx *sql.Tx, name string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM envs WHERE parent = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("environment %s has %d child environment(s): %w", name, n, ErrExists)
+	}
+	return nil
 }

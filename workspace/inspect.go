@@ -216,20 +216,27 @@ type InspectReport struct {
 	Conflicts []resolver.Conflict `json:"conflicts"`
 }
 
+// openStack opens an environment, settles its resolver mode (the argument,
+// else the environment's setting) and reads its layers.
+func (w *Workspace) openStack(ctx context.Context, env, modeArg string) (e *Env, mode resolver.Mode, st []stackLayer, err error) {
+	if e, err = w.OpenEnv(ctx, env); err != nil {
+		return nil, mode, nil, err
+	}
+	if mode, err = resolverMode(e, modeArg); err != nil {
+		return nil, mode, nil, err
+	}
+	if st, err = w.stack(ctx, e); err != nil {
+		return nil, mode, nil, err
+	}
+	return e, mode, st, nil
+}
+
 // Inspect resolves an environment and reports on one package (any
 // spelling of its name). A package no layer holds is store.ErrNotFound.
 // Conflicts are reported per the mode; the caller decides what strict
 // means for its exit (Report.Err).
 func (w *Workspace) Inspect(ctx context.Context, o InspectOptions) (*InspectReport, error) {
-	e, err := w.OpenEnv(ctx, o.Env)
-	if err != nil {
-		return nil, err
-	}
-	mode, err := resolverMode(e, o.Mode)
-	if err != nil {
-		return nil, err
-	}
-	st, err := w.stack(ctx, e)
+	e, mode, st, err := w.openStack(ctx, o.Env, o.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -330,15 +337,7 @@ type TreeEdge struct {
 
 // Tree resolves an environment and lays out every layer's packages.
 func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error) {
-	e, err := w.OpenEnv(ctx, o.Env)
-	if err != nil {
-		return nil, err
-	}
-	mode, err := resolverMode(e, o.Mode)
-	if err != nil {
-		return nil, err
-	}
-	st, err := w.stack(ctx, e)
+	e, mode, st, err := w.openStack(ctx, o.Env, o.Mode)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +76,7 @@ func ValidEnvName(name string) error {
 }
 
 // ErrUsage marks an error in what the user asked for (exit 2).
-var ErrUsage = fmt.Errorf("usage")
+var ErrUsage = errors.New("usage")
 
 // Env is an open environment: its record, interpreter and layers.
 type Env struct {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -57,14 +59,23 @@ func runRun(ctx context.Context, app *App, env string, argv []string) error {
 // lookPathIn finds a command on the PATH of environ (the environment's bin
 // directories first), not on forge's own PATH.
 func lookPathIn(name string, environ []string) (string, error) {
+	if strings.ContainsRune(name, os.PathSeparator) {
+		return exec.LookPath(name)
+	}
+	path := ""
 	for _, kv := range environ {
-		if len(kv) > 5 && kv[:5] == "PATH=" {
-			old := os.Getenv("PATH")
-			os.Setenv("PATH", kv[5:])
-			p, err := exec.LookPath(name)
-			os.Setenv("PATH", old)
-			return p, err
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
 		}
 	}
-	return exec.LookPath(name)
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: %w in the environment's PATH", name, exec.ErrNotFound)
 }
