@@ -77,16 +77,19 @@ func defaultPython() string {
 
 // results is the JSON document.
 type results struct {
-	Command  string          `json:"command"`
-	Machine  string          `json:"machine"`
-	Python   string          `json:"python"`
-	Reps     int             `json:"reps"`
-	Scale    float64         `json:"scale"`
-	Corpora  []*corpusResult `json:"corpora"`
-	Scaling  *scalingResult  `json:"scaling,omitempty"`
-	Goals    []goalRow       `json:"goals"`
-	Started  time.Time       `json:"started"`
-	Duration float64         `json:"duration_s"`
+	Command string          `json:"command"`
+	Machine string          `json:"machine"`
+	Python  string          `json:"python"`
+	Reps    int             `json:"reps"`
+	Scale   float64         `json:"scale"`
+	Corpora []*corpusResult `json:"corpora"`
+	Scaling *scalingResult  `json:"scaling,omitempty"`
+	// TopDir: whether the scratch directory is marked as a top of
+	// hierarchy for ext4's allocator (see setTopDir).
+	TopDir   bool      `json:"scratch_topdir"`
+	Goals    []goalRow `json:"goals"`
+	Started  time.Time `json:"started"`
+	Duration float64   `json:"duration_s"`
 }
 
 type corpusResult struct {
@@ -118,6 +121,8 @@ type bench struct {
 	forge string
 	work  string
 	res   *results
+	// trashed counts the trees discard has set aside.
+	trashed int
 }
 
 func run(o options) error {
@@ -132,11 +137,18 @@ func run(o options) error {
 		Command: "go run ./bench " + strings.Join(os.Args[1:], " "), Python: o.python, Reps: o.reps, Scale: o.scale, Started: start,
 		Machine: machine(),
 	}}
-	rmTree(b.work)
-	if err := os.MkdirAll(b.work, 0o755); err != nil {
+	// A previous run's tree is set aside now and removed with this run's
+	// scratch at the end: see discard.
+	if _, err := os.Lstat(b.work); err == nil {
+		if err := os.Rename(b.work, filepath.Join(o.cache, fmt.Sprintf("work-old-%d", start.UnixNano()))); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(b.work, "trash"), 0o755); err != nil {
 		return err
 	}
-	defer rmTree(b.work)
+	b.res.TopDir = setTopDir(b.work)
+	defer b.removeScratch()
 	var err error
 	if b.forge, err = b.buildForge(); err != nil {
 		return err
@@ -286,7 +298,7 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 	add := func(k string, m measurement) { cr.Samples[k] = append(cr.Samples[k], m.Seconds) }
 	for rep := 0; rep < b.o.reps; rep++ {
 		home := filepath.Join(b.work, "home")
-		rmTree(home)
+		b.discard(home)
 		// Unmeasured: the environment a cold install goes into.
 		if _, err := b.forgeCmd(home, "create", "cold", "--python", b.o.python); err != nil {
 			return nil, err
@@ -311,8 +323,8 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 			{"forge_create", func() (measurement, error) { return b.forgeCmd(home, "create", "fresh", "--python", b.o.python) }},
 			{"venv_create", func() (measurement, error) {
 				d := filepath.Join(b.work, "venv-create")
-				rmTree(d)
-				defer rmTree(d)
+				b.discard(d)
+				defer b.discard(d)
 				return b.venv(d)
 			}},
 			{"floor", func() (measurement, error) {
@@ -359,7 +371,7 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 			cr.DiskTen = diskUsage(append([]string{store}, envs...)...)
 			logf("corpus %s: disk: store %d B, store+10 envs %d B", c.Name, cr.DiskStore, cr.DiskTen)
 		}
-		rmTree(home)
+		b.discard(home)
 	}
 	for k, v := range cr.Samples {
 		cr.Medians[k] = median(v)
@@ -369,8 +381,8 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 
 func (b *bench) pipFresh(name string, wheels []string) (measurement, error) {
 	d := filepath.Join(b.work, name)
-	rmTree(d)
-	defer rmTree(d)
+	b.discard(d)
+	defer b.discard(d)
 	if _, err := b.venv(d); err != nil {
 		return measurement{}, err
 	}

@@ -66,7 +66,8 @@ func dur(s float64) string {
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 func printTable(w io.Writer, r *results) {
-	fmt.Fprintf(w, "\n%s\nmachine: %s\npython: %s, reps: %d (medians), scale: %g\n\n", r.Command, r.Machine, r.Python, r.Reps, r.Scale)
+	fmt.Fprintf(w, "\n%s\nmachine: %s\npython: %s, reps: %d (medians), scale: %g\n", r.Command, r.Machine, r.Python, r.Reps, r.Scale)
+	fmt.Fprintf(w, "scratch: deleted after the run; top of hierarchy for the allocator (chattr +T): %v\n\n", r.TopDir)
 	for _, c := range r.Corpora {
 		fmt.Fprintf(w, "corpus %-8s %4d wheels, %6d members, %8.1f MiB unpacked; floor (inflate+SHA-256, parallel, nothing written): %s\n",
 			c.Name, c.Wheels, c.Members, float64(c.Bytes)/(1<<20), dur(c.Medians["floor"]))
