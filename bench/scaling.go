@@ -106,15 +106,25 @@ func (b *bench) scaleOp(home, op string, wheels []string, rep int) (measurement,
 	return measurement{}, fmt.Errorf("unknown op %s", op)
 }
 
+// homeLayout changes whenever forge's on-disk layout does, so that cached
+// scaling homes are rebuilt by the forge being measured (l2: environments
+// share .dist-info directories and hard-link store symlinks).
+const homeLayout = "l2"
+
 // scaleHome builds (once; cached) a forge home of envs environments, each
 // linking its own 25 of the wheels.
 func (b *bench) scaleHome(name string, wheels []string, envs int) (string, error) {
-	home := filepath.Join(b.o.cache, "scale-homes", name+"-"+corpusVersion)
-	done := filepath.Join(b.o.cache, "scale-homes", name+"-"+corpusVersion+".complete")
+	home := filepath.Join(b.o.cache, "scale-homes", name+"-"+corpusVersion+"-"+homeLayout)
+	done := home + ".complete"
 	if _, err := os.Stat(done); err == nil {
 		return home, nil
 	}
 	rmTree(home)
+	// Each home in a block group of its own, as for the scratch trees.
+	if err := os.MkdirAll(filepath.Dir(home), 0o755); err != nil {
+		return "", err
+	}
+	setTopDir(filepath.Dir(home))
 	logf("scaling: building the %s store (%d environments × %d entries)", name, envs, perEnv)
 	for i := 0; i < envs; i++ {
 		env := fmt.Sprintf("e%03d", i)

@@ -8,11 +8,13 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Files of an installed .dist-info that forge writes itself.
@@ -87,6 +89,11 @@ func copyTree(src, dst string) error {
 // without a hash (their content is the store's), forge-written files with one.
 func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 	site := layer.SitePackages()
+	if fi, err := os.Lstat(filepath.Join(site, distInfo)); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if err := materialize(filepath.Join(site, distInfo)); err != nil {
+			return err
+		}
+	}
 	var lines [][]string
 	for _, o := range owned {
 		abs := filepath.Join(layer.Root, filepath.FromSlash(o.Path))
@@ -234,22 +241,26 @@ func shebang(python string) string {
 	return "#!/bin/sh\n'''exec' " + shellQuote(python) + " \"$0\" \"$@\"\n' '''\n"
 }
 
-var entryPointRe = regexp.MustCompile(`^([A-Za-z_][\w.]*)\s*(?::\s*([A-Za-z_][\w.]*))?\s*(\[.*\])?\s*$`)
+var entryPointRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z_][\w.]*)\s*(?::\s*([A-Za-z_][\w.]*))?\s*(\[.*\])?\s*$`)
+})
 
-// scripts writes a bin/ launcher for every console_scripts and gui_scripts
-// entry point, run by the layer's interpreter.
-func (l *linkOp) scripts() error {
+// entryPoint is a console_scripts or gui_scripts entry.
+type entryPoint struct{ name, module, attr string }
+
+// entryPoints reads the entry's console_scripts and gui_scripts.
+func (l *linkOp) entryPoints() ([]entryPoint, error) {
 	f, err := os.Open(filepath.Join(l.p.EntryDir, l.p.DistInfo, "entry_points.txt"))
 	if os.IsNotExist(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
 	group := ""
 	sc := bufio.NewScanner(f)
-	var made bool
+	var out []entryPoint
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		switch {
@@ -264,21 +275,31 @@ func (l *linkOp) scripts() error {
 		}
 		name, value, ok := strings.Cut(line, "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		m := entryPointRe.FindStringSubmatch(value)
+		m := entryPointRe().FindStringSubmatch(value)
 		if !ok || name == "" || strings.ContainsAny(name, "/\\") || m == nil || m[2] == "" {
-			return fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
+			return nil, fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
 		}
-		if !made {
-			if err := l.mkdirs(l.p.Layer.Bin()); err != nil {
-				return err
-			}
-			made = true
-		}
-		if err := l.writeOwned(filepath.Join(l.p.Layer.Bin(), name), launcher(l.p.Launcher, m[1], m[2]), 0o755); err != nil {
+		out = append(out, entryPoint{name, m[1], m[2]})
+	}
+	return out, sc.Err()
+}
+
+// scripts writes a bin/ launcher for every console_scripts and gui_scripts
+// entry point, run by the layer's interpreter.
+func (l *linkOp) scripts() error {
+	eps, err := l.entryPoints()
+	if err != nil || len(eps) == 0 {
+		return err
+	}
+	if err := l.mkdirs(l.p.Layer.Bin()); err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		if err := l.writeOwned(filepath.Join(l.p.Layer.Bin(), ep.name), launcher(l.p.Launcher, ep.module, ep.attr), 0o755); err != nil {
 			return err
 		}
 	}
-	return sc.Err()
+	return nil
 }
 
 func launcher(python, module, attr string) []byte {

@@ -59,6 +59,9 @@ type Plan struct {
 	// physically, so through a link it would climb into the store.
 	RealDirs    map[string]bool
 	OwnedByName func(relPath string) string
+	// Views, when set, lets a plain symlink installation share its
+	// .dist-info and link symlinks from the store (see linkShared).
+	Views Views
 }
 
 // Owned is a path (relative to the layer root) that an installation created
@@ -96,6 +99,12 @@ func Link(p Plan) (res *Result, err error) {
 	site := p.Layer.SitePackages()
 	if err := os.MkdirAll(site, 0o755); err != nil {
 		return nil, err
+	}
+	if ok, err := l.linkShared(); ok || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return l.res, nil
 	}
 	entries, err := os.ReadDir(p.EntryDir)
 	if err != nil {

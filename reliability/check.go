@@ -352,6 +352,7 @@ func checkLinkTargets(home string, m *model, v *Verdict) {
 	globals, _ := filepath.Glob(filepath.Join(home, "global", "*"))
 	roots = append(roots, globals...)
 	entries := filepath.Join(home, "store", "entries")
+	views := filepath.Join(home, "store", "views")
 	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.Type()&fs.ModeSymlink == 0 {
@@ -368,7 +369,7 @@ func checkLinkTargets(home string, m *model, v *Verdict) {
 				t = filepath.Join(filepath.Dir(p), t)
 			}
 			t = filepath.Clean(t)
-			if !within(t, entries) && !within(t, root) {
+			if !within(t, entries) && !within(t, views) && !within(t, root) {
 				v.addf("link %s points to %s, outside the store and its environment", p, t)
 			}
 			return nil

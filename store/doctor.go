@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -43,6 +44,19 @@ func (s *Store) AllLinks(ctx context.Context) ([]LayerLink, error) {
 func (s *Store) EntryDirs() ([]string, error) {
 	ents, err := os.ReadDir(s.EntriesDir())
 	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(ents))
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out, nil
+}
+
+// ViewDirs lists the names under views/ (entry digests).
+func (s *Store) ViewDirs() ([]string, error) {
+	ents, err := os.ReadDir(s.ViewsDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	out := make([]string, 0, len(ents))

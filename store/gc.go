@@ -60,10 +60,14 @@ func (s *Store) RemoveEntry(ctx context.Context, sha string) (bool, error) {
 	if err := s.discardDir(s.EntryDir(sha), "gc-"+sha[:16]); err != nil {
 		return true, fmt.Errorf("entry %s: row removed, directory left for doctor: %w", sha, err)
 	}
+	if err := s.removeViews(sha); err != nil {
+		return true, fmt.Errorf("entry %s: row removed, shared layout left for doctor: %w", sha, err)
+	}
 	return true, nil
 }
 
-// RemoveOrphanDir deletes a directory under entries/ that has no row (the
+// RemoveOrphanDir deletes a directory under entries/ (and the entry's
+// shared layout under views/) that has no row (the
 // trace of a crash between rename and commit in Ingest, or in RemoveEntry).
 // It re-checks under the entry's ingest lock and returns false when a row
 // exists by then.
@@ -85,14 +89,17 @@ func (s *Store) RemoveOrphanDir(ctx context.Context, name string) (bool, error) 
 			return false, nil
 		}
 	}
-	p := filepath.Join(s.EntriesDir(), name)
-	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
-		return false, nil
+	removed := false
+	for _, p := range []string{filepath.Join(s.EntriesDir(), name), filepath.Join(s.ViewsDir(), name)} {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err := s.discardDir(p, "orphan-"+prefix16(name)); err != nil {
+			return removed, fmt.Errorf("store directory %s: %w", p, err)
+		}
+		removed = true
 	}
-	if err := s.discardDir(p, "orphan-"+prefix16(name)); err != nil {
-		return false, fmt.Errorf("store directory %s: %w", name, err)
-	}
-	return true, nil
+	return removed, nil
 }
 
 // discardDir moves p (under entries/) into staging with one rename, so that

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -470,6 +471,19 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
 			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
 	}
+	views, err := w.Store.ViewDirs()
+	if err != nil {
+		return err
+	}
+	for _, d := range views {
+		if _, ok := s.entries[d]; ok || slices.Contains(dirs, d) {
+			continue // an orphan entry directory's fix removes its views too
+		}
+		p := filepath.Join(w.Store.ViewsDir(), d)
+		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
+			Message: fmt.Sprintf("shared layout %s has no entry row (a gc was interrupted)", p),
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove the shared layout of " + short(d)}, entry: d}})
+	}
 	return nil
 }
 
@@ -599,7 +613,12 @@ func (w *Workspace) linkAllowed(abs, target, root string) bool {
 		t = filepath.Join(filepath.Dir(abs), t)
 	}
 	t = filepath.Clean(t)
-	return within(t, w.Store.EntriesDir()) || within(t, root)
+	return w.intoStore(t) || within(t, root)
+}
+
+// intoStore: a link target in an entry or in an entry's shared layout.
+func (w *Workspace) intoStore(t string) bool {
+	return within(t, w.Store.EntriesDir()) || within(t, w.Store.ViewsDir())
 }
 
 func within(p, root string) bool {
@@ -666,7 +685,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 				case !w.linkAllowed(p, target, root):
 					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
-				case within(absTarget(p, target), w.Store.EntriesDir()) && !w.insideOwnedDir(p, owned, root):
+				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
 					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})

@@ -288,6 +288,24 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 			},
 		},
 		{
+			name: "shared layout without an entry (gc interrupted)",
+			breakIt: func(t *testing.T, f *docFixture) {
+				p := filepath.Join(f.ws.Store.ViewsDir(), strings.Repeat("cd", 32))
+				os.MkdirAll(filepath.Join(p, "0123456789abcdef"), 0o755)
+				os.Symlink(filepath.Join(p, "0123456789abcdef"), filepath.Join(p, "0123456789abcdef.link"))
+				os.Chmod(filepath.Join(p, "0123456789abcdef"), 0o555)
+			},
+			want: KindOrphanDir, fixable: true,
+			after: func(t *testing.T, f *docFixture) {
+				if _, err := os.Lstat(filepath.Join(f.ws.Store.ViewsDir(), strings.Repeat("cd", 32))); err == nil {
+					t.Error("orphan shared layout still there")
+				}
+				if _, err := os.Lstat(f.ws.Store.ViewsDir()); err != nil {
+					t.Errorf("views/ itself went: %v", err)
+				}
+			},
+		},
+		{
 			name: "entry directory missing",
 			breakIt: func(t *testing.T, f *docFixture) {
 				if _, err := f.ws.Store.RemoveOrphanDir(context.Background(), "nothing"); err != nil {

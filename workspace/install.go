@@ -418,6 +418,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 			DistInfo: j.distInfo, Project: j.en.Name, Mode: mode, Requested: requested, Owner: j.en.Name + " " + j.en.Version,
 			RealDirs:    RealDirs(&j.en.Fingerprint),
 			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+			Views:       w.Store.Views(ctx, j.en.SHA256),
 		})
 		if err != nil {
 			linkErr = fmt.Errorf("%s %s: %w", j.en.Name, j.en.Version, err)

@@ -1,0 +1,174 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ViewsDir holds, per entry, what environments share of its installation
+// (see EntryViews): views/<sha>/links/<item> are symlinks to the entry's
+// top-level items, views/<sha>/<key>/ is an installed .dist-info (the
+// entry's files hard-linked, with forge's INSTALLER, REQUESTED and RECORD)
+// and views/<sha>/<key>.link a symlink to it. It lives and dies with the
+// entry: gc removes both.
+func (s *Store) ViewsDir() string { return filepath.Join(s.home, "store", "views") }
+
+// EntryViews implements linker.Views for one entry.
+type EntryViews struct {
+	s   *Store
+	ctx context.Context
+	sha string
+}
+
+// Views returns the shared installation layout of entry sha.
+func (s *Store) Views(ctx context.Context, sha string) *EntryViews {
+	return &EntryViews{s: s, ctx: ctx, sha: sha}
+}
+
+// View returns the symlinks environments hard-link for this entry: one to
+// the shared .dist-info whose RECORD is record, and one per top-level item.
+// They are made on first use, under the entry's ingest lock; the .link
+// symlink, renamed into place last, is what says a view is complete.
+func (v *EntryViews) View(distInfo string, tops []string, record []byte, requested bool) (string, []string, error) {
+	if !shaRe.MatchString(v.sha) {
+		return "", nil, fmt.Errorf("entry %q: not a sha256 digest: %w", v.sha, ErrInvalid)
+	}
+	sum := sha256.Sum256(record)
+	key := hex.EncodeToString(sum[:8])
+	dir := filepath.Join(v.s.ViewsDir(), v.sha)
+	distLink := filepath.Join(dir, key+".link")
+	topLinks := make([]string, len(tops))
+	for i, t := range tops {
+		if t != filepath.Base(t) || t == "." || t == ".." {
+			return "", nil, fmt.Errorf("entry %s: top-level item %q: %w", v.sha, t, ErrInvalid)
+		}
+		topLinks[i] = filepath.Join(dir, "links", t)
+	}
+	if _, err := os.Lstat(distLink); err == nil && allExist(topLinks) {
+		return distLink, topLinks, nil
+	}
+	lk, err := v.s.LockFile(v.ctx, "ingest-"+v.sha[:16], true, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	defer lk.Unlock()
+	if err := os.MkdirAll(filepath.Join(dir, "links"), 0o755); err != nil {
+		return "", nil, err
+	}
+	entry := v.s.EntryDir(v.sha)
+	for i, t := range tops {
+		if err := ensureSymlink(filepath.Join(entry, t), topLinks[i]); err != nil {
+			return "", nil, err
+		}
+	}
+	if _, err := os.Lstat(distLink); err == nil {
+		return distLink, topLinks, nil
+	}
+	view := filepath.Join(dir, key)
+	if err := v.buildView(filepath.Join(entry, distInfo), view, record, requested); err != nil {
+		return "", nil, fmt.Errorf("entry %s: shared .dist-info: %w", v.sha, err)
+	}
+	if err := ensureSymlink(view, distLink); err != nil {
+		return "", nil, err
+	}
+	return distLink, topLinks, nil
+}
+
+// buildView stages the installed .dist-info and renames it to view.
+func (v *EntryViews) buildView(src, view string, record []byte, requested bool) error {
+	staging, err := os.MkdirTemp(v.s.StagingDir(), "view-"+v.sha[:16]+"-")
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			removeTree(staging)
+		}
+	}()
+	var dirs []string
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		dst := filepath.Join(staging, rel)
+		switch {
+		case rel == ".":
+			return nil
+		case d.IsDir():
+			dirs = append(dirs, dst)
+			return os.Mkdir(dst, 0o755)
+		case rel == "RECORD" || rel == "INSTALLER" || rel == "REQUESTED" || rel == "RECORD.jws" || rel == "RECORD.p7s":
+			return nil
+		}
+		// The entry's own file: same inode, no copy.
+		return os.Link(p, dst)
+	})
+	if err != nil {
+		return err
+	}
+	own := map[string][]byte{"INSTALLER": []byte("forge\n"), "RECORD": record}
+	if requested {
+		own["REQUESTED"] = nil
+	}
+	for name, data := range own {
+		if err := os.WriteFile(filepath.Join(staging, name), data, 0o444); err != nil {
+			return err
+		}
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return err
+		}
+	}
+	// A leftover of an interrupted build (no .link yet) is replaced.
+	if _, err := os.Lstat(view); err == nil {
+		if err := removeTree(view); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(staging, view); err != nil {
+		return err
+	}
+	ok = true
+	return os.Chmod(view, 0o555)
+}
+
+// ensureSymlink makes link a symlink to target, atomically replacing
+// anything else under that name.
+func ensureSymlink(target, link string) error {
+	if t, err := os.Readlink(link); err == nil && t == target {
+		return nil
+	}
+	tmp := fmt.Sprintf("%s.%d.forge-tmp", link, time.Now().UnixNano())
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, link)
+}
+
+func allExist(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// removeViews deletes the shared layout of an entry (after its row).
+func (s *Store) removeViews(sha string) error {
+	err := s.discardDir(filepath.Join(s.ViewsDir(), sha), "gc-views-"+sha[:16])
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
