@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Stable finding codes of Check. They are part of forge's JSON contract.
@@ -197,7 +198,7 @@ func (c *checker) platformHint(plat string) string {
 	return ""
 }
 
-var interpRe = regexp.MustCompile(`^([a-z]+)([0-9])([0-9]*)$`)
+var interpRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([a-z]+)([0-9])([0-9]*)$`) })
 
 // tagProblems derives support of one tag from the host's python and libc
 // when the profile has no tag list.
@@ -220,7 +221,7 @@ func (c *checker) tagProblems(t Tag) []string {
 		if hostABI == "" {
 			hostABI = fmt.Sprintf("%s%d%d", impl, hmaj, hmin)
 		}
-		m := interpRe.FindStringSubmatch(t.Interpreter)
+		m := interpRe().FindStringSubmatch(t.Interpreter)
 		interpOK, exact := false, false
 		if m != nil {
 			maj, _ := strconv.Atoi(m[2])

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Stable codes of the findings made while reading a wheel.
@@ -40,7 +41,7 @@ const (
 // ErrNote marks a malformed ELF note section.
 var ErrNote = errors.New("malformed ELF note")
 
-var versionTailRe = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+var versionTailRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`) })
 
 // ReadELF reads what one ELF member needs. It never panics: debug/elf is run
 // under recover, and every error becomes a finding (malformed_elf or
@@ -116,7 +117,7 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 				prefix string
 				floor  *string
 			}{{glibcVersionPrefix, &e.GlibcFloor}, {glibcxxVersionPrefix, &e.GlibcxxFloor}, {cxxabiVersionPrefix, &e.CxxabiFloor}} {
-				if tail, ok := strings.CutPrefix(d.Dep, v.prefix); ok && versionTailRe.MatchString(tail) {
+				if tail, ok := strings.CutPrefix(d.Dep, v.prefix); ok && versionTailRe().MatchString(tail) {
 					*v.floor = MaxVersion(*v.floor, tail)
 				}
 			}
@@ -293,13 +294,13 @@ func ParseGNUProperty(data []byte, class elf.Class, order binary.ByteOrder) (int
 }
 
 var (
-	nvidiaCUDARe = regexp.MustCompile(`^nvidia-[a-z0-9-]+-cu([0-9]+)$`)
-	cuFlavourRe  = regexp.MustCompile(`^cu([0-9]+)([0-9])$`)
+	nvidiaCUDARe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^nvidia-[a-z0-9-]+-cu([0-9]+)$`) })
+	cuFlavourRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^cu([0-9]+)([0-9])$`) })
 )
 
 // NvidiaCUDAMajor returns N for a requirement name "nvidia-*-cuN", else 0.
 func NvidiaCUDAMajor(name string) int {
-	m := nvidiaCUDARe.FindStringSubmatch(NormalizeName(name))
+	m := nvidiaCUDARe().FindStringSubmatch(NormalizeName(name))
 	if m == nil {
 		return 0
 	}
@@ -345,7 +346,7 @@ func ParseFlavour(version string) string {
 		if part == "cpu" {
 			return "cpu"
 		}
-		if m := cuFlavourRe.FindStringSubmatch(part); m != nil {
+		if m := cuFlavourRe().FindStringSubmatch(part); m != nil {
 			major, _ := strconv.Atoi(m[1])
 			return fmt.Sprintf("%d.%s", major, m[2])
 		}

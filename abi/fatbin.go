@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"sync"
 )
 
 // Fatbin layout (little-endian), as read here. The container header and the
@@ -83,8 +84,8 @@ func (e FatbinEntry) String() string {
 var ErrFatbin = errors.New("malformed fatbin")
 
 var (
-	ptxTargetRe  = regexp.MustCompile(`\.target\s+sm_([0-9]+)([a-z]?)`)
-	ptxVersionRe = regexp.MustCompile(`\.version\s+([0-9]+)\.([0-9]+)`)
+	ptxTargetRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\.target\s+sm_([0-9]+)([a-z]?)`) })
+	ptxVersionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\.version\s+([0-9]+)\.([0-9]+)`) })
 )
 
 // ParseFatbin reads every entry of every container in data (an .nv_fatbin
@@ -222,11 +223,11 @@ func readPTXText(p []byte, fe *FatbinEntry) {
 	if len(p) > 4096 {
 		p = p[:4096] // the directives come first
 	}
-	if m := ptxTargetRe.FindSubmatch(p); m != nil && string(m[2]) == "a" {
+	if m := ptxTargetRe().FindSubmatch(p); m != nil && string(m[2]) == "a" {
 		fe.ArchSpecific = true
 	}
 	if fe.PTXVersion == "" {
-		if m := ptxVersionRe.FindSubmatch(p); m != nil {
+		if m := ptxVersionRe().FindSubmatch(p); m != nil {
 			fe.PTXVersion = string(m[1]) + "." + string(m[2])
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // ErrHostProfile marks a host profile document that is not a valid forge.host/v1.
@@ -15,8 +16,9 @@ var ErrHostProfile = errors.New("invalid host profile")
 // known fields and MarshalJSON/UnmarshalJSON only add Extra.
 type hostFields Host
 
-// knownHostKeys are the top-level JSON names of Host's fields.
-var knownHostKeys = func() map[string]bool {
+// knownHostKeys are the top-level JSON names of Host's fields, worked out on
+// first use (not at start-up: most commands never write a host profile).
+var knownHostKeys = sync.OnceValue(func() map[string]bool {
 	b, _ := json.Marshal(hostFields{Libc: &Libc{}, CPU: &CPU{}, Python: &Python{}, CUDA: &CUDA{},
 		VisibleDevices: new(string), Libraries: []string{""}, Reasons: map[string]string{"": ""}, Name: "x"})
 	var m map[string]json.RawMessage
@@ -26,7 +28,7 @@ var knownHostKeys = func() map[string]bool {
 		keys[k] = true
 	}
 	return keys
-}()
+})
 
 // MarshalJSON writes the known fields and then every Extra field not shadowed
 // by a known one, in key order.
@@ -37,7 +39,7 @@ func (h Host) MarshalJSON() ([]byte, error) {
 	}
 	keys := make([]string, 0, len(h.Extra))
 	for k := range h.Extra {
-		if !knownHostKeys[k] {
+		if !knownHostKeys()[k] {
 			keys = append(keys, k)
 		}
 	}
@@ -75,7 +77,7 @@ func (h *Host) UnmarshalJSON(data []byte) error {
 	}
 	f.Extra = nil
 	for k, v := range all {
-		if !knownHostKeys[k] {
+		if !knownHostKeys()[k] {
 			if f.Extra == nil {
 				f.Extra = map[string]json.RawMessage{}
 			}
@@ -130,21 +132,21 @@ func (h *Host) Validate() error {
 		default:
 			return bad("libc.family", "%q, want glibc or musl", h.Libc.Family)
 		}
-		if h.Libc.Version != "" && !versionTailRe.MatchString(h.Libc.Version) {
+		if h.Libc.Version != "" && !versionTailRe().MatchString(h.Libc.Version) {
 			return bad("libc.version", "%q is not a dotted version", h.Libc.Version)
 		}
 	}
 	if h.CPU != nil && (h.CPU.X86_64Level < 0 || h.CPU.X86_64Level > 4) {
 		return bad("cpu.x86_64_level", "%d, want 0 to 4", h.CPU.X86_64Level)
 	}
-	if h.Python != nil && h.Python.Version != "" && !versionTailRe.MatchString(h.Python.Version) {
+	if h.Python != nil && h.Python.Version != "" && !versionTailRe().MatchString(h.Python.Version) {
 		return bad("python.version", "%q is not a dotted version", h.Python.Version)
 	}
 	if h.CUDA != nil {
-		if h.CUDA.DriverVersion != "" && !versionTailRe.MatchString(h.CUDA.DriverVersion) {
+		if h.CUDA.DriverVersion != "" && !versionTailRe().MatchString(h.CUDA.DriverVersion) {
 			return bad("cuda.driver_version", "%q is not a dotted version", h.CUDA.DriverVersion)
 		}
-		if h.CUDA.CUDAVersion != "" && !versionTailRe.MatchString(h.CUDA.CUDAVersion) {
+		if h.CUDA.CUDAVersion != "" && !versionTailRe().MatchString(h.CUDA.CUDAVersion) {
 			return bad("cuda.cuda_version", "%q is not a dotted version", h.CUDA.CUDAVersion)
 		}
 		for i, d := range h.CUDA.Devices {

@@ -113,7 +113,7 @@ func ParseWheelFile(data []byte) (WheelInfo, error) {
 	if w.Build, err = single(h, "Build"); err != nil {
 		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
 	}
-	if w.Build != "" && !buildRe.MatchString(w.Build) {
+	if w.Build != "" && !buildRe().MatchString(w.Build) {
 		return WheelInfo{}, fmt.Errorf("WHEEL: %w: Build %q must start with a digit", ErrWheelMetadata, w.Build)
 	}
 	seen := map[string]bool{}

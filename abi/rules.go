@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file holds the ABI rules as data: the tables PRODUCT.md names, and the
@@ -148,9 +149,9 @@ func MajorOf(v string) int {
 }
 
 var (
-	manylinuxRe = regexp.MustCompile(`^manylinux_([0-9]+)_([0-9]+)_(.+)$`)
-	musllinuxRe = regexp.MustCompile(`^musllinux_([0-9]+)_([0-9]+)_(.+)$`)
-	legacyRe    = regexp.MustCompile(`^(manylinux1|manylinux2010|manylinux2014)_(.+)$`)
+	manylinuxRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^manylinux_([0-9]+)_([0-9]+)_(.+)$`) })
+	musllinuxRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^musllinux_([0-9]+)_([0-9]+)_(.+)$`) })
+	legacyRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(manylinux1|manylinux2010|manylinux2014)_(.+)$`) })
 )
 
 // Platform is a parsed platform tag.
@@ -168,13 +169,13 @@ func ParsePlatform(tag string) (p Platform, ok bool) {
 	if tag == "any" {
 		return Platform{Libc: "any"}, true
 	}
-	if m := manylinuxRe.FindStringSubmatch(tag); m != nil {
+	if m := manylinuxRe().FindStringSubmatch(tag); m != nil {
 		return Platform{Libc: "glibc", Floor: m[1] + "." + m[2], Arch: m[3]}, true
 	}
-	if m := musllinuxRe.FindStringSubmatch(tag); m != nil {
+	if m := musllinuxRe().FindStringSubmatch(tag); m != nil {
 		return Platform{Libc: "musl", Floor: m[1] + "." + m[2], Arch: m[3]}, true
 	}
-	if m := legacyRe.FindStringSubmatch(tag); m != nil {
+	if m := legacyRe().FindStringSubmatch(tag); m != nil {
 		return Platform{Libc: "glibc", Floor: LegacyManylinux[m[1]], Arch: m[2]}, true
 	}
 	if a, ok := strings.CutPrefix(tag, "linux_"); ok && a != "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Tag is one (interpreter, abi, platform) triple of PEP 425.
@@ -52,10 +53,13 @@ type WheelFilename struct {
 	Tags    []Tag  `json:"tags"`
 }
 
+// The package's regular expressions are compiled on first use
+// (sync.OnceValue), not at start-up, where every forge process, whatever it
+// was asked to do, paid for all of them.
 var (
-	nameRe    = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`)
-	versionRe = regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`)
-	buildRe   = regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`)
+	nameRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`) })
+	versionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`) })
+	buildRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`) })
 )
 
 // ParseWheelFilename parses "name-version(-build)?-py-abi-plat.whl".
@@ -72,15 +76,15 @@ func ParseWheelFilename(file string) (WheelFilename, error) {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform.whl", base)
 	}
 	w := WheelFilename{Name: parts[0], Version: parts[1]}
-	if !nameRe.MatchString(w.Name) {
+	if !nameRe().MatchString(w.Name) {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid project name %q", base, w.Name)
 	}
-	if !versionRe.MatchString(w.Version) {
+	if !versionRe().MatchString(w.Version) {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid version %q", base, w.Version)
 	}
 	if len(parts) == 6 {
 		w.Build = parts[2]
-		if !buildRe.MatchString(w.Build) {
+		if !buildRe().MatchString(w.Build) {
 			return WheelFilename{}, fmt.Errorf("wheel filename %q: build tag %q must start with a digit", base, w.Build)
 		}
 	}
@@ -93,14 +97,14 @@ func ParseWheelFilename(file string) (WheelFilename, error) {
 	return w, nil
 }
 
-var normRe = regexp.MustCompile(`[-_.]+`)
+var normRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
 // NormalizeName is the PEP 503 normalised form of a project name.
 func NormalizeName(name string) string {
-	return strings.ToLower(normRe.ReplaceAllString(name, "-"))
+	return strings.ToLower(normRe().ReplaceAllString(name, "-"))
 }
 
 // DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
 func DistInfoName(name string) string {
-	return strings.ToLower(normRe.ReplaceAllString(name, "_"))
+	return strings.ToLower(normRe().ReplaceAllString(name, "_"))
 }

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/forge-ml/forge/abi"
@@ -116,8 +117,9 @@ func findLib(root, arch, name string) (string, bool) {
 	return "", false
 }
 
-// glibcBanner is the version line glibc embeds in libc.so.6.
-var glibcBanner = regexp.MustCompile(`release version ([0-9]+\.[0-9]+)`)
+// glibcBanner is the version line glibc embeds in libc.so.6. (The package's
+// regular expressions are compiled on first use, not at every start-up.)
+var glibcBanner = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`release version ([0-9]+\.[0-9]+)`) })
 
 // GlibcVersion reads the glibc version of the libc.so.6 at path: the release
 // banner glibc embeds in .rodata, else the highest GLIBC_x.y it defines in
@@ -129,7 +131,7 @@ func GlibcVersion(path string) (string, error) {
 	}
 	defer f.Close()
 	if s := f.Section(".rodata"); s != nil {
-		if m := glibcBanner.FindSubmatch(readSection(s, 8<<20)); m != nil {
+		if m := glibcBanner().FindSubmatch(readSection(s, 8<<20)); m != nil {
 			return string(m[1]), nil
 		}
 	}
@@ -270,7 +272,7 @@ func findMusl(root, arch string) (string, bool) {
 	return "", false
 }
 
-var muslVersionRe = regexp.MustCompile(`(?m)^Version ([0-9]+\.[0-9]+(?:\.[0-9]+)?)`)
+var muslVersionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Version ([0-9]+\.[0-9]+(?:\.[0-9]+)?)`) })
 
 // muslLoaderVersion runs the musl loader, which prints its version on stderr
 // (this is how packaging's _musllinux finds it).
@@ -297,7 +299,7 @@ func ParseMuslVersion(banner string) string {
 	if len(lines) < 2 || !strings.HasPrefix(lines[0], "musl") {
 		return ""
 	}
-	m := muslVersionRe.FindStringSubmatch(lines[1])
+	m := muslVersionRe().FindStringSubmatch(lines[1])
 	if m == nil {
 		return ""
 	}
@@ -332,7 +334,7 @@ func muslVersionOf(exe string) string {
 	return ""
 }
 
-var sonameRe = regexp.MustCompile(`^lib.+\.so(\.[0-9]+)*$`)
+var sonameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^lib.+\.so(\.[0-9]+)*$`) })
 
 // probeLibraries lists the shared-library file names in the loader's
 // directories under root (sorted, unique), so the ABI engine can tell a
@@ -349,7 +351,7 @@ func probeLibraries(root, arch string) []string {
 			continue
 		}
 		for _, e := range ents {
-			if e.IsDir() || !sonameRe.MatchString(e.Name()) || strings.HasSuffix(e.Name(), ".so") {
+			if e.IsDir() || !sonameRe().MatchString(e.Name()) || strings.HasSuffix(e.Name(), ".so") {
 				continue
 			}
 			seen[e.Name()] = true

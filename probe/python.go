@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -219,7 +220,7 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-var xyRe = regexp.MustCompile(`^\d+\.\d+$`)
+var xyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+\.\d+$`) })
 
 // ErrNoPython means no interpreter matched a request.
 var ErrNoPython = errors.New("no matching python interpreter")
@@ -239,7 +240,7 @@ func FindPython(spec string) (string, error) {
 			return "", fmt.Errorf("python %s: %w", spec, err)
 		}
 		return spec, nil
-	case xyRe.MatchString(spec):
+	case xyRe().MatchString(spec):
 		// pyenv's shims answer for every version but fail for those not
 		// selected: skip them and look in pyenv's versions directly.
 		if p, err := exec.LookPath("python" + spec); err == nil && !strings.Contains(p, string(os.PathSeparator)+"shims"+string(os.PathSeparator)) {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/forge-ml/forge/abi"
 )
@@ -162,10 +163,10 @@ func DeriveTags(py *abi.Python, libc *abi.Libc, arch string) []string {
 	return Tags(in)
 }
 
-var majorMinorRe = regexp.MustCompile(`^([0-9]+)\.([0-9]+)`)
+var majorMinorRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)\.([0-9]+)`) })
 
 func majorMinor(v string) (int, int, bool) {
-	m := majorMinorRe.FindStringSubmatch(v)
+	m := majorMinorRe().FindStringSubmatch(v)
 	if m == nil {
 		return 0, 0, false
 	}

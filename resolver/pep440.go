@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrInvalidVersion is wrapped by every ParseVersion error.
@@ -17,14 +18,18 @@ var ErrInvalidVersion = errors.New("invalid PEP 440 version")
 var ErrInvalidSpecifier = errors.New("invalid PEP 440 specifier")
 
 // versionRe is the PEP 440 appendix B regular expression; RE2 accepts it as is.
-var versionRe = regexp.MustCompile(`(?i)^\s*v?` +
-	`(?:(?P<epoch>[0-9]+)!)?` +
-	`(?P<release>[0-9]+(?:\.[0-9]+)*)` +
-	`(?P<pre>[-_.]?(?P<pre_l>alpha|beta|preview|pre|a|b|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?` +
-	`(?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?` +
-	`(?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?` +
-	`(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?` +
-	`\s*$`)
+// Like the package's other regular expressions it is compiled on first use,
+// not at every forge start-up.
+var versionRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^\s*v?` +
+		`(?:(?P<epoch>[0-9]+)!)?` +
+		`(?P<release>[0-9]+(?:\.[0-9]+)*)` +
+		`(?P<pre>[-_.]?(?P<pre_l>alpha|beta|preview|pre|a|b|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?` +
+		`(?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?` +
+		`(?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?` +
+		`(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?` +
+		`\s*$`)
+})
 
 // Version is a parsed PEP 440 version. The zero Version is "0". Versions are
 // immutable values; methods never modify the receiver and are safe for
@@ -45,11 +50,11 @@ type Version struct {
 // allows ("v1.0", "1.0RC1", "1.0-1", "1!2.0.post3.dev4+ubuntu.1") and keeping
 // the normalised form for String. Numeric components above 2^64-1 are refused.
 func ParseVersion(s string) (Version, error) {
-	m := versionRe.FindStringSubmatch(s)
+	m := versionRe().FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, fmt.Errorf("%w: %q", ErrInvalidVersion, s)
 	}
-	g := func(name string) string { return m[versionRe.SubexpIndex(name)] }
+	g := func(name string) string { return m[versionRe().SubexpIndex(name)] }
 	var v Version
 	var err error
 	num := func(part string) uint64 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // ErrInvalidRequirement is wrapped by every ParseRequirement error.
@@ -187,12 +188,12 @@ func (p *reqParser) extras() ([]string, error) {
 	}
 }
 
-var nameSeparators = regexp.MustCompile(`[-_.]+`)
+var nameSeparators = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
 // normalizeName is the PEP 503 rule, the same as abi.NormalizeName. It is
 // repeated here so that this pure package does not pull in abi's ELF and
 // fatbin readers; TestNormalizeNameMatchesPackaging pins it to packaging's
 // canonicalize_name.
 func normalizeName(name string) string {
-	return strings.ToLower(nameSeparators.ReplaceAllString(name, "-"))
+	return strings.ToLower(nameSeparators().ReplaceAllString(name, "-"))
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
@@ -175,10 +176,12 @@ func (p *pipRequest) addRequirement(s, source string) {
 	p.reqs = append(p.reqs, pipReq{raw: s, source: source, req: r})
 }
 
-var envVarRe = regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`)
+// Regular expressions of requirements files, compiled on first use (not at
+// every forge start-up).
+var envVarRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Z0-9_]+)\}`) })
 
 // commentRe is pip's comment rule: '#' at the start or after whitespace.
-var commentRe = regexp.MustCompile(`(^|\s+)#.*$`)
+var commentRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(^|\s+)#.*$`) })
 
 // readFile reads a requirements (or constraints) file as pip does: line
 // continuations, comments, ${VAR}, nested -r/-c relative to the file. A file
@@ -204,8 +207,8 @@ func (p *pipRequest) readFile(path string, constraint bool, seen map[string]bool
 	text := strings.ReplaceAll(string(data), "\r\n", "\n")
 	text = strings.ReplaceAll(text, "\\\n", "")
 	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(commentRe.ReplaceAllString(line, ""))
-		line = envVarRe.ReplaceAllStringFunc(line, func(m string) string { return os.Getenv(m[2 : len(m)-1]) })
+		line = strings.TrimSpace(commentRe().ReplaceAllString(line, ""))
+		line = envVarRe().ReplaceAllStringFunc(line, func(m string) string { return os.Getenv(m[2 : len(m)-1]) })
 		if line == "" {
 			continue
 		}
@@ -233,10 +236,10 @@ func (p *pipRequest) readFile(path string, constraint bool, seen map[string]bool
 }
 
 // cutLineOptions splits per-requirement options ("--hash=...") off a line.
-var lineOptRe = regexp.MustCompile(`\s+--?[A-Za-z]`)
+var lineOptRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\s+--?[A-Za-z]`) })
 
 func cutLineOptions(line string) (req, opts string, found bool) {
-	loc := lineOptRe.FindStringIndex(line)
+	loc := lineOptRe().FindStringIndex(line)
 	if loc == nil {
 		return line, "", false
 	}
