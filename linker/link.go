@@ -38,6 +38,9 @@ const SharedMarker = ".forge-shared"
 
 const sharedMarkerText = "This directory merges several packages linked by forge.\n"
 
+// ErrNoDistInfo means an entry has no .dist-info directory.
+var ErrNoDistInfo = errors.New("no .dist-info directory")
+
 // ErrConflict means a path an entry needs is held by something else with
 // different content.
 var ErrConflict = errors.New("file conflict")
@@ -48,7 +51,7 @@ type Plan struct {
 	Launcher  string // interpreter for bin/ launchers and #!python scripts
 	EntryDir  string // the entry in the store
 	StoreRoot string // links must point below it
-	DistInfo  string // "name-1.0.dist-info"
+	DistInfo  string // "name-1.0.dist-info"; found in EntryDir when empty
 	Project   string // project name, for headers
 	Mode      Mode
 	Requested bool
@@ -100,15 +103,27 @@ func Link(p Plan) (res *Result, err error) {
 	if err := os.MkdirAll(site, 0o755); err != nil {
 		return nil, err
 	}
-	if ok, err := l.linkShared(); ok || err != nil {
+	entries, err := os.ReadDir(p.EntryDir)
+	if err != nil {
+		return nil, err
+	}
+	if p.DistInfo == "" {
+		for _, e := range entries {
+			if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
+				p.DistInfo = e.Name()
+				break
+			}
+		}
+		if p.DistInfo == "" {
+			return nil, fmt.Errorf("%s: %w", p.EntryDir, ErrNoDistInfo)
+		}
+		l.p.DistInfo = p.DistInfo
+	}
+	if ok, err := l.linkShared(entries); ok || err != nil {
 		if err != nil {
 			return nil, err
 		}
 		return l.res, nil
-	}
-	entries, err := os.ReadDir(p.EntryDir)
-	if err != nil {
-		return nil, err
 	}
 	dataDir := ""
 	for _, e := range entries {

@@ -2,8 +2,11 @@ package linker
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,11 +20,13 @@ import (
 // store, and symlinks in the store that environments hard-link.
 type Views interface {
 	// View returns, creating them on first use, a symlink to the shared
-	// .dist-info of the entry whose installed RECORD is record, and one
-	// symlink per top-level item (tops, in order) pointing into the entry.
-	// Environments hard-link these symlinks: linking allocates no inode and
-	// no block, so a further environment costs directory entries only.
-	View(distInfo string, tops []string, record []byte, requested bool) (distLink string, topLinks []string, err error)
+	// .dist-info of the entry installed as key says, and one symlink per
+	// top-level item (tops, in order) pointing into the entry. key names
+	// everything the installed RECORD depends on besides the entry itself;
+	// record is called only when the view must be made. Environments
+	// hard-link these symlinks: linking allocates no inode and no block, so
+	// a further environment costs directory entries only.
+	View(distInfo string, tops []string, key string, requested bool, record func() ([]byte, error)) (distLink string, topLinks []string, err error)
 }
 
 // linkShared installs p as one hard-linked store symlink per top-level item
@@ -31,14 +36,10 @@ type Views interface {
 // store). It applies only to the plain case: symlink mode, no .data, no
 // directory that must be real, and nothing in the way. ok is false when p
 // needs the general path; nothing is left behind then.
-func (l *linkOp) linkShared() (ok bool, err error) {
+func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 	p := l.p
 	if p.Views == nil || p.Mode != Symlink || len(p.RealDirs) > 0 {
 		return false, nil
-	}
-	entries, err := os.ReadDir(p.EntryDir)
-	if err != nil {
-		return false, err
 	}
 	var tops []string
 	for _, e := range entries {
@@ -61,11 +62,16 @@ func (l *linkOp) linkShared() (ok bool, err error) {
 			return false, nil // the general path reports the conflict
 		}
 	}
-	record, err := l.sharedRecord(tops, scripts)
+	binRel, err := filepath.Rel(site, p.Layer.Bin())
 	if err != nil {
 		return false, err
 	}
-	distLink, topLinks, err := p.Views.View(p.DistInfo, tops, record, p.Requested)
+	// The RECORD is a function of the entry, the .dist-info's name, where
+	// bin/ is and whether the package was requested.
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%v", p.DistInfo, binRel, p.Requested)))
+	key := hex.EncodeToString(sum[:8])
+	record := func() ([]byte, error) { return l.sharedRecord(tops, scripts, binRel) }
+	distLink, topLinks, err := p.Views.View(p.DistInfo, tops, key, p.Requested, record)
 	if err != nil {
 		return false, err
 	}
@@ -127,11 +133,7 @@ func linkProto(proto, dst string) error {
 // it), then the .dist-info's files as they appear through it. Paths are
 // relative to site-packages; nothing carries a hash, since launchers differ
 // between environments and the rest is the store's.
-func (l *linkOp) sharedRecord(tops []string, scripts []entryPoint) ([]byte, error) {
-	binRel, err := filepath.Rel(l.p.Layer.SitePackages(), l.p.Layer.Bin())
-	if err != nil {
-		return nil, err
-	}
+func (l *linkOp) sharedRecord(tops []string, scripts []entryPoint, binRel string) ([]byte, error) {
 	names := append([]string{l.p.DistInfo}, tops...)
 	for _, s := range scripts {
 		names = append(names, filepath.ToSlash(filepath.Join(binRel, s.name)))
@@ -141,7 +143,7 @@ func (l *linkOp) sharedRecord(tops []string, scripts []entryPoint) ([]byte, erro
 		files["REQUESTED"] = true
 	}
 	src := filepath.Join(l.p.EntryDir, l.p.DistInfo)
-	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}

@@ -365,8 +365,12 @@ func (s *Store) wheelDigest(ctx context.Context, p string) (sha string, hashed b
 		return "", false, fmt.Errorf("not a regular file: %w", ErrInvalid)
 	}
 	mtime, ctime := st.Mtim.Nano(), st.Ctim.Nano()
-	err = s.db.QueryRowContext(ctx, `SELECT sha256 FROM wheel_files WHERE path = ? AND dev = ? AND inode = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
-		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime).Scan(&sha)
+	row, err := s.queryRow(ctx, `SELECT sha256 FROM wheel_files WHERE path = ? AND dev = ? AND inode = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
+		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime)
+	if err != nil {
+		return "", false, err
+	}
+	err = row.Scan(&sha)
 	if err == nil {
 		return sha, false, nil
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -41,25 +42,43 @@ func (s *Store) BeginLinks(ctx context.Context, ms []Manifest) error {
 		return err
 	}
 	defer tx.Rollback()
+	p := s.prepTx(ctx, tx)
 	now := time.Now().UnixNano()
+	// One statement per row checks that the entry exists and inserts;
+	// the counts follow in one statement for the batch.
 	for _, m := range ms {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE sha256 = ?`, m.Entry).Scan(&n); err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES (?,?,?,?, 'linking', ?, ?)`,
-			m.Layer, m.NormName, m.Entry, m.LinkMode, m.Requested, now)
+		res, err := p.exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
+			SELECT ?, ?, sha256, ?, 'linking', ?, ? FROM entries WHERE sha256 = ?`,
+			m.Layer, m.NormName, m.LinkMode, m.Requested, now, m.Entry)
 		if err != nil {
 			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs + 1 WHERE sha256 = ?`, m.Entry); err != nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
+		}
+	}
+	// Entries grouped by how often the batch names them: one statement per
+	// distinct count (almost always just 1).
+	times := map[string]int{}
+	for _, m := range ms {
+		times[m.Entry]++
+	}
+	byCount := map[int][]any{}
+	for e, n := range times {
+		byCount[n] = append(byCount[n], e)
+	}
+	for n, entries := range byCount {
+		if _, err := p.exec(`UPDATE entries SET refs = refs + ? WHERE sha256 IN (SELECT value FROM json_each(?))`, n, jsonList(entries)); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// jsonList encodes strings as a JSON array, for json_each.
+func jsonList(vals []any) string {
+	b, _ := json.Marshal(vals)
+	return string(b)
 }
 
 // Split mirrors linker.Split: a link owned by some entry replaced by links
@@ -92,8 +111,9 @@ func (s *Store) FinishLinks(ctx context.Context, layer string, done []Linked) ([
 	}
 	defer tx.Rollback()
 	changed := map[string]bool{}
+	p := s.prepTx(ctx, tx)
 	for _, d := range done {
-		if err := finishOne(ctx, tx, layer, d, changed); err != nil {
+		if err := finishOne(p, layer, d, changed); err != nil {
 			return nil, err
 		}
 	}
@@ -108,9 +128,9 @@ func (s *Store) FinishLinks(ctx context.Context, layer string, done []Linked) ([
 	return out, nil
 }
 
-func finishOne(ctx context.Context, tx *sql.Tx, layer string, d Linked, changed map[string]bool) error {
+func finishOne(p *prepTx, layer string, d Linked, changed map[string]bool) error {
 	for _, sp := range d.Splits {
-		rows, err := tx.QueryContext(ctx, `SELECT entry, kind FROM links WHERE layer = ? AND path = ?`, layer, sp.Path)
+		rows, err := p.query(`SELECT entry, kind FROM links WHERE layer = ? AND path = ?`, layer, sp.Path)
 		if err != nil {
 			return err
 		}
@@ -126,11 +146,11 @@ func finishOne(ctx context.Context, tx *sql.Tx, layer string, d Linked, changed 
 		}
 		rows.Close()
 		for _, o := range owners {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND path = ? AND entry = ?`, layer, sp.Path, o.entry); err != nil {
+			if _, err := p.exec(`DELETE FROM links WHERE layer = ? AND path = ? AND entry = ?`, layer, sp.Path, o.entry); err != nil {
 				return err
 			}
 			for _, c := range sp.Children {
-				if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, c, o.entry, o.kind); err != nil {
+				if _, err := p.exec(`INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, c, o.entry, o.kind); err != nil {
 					return err
 				}
 			}
@@ -139,12 +159,19 @@ func finishOne(ctx context.Context, tx *sql.Tx, layer string, d Linked, changed 
 			}
 		}
 	}
-	for _, l := range d.Links {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO links (layer, path, entry, kind) VALUES (?,?,?,?)`, layer, l.Path, d.Entry, l.Kind); err != nil {
+	// The links of one entry in one statement.
+	paths, kinds := make([]any, len(d.Links)), make([]any, len(d.Links))
+	for i, l := range d.Links {
+		paths[i], kinds[i] = l.Path, l.Kind
+	}
+	if len(d.Links) > 0 {
+		if _, err := p.exec(`INSERT OR IGNORE INTO links (layer, path, entry, kind)
+			SELECT ?, p.value, ?, k.value FROM json_each(?) p JOIN json_each(?) k ON k.key = p.key`,
+			layer, d.Entry, jsonList(paths), jsonList(kinds)); err != nil {
 			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE manifests SET state = 'linked' WHERE layer = ? AND entry = ?`, layer, d.Entry)
+	res, err := p.exec(`UPDATE manifests SET state = 'linked' WHERE layer = ? AND entry = ?`, layer, d.Entry)
 	if err != nil {
 		return err
 	}

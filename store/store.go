@@ -25,8 +25,9 @@ import (
 // Store is an open store. It is safe for concurrent use by several goroutines
 // and, through SQLite and file locks, by several processes.
 type Store struct {
-	home string
-	db   *sql.DB
+	home  string
+	db    *sql.DB
+	stmts stmtCache
 	// skipFingerprint leaves ELF members unread; tests set it to measure
 	// what fingerprinting adds to ingest (see export_test.go).
 	skipFingerprint bool
@@ -57,7 +58,7 @@ func Open(home string) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return closeDB(s.db, filepath.Join(s.home, "forge.db")) }
 
 // Home is the forge home directory.
 func (s *Store) Home() string { return s.home }
@@ -112,7 +113,11 @@ func scanEntry(r scanner) (*Entry, error) {
 
 // Get returns the entry with this digest.
 func (s *Store) Get(ctx context.Context, sha string) (*Entry, error) {
-	e, err := scanEntry(s.db.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries WHERE sha256 = ?`, sha))
+	row, err := s.queryRow(ctx, `SELECT `+entryCols+` FROM entries WHERE sha256 = ?`, sha)
+	if err != nil {
+		return nil, err
+	}
+	e, err := scanEntry(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("entry %s: %w", sha, ErrNotFound)
 	}

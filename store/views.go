@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +18,19 @@ import (
 // entry: gc removes both.
 func (s *Store) ViewsDir() string { return filepath.Join(s.home, "store", "views") }
 
+// validViewKey: 16 lower-case hex digits, so a key is a plain name.
+func validViewKey(k string) bool {
+	if len(k) != 16 {
+		return false
+	}
+	for _, c := range k {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // EntryViews implements linker.Views for one entry.
 type EntryViews struct {
 	s   *Store
@@ -33,15 +44,16 @@ func (s *Store) Views(ctx context.Context, sha string) *EntryViews {
 }
 
 // View returns the symlinks environments hard-link for this entry: one to
-// the shared .dist-info whose RECORD is record, and one per top-level item.
+// the shared .dist-info installed as key says, and one per top-level item.
 // They are made on first use, under the entry's ingest lock; the .link
 // symlink, renamed into place last, is what says a view is complete.
-func (v *EntryViews) View(distInfo string, tops []string, record []byte, requested bool) (string, []string, error) {
+func (v *EntryViews) View(distInfo string, tops []string, key string, requested bool, record func() ([]byte, error)) (string, []string, error) {
 	if !shaRe.MatchString(v.sha) {
 		return "", nil, fmt.Errorf("entry %q: not a sha256 digest: %w", v.sha, ErrInvalid)
 	}
-	sum := sha256.Sum256(record)
-	key := hex.EncodeToString(sum[:8])
+	if !validViewKey(key) {
+		return "", nil, fmt.Errorf("view key %q: %w", key, ErrInvalid)
+	}
 	dir := filepath.Join(v.s.ViewsDir(), v.sha)
 	distLink := filepath.Join(dir, key+".link")
 	topLinks := make([]string, len(tops))
@@ -72,7 +84,11 @@ func (v *EntryViews) View(distInfo string, tops []string, record []byte, request
 		return distLink, topLinks, nil
 	}
 	view := filepath.Join(dir, key)
-	if err := v.buildView(filepath.Join(entry, distInfo), view, record, requested); err != nil {
+	rec, err := record()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := v.buildView(filepath.Join(entry, distInfo), view, rec, requested); err != nil {
 		return "", nil, fmt.Errorf("entry %s: shared .dist-info: %w", v.sha, err)
 	}
 	if err := ensureSymlink(view, distLink); err != nil {

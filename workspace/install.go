@@ -98,11 +98,17 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return nil, err
 	}
 	defer gcLock.Unlock()
-	host, err := w.hostFor(e)
-	if err != nil {
-		return nil, err
+	// The host is probed (libc, libstdc++, NVML) while the wheels are read.
+	type probed struct {
+		host *abi.Host
+		err  error
 	}
-	rep := &InstallReport{Env: e.Name, Host: hostName(host), Policy: string(policy)}
+	hostc := make(chan probed, 1)
+	go func() {
+		h, err := w.hostFor(e)
+		hostc <- probed{h, err}
+	}()
+	rep := &InstallReport{Env: e.Name, Policy: string(policy)}
 
 	// Wheel files are ingested together: concurrently, with one flush.
 	var wheels []string
@@ -121,6 +127,12 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 			ingested[p] = res[i]
 		}
 	}
+	hp := <-hostc
+	if hp.err != nil {
+		return rep, hp.err
+	}
+	host := hp.host
+	rep.Host = hostName(host)
 	var cands []candidate
 	for _, spec := range o.Specs {
 		if res := ingested[spec]; res != nil {
@@ -375,9 +387,8 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		byName[m.NormName] = m
 	}
 	type job struct {
-		i        int
-		en       *store.Entry
-		distInfo string
+		i  int
+		en *store.Entry
 	}
 	var jobs []job
 	var begin []store.Manifest
@@ -394,12 +405,8 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 				outs[i].notes = append(outs[i].notes, "replaced entry "+old.Entry[:12])
 			}
 		}
-		distInfo, err := findDistInfo(w.Store.EntryDir(en.SHA256))
-		if err != nil {
-			return outs, false, fmt.Errorf("entry %s: %v: %w", en.SHA256, err, store.ErrCorrupt)
-		}
 		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: "linked"} // a repeated spec is already linked
-		jobs = append(jobs, job{i, en, distInfo})
+		jobs = append(jobs, job{i, en})
 		begin = append(begin, store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested})
 	}
 	if len(jobs) == 0 {
@@ -415,11 +422,14 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		j := jobs[next]
 		res, err := linker.Link(linker.Plan{
 			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(j.en.SHA256), StoreRoot: w.Store.EntriesDir(),
-			DistInfo: j.distInfo, Project: j.en.Name, Mode: mode, Requested: requested, Owner: j.en.Name + " " + j.en.Version,
+			Project: j.en.Name, Mode: mode, Requested: requested, Owner: j.en.Name + " " + j.en.Version,
 			RealDirs:    RealDirs(&j.en.Fingerprint),
 			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
 			Views:       w.Store.Views(ctx, j.en.SHA256),
 		})
+		if errors.Is(err, linker.ErrNoDistInfo) {
+			err = fmt.Errorf("entry %s: %w: %w", j.en.SHA256, err, store.ErrCorrupt)
+		}
 		if err != nil {
 			linkErr = fmt.Errorf("%s %s: %w", j.en.Name, j.en.Version, err)
 			break
