@@ -3,9 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"os"
+	"reflect"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go)
+	"modernc.org/libc"
+	"modernc.org/sqlite" // the "sqlite" driver (pure Go)
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // migrations are applied in order; the index+1 is the schema version stored
@@ -78,12 +84,38 @@ CREATE TABLE wheel_files (
 `,
 }
 
+// SQLite's settings for forge.db. WAL with synchronous=NORMAL: a commit
+// survives a killed process at any instant; a power loss may roll back the
+// commits since the last checkpoint, never corrupt the database.
+const dbParams = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+
+// keptWALFrames bounds the write-ahead log a closing forge leaves behind.
+//
+// By default the last connection to close a WAL database checkpoints it
+// (fsync of the log, copy, fsync of the database) and deletes the -wal and
+// -shm files, which the next process creates again (and, on its first
+// commit, fsyncs the new log's header and its directory). forge is a
+// short-lived process: for a small command such as create that was most of
+// its I/O. So connections do not checkpoint when they close, which leaves
+// the database as a killed process would, the state WAL mode is built to
+// recover from. The cost moves to the next process, which reads the whole
+// log to rebuild its index of it (the first connection always does): Close
+// therefore checkpoints and empties a log longer than this.
+const keptWALFrames = 64
+
+// walFrameSize is the size of one log frame for forge.db's 4 KiB pages;
+// walHeaderSize the size of the log's header.
+const (
+	walFrameSize  = 24 + 4096
+	walHeaderSize = 32
+)
+
 func openDB(path string) (*sql.DB, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector("file:" + path + dbParams)
 	if err != nil {
 		return nil, err
 	}
+	db := sql.OpenDB(connector{base})
 	if err := migrate(context.Background(), db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
@@ -91,13 +123,79 @@ func openDB(path string) (*sql.DB, error) {
 	return db, nil
 }
 
+// closeDB closes the database at path, first checkpointing and emptying its
+// log when it is longer than keptWALFrames. The checkpoint does not wait:
+// when another process is reading or writing, it is left to a later Close.
+func closeDB(db *sql.DB, path string) error {
+	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > walHeaderSize+keptWALFrames*walFrameSize {
+		ctx := context.Background()
+		if c, err := db.Conn(ctx); err == nil {
+			if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err == nil {
+				var busy, frames, done int
+				_ = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done)
+			}
+			c.Close()
+		}
+	}
+	return db.Close()
+}
+
+// connector opens forge.db connections that do not checkpoint the log when
+// they close (see keptWALFrames).
+type connector struct{ driver.Connector }
+
+func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Without the setting a connection still works, only closes as before.
+	_ = setNoCheckpointOnClose(conn)
+	return conn, nil
+}
+
+// setNoCheckpointOnClose sets SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE on a
+// modernc.org/sqlite connection. The driver does not export
+// sqlite3_db_config, so this reads its connection's handle and thread
+// state; TestNoCheckpointOnClose fails if a driver upgrade moves them.
+func setNoCheckpointOnClose(conn driver.Conn) error {
+	v := reflect.ValueOf(conn)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return errNoDBConfig
+	}
+	db, tls := v.Elem().FieldByName("db"), v.Elem().FieldByName("tls")
+	if !db.IsValid() || db.Kind() != reflect.Uintptr || db.Uint() == 0 ||
+		!tls.IsValid() || tls.Type() != reflect.TypeFor[*libc.TLS]() || tls.IsNil() {
+		return errNoDBConfig
+	}
+	t := (*libc.TLS)(tls.UnsafePointer())
+	// Variadic arguments (int on, int *result): one 8-byte slot each.
+	va := t.Alloc(16)
+	defer t.Free(16)
+	if rc := sqlite3.Xsqlite3_db_config(t, uintptr(db.Uint()), sqlite3.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, libc.VaList(va, int32(1), uintptr(0))); rc != sqlite3.SQLITE_OK {
+		return fmt.Errorf("sqlite3_db_config(NO_CKPT_ON_CLOSE): code %d", rc)
+	}
+	return nil
+}
+
+var errNoDBConfig = errors.New("sqlite driver: connection handle not found")
+
+// migrate brings the schema to the latest version. The common case, an
+// up-to-date database, is one read outside any transaction; only a database
+// that needs a migration takes the write lock (and checks again under it).
 func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v == len(migrations) {
+		return nil
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var v int
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return err
 	}
