@@ -6,10 +6,14 @@
 package linker
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/forge-ml/forge/probe"
@@ -39,23 +43,17 @@ func (v Venv) Headers(project string) string {
 }
 
 // CreateVenv writes a virtual environment at root for interpreter py without
-// running python: pyvenv.cfg, bin/python links, an activate script and an
-// empty site-packages. It is built beside root and renamed into place, so
-// root either does not exist or is a complete environment.
-func CreateVenv(root string, py *probe.Interp, command string) error {
+// running python: pyvenv.cfg, bin/python links, an activate script, an empty
+// site-packages and its layering (the files WriteLayers writes, for
+// layerSites). All of it is written into a directory beside root that is
+// then renamed into place, so root either does not exist or is a complete,
+// layered environment; its files need no write-and-rename of their own.
+func CreateVenv(root string, py *probe.Interp, command string, layerSites []string) error {
 	if _, err := os.Lstat(root); err == nil {
 		return fmt.Errorf("environment directory %s: %w", root, os.ErrExist)
 	}
-	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(root), "."+filepath.Base(root)+".creating-")
+	tmp, err := mkdirStaging(root)
 	if err != nil {
-		return err
-	}
-	// MkdirTemp makes 0700; a venv is as open as python -m venv makes it.
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
 		return err
 	}
 	ok := false
@@ -67,8 +65,9 @@ func CreateVenv(root string, py *probe.Interp, command string) error {
 	// Paths inside the environment name its final root, not tmp.
 	final := Venv{Root: root, Python: py}
 	staged := Venv{Root: tmp, Python: py}
-	for _, d := range []string{staged.Bin(), staged.SitePackages(), filepath.Join(tmp, "include")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	lib := filepath.Join(tmp, "lib")
+	for _, d := range []string{staged.Bin(), lib, filepath.Dir(staged.SitePackages()), staged.SitePackages(), filepath.Join(tmp, "include")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			return err
 		}
 	}
@@ -107,11 +106,35 @@ func CreateVenv(root string, py *probe.Interp, command string) error {
 	if err := os.WriteFile(filepath.Join(staged.Bin(), "activate"), []byte(activateScript(final)), 0o644); err != nil {
 		return err
 	}
+	if err := writeLayers(staged.SitePackages(), final, layerSites, os.WriteFile, false); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp, root); err != nil {
 		return err
 	}
 	ok = true
 	return nil
+}
+
+// mkdirStaging makes an empty directory beside root, named after it, to
+// build root in (and its parent directory when it is missing).
+func mkdirStaging(root string) (string, error) {
+	parent := filepath.Dir(root)
+	for try := 0; ; try++ {
+		tmp := filepath.Join(parent, "."+filepath.Base(root)+".creating-"+strconv.FormatUint(uint64(rand.Uint32()), 10))
+		err := os.Mkdir(tmp, 0o755)
+		switch {
+		case err == nil:
+			return tmp, nil
+		case errors.Is(err, fs.ErrNotExist) && try == 0:
+			if err := os.MkdirAll(parent, 0o755); err != nil {
+				return "", err
+			}
+		case errors.Is(err, fs.ErrExist) && try < 100:
+		default:
+			return "", err
+		}
+	}
 }
 
 func activateScript(v Venv) string {
@@ -160,22 +183,30 @@ const (
 // forge uses path lines for paths, but there is no other per-environment way
 // to set the prefix.
 func WriteLayers(env Venv, layerSites []string) error {
-	site := env.SitePackages()
+	return writeLayers(env.SitePackages(), env, layerSites, writeFileAtomic, true)
+}
+
+// writeLayers writes env's layering files into site (env's site-packages, or
+// where it is being staged) with write. replace: earlier mirrors may exist.
+func writeLayers(site string, env Venv, layerSites []string, write func(string, []byte, os.FileMode) error, replace bool) error {
 	var b strings.Builder
 	b.WriteString("# Written by forge: the parent and GLOBAL layers of this environment, nearest first.\n")
 	for _, s := range layerSites {
 		b.WriteString(s + "\n")
 	}
-	if err := writeFileAtomic(filepath.Join(site, layersPth), []byte(b.String()), 0o644); err != nil {
+	if err := write(filepath.Join(site, layersPth), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
 	cache := filepath.Join(env.Root, "var", "pycache")
 	pyc := fmt.Sprintf("import sys; sys.pycache_prefix = sys.pycache_prefix or %q\n", cache)
-	if err := writeFileAtomic(filepath.Join(site, pycachePth), []byte(pyc), 0o644); err != nil {
+	if err := write(filepath.Join(site, pycachePth), []byte(pyc), 0o644); err != nil {
 		return err
 	}
 	// Mirror the parents' own .pth files, replacing earlier mirrors.
-	old, _ := filepath.Glob(filepath.Join(site, mirrorPth+"*.pth"))
+	var old []string
+	if replace {
+		old, _ = filepath.Glob(filepath.Join(site, mirrorPth+"*.pth"))
+	}
 	keep := map[string]bool{}
 	for i, ls := range layerSites {
 		pths, _ := filepath.Glob(filepath.Join(ls, "*.pth"))
@@ -191,7 +222,7 @@ func WriteLayers(env Venv, layerSites []string) error {
 			}
 			mirror := fmt.Sprintf("%s%02d_%s", mirrorPth, i, name)
 			keep[mirror] = true
-			if err := writeFileAtomic(filepath.Join(site, mirror), absolutisePth(data, ls), 0o644); err != nil {
+			if err := write(filepath.Join(site, mirror), absolutisePth(data, ls), 0o644); err != nil {
 				return err
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
@@ -65,14 +64,29 @@ func (w *Workspace) globalVenv(py *probe.Interp) linker.Venv {
 	return linker.Venv{Root: filepath.Join(w.Home, "global", py.XY()), Python: py}
 }
 
-var envNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // ValidEnvName checks an environment name.
 func ValidEnvName(name string) error {
-	if !envNameRe.MatchString(name) || name == "GLOBAL" {
+	if !envNameOK(name) || name == "GLOBAL" {
 		return fmt.Errorf("environment name %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (GLOBAL is reserved): %w", name, ErrUsage)
 	}
 	return nil
+}
+
+// envNameOK: 1-64 of [A-Za-z0-9._-], the first a letter or digit. (Written
+// out rather than as a regular expression: compiling one cost forge create
+// as much as recording the environment.)
+func envNameOK(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && (i == 0 || c != '.' && c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrUsage marks an error in what the user asked for (exit 2).
@@ -172,9 +186,6 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 			return nil, err
 		}
 	}
-	if err := linker.CreateVenv(root, py, "forge create "+o.Name); err != nil {
-		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
-	}
 	row := store.EnvRow{Name: o.Name, Path: root, Parent: o.Parent, Python: py.Executable, PythonVersion: py.Version}
 	e := &Env{EnvRow: row, Py: py, Venv: linker.Venv{Root: root, Python: py}}
 	if parent != nil {
@@ -183,9 +194,8 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
 		return nil, err
 	}
-	if err := linker.WriteLayers(e.Venv, w.layerSites(e)); err != nil {
-		os.RemoveAll(root)
-		return nil, err
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e)); err != nil {
+		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
 	if err := w.Store.AddEnv(ctx, row); err != nil {
 		os.RemoveAll(root)
