@@ -1,10 +1,85 @@
 package workspace
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
 )
+
+// TestCreateExistingName: the record decides whether a name is taken; a
+// directory without one (a create killed before it recorded) is replaced.
+func TestCreateExistingName(t *testing.T) {
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("python 3.12 not installed: %v", err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, w *Workspace, root string)
+		wantErr error
+		check   func(t *testing.T, w *Workspace, root string)
+	}{
+		{"record and directory", func(t *testing.T, w *Workspace, root string) {
+			if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: exe}); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(root, "marker"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, store.ErrExists, func(t *testing.T, w *Workspace, root string) {
+			if _, err := os.Stat(filepath.Join(root, "marker")); err != nil {
+				t.Errorf("the existing environment was touched: %v", err)
+			}
+		}},
+		{"record without directory", func(t *testing.T, w *Workspace, root string) {
+			if err := w.Store.AddEnv(ctx, store.EnvRow{Name: "app", Path: root, Python: exe, PythonVersion: "3.12"}); err != nil {
+				t.Fatal(err)
+			}
+		}, store.ErrExists, func(t *testing.T, w *Workspace, root string) {
+			if _, err := os.Lstat(root); err == nil {
+				t.Errorf("%s left behind", root)
+			}
+		}},
+		{"directory without record", func(t *testing.T, w *Workspace, root string) {
+			if err := os.MkdirAll(filepath.Join(root, "half-written"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}, nil, func(t *testing.T, w *Workspace, root string) {
+			if _, err := os.Stat(filepath.Join(root, "half-written")); err == nil {
+				t.Error("leftover directory kept")
+			}
+			if _, err := os.Stat(filepath.Join(root, "pyvenv.cfg")); err != nil {
+				t.Errorf("no environment in its place: %v", err)
+			}
+			if _, err := w.Store.GetEnv(ctx, "app"); err != nil {
+				t.Errorf("not recorded: %v", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			root := filepath.Join(w.EnvsDir(), "app")
+			tc.setup(t, w, root)
+			if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: exe}); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Create: %v, want %v", err, tc.wantErr)
+			}
+			tc.check(t, w, root)
+		})
+	}
+}
 
 // envNameRule is the rule envNameOK writes out, as the regular expression
 // it replaced.

@@ -175,11 +175,11 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 		return nil, err
 	}
 	defer lk.Unlock()
-	if _, err := w.Store.GetEnv(ctx, o.Name); err == nil {
-		return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
-	}
 	root := filepath.Join(w.EnvsDir(), o.Name)
 	if _, err := os.Lstat(root); err == nil {
+		if _, err := w.Store.GetEnv(ctx, o.Name); err == nil {
+			return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
+		}
 		// A directory without a record: left by a crash before the record
 		// was written. Nothing links to it; replace it.
 		if err := os.RemoveAll(root); err != nil {
@@ -197,6 +197,8 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e)); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
+	// A record whose directory is gone (doctor reports it) makes this
+	// ErrExists: the name is taken, and the directory just made goes again.
 	if err := w.Store.AddEnv(ctx, row); err != nil {
 		os.RemoveAll(root)
 		return nil, err
