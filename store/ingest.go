@@ -557,7 +557,8 @@ func sameVersion(a, b string) bool {
 	return n(a) == n(b)
 }
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+// copyBufs are aligned for O_DIRECT (see directWriter).
+var copyBufs = sync.Pool{New: func() any { b := alignedBuf(256 << 10); return &b }}
 
 // extract writes every member into staging in parallel, largest first, and
 // returns the unpacked size.
@@ -655,7 +656,13 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	defer rc.Close()
 	var head headCapture
 	crc := crc32.NewIEEE()
-	writers := []io.Writer{out, &head, crc}
+	var w io.Writer = out
+	var dw *directWriter
+	if f.UncompressedSize64 >= directMin {
+		dw = newDirectWriter(out)
+		w = dw
+	}
+	writers := []io.Writer{w, &head, crc}
 	h := newHash(rec.Algo)
 	if h != nil {
 		writers = append(writers, h)
@@ -663,6 +670,11 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	bufp := copyBufs.Get().(*[]byte)
 	n, err := copyFull(io.MultiWriter(writers...), io.LimitReader(rc, int64(f.UncompressedSize64)+1), *bufp)
 	copyBufs.Put(bufp)
+	if dw != nil {
+		if ferr := dw.finish(); err == nil && ferr != nil {
+			err = &fs.PathError{Op: "fcntl", Path: dst, Err: ferr}
+		}
+	}
 	if err != nil {
 		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return n, fmt.Errorf("member %s: %v (checksum or size check failed): %w", f.Name, err, ErrCorrupt)

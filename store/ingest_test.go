@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -292,4 +293,59 @@ func FuzzParseRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestIngestLargeMembers: members written with O_DIRECT (see directWriter)
+// land byte for byte, and a large ELF is still fingerprinted from the staged
+// copy (its machine and its .nv_fatbin entries).
+func TestIngestLargeMembers(t *testing.T) {
+	if !fixtures.HaveGCC() {
+		t.Skip("gcc not available")
+	}
+	dir := t.TempDir()
+	payload := semiCompressible(3<<20, 9)
+	fat := fixtures.Fatbin(
+		fixtures.FatbinSpec{Kind: "cubin", SM: 80, Payload: payload},
+		fixtures.FatbinSpec{Kind: "ptx", SM: 90, PTXVersion: "8.4", Payload: payload},
+	)
+	so, err := fixtures.FatbinSO(dir, "libbig.so", fat, fixtures.SharedObject{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soData, err := os.ReadFile(so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := fixtures.Wheel{Name: "bigpkg", Version: "1.0", Tag: "py3-none-manylinux_2_17_x86_64", Files: []fixtures.File{
+		{Name: "bigpkg/__init__.py", Data: []byte("X = 1\n")},
+		{Name: "bigpkg/lib/libbig.so", Data: soData, Mode: 0o755},
+		{Name: "bigpkg/blob.bin", Data: semiCompressible(5<<20+777, 3)}, // not a multiple of the block size
+		{Name: "bigpkg/even.bin", Data: semiCompressible(8<<20, 4)},     // a multiple
+	}}
+	s := openStore(t)
+	res, err := s.Ingest(context.Background(), writeWheel(t, w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range w.Members() {
+		got, err := os.ReadFile(filepath.Join(s.EntryDir(res.Entry.SHA256), filepath.FromSlash(m.Name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, m.Data) {
+			t.Errorf("%s: %d bytes in the store, %d in the wheel, or other content", m.Name, len(got), len(m.Data))
+		}
+	}
+	var found bool
+	for _, el := range res.Entry.Fingerprint.ELFs {
+		if el.Path == "bigpkg/lib/libbig.so" {
+			found = true
+			if len(el.GPUCode) != 2 || el.Machine != "x86_64" {
+				t.Errorf("libbig.so fingerprint: gpu code %+v, machine %q", el.GPUCode, el.Machine)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("libbig.so not fingerprinted: %+v", res.Entry.Fingerprint.ELFs)
+	}
 }
