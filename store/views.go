@@ -97,28 +97,23 @@ func (v *EntryViews) View(distInfo string, tops []string, key string, requested 
 	return distLink, topLinks, nil
 }
 
-// buildView stages the installed .dist-info and renames it to view.
+// buildView makes the installed .dist-info at view. It is built in place:
+// nothing uses a view before its .link exists, and a leftover of an
+// interrupted build (no .link yet) is replaced.
 func (v *EntryViews) buildView(src, view string, record []byte, requested bool) error {
-	staging, err := os.MkdirTemp(v.s.StagingDir(), "view-"+v.sha[:16]+"-")
-	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			removeTree(staging)
+	if _, err := os.Lstat(view); err == nil {
+		if err := removeTree(view); err != nil {
+			return err
 		}
-	}()
+	}
 	var dirs []string
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		dst := filepath.Join(staging, rel)
+		dst := filepath.Join(view, rel)
 		switch {
-		case rel == ".":
-			return nil
 		case d.IsDir():
 			dirs = append(dirs, dst)
 			return os.Mkdir(dst, 0o755)
@@ -136,7 +131,7 @@ func (v *EntryViews) buildView(src, view string, record []byte, requested bool) 
 		own["REQUESTED"] = nil
 	}
 	for name, data := range own {
-		if err := os.WriteFile(filepath.Join(staging, name), data, 0o444); err != nil {
+		if err := os.WriteFile(filepath.Join(view, name), data, 0o444); err != nil {
 			return err
 		}
 	}
@@ -145,22 +140,16 @@ func (v *EntryViews) buildView(src, view string, record []byte, requested bool) 
 			return err
 		}
 	}
-	// A leftover of an interrupted build (no .link yet) is replaced.
-	if _, err := os.Lstat(view); err == nil {
-		if err := removeTree(view); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(staging, view); err != nil {
-		return err
-	}
-	ok = true
-	return os.Chmod(view, 0o555)
+	return nil
 }
 
 // ensureSymlink makes link a symlink to target, atomically replacing
 // anything else under that name.
 func ensureSymlink(target, link string) error {
+	err := os.Symlink(target, link)
+	if err == nil || !errors.Is(err, fs.ErrExist) {
+		return err
+	}
 	if t, err := os.Readlink(link); err == nil && t == target {
 		return nil
 	}
