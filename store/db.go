@@ -126,13 +126,21 @@ func openDB(path string) (*sql.DB, error) {
 // closeDB closes the database at path, first checkpointing and emptying its
 // log when it is longer than keptWALFrames. The checkpoint does not wait:
 // when another process is reading or writing, it is left to a later Close.
+//
+// An emptied log starts again with a header that its first writer must
+// fsync (with the directory): rewriting the schema version, a one-frame
+// transaction, leaves that cost with the long command that filled the log
+// rather than with the next one, typically small (a create after an install).
 func closeDB(db *sql.DB, path string) error {
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() > walHeaderSize+keptWALFrames*walFrameSize {
 		ctx := context.Background()
 		if c, err := db.Conn(ctx); err == nil {
 			if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err == nil {
-				var busy, frames, done int
-				_ = c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done)
+				var busy, frames, done, version int
+				err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done)
+				if err == nil && busy == 0 && c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version) == nil {
+					c.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", version))
+				}
 			}
 			c.Close()
 		}
