@@ -545,6 +545,7 @@ func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linke
 	if err := linker.Unlink(venv, owned); err != nil {
 		return err
 	}
+	w.dropBytecode(ctx, layer, venv, owned)
 	return w.Store.RemoveManifest(ctx, layer, m.NormName)
 }
 
