@@ -74,15 +74,26 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		j.wf = wf
 		jobs[i] = j
 	}
-	// Digests (from the identity cache when possible) and reuse.
+	// Digests (from the identity cache when possible, else hashed in
+	// parallel), then reuse.
+	var g errgroup.Group
+	g.SetLimit(max(1, s.Workers))
+	for _, j := range jobs {
+		g.Go(func() error {
+			j.sha, j.res.HashedWheel, j.err = s.wheelDigest(ctx, j.path)
+			return nil
+		})
+	}
+	g.Wait()
+	for _, j := range jobs { // the first failure in path order
+		if j.err != nil {
+			return nil, fmt.Errorf("wheel %s: %w", j.base, j.err)
+		}
+	}
 	bySHA := map[string]*ingestJob{}
 	var todo []*ingestJob
 	for _, j := range jobs {
-		sha, hashed, err := s.wheelDigest(ctx, j.path)
-		if err != nil {
-			return nil, fmt.Errorf("wheel %s: %w", j.base, err)
-		}
-		j.sha, j.res.HashedWheel = sha, hashed
+		sha := j.sha
 		if e, err := s.complete(ctx, sha); err != nil {
 			return nil, err
 		} else if e != nil {
@@ -153,9 +164,19 @@ func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
 	// Wheels run concurrently; each also inflates its members in parallel.
 	// Two wheels at a time keep the CPUs busy while one of them is between
 	// members (opening the zip, planning, fingerprinting, sealing).
+	// The largest wheels start first, so that one big member is not left
+	// to run alone at the end.
+	bySize := append([]*ingestJob(nil), todo...)
+	sizes := map[*ingestJob]int64{}
+	for _, j := range bySize {
+		if fi, err := os.Stat(j.path); err == nil {
+			sizes[j] = fi.Size()
+		}
+	}
+	sort.SliceStable(bySize, func(a, b int) bool { return sizes[bySize[a]] > sizes[bySize[b]] })
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, s.Workers/2))
-	for _, j := range todo {
+	for _, j := range bySize {
 		g.Go(func() error {
 			j.err = s.stage(gctx, j)
 			return j.err
