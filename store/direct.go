@@ -3,6 +3,7 @@ package store
 import (
 	"io"
 	"os"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -98,3 +99,57 @@ func setDirect(f *os.File, on bool) error {
 }
 
 func unsafePointer(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
+
+// copyPipelined copies src to w, a direct writer, through a goroutine of
+// its own, so that waiting for the device on one buffer overlaps inflating
+// the next (a direct write returns only when the device has the data). sum
+// sees every byte, in order, before its buffer is queued. Buffers are
+// aligned and a MiB each: whole blocks for O_DIRECT, and few writes.
+func copyPipelined(w io.Writer, sum io.Writer, src io.Reader) (int64, error) {
+	const nbuf, size = 3, 1 << 20
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- alignedBuf(size)
+	}
+	full := make(chan []byte, nbuf)
+	werr := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				if _, err = w.Write(b); err != nil {
+					failed.Store(true)
+				}
+			}
+			free <- b[:cap(b)]
+		}
+		werr <- err
+	}()
+	var total int64
+	var rerr error
+	for rerr == nil && !failed.Load() {
+		buf := <-free
+		n := 0
+		for n < len(buf) && rerr == nil {
+			var m int
+			m, rerr = src.Read(buf[n:])
+			n += m
+		}
+		if n == 0 {
+			free <- buf
+			continue
+		}
+		sum.Write(buf[:n])
+		total += int64(n)
+		full <- buf[:n]
+	}
+	close(full)
+	if err := <-werr; err != nil {
+		return total, err
+	}
+	if rerr == io.EOF {
+		rerr = nil
+	}
+	return total, rerr
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -77,3 +78,66 @@ func TestAlignedBuf(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyPipelined: the file and the running sums see every byte in
+// order, and a failing write stops the copy with its error.
+func TestCopyPipelined(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, size := range []int{0, 1, 1 << 20, 3<<20 + 5, 7<<20 + 4096} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			p := filepath.Join(t.TempDir(), "f")
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			w := newDirectWriter(f)
+			var sum bytes.Buffer
+			// iotest-like short reads: the reader hands out odd-sized pieces.
+			n, err := copyPipelined(w, &sum, &chunkReader{data: data, step: 12345})
+			if err != nil || n != int64(size) {
+				t.Fatalf("copy: %d bytes, %v", n, err)
+			}
+			if err := w.finish(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(p)
+			if !bytes.Equal(got, data) || !bytes.Equal(sum.Bytes(), data) {
+				t.Errorf("file %d bytes, sums %d bytes, want %d, same content", len(got), sum.Len(), size)
+			}
+		})
+	}
+	t.Run("write error", func(t *testing.T) {
+		boom := errors.New("device gone")
+		n, err := copyPipelined(failWriter{boom}, io.Discard, bytes.NewReader(make([]byte, 50<<20)))
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want %v", err, boom)
+		}
+		if n >= 50<<20 {
+			t.Errorf("read all %d bytes after the first write failed", n)
+		}
+	})
+}
+
+type chunkReader struct {
+	data []byte
+	step int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), r.step, len(r.data))
+	copy(p, r.data[:n])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+type failWriter struct{ err error }
+
+func (f failWriter) Write([]byte) (int, error) { return 0, f.err }

@@ -578,8 +578,7 @@ func sameVersion(a, b string) bool {
 	return n(a) == n(b)
 }
 
-// copyBufs are aligned for O_DIRECT (see directWriter).
-var copyBufs = sync.Pool{New: func() any { b := alignedBuf(256 << 10); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // extract writes every member into staging in parallel, largest first, and
 // returns the unpacked size.
@@ -677,20 +676,22 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	defer rc.Close()
 	var head headCapture
 	crc := crc32.NewIEEE()
-	var w io.Writer = out
+	sums := []io.Writer{&head, crc}
+	h := newHash(rec.Algo)
+	if h != nil {
+		sums = append(sums, h)
+	}
+	src := io.LimitReader(rc, int64(f.UncompressedSize64)+1)
+	var n int64
 	var dw *directWriter
 	if f.UncompressedSize64 >= directMin {
 		dw = newDirectWriter(out)
-		w = dw
+		n, err = copyPipelined(dw, io.MultiWriter(sums...), src)
+	} else {
+		bufp := copyBufs.Get().(*[]byte)
+		n, err = copyFull(io.MultiWriter(append(sums, out)...), src, *bufp)
+		copyBufs.Put(bufp)
 	}
-	writers := []io.Writer{w, &head, crc}
-	h := newHash(rec.Algo)
-	if h != nil {
-		writers = append(writers, h)
-	}
-	bufp := copyBufs.Get().(*[]byte)
-	n, err := copyFull(io.MultiWriter(writers...), io.LimitReader(rc, int64(f.UncompressedSize64)+1), *bufp)
-	copyBufs.Put(bufp)
 	if dw != nil {
 		if ferr := dw.finish(); err == nil && ferr != nil {
 			err = &fs.PathError{Op: "fcntl", Path: dst, Err: ferr}
