@@ -101,10 +101,11 @@ func setDirect(f *os.File, on bool) error {
 func unsafePointer(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
 // copyPipelined copies src to w, a direct writer, through a goroutine of
-// its own, so that waiting for the device on one buffer overlaps inflating
-// the next (a direct write returns only when the device has the data). sum
-// sees every byte, in order, before its buffer is queued. Buffers are
-// aligned and a MiB each: whole blocks for O_DIRECT, and few writes.
+// its own that also feeds sum (hashes, CRC): reading (inflating) the next
+// buffer overlaps hashing and writing this one, and waiting for the device
+// (a direct write returns only when the device has the data). sum sees
+// every byte, in order, before it is written. Buffers are aligned and a MiB
+// each: whole blocks for O_DIRECT, and few writes.
 func copyPipelined(w io.Writer, sum io.Writer, src io.Reader) (int64, error) {
 	const nbuf, size = 3, 1 << 20
 	free := make(chan []byte, nbuf)
@@ -118,6 +119,7 @@ func copyPipelined(w io.Writer, sum io.Writer, src io.Reader) (int64, error) {
 		var err error
 		for b := range full {
 			if err == nil {
+				sum.Write(b)
 				if _, err = w.Write(b); err != nil {
 					failed.Store(true)
 				}
@@ -140,7 +142,6 @@ func copyPipelined(w io.Writer, sum io.Writer, src io.Reader) (int64, error) {
 			free <- buf
 			continue
 		}
-		sum.Write(buf[:n])
 		total += int64(n)
 		full <- buf[:n]
 	}
