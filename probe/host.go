@@ -52,8 +52,9 @@ func HostArch(goarch string) string {
 // that cannot be probed is left out (nil) with the reason in
 // Reasons[dimension]; Host fails only when an option is invalid (a bad
 // override, an interpreter named by WithPython that cannot be run). NVML is
-// asked afresh on every call; interpreter facts come from the cache when
-// WithCacheDir is given. Host is safe to call concurrently.
+// asked afresh on every call; interpreter facts, the C library, libstdc++
+// and the library list come from the cache when WithCacheDir is given and
+// the files they were read from are unchanged. Host is safe to call concurrently.
 func Host(opts ...Option) (*abi.Host, error) {
 	cfg := newConfig(opts)
 	arch := HostArch(runtime.GOARCH)
@@ -71,8 +72,7 @@ func Host(opts ...Option) (*abi.Host, error) {
 	}
 	h.CPU = cpuOf(info, arch)
 
-	h.Libc = probeLibc(context.Background(), cfg.root, arch, h.Reasons)
-	h.Libraries = probeLibraries(cfg.root, arch)
+	h.Libc, h.Libraries = probeLibs(cfg, arch, h.Reasons)
 
 	if err := applyHostOverrides(h, cfg.env); err != nil {
 		return nil, err
