@@ -30,7 +30,8 @@ const (
 // CheckOptions carries what Check needs beyond the fingerprint and the host.
 type CheckOptions struct {
 	// ProvidedLibs are sonames the environment's other layers provide
-	// (e.g. libcudart.so.12 from nvidia-cuda-runtime-cu12).
+	// (e.g. libcudart.so.12 from nvidia-cuda-runtime-cu12). Check reads
+	// them only to look up the fingerprint's Needed (Evaluator relies on it).
 	ProvidedLibs []string
 	// VisibleDevices, when non-nil, replaces Host.VisibleDevices
 	// (CUDA_VISIBLE_DEVICES semantics: nil all, "" none).

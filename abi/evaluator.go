@@ -1,0 +1,348 @@
+package abi
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Evaluator gives the verdicts of many stored fingerprints (JSON, as the
+// store keeps them) while decoding and checking each distinct
+// verdict-relevant content once. A store holds thousands of wheels whose
+// fingerprints differ only in what Check never reads (most pure wheels: a
+// name, a version and py3-none-any), and forge doctor --abi asks for the
+// same wheel in every environment that sees it.
+//
+// Its results are exactly those of json.Unmarshal followed by Evaluate. An
+// Evaluator is not safe for concurrent use.
+type Evaluator struct {
+	fps      map[string]decoded
+	verdicts map[verdictKey]Verdict
+	buf      []byte
+}
+
+type decoded struct {
+	fp  *Fingerprint
+	key string
+	err error
+}
+
+type verdictKey struct {
+	fp     string
+	host   *Host
+	policy Policy
+	// provided has one byte per fp.Needed: whether ProvidedLibs names it.
+	provided string
+	vis      string
+	hasVis   bool
+}
+
+// NewEvaluator returns an empty Evaluator.
+func NewEvaluator() *Evaluator {
+	return &Evaluator{fps: map[string]decoded{}, verdicts: map[verdictKey]Verdict{}}
+}
+
+// Decode returns the fingerprint stored as JSON in raw, for Check, and the
+// key of its verdict-relevant content. Fingerprints whose JSON differs only
+// in members Check never reads (name, build, wheel_tags, files, and version
+// when there is no cuda_flavour) share one decoded value: its Name, Version,
+// Build, WheelTags and Files are those of the first one decoded, so take a
+// wheel's identity from elsewhere. The error is nil exactly when
+// json.Unmarshal accepts raw. The caller must not modify the fingerprint.
+func (ev *Evaluator) Decode(raw string) (*Fingerprint, string, error) {
+	k, ok := ev.checkKey(raw)
+	if !ok {
+		k = append(append(ev.buf[:0], 0), raw...) // not a key checkKey makes
+	}
+	ev.buf = k
+	if d, ok := ev.fps[string(k)]; ok {
+		return d.fp, d.key, d.err
+	}
+	fp := new(Fingerprint)
+	d := decoded{fp: fp, key: string(k), err: json.Unmarshal([]byte(raw), fp)}
+	ev.fps[d.key] = d
+	return fp, d.key, d.err
+}
+
+// Evaluate is Evaluate(fp, h, p, opts) for a fingerprint Decode returned
+// with key. Each distinct (key, host, policy, provided libraries that fp
+// needs, visible devices) is checked once; hosts are told apart by pointer,
+// so the caller must not modify a host between calls. The verdict's
+// Findings may be shared with other calls: do not modify them.
+func (ev *Evaluator) Evaluate(key string, fp *Fingerprint, h *Host, p Policy, opts CheckOptions) Verdict {
+	k := verdictKey{fp: key, host: h, policy: p}
+	if len(fp.Needed) > 0 {
+		// Check reads ProvidedLibs only to look up fp.Needed.
+		b := make([]byte, len(fp.Needed))
+		for i, n := range fp.Needed {
+			b[i] = '0'
+			if slices.Contains(opts.ProvidedLibs, n) {
+				b[i] = '1'
+			}
+		}
+		k.provided = string(b)
+	}
+	if opts.VisibleDevices != nil {
+		k.vis, k.hasVis = *opts.VisibleDevices, true
+	}
+	if v, ok := ev.verdicts[k]; ok {
+		return v
+	}
+	v := Evaluate(fp, h, p, opts)
+	ev.verdicts[k] = v
+	return v
+}
+
+// fingerprintMembers numbers the JSON member names of Fingerprint.
+var fingerprintMembers = sync.OnceValue(func() map[string]int {
+	m := map[string]int{}
+	t := reflect.TypeFor[Fingerprint]()
+	for i := 0; i < t.NumField(); i++ {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			m[name] = len(m)
+		}
+	}
+	if len(m) > 64 {
+		panic("abi: Fingerprint has more members than checkKey tracks")
+	}
+	return m
+})
+
+// checkKey appends to ev.buf raw reduced to the members Check reads: a JSON
+// object of them, in raw's order and with raw's text for each value, then
+// version when the CUDA checks read it. Fingerprints with the same key
+// decode to fingerprints Check cannot tell apart, and either both decode or
+// neither does: what the key leaves out (layout, left-out members) is
+// checked here to be valid JSON that decodes into its field, so validity
+// rests on the key's values alone, which are the same text.
+//
+// It gives up (false) on anything but an object whose members are
+// distinct, exactly spelled Fingerprint members: json.Unmarshal matches
+// names regardless of case, so another spelling could set a field the key
+// does not show.
+func (ev *Evaluator) checkKey(raw string) ([]byte, bool) {
+	known := fingerprintMembers()
+	var seen uint64
+	b := append(ev.buf[:0], '{')
+	version, cuda := "", false
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return b, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(raw) || raw[i] != '"' {
+				return b, false
+			}
+			end, ok := scanString(raw, i)
+			if !ok {
+				return b, false
+			}
+			name := raw[i+1 : end-1]
+			n, ok := known[name]
+			if !ok || seen&(1<<n) != 0 {
+				return b, false
+			}
+			seen |= 1 << n
+			i = skipSpace(raw, end)
+			if i >= len(raw) || raw[i] != ':' {
+				return b, false
+			}
+			i = skipSpace(raw, i+1)
+			vend := skipValue(raw, i)
+			value := raw[i:vend]
+			switch name {
+			case "name", "build":
+				if !stringOrNull(value) {
+					return b, false
+				}
+			case "version":
+				if !stringOrNull(value) {
+					return b, false
+				}
+				version = value
+			case "files":
+				if !intOrNull(value) {
+					return b, false
+				}
+			case "wheel_tags":
+				if !stringsOrNull(value) {
+					return b, false
+				}
+			default:
+				cuda = cuda || name == "cuda_flavour"
+				if len(b) > 1 {
+					b = append(b, ',')
+				}
+				b = append(b, '"')
+				b = append(b, name...)
+				b = append(b, '"', ':')
+				b = append(b, value...)
+			}
+			i = skipSpace(raw, vend)
+			if i >= len(raw) {
+				return b, false
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return b, false
+			}
+			i = skipSpace(raw, i+1)
+		}
+	}
+	if skipSpace(raw, i) != len(raw) {
+		return b, false
+	}
+	if cuda && version != "" {
+		// The CUDA checks name the version.
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `"version":`...)
+		b = append(b, version...)
+	}
+	return append(b, '}'), true
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString returns the index after the JSON string that starts at i, and
+// whether it is a valid one.
+func scanString(s string, i int) (int, bool) {
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			i++
+			if i >= len(s) {
+				return i, false
+			}
+			switch s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s) {
+					return i, false
+				}
+				for _, h := range []byte(s[i+1 : i+5]) {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return i, false
+					}
+				}
+				i += 4
+			default:
+				return i, false
+			}
+		}
+	}
+	return i, false
+}
+
+// skipValue returns the index where the value that starts at i ends,
+// without checking it: strings and brackets are followed, anything else
+// runs to the next delimiter.
+func skipValue(s string, i int) int {
+	if i >= len(s) {
+		return i
+	}
+	switch s[i] {
+	case '"':
+		end, _ := scanString(s, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for i < len(s) {
+			switch s[i] {
+			case '"':
+				i, _ = scanString(s, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	}
+	for i < len(s) && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' {
+		i++
+	}
+	return i
+}
+
+// stringOrNull: a valid JSON string, or null.
+func stringOrNull(v string) bool {
+	if v == "null" {
+		return true
+	}
+	end, ok := scanString(v, 0)
+	return len(v) > 0 && v[0] == '"' && ok && end == len(v)
+}
+
+// intOrNull: a valid JSON number that decodes into an int (no fraction, no
+// exponent, at most 18 digits), or null.
+func intOrNull(v string) bool {
+	if v == "null" {
+		return true
+	}
+	if len(v) > 0 && v[0] == '-' {
+		v = v[1:]
+	}
+	if len(v) == 0 || len(v) > 18 || len(v) > 1 && v[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// stringsOrNull: a JSON array of valid strings, or null.
+func stringsOrNull(v string) bool {
+	if v == "null" {
+		return true
+	}
+	if len(v) == 0 || v[0] != '[' {
+		return false
+	}
+	i := skipSpace(v, 1)
+	if i < len(v) && v[i] == ']' {
+		return i+1 == len(v)
+	}
+	for i < len(v) && v[i] == '"' {
+		end, ok := scanString(v, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(v, end)
+		if i < len(v) && v[i] == ']' {
+			return i+1 == len(v)
+		}
+		if i >= len(v) || v[i] != ',' {
+			return false
+		}
+		i = skipSpace(v, i+1)
+	}
+	return false
+}
