@@ -343,6 +343,12 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 				}{pair[1], pair[0]}
 			}
 			for _, s := range pair {
+				// Every step starts with nothing dirty in the page cache:
+				// forge's cold install ends with syncfs(2), which writes back
+				// everything dirty on the file system, and would otherwise
+				// pay for the megabytes pip (which never flushes) left there
+				// in the step before.
+				syscall.Sync()
 				m, err := s.f()
 				if err != nil {
 					return nil, err
