@@ -90,13 +90,33 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 			return nil, fmt.Errorf("wheel %s: %w", j.base, j.err)
 		}
 	}
+	// Rows of the wheels already in the store, in one query.
+	shas := make([]any, len(jobs))
+	for i, j := range jobs {
+		shas[i] = j.sha
+	}
+	known, err := s.queryEntries(ctx, `SELECT `+entryCols+` FROM entries WHERE sha256 IN (SELECT value FROM json_each(?))`, jsonList(shas))
+	if err != nil {
+		return nil, err
+	}
+	rows := map[string]*Entry{}
+	for _, e := range known {
+		rows[e.SHA256] = e
+	}
 	bySHA := map[string]*ingestJob{}
 	var todo []*ingestJob
 	for _, j := range jobs {
 		sha := j.sha
-		if e, err := s.complete(ctx, sha); err != nil {
-			return nil, err
-		} else if e != nil {
+		e := rows[sha]
+		if e != nil {
+			if _, err := os.Lstat(s.EntryDir(sha)); err != nil {
+				e, err = s.complete(ctx, sha) // a row without its directory
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		if e != nil {
 			j.res.Entry, j.res.Reused = e, true
 			continue
 		}
