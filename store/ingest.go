@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,13 +73,30 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		j.wf = wf
 		jobs[i] = j
 	}
-	// Digests (from the identity cache when possible, else hashed in
-	// parallel), then reuse.
+	// Digests: from the identities recorded when the files were hashed
+	// (one query), the other files hashed in parallel. Then reuse.
+	ids := make([]fileID, len(jobs))
+	for i, j := range jobs {
+		id, err := wheelFileID(j.path)
+		if err != nil {
+			return nil, fmt.Errorf("wheel %s: %w", j.base, err)
+		}
+		ids[i] = id
+	}
+	digests, err := s.knownDigests(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	var g errgroup.Group
 	g.SetLimit(max(1, s.Workers))
-	for _, j := range jobs {
+	for i, j := range jobs {
+		if sha, ok := digests[ids[i].abs]; ok {
+			j.sha = sha
+			continue
+		}
+		j.res.HashedWheel = true
 		g.Go(func() error {
-			j.sha, j.res.HashedWheel, j.err = s.wheelDigest(ctx, j.path)
+			j.sha, j.err = s.hashWheel(ctx, ids[i])
 			return nil
 		})
 	}
@@ -390,48 +406,80 @@ func (s *Store) complete(ctx context.Context, sha string) (*Entry, error) {
 	return e, nil
 }
 
-// wheelDigest returns the SHA-256 of the wheel file. A file whose identity
-// (device, inode, size, mtime and ctime) matches a file hashed before is
-// trusted to have the same content; see README "warm installs".
-func (s *Store) wheelDigest(ctx context.Context, p string) (sha string, hashed bool, err error) {
+// fileID is the identity a wheel file is recognised by: see README "warm
+// installs". A file whose identity matches one hashed before is trusted to
+// have the same content.
+type fileID struct {
+	abs                          string
+	dev, ino, size, mtime, ctime int64
+}
+
+func wheelFileID(p string) (fileID, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", false, err
+		return fileID{}, err
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(abs, &st); err != nil {
-		return "", false, &fs.PathError{Op: "stat", Path: p, Err: err}
+		return fileID{}, &fs.PathError{Op: "stat", Path: p, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return "", false, fmt.Errorf("not a regular file: %w", ErrInvalid)
+		return fileID{}, fmt.Errorf("not a regular file: %w", ErrInvalid)
 	}
-	mtime, ctime := st.Mtim.Nano(), st.Ctim.Nano()
-	row, err := s.queryRow(ctx, `SELECT sha256 FROM wheel_files WHERE path = ? AND dev = ? AND inode = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?`,
-		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime)
+	return fileID{abs, int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, nil
+}
+
+// knownDigests returns, by absolute path, the digests of the files whose
+// identity matches the one recorded when they were hashed, in one query.
+func (s *Store) knownDigests(ctx context.Context, ids []fileID) (map[string]string, error) {
+	paths := make([]any, len(ids))
+	for i, id := range ids {
+		paths[i] = id.abs
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT path, dev, inode, size, mtime_ns, ctime_ns, sha256 FROM wheel_files
+		WHERE path IN (SELECT value FROM json_each(?))`, jsonList(paths))
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
-	err = row.Scan(&sha)
-	if err == nil {
-		return sha, false, nil
+	defer rows.Close()
+	recorded := map[string]fileID{}
+	shas := map[string]string{}
+	for rows.Next() {
+		var id fileID
+		var sha string
+		if err := rows.Scan(&id.abs, &id.dev, &id.ino, &id.size, &id.mtime, &id.ctime, &sha); err != nil {
+			return nil, err
+		}
+		recorded[id.abs], shas[id.abs] = id, sha
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", false, err
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
-	f, err := os.Open(abs)
+	out := map[string]string{}
+	for _, id := range ids {
+		if r, ok := recorded[id.abs]; ok && r == id {
+			out[id.abs] = shas[id.abs]
+		}
+	}
+	return out, nil
+}
+
+// hashWheel returns the SHA-256 of the wheel file and records its identity.
+func (s *Store) hashWheel(ctx context.Context, id fileID) (string, error) {
+	f, err := os.Open(id.abs)
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", false, err
+		return "", err
 	}
-	sha = hex.EncodeToString(h.Sum(nil))
+	sha := hex.EncodeToString(h.Sum(nil))
 	_, err = s.db.ExecContext(ctx, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256) VALUES (?,?,?,?,?,?,?)
 		ON CONFLICT(path) DO UPDATE SET dev=excluded.dev, inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, sha256=excluded.sha256`,
-		abs, int64(st.Dev), int64(st.Ino), st.Size, mtime, ctime, sha)
-	return sha, true, err
+		id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, sha)
+	return sha, err
 }
 
 // memberPlan is a validated wheel, ready to extract.

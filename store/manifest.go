@@ -44,17 +44,12 @@ func (s *Store) BeginLinks(ctx context.Context, ms []Manifest) error {
 	defer tx.Rollback()
 	p := s.prepTx(ctx, tx)
 	now := time.Now().UnixNano()
-	// One statement per row checks that the entry exists and inserts;
-	// the counts follow in one statement for the batch.
-	for _, m := range ms {
-		res, err := p.exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
-			SELECT ?, ?, sha256, ?, 'linking', ?, ? FROM entries WHERE sha256 = ?`,
-			m.Layer, m.NormName, m.LinkMode, m.Requested, now, m.Entry)
-		if err != nil {
-			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
+	// One statement inserts the rows whose entries exist (the common case:
+	// all of them, with the same layer, mode and request); otherwise, or
+	// on a conflict, one statement per row names the row at fault.
+	if !insertManifests(p, ms, now) {
+		if err := insertManifestRows(p, ms, now); err != nil {
+			return err
 		}
 	}
 	// Entries grouped by how often the batch names them: one statement per
@@ -79,6 +74,53 @@ func (s *Store) BeginLinks(ctx context.Context, ms []Manifest) error {
 func jsonList(vals []any) string {
 	b, _ := json.Marshal(vals)
 	return string(b)
+}
+
+// insertManifests inserts ms in one statement when they share layer, link
+// mode and request flag, and reports whether every row went in. On false
+// nothing was inserted (SQLite undoes a failed statement alone).
+func insertManifests(p *prepTx, ms []Manifest, now int64) bool {
+	if len(ms) == 0 {
+		return true
+	}
+	rows := make([]any, len(ms))
+	for i, m := range ms {
+		if m.Layer != ms[0].Layer || m.LinkMode != ms[0].LinkMode || m.Requested != ms[0].Requested {
+			return false
+		}
+		rows[i] = []string{m.NormName, m.Entry}
+	}
+	res, err := p.exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
+		SELECT ?, json_extract(j.value, '$[0]'), e.sha256, ?, 'linking', ?, ?
+		FROM json_each(?) j JOIN entries e ON e.sha256 = json_extract(j.value, '$[1]')`,
+		ms[0].Layer, ms[0].LinkMode, ms[0].Requested, now, jsonList(rows))
+	if err != nil {
+		return false
+	}
+	if n, _ := res.RowsAffected(); n != int64(len(ms)) {
+		// An entry was collected meanwhile: take the rows out again, so
+		// that the per-row path reports which.
+		p.exec(`DELETE FROM manifests WHERE layer = ? AND state = 'linking' AND created_at = ? AND norm_name IN (SELECT json_extract(value, '$[0]') FROM json_each(?))`,
+			ms[0].Layer, now, jsonList(rows))
+		return false
+	}
+	return true
+}
+
+// insertManifestRows inserts ms one statement per row.
+func insertManifestRows(p *prepTx, ms []Manifest, now int64) error {
+	for _, m := range ms {
+		res, err := p.exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
+			SELECT ?, ?, sha256, ?, 'linking', ?, ? FROM entries WHERE sha256 = ?`,
+			m.Layer, m.NormName, m.LinkMode, m.Requested, now, m.Entry)
+		if err != nil {
+			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("entry %s: %w (collected while linking?)", m.Entry, ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // Split mirrors linker.Split: a link owned by some entry replaced by links
