@@ -99,6 +99,9 @@ type corpusResult struct {
 	Bytes   int64                `json:"unpacked_bytes"`
 	Samples map[string][]float64 `json:"samples_s"`
 	Medians map[string]float64   `json:"medians_s"`
+	// CreateCost is the mean cost of creating a file on the scratch file
+	// system when the corpus started (see settle), in seconds.
+	CreateCost float64 `json:"file_create_cost_s"`
 	// PeakRSS is the largest max RSS of a cold forge install, in bytes.
 	PeakRSS int64 `json:"peak_rss_cold_bytes"`
 	// Disk: blocks of the store alone and of the store plus 10 environments.
@@ -295,6 +298,8 @@ func (b *bench) corpus(c *corpus) (*corpusResult, error) {
 	}
 	cr.Members, cr.Bytes = members, bytes
 	logf("corpus %s: %d wheels, %d members, %.1f MiB unpacked", c.Name, len(c.Wheels), members, float64(bytes)/(1<<20))
+	cr.CreateCost = b.settle(8 * time.Minute).Seconds()
+	logf("corpus %s: creating a file costs %.0f µs", c.Name, cr.CreateCost*1e6)
 	add := func(k string, m measurement) { cr.Samples[k] = append(cr.Samples[k], m.Seconds) }
 	for rep := 0; rep < b.o.reps; rep++ {
 		home := filepath.Join(b.work, "home")

@@ -69,8 +69,8 @@ func printTable(w io.Writer, r *results) {
 	fmt.Fprintf(w, "\n%s\nmachine: %s\npython: %s, reps: %d (medians), scale: %g\n", r.Command, r.Machine, r.Python, r.Reps, r.Scale)
 	fmt.Fprintf(w, "scratch: deleted after the run; top of hierarchy for the allocator (chattr +T): %v\n\n", r.TopDir)
 	for _, c := range r.Corpora {
-		fmt.Fprintf(w, "corpus %-8s %4d wheels, %6d members, %8.1f MiB unpacked; floor (inflate+SHA-256, parallel, nothing written): %s\n",
-			c.Name, c.Wheels, c.Members, float64(c.Bytes)/(1<<20), dur(c.Medians["floor"]))
+		fmt.Fprintf(w, "corpus %-8s %4d wheels, %6d members, %8.1f MiB unpacked; floor (inflate+SHA-256, parallel, nothing written): %s; creating a file: %.0f µs\n",
+			c.Name, c.Wheels, c.Members, float64(c.Bytes)/(1<<20), dur(c.Medians["floor"]), c.CreateCost*1e6)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
