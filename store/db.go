@@ -87,7 +87,7 @@ CREATE TABLE wheel_files (
 // SQLite's settings for forge.db. WAL with synchronous=NORMAL: a commit
 // survives a killed process at any instant; a power loss may roll back the
 // commits since the last checkpoint, never corrupt the database.
-const dbParams = "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+const dbParams = "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 
 // keptWALFrames bounds the write-ahead log a closing forge leaves behind.
 //
@@ -192,11 +192,11 @@ var errNoDBConfig = errors.New("sqlite driver: connection handle not found")
 // up-to-date database, is one read outside any transaction; only a database
 // that needs a migration takes the write lock (and checks again under it).
 func migrate(ctx context.Context, db *sql.DB) error {
+	// A read of a database another process is creating or switching to
+	// WAL can fail with SQLITE_BUSY at once, without the busy handler: the
+	// transaction below waits for its lock and reads again.
 	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return err
-	}
-	if v == len(migrations) {
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err == nil && v == len(migrations) {
 		return nil
 	}
 	tx, err := db.BeginTx(ctx, nil)
