@@ -81,7 +81,7 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		if err != nil {
 			return nil, fmt.Errorf("wheel %s: %w", j.base, err)
 		}
-		ids[i] = id
+		ids[i], j.size = id, id.size
 	}
 	digests, err := s.knownDigests(ctx, ids)
 	if err != nil {
@@ -162,6 +162,7 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 // ingestJob is one wheel of an IngestAll call.
 type ingestJob struct {
 	path, base string
+	size       int64 // of the wheel file
 	wf         abi.WheelFilename
 	sha        string
 	same       *ingestJob // an earlier job for the same digest
@@ -203,13 +204,7 @@ func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
 	// The largest wheels start first, so that one big member is not left
 	// to run alone at the end.
 	bySize := append([]*ingestJob(nil), todo...)
-	sizes := map[*ingestJob]int64{}
-	for _, j := range bySize {
-		if fi, err := os.Stat(j.path); err == nil {
-			sizes[j] = fi.Size()
-		}
-	}
-	sort.SliceStable(bySize, func(a, b int) bool { return sizes[bySize[a]] > sizes[bySize[b]] })
+	sort.SliceStable(bySize, func(a, b int) bool { return bySize[a].size > bySize[b].size })
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, s.Workers/2))
 	for _, j := range bySize {
