@@ -14,7 +14,6 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -80,16 +79,6 @@ func abiFleetDir(t *testing.T) string {
 	return dir
 }
 
-func abiWorkspace(t *testing.T) *Workspace {
-	t.Helper()
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	return ws
-}
-
 func TestABICheck(t *testing.T) {
 	ctx := context.Background()
 	wheels := abiTestWheels(t, t.TempDir())
@@ -98,7 +87,7 @@ func TestABICheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := abiWorkspace(t)
+	ws := testWorkspace(t)
 	tests := []struct {
 		wheel  string
 		policy abi.Policy
@@ -284,7 +273,7 @@ func TestABIMatrixWheels(t *testing.T) {
 	dir := t.TempDir()
 	abiTestWheels(t, dir)
 	fleet := abiFleetDir(t)
-	ws := abiWorkspace(t)
+	ws := testWorkspace(t)
 	rep, err := ws.ABIMatrix(ctx, ABIMatrixOptions{WheelsDir: dir, Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
@@ -380,14 +369,12 @@ func TestABIMatrixWheels(t *testing.T) {
 // parent's, nearest winning) from their stored fingerprints, under its
 // abi_policy.
 func TestABIMatrixEnv(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
+	needPython(t, "3.12")
 	ctx := context.Background()
 	dir := t.TempDir()
 	wheels := abiTestWheels(t, dir)
 	fleet := abiFleetDir(t)
-	ws := abiWorkspace(t)
+	ws := testWorkspace(t)
 	ws.Log = &bytes.Buffer{}
 	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
 	if err != nil {

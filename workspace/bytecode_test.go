@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestReplacedPackageBytecode: two versions whose sources have the same size
@@ -19,15 +18,9 @@ import (
 // an environment and in its child; Python must run the new code, not the
 // bytecode compiled from the old one.
 func TestReplacedPackageBytecode(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
+	needPython(t, "3.12")
 	ctx := context.Background()
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
+	ws := testWorkspace(t)
 	dir := t.TempDir()
 	paths := map[string]string{}
 	for _, v := range []string{"1.0", "2.0"} {

@@ -13,7 +13,6 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/linker"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -28,15 +27,9 @@ type docFixture struct {
 
 func docSetup(t *testing.T) *docFixture {
 	t.Helper()
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
+	needPython(t, "3.12")
 	ctx := context.Background()
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
+	ws := testWorkspace(t)
 	f := &docFixture{ws: ws, wheels: map[string]string{}, log: &bytes.Buffer{}}
 	ws.Log = f.log
 	dir := t.TempDir()
@@ -51,6 +44,7 @@ func docSetup(t *testing.T) *docFixture {
 		}
 		f.wheels[w.Name] = p
 	}
+	var err error
 	if f.env, err = ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12"}); err != nil {
 		t.Fatal(err)
 	}
@@ -565,15 +559,9 @@ func TestDoctorABI(t *testing.T) {
 // BenchmarkDoctorABI100 measures forge doctor --abi over 100 environments
 // of three packages each (one of them in GLOBAL), against a host profile.
 func BenchmarkDoctorABI100(b *testing.B) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		b.Skipf("Python 3.12 is not installed here: %v", err)
-	}
+	needPython(b, "3.12")
 	ctx := context.Background()
-	ws, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ws.Close()
+	ws := testWorkspace(b)
 	ws.Host = fixtures.Profile("a100-driver535")
 	dir := b.TempDir()
 	var specs []string

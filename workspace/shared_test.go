@@ -9,22 +9,15 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // sharedSetup: a workspace with environments one and two (Python 3.12) and
 // the wheels beta (pure, with launchers) and the namespace pair.
 func sharedSetup(t *testing.T) (*Workspace, map[string]string, map[string]*Env) {
 	t.Helper()
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
+	needPython(t, "3.12")
 	ctx := context.Background()
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
+	ws := testWorkspace(t)
 	alpha, nsBeta, err := fixtures.NamespacePair()
 	if err != nil {
 		t.Skipf("namespace pair needs gcc: %v", err)
