@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strings"
 )
 
@@ -165,4 +166,70 @@ func (s *Store) aggregate(ctx context.Context, expr, from string, args []any, fi
 		fn(f)
 	}
 	return true
+}
+
+// ABIState is what of the database an ABI re-check of one environment
+// depends on besides the environments' own records, as counters that
+// triggers advance (migration 2): two reads that give the same counters for
+// a set of layers saw the same linked manifest rows in them, and the same
+// entries they name.
+type ABIState struct {
+	// Instance is this database's random identity.
+	Instance string
+	// Entries counts changes to what a check reads of an entry.
+	Entries int64
+	// Layers counts, per layer, changes to its manifest rows in state
+	// "linked"; a layer that never had one is absent (0).
+	Layers map[string]int64
+}
+
+// Equal reports whether two states are the same.
+func (a *ABIState) Equal(b *ABIState) bool {
+	return a.Instance == b.Instance && a.Entries == b.Entries && maps.Equal(a.Layers, b.Layers)
+}
+
+// ABIState reads the counters.
+func (s *Store) ABIState(ctx context.Context) (*ABIState, error) {
+	st := &ABIState{Layers: map[string]int64{}}
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT value FROM meta WHERE key = 'instance'),
+		(SELECT value FROM meta WHERE key = 'abi_entries')`).Scan(&st.Instance, &st.Entries)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT layer, gen FROM abi_layers`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l string
+		var gen int64
+		if err := rows.Scan(&l, &gen); err != nil {
+			return nil, err
+		}
+		st.Layers[l] = gen
+	}
+	return st, rows.Err()
+}
+
+// LinkedGlobalLayers returns the GLOBAL layers ("GLOBAL/X.Y") that have a
+// manifest row in state "linked", sorted.
+func (s *Store) LinkedGlobalLayers(ctx context.Context) ([]string, error) {
+	// The primary key (layer, norm_name) bounds the scan to GLOBAL's rows.
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT layer FROM manifests
+		WHERE layer >= 'GLOBAL/' AND layer < 'GLOBAL0' AND state = 'linked' ORDER BY layer`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }

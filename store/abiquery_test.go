@@ -168,3 +168,118 @@ func TestABIQueriesEmpty(t *testing.T) {
 		t.Errorf("unknown digest: %v", err)
 	}
 }
+
+// TestABIState checks that exactly the changes an ABI re-check can see
+// move the counters, and only those of the layers they touch, whatever
+// makes them.
+func TestABIState(t *testing.T) {
+	ctx := context.Background()
+	s, shas := abiQueryStore(t)
+	state := func() *store.ABIState {
+		t.Helper()
+		st, err := s.ABIState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first := state()
+	if len(first.Instance) != 32 || first.Entries != 0 || first.Layers["app"] != 2 || first.Layers["GLOBAL/3.12"] != 1 || first.Layers["other"] != 0 {
+		t.Fatalf("state after two linked rows in app, one in GLOBAL/3.12 and a linking one: %+v", first)
+	}
+	steps := []struct {
+		name  string
+		moves []string // layers, or "entries"
+		do    func() error
+	}{
+		{"add an environment", nil, func() error {
+			return s.AddEnv(ctx, store.EnvRow{Name: "e", Path: "/e", Python: "/py", PythonVersion: "3.12.1"})
+		}},
+		{"a row starts linking", nil, func() error {
+			return s.BeginLinks(ctx, []store.Manifest{{Layer: "e", NormName: "delta", Entry: shas[3], LinkMode: "symlink", State: "linking"}})
+		}},
+		{"the row is linked", []string{"e"}, func() error { return s.SetManifestState(ctx, "e", "delta", "linked") }},
+		{"a row moves to another layer", []string{"e", "f"}, sqlStep(s, `UPDATE manifests SET layer = 'f' WHERE layer = 'e'`)},
+		{"a reference count", nil, sqlStep(s, `UPDATE entries SET refs = 0 WHERE sha256 = ?`, shas[0])},
+		{"a link row", nil, sqlStep(s, `INSERT INTO links (layer, path, entry, kind) VALUES ('app', 'x', ?, 'link')`, shas[0])},
+		{"a wheel file identity", nil, sqlStep(s, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256) VALUES ('/w', 1, 2, 3, 4, 5, ?)`, shas[1])},
+		{"a fingerprint", []string{"entries"}, sqlStep(s, `UPDATE entries SET fingerprint = '{}' WHERE sha256 = ?`, shas[2])},
+		{"a linking row goes", nil, sqlStep(s, `DELETE FROM manifests WHERE state = 'linking'`)},
+		{"a linked row goes", []string{"app"}, func() error { return s.RemoveManifest(ctx, "app", "beta") }},
+		{"a new entry", nil, func() error {
+			_, err := s.Ingest(ctx, writeWheel(t, fixtures.PurePackage("epsilon", "1.0")))
+			return err
+		}},
+		{"an entry no row names goes", nil, sqlStep(s, `DELETE FROM entries WHERE norm_name = 'epsilon'`)},
+		{"an entry a row names goes (foreign keys off)", []string{"entries"}, func() error {
+			c, err := s.DB().Conn(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			defer c.ExecContext(ctx, `PRAGMA foreign_keys = 1`)
+			if _, err := c.ExecContext(ctx, `PRAGMA foreign_keys = 0`); err != nil {
+				return err
+			}
+			_, err = c.ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ?`, shas[0])
+			return err
+		}},
+		{"remove an environment", nil, func() error { return s.RemoveEnv(ctx, "e") }},
+	}
+	before := first
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		after := state()
+		var moved []string
+		if after.Entries != before.Entries {
+			moved = append(moved, "entries")
+		}
+		for _, l := range []string{"app", "GLOBAL/3.12", "other", "e", "f"} {
+			if after.Layers[l] != before.Layers[l] {
+				moved = append(moved, l)
+			}
+		}
+		if !reflect.DeepEqual(moved, st.moves) {
+			t.Errorf("%s: moved %v, want %v (%+v -> %+v)", st.name, moved, st.moves, before, after)
+		}
+		if after.Instance != first.Instance {
+			t.Errorf("%s: the identity changed: %s -> %s", st.name, first.Instance, after.Instance)
+		}
+		if after.Equal(before) != (len(moved) == 0) {
+			t.Errorf("%s: Equal disagrees", st.name)
+		}
+		before = after
+	}
+	// Another database has another identity.
+	if other, err := openStore(t).ABIState(ctx); err != nil || other.Instance == first.Instance {
+		t.Errorf("a new database: %+v, %v", other, err)
+	}
+}
+
+func sqlStep(s *store.Store, q string, args ...any) func() error {
+	return func() error {
+		_, err := s.DB().Exec(q, args...)
+		return err
+	}
+}
+
+func TestLinkedGlobalLayers(t *testing.T) {
+	s, shas := abiQueryStore(t)
+	for _, l := range []string{"GLOBAL/3.10", "GLOBALX", "GLOBAL0"} {
+		if _, err := s.DB().Exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES (?,'beta',?,'symlink','linked',1,0)`, l, shas[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DB().Exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at) VALUES ('GLOBAL/3.13','beta',?,'symlink','linking',1,0)`, shas[1]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LinkedGlobalLayers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"GLOBAL/3.10", "GLOBAL/3.12"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("LinkedGlobalLayers = %v, want %v", got, want)
+	}
+}

@@ -82,6 +82,41 @@ CREATE TABLE wheel_files (
 	sha256   TEXT NOT NULL
 );
 `,
+	// 2: counters of the changes that can alter an ABI re-check (forge
+	// doctor --abi), kept by triggers so that no write path can miss them,
+	// and a random identity of this database. See ABIState.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL                -- no type affinity: text stays text, integers integers
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(16)))), ('abi_entries', 0);
+
+-- Per layer, a counter of changes to its manifest rows in state 'linked'
+-- (rows still 'linking' are not checked). A row is never deleted: a layer
+-- removed and made again counts on from where it was.
+CREATE TABLE abi_layers (
+	layer TEXT PRIMARY KEY,
+	gen   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER abi_layers_insert AFTER INSERT ON manifests WHEN new.state = 'linked'
+BEGIN INSERT INTO abi_layers VALUES (new.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
+CREATE TRIGGER abi_layers_update AFTER UPDATE ON manifests WHEN old.state = 'linked' OR new.state = 'linked'
+BEGIN
+	INSERT INTO abi_layers VALUES (old.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1;
+	INSERT INTO abi_layers VALUES (new.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1;
+END;
+CREATE TRIGGER abi_layers_delete AFTER DELETE ON manifests WHEN old.state = 'linked'
+BEGIN INSERT INTO abi_layers VALUES (old.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
+
+-- Entries are immutable but for their reference count: a change to what a
+-- check reads of one, or the removal of one a manifest row names (which
+-- the foreign key forbids), counts for every layer.
+CREATE TRIGGER abi_entries_update AFTER UPDATE OF sha256, name, norm_name, version, tags, fingerprint ON entries
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'abi_entries'; END;
+CREATE TRIGGER abi_entries_delete AFTER DELETE ON entries WHEN EXISTS (SELECT 1 FROM manifests WHERE entry = old.sha256)
+BEGIN UPDATE meta SET value = value + 1 WHERE key = 'abi_entries'; END;
+`,
 }
 
 // SQLite's settings for forge.db. WAL with synchronous=NORMAL: a commit

@@ -146,3 +146,44 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Errorf("error %q does not name the schema version", err)
 	}
 }
+
+// TestMigrateFromVersion1 opens a database of the first schema, with an
+// environment in it, as an older forge left it.
+func TestMigrateFromVersion1(t *testing.T) {
+	home := t.TempDir()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(home, "forge.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{store.Migrations[0], "PRAGMA user_version = 1",
+		`INSERT INTO envs (name, path, python, python_version, created_at) VALUES ('old', '/old', '/py', '3.12.1', 0)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := store.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	before, err := s.ABIState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := s.GetEnv(ctx, "old"); err != nil || e.Path != "/old" {
+		t.Fatalf("environment after the migration: %+v, %v", e, err)
+	}
+	if len(before.Instance) != 32 || before.Entries != 0 || len(before.Layers) != 0 {
+		t.Errorf("state after the migration: %+v", before)
+	}
+	if _, err := s.DB().Exec(`INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
+		VALUES ('old', 'x', 'none', 'symlink', 'linked', 1, 0)`); err == nil {
+		t.Error("a manifest row naming no entry went in: foreign keys are off")
+	}
+	var v int
+	if err := s.DB().QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(store.Migrations) {
+		t.Errorf("user_version %d (%v), want %d", v, err, len(store.Migrations))
+	}
+}

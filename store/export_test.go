@@ -3,3 +3,6 @@ package store
 // SetSkipFingerprint turns ELF fingerprinting off or on, to measure its cost
 // (BenchmarkIngestFingerprint). Entries ingested without it lack ELF facts.
 func SetSkipFingerprint(s *Store, skip bool) { s.skipFingerprint = skip }
+
+// Migrations is the schema's history, to build a database of an older version.
+var Migrations = migrations
