@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -18,6 +19,8 @@ import (
 type ABIOptions struct {
 	// Envs limits the check to these environments (all when empty).
 	Envs []string
+	// NoCache re-checks even when an earlier report is still valid.
+	NoCache bool
 }
 
 // ABIPackage is one package's verdict in one environment.
@@ -48,6 +51,9 @@ type ABIReport struct {
 	Accepted int      `json:"accepted"`
 	Warned   int      `json:"warned"`
 	Refused  int      `json:"refused"`
+	// Reused counts the environments whose report was taken from an
+	// earlier check, nothing it depends on having changed since.
+	Reused int `json:"reused"`
 }
 
 // DoctorABI re-checks every package every environment sees (its own layer,
@@ -57,13 +63,23 @@ type ABIReport struct {
 // the fingerprints stored at ingest and reads no wheel. A GLOBAL layer no
 // environment uses is checked on its own under the default policy.
 //
-// Its cost grows with the number of (package, environment) pairs: every
-// manifest row and entry is read in one query each, environments come from
-// one listing, and each distinct fingerprint content is decoded, and each
-// distinct (content, host, policy, provided libraries) checked, once (see
-// abi.Evaluator). Packages of a report may share one Findings slice only
-// when it is empty.
+// The cost of checking grows with the number of (package, environment)
+// pairs: the manifest rows and entries are read in one query each (see
+// checkPlans), environments come from one listing, and each distinct
+// fingerprint content is decoded, and each distinct (content, host, policy,
+// provided libraries) checked, once (see abi.Evaluator). Packages of a
+// report may share one Findings slice only when it is empty.
+//
+// An environment's report is reused from an earlier check when nothing it
+// depends on has changed since: its record, interpreter, policy and host
+// (probed now), the linked manifest rows of its layers and the entries
+// they name (store.ABIState), and this forge binary; see abiCache. Only the
+// other environments' layers are read. NoCache checks every one anyway.
 func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, error) {
+	state, err := w.Store.ABIState(ctx)
+	if err != nil {
+		return nil, err
+	}
 	envs, err := w.Store.ListEnvs(ctx)
 	if err != nil {
 		return nil, err
@@ -74,123 +90,173 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 	for _, n := range o.Envs {
 		only[n] = true
 	}
-	// Manifests: all of them for a full check, else only the layers of the
-	// environments asked for. Entries (and their fingerprints) are read only
-	// when a checked layer links them, so one environment costs the same in
-	// a store of fifty entries or of five thousand.
+	// The environments named are opened first (in name order), so that the
+	// first that does not exist or cannot be opened is the error.
 	opened := map[string]*Env{}
-	var ms []store.Manifest
-	var ents []store.ABIEntry
-	if len(only) == 0 {
-		// Every referenced entry in one query. (Reading both tables in
-		// parallel, on two connections, saved 1 ms of 39 over 5,000 entries
-		// and cost 1 ms of 8.5 over 50.)
-		if ents, err = w.Store.ABIEntries(ctx, nil); err != nil {
+	for _, n := range slices.Sorted(maps.Keys(only)) {
+		e, err := w.OpenEnv(ctx, n)
+		if err != nil {
 			return nil, err
 		}
-		if ms, err = w.Store.LinkedManifests(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		var layers []string
-		seen := map[string]bool{}
-		for _, n := range slices.Sorted(func(yield func(string) bool) {
-			for n := range only {
-				if !yield(n) {
-					return
-				}
-			}
-		}) {
-			e, err := w.OpenEnv(ctx, n)
-			if err != nil {
-				return nil, err
-			}
-			opened[n] = e
-			ls := []string{e.Name, GlobalLayer(e.Py.XY())}
-			for _, p := range e.Chain {
-				ls = append(ls, p.Name)
-			}
-			for _, l := range ls {
-				if !seen[l] {
-					seen[l] = true
-					layers = append(layers, l)
-				}
-			}
-		}
-		if ms, err = w.Store.LinkedManifests(ctx, layers...); err != nil {
-			return nil, err
-		}
+		opened[n] = e
 	}
-	if err := c.load(ctx, ms, ents, len(only) == 0); err != nil {
-		return nil, err
-	}
+	// What each checked environment (and each GLOBAL layer no environment
+	// uses) is checked with: all that a report depends on besides the
+	// database.
 	rows := make(map[string]*store.EnvRow, len(envs))
 	for _, row := range envs {
 		rows[row.Name] = row
 	}
-	rep := &ABIReport{Envs: []ABIEnv{}}
+	var plans []abiPlan
 	usedGlobals := map[string]bool{}
 	for _, row := range envs {
 		usedGlobals[GlobalLayer(pyXY(row.PythonVersion))] = true
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
-		ae := ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}
+		p := abiPlan{env: ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}, row: row, policy: abi.DefaultPolicy}
 		e := opened[row.Name]
 		if e == nil {
-			e, err = c.openEnv(ctx, row, rows)
+			e, p.err = c.openEnv(ctx, row, rows)
 		}
-		if err != nil {
-			ae.Error, ae.Verdict = err.Error(), abi.Refuse
-			rep.Envs = append(rep.Envs, ae)
-			continue
-		}
-		policy := abi.DefaultPolicy
-		if ps := e.Settings["abi_policy"]; ps != "" {
-			if p, err := abi.ParsePolicy(ps); err == nil {
-				policy = p
+		if p.err == nil {
+			p.py = e.Py
+			if ps := e.Settings["abi_policy"]; ps != "" {
+				if pol, err := abi.ParsePolicy(ps); err == nil {
+					p.policy = pol
+				}
 			}
+			p.host, p.err = w.cachedHost(c.hosts, e)
+			p.layers = []abiLayer{{e.Name, "LOCAL"}}
+			for _, pr := range e.Chain {
+				p.layers = append(p.layers, abiLayer{pr.Name, pr.Name})
+			}
+			p.layers = append(p.layers, abiLayer{GlobalLayer(e.Py.XY()), "GLOBAL"})
 		}
-		host, err := w.cachedHost(c.hosts, e)
-		if err != nil {
-			ae.Error, ae.Verdict = err.Error(), abi.Refuse
-			rep.Envs = append(rep.Envs, ae)
-			continue
-		}
-		layers := []abiLayer{{e.Name, "LOCAL"}}
-		for _, p := range e.Chain {
-			layers = append(layers, abiLayer{p.Name, p.Name})
-		}
-		layers = append(layers, abiLayer{GlobalLayer(e.Py.XY()), "GLOBAL"})
-		c.checkLayers(rep, &ae, layers, host, policy)
-		rep.Envs = append(rep.Envs, ae)
+		plans = append(plans, p)
 	}
 	if len(only) == 0 {
-		var globals []string
-		for l := range c.byLayer {
-			if strings.HasPrefix(l, "GLOBAL/") && !usedGlobals[l] {
-				globals = append(globals, l)
-			}
+		globals, err := w.Store.LinkedGlobalLayers(ctx)
+		if err != nil {
+			return nil, err
 		}
-		sort.Strings(globals)
 		for _, l := range globals {
-			xy := strings.TrimPrefix(l, "GLOBAL/")
-			ae := ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}
-			py, err := w.pythonXY(ctx, xy)
-			var host *abi.Host
-			if err == nil {
-				host, err = w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: py.Executable}, Py: py})
-			}
-			if err != nil {
-				ae.Error, ae.Verdict = err.Error(), abi.Refuse
-				rep.Envs = append(rep.Envs, ae)
+			if usedGlobals[l] {
 				continue
 			}
-			c.checkLayers(rep, &ae, []abiLayer{{l, "GLOBAL"}}, host, abi.DefaultPolicy)
-			rep.Envs = append(rep.Envs, ae)
+			xy := strings.TrimPrefix(l, "GLOBAL/")
+			p := abiPlan{env: ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}, policy: abi.DefaultPolicy,
+				layers: []abiLayer{{l, "GLOBAL"}}}
+			p.py, p.err = w.pythonXY(ctx, xy)
+			if p.err == nil {
+				p.host, p.err = w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
+			}
+			plans = append(plans, p)
+		}
+	}
+	cache := w.openABICache(state, plans, o.NoCache)
+	results := make([]*ABIEnv, len(plans))
+	var missing []int
+	for i := range plans {
+		if results[i] = cache.get(i); results[i] == nil {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		if err := c.checkPlans(ctx, plans, missing, results, len(only) == 0); err != nil {
+			return nil, err
+		}
+		// Kept only when nothing changed while they were made: the queries
+		// are not one snapshot, and the counters only ever grow.
+		if now, err := w.Store.ABIState(ctx); err == nil && now.Equal(state) {
+			names := map[string]bool{}
+			for _, row := range envs {
+				names[row.Name] = true
+			}
+			cache.save(missing, results, names)
+		}
+	}
+	rep := &ABIReport{Envs: make([]ABIEnv, 0, len(plans)), Reused: len(plans) - len(missing)}
+	for _, ae := range results {
+		rep.Envs = append(rep.Envs, *ae)
+		for _, p := range ae.Packages {
+			rep.Checked++
+			switch p.Verdict {
+			case abi.Refuse:
+				rep.Refused++
+			case abi.Warn:
+				rep.Warned++
+			default:
+				rep.Accepted++
+			}
 		}
 	}
 	return rep, nil
+}
+
+// checkPlans checks the plans numbered missing into results. When they are
+// most of a full check, every linked manifest row and referenced entry is
+// read in one query each; else only the rows of their layers and the
+// entries those name, so that one environment costs the same in a store of
+// fifty entries or of five thousand.
+func (c *abiDoctor) checkPlans(ctx context.Context, plans []abiPlan, missing []int, results []*ABIEnv, full bool) error {
+	var ms []store.Manifest
+	var ents []store.ABIEntry
+	var err error
+	all := full && 2*len(missing) > len(plans)
+	if all {
+		// (Reading both tables in parallel, on two connections, saved 1 ms
+		// of 39 over 5,000 entries and cost 1 ms of 8.5 over 50.)
+		if ents, err = c.w.Store.ABIEntries(ctx, nil); err != nil {
+			return err
+		}
+		if ms, err = c.w.Store.LinkedManifests(ctx); err != nil {
+			return err
+		}
+	} else {
+		var layers []string
+		seen := map[string]bool{}
+		for _, i := range missing {
+			for _, l := range plans[i].layers {
+				if !seen[l.key] {
+					seen[l.key] = true
+					layers = append(layers, l.key)
+				}
+			}
+		}
+		if len(layers) > 0 {
+			if ms, err = c.w.Store.LinkedManifests(ctx, layers...); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.load(ctx, ms, ents, all); err != nil {
+		return err
+	}
+	var totals ABIReport // checkLayers counts; DoctorABI counts again over all
+	for _, i := range missing {
+		p := &plans[i]
+		ae := p.env
+		if p.err != nil {
+			ae.Error, ae.Verdict = p.err.Error(), abi.Refuse
+		} else {
+			c.checkLayers(&totals, &ae, p.layers, p.host, p.policy)
+		}
+		results[i] = &ae
+	}
+	return nil
+}
+
+// abiPlan is how one environment, or one GLOBAL layer no environment uses,
+// is checked.
+type abiPlan struct {
+	env    ABIEnv        // its report, before the check
+	row    *store.EnvRow // nil for a GLOBAL layer
+	py     *probe.Interp // nil when err
+	host   *abi.Host     // nil when err
+	policy abi.Policy
+	layers []abiLayer // nearest first
+	err    error      // the environment cannot be checked
 }
 
 // abiDoctor is the state of one DoctorABI call.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -359,6 +360,10 @@ func TestDoctorABIMatchesReference(t *testing.T) {
 					seen["returned error"]++
 					return
 				}
+				if got.Reused > 0 {
+					seen["reused"]++ // from an earlier subtest: must be the same
+					got.Reused = 0
+				}
 				wj, _ := json.MarshalIndent(want, "", " ")
 				gj, _ := json.MarshalIndent(got, "", " ")
 				if !bytes.Equal(wj, gj) {
@@ -380,7 +385,7 @@ func TestDoctorABIMatchesReference(t *testing.T) {
 		}
 	}
 	// The store is varied enough to mean something.
-	for _, k := range []string{"strict_abi refuse", "warn_abi accept", "warn_abi warn", "warn_abi refuse", "allow_abi warn", "allow_abi accept",
+	for _, k := range []string{"reused", "strict_abi refuse", "warn_abi accept", "warn_abi warn", "warn_abi refuse", "allow_abi warn", "allow_abi accept",
 		"error", "returned error", abi.CodeTagUnsupported, abi.CodeGlibcFloor, abi.CodeMissingLibrary, abi.CodeCUDADriver, abi.CodeNoGPU} {
 		if seen[k] == 0 {
 			t.Errorf("no %q in any report (seen %v)", k, seen)
@@ -489,4 +494,185 @@ func lineDiff(a, b string) string {
 		}
 	}
 	return ""
+}
+
+// TestDoctorABICache checks that an environment's report is reused exactly
+// while nothing it depends on has changed, and that the report equals a
+// fresh check's either way.
+func TestDoctorABICache(t *testing.T) {
+	ws := abiVariedStore(t)
+	ctx := context.Background()
+	a100, v100 := fixtures.Profile("a100-driver535"), fixtures.Profile("v100-driver470")
+	const all = -1
+	// check runs DoctorABI and wants it to re-check the environments named
+	// (all: every one) and to reuse the others' reports; broken, whose
+	// interpreter is gone, is checked every time.
+	check := func(step string, o ABIOptions, rechecked ...string) {
+		t.Helper()
+		got, err := ws.DoctorABI(ctx, o)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		want, err := referenceDoctorABI(ctx, ws, o)
+		if err != nil {
+			t.Fatalf("%s: reference: %v", step, err)
+		}
+		wantReused := 0
+		if len(rechecked) != 1 || rechecked[0] != "all" {
+			names := map[string]bool{"broken": true}
+			for _, n := range rechecked {
+				names[n] = true
+			}
+			for _, e := range want.Envs {
+				if !names[e.Env] {
+					wantReused++
+				}
+			}
+		}
+		if got.Reused != wantReused {
+			t.Errorf("%s: reused %d reports, want %d", step, got.Reused, wantReused)
+		}
+		got.Reused = 0
+		wj, _ := json.MarshalIndent(want, "", " ")
+		gj, _ := json.MarshalIndent(got, "", " ")
+		if !bytes.Equal(wj, gj) {
+			t.Fatalf("%s: report differs from the reference:\n%s", step, lineDiff(string(wj), string(gj)))
+		}
+	}
+	full, some := ABIOptions{}, ABIOptions{Envs: []string{"solo", "grandchild"}}
+	for _, h := range []*abi.Host{a100, nil} { // a profile, and this machine probed each time
+		ws.Host = h
+		check("first", full, "all")
+		check("again", full)
+		check("some environments", some)
+		check("--no-cache", ABIOptions{NoCache: true}, "all")
+		check("some environments, --no-cache", ABIOptions{Envs: some.Envs, NoCache: true}, "solo", "grandchild")
+	}
+	ws.Host = a100
+	check("back to the profile", full)
+	ws.Host = v100
+	check("another host, some environments", some, "solo", "grandchild")
+	check("another host, the others", ABIOptions{Envs: []string{"base", "solo2"}}, "base", "solo2")
+	check("another host, all", full, "child", "py312", "GLOBAL/3.12")
+	ws.Host = a100
+	check("the first host again", full)
+
+	wheel, err := fixtures.PurePackage("newpkg", "1.0").WriteTo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := []struct {
+		name      string
+		do        func() error
+		rechecked []string
+	}{
+		{"install", func() error {
+			_, err := ws.Install(ctx, InstallOptions{Env: "solo", Specs: []string{wheel}})
+			return err
+		}, []string{"solo"}},
+		{"install into a parent", func() error {
+			_, err := ws.Install(ctx, InstallOptions{Env: "base", Specs: []string{wheel}})
+			return err
+		}, []string{"base", "child", "grandchild"}},
+		{"uninstall", func() error {
+			_, err := ws.Uninstall(ctx, UninstallOptions{Env: "solo", Names: []string{"needslib"}})
+			return err
+		}, []string{"solo"}},
+		{"policy", func() error {
+			_, err := ws.SetSetting(ctx, "solo2", "abi_policy", "strict_abi")
+			return err
+		}, []string{"solo2"}},
+		{"create", func() error {
+			_, err := ws.Create(ctx, CreateOptions{Name: "late", Parent: "child"})
+			return err
+		}, []string{"late"}},
+		{"remove an environment", func() error {
+			_, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "late"})
+			return err
+		}, nil},
+		{"install into GLOBAL", func() error {
+			_, err := ws.Install(ctx, InstallOptions{Env: "solo", Specs: []string{wheel}, Global: true})
+			return err
+		}, []string{"base", "child", "grandchild", "solo", "solo2"}},
+		{"a torn cache file", func() error {
+			files, err := filepath.Glob(filepath.Join(ws.Home, "cache", "abi", "*"))
+			if err != nil || len(files) == 0 {
+				return fmt.Errorf("no cache file (%v)", err)
+			}
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(f, b[:len(b)-3], 0o600); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, []string{"all"}},
+	}
+	for _, c := range changes {
+		if err := c.do(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		check("after "+c.name, full, c.rechecked...)
+		check("after "+c.name+", again", full)
+	}
+}
+
+func TestABICacheCodec(t *testing.T) {
+	ws := abiVariedStore(t)
+	ws.Host = fixtures.Profile("v100-driver470")
+	rep, err := ws.DoctorABI(context.Background(), ABIOptions{NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]cachedEnv{}
+	findings := 0
+	for i := range rep.Envs {
+		e := &rep.Envs[i]
+		m[e.Env] = cachedEnv{fmt.Sprint("key", i), e}
+		for _, p := range e.Packages {
+			findings += len(p.Findings)
+		}
+	}
+	if findings == 0 || len(m) < 5 {
+		t.Fatalf("%d environments, %d findings: too little to encode", len(m), findings)
+	}
+	b := encodeABICache(m)
+	got, ok := decodeABICache(string(b))
+	if !ok || !reflect.DeepEqual(got, m) {
+		t.Fatalf("round trip: ok=%v\n got  %+v\n want %+v", ok, got, m)
+	}
+	// Every truncation and any trailing byte are refused, never a panic.
+	for n := range len(b) {
+		if _, ok := decodeABICache(string(b[:n])); ok {
+			t.Fatalf("a payload cut to %d of %d bytes decodes", n, len(b))
+		}
+	}
+	if _, ok := decodeABICache(string(b) + "x"); ok {
+		t.Error("a payload with a trailing byte decodes")
+	}
+	// The codec writes every field of a report: a field added to these
+	// types must be added to encodeABICache and decodeABICache (and
+	// abiCacheFormat changed).
+	for typ, fields := range map[reflect.Type]int{reflect.TypeFor[ABIEnv](): 7, reflect.TypeFor[ABIPackage](): 6, reflect.TypeFor[abi.Finding](): 4} {
+		if typ.NumField() != fields {
+			t.Errorf("%s has %d fields, the cache codec knows %d", typ, typ.NumField(), fields)
+		}
+	}
+}
+
+func FuzzDecodeABICache(f *testing.F) {
+	f.Add(string(encodeABICache(map[string]cachedEnv{"e": {"k", &ABIEnv{Env: "e", Packages: []ABIPackage{{Name: "p", Findings: []abi.Finding{{Code: "c"}}}}}}})))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, payload string) {
+		m, ok := decodeABICache(payload)
+		if !ok {
+			return
+		}
+		if again := encodeABICache(m); string(again) != payload {
+			t.Fatalf("decoded payload encodes differently: %q -> %q", payload, again)
+		}
+	})
 }

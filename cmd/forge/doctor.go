@@ -23,6 +23,7 @@ type doctorOptions struct {
 	abi         bool
 	hostProfile string
 	envs        []string
+	noCache     bool
 }
 
 func newDoctorCmd(app *App) *cobra.Command {
@@ -40,7 +41,11 @@ issues remain.
 --abi re-checks every package every environment sees against this host (or
 --host-profile) from the fingerprints stored at ingest, under each
 environment's abi_policy: exit 3 when one is refused (or warned, with
---enforce).`,
+--enforce). An environment for which nothing has changed since an earlier
+--abi check (its packages and its parents' and GLOBAL's, its interpreter
+and policy, the host as probed now, this forge) gets that check's report
+without its packages being read again ("reused" in JSON counts them);
+--no-cache re-checks every environment.`,
 		Example: `  forge doctor
   forge doctor --fix --dry-run
   forge doctor --verify --json
@@ -57,6 +62,7 @@ environment's abi_policy: exit 3 when one is refused (or warned, with
 	f.BoolVar(&o.fix, "fix", false, "apply the safe repairs")
 	f.BoolVar(&o.dryRun, "dry-run", false, "with --fix: only plan the repairs")
 	f.BoolVar(&o.verify, "verify", false, "re-hash every store file against its RECORD")
+	f.BoolVar(&o.noCache, "no-cache", false, "with --abi: re-check every package even when nothing changed since the last check")
 	f.BoolVar(&o.enforce, "enforce", false, "exit 3 when issues remain (with --abi: when a package is only warned)")
 	f.BoolVar(&o.abi, "abi", false, "re-check every linked package against the host")
 	f.StringVar(&o.hostProfile, "host-profile", "", "with --abi: check against this host profile instead of this machine")
@@ -68,8 +74,8 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	switch {
 	case o.dryRun && !o.fix:
 		return usagef("--dry-run goes with --fix")
-	case o.hostProfile != "" || len(o.envs) > 0:
-		return usagef("--host-profile and --env go with --abi")
+	case o.hostProfile != "" || len(o.envs) > 0 || o.noCache:
+		return usagef("--host-profile, --env and --no-cache go with --abi")
 	}
 	ws, err := openWorkspace(app, "")
 	if err != nil {
@@ -168,7 +174,7 @@ func runDoctorABI(ctx context.Context, app *App, o doctorOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.DoctorABI(ctx, workspace.ABIOptions{Envs: o.envs})
+	rep, err := ws.DoctorABI(ctx, workspace.ABIOptions{Envs: o.envs, NoCache: o.noCache})
 	if rep == nil {
 		return err
 	}
