@@ -102,10 +102,11 @@ CREATE TABLE abi_layers (
 CREATE TRIGGER abi_layers_insert AFTER INSERT ON manifests WHEN new.state = 'linked'
 BEGIN INSERT INTO abi_layers VALUES (new.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
 CREATE TRIGGER abi_layers_update AFTER UPDATE ON manifests WHEN old.state = 'linked' OR new.state = 'linked'
-BEGIN
-	INSERT INTO abi_layers VALUES (old.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1;
-	INSERT INTO abi_layers VALUES (new.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1;
-END;
+BEGIN INSERT INTO abi_layers VALUES (new.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
+-- (Apart, as no forge statement moves a row: one upsert per row of an
+-- install's state change, not two.)
+CREATE TRIGGER abi_layers_move AFTER UPDATE OF layer ON manifests WHEN old.layer IS NOT new.layer AND old.state = 'linked'
+BEGIN INSERT INTO abi_layers VALUES (old.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
 CREATE TRIGGER abi_layers_delete AFTER DELETE ON manifests WHEN old.state = 'linked'
 BEGIN INSERT INTO abi_layers VALUES (old.layer, 1) ON CONFLICT (layer) DO UPDATE SET gen = gen + 1; END;
 
