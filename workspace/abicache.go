@@ -75,23 +75,9 @@ func (w *Workspace) openABICache(state *store.ABIState, plans []abiPlan, noCache
 		if p.host == nil || p.py == nil {
 			continue
 		}
-		hh, ok := hosts[p.host]
-		if !ok {
-			k := newKeyWriter()
-			if !k.value(reflect.ValueOf(p.host)) {
-				continue
-			}
-			hh = hex.EncodeToString(k.sum())
-			hosts[p.host] = hh
-		}
-		ih, ok := interps[p.py]
-		if !ok {
-			k := newKeyWriter()
-			if !k.value(reflect.ValueOf(p.py)) {
-				continue
-			}
-			ih = hex.EncodeToString(k.sum())
-			interps[p.py] = ih
+		hh, ih := hashOnce(hosts, p.host), hashOnce(interps, p.py)
+		if hh == "" || ih == "" {
+			continue
 		}
 		k := newKeyWriter()
 		k.bytes(commonSum)
@@ -163,15 +149,18 @@ func inode(fi os.FileInfo) string {
 	return ""
 }
 
-// index numbers v by first appearance.
-func index[T comparable](m map[T]int, list *[]T, v T) int {
-	i, ok := m[v]
+// hashOnce returns the hash of what v points to (keyWriter.value), kept in
+// m for the next plan with the same v; "" when it cannot be hashed.
+func hashOnce[T comparable](m map[T]string, v T) string {
+	h, ok := m[v]
 	if !ok {
-		i = len(*list)
-		m[v] = i
-		*list = append(*list, v)
+		k := newKeyWriter()
+		if k.value(reflect.ValueOf(v)) {
+			h = hex.EncodeToString(k.sum())
+		}
+		m[v] = h
 	}
-	return i
+	return h
 }
 
 // keyWriter hashes a sequence of strings, each prefixed with its length,
