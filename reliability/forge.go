@@ -147,3 +147,24 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// Workspace prepares a harness run: the work directory (dir, or a new
+// temporary one named after prefix, which cleanup removes) and the forge
+// binary (bin, or one built into the work directory).
+func Workspace(dir, prefix, bin string) (work, forge string, cleanup func(), err error) {
+	work, cleanup = dir, func() {}
+	if work == "" {
+		if work, err = os.MkdirTemp("", prefix); err != nil {
+			return "", "", cleanup, err
+		}
+		d := work
+		cleanup = func() { os.RemoveAll(d) }
+	}
+	if forge = bin; forge == "" {
+		if forge, err = BuildForge(work); err != nil {
+			cleanup()
+			return "", "", func() {}, err
+		}
+	}
+	return work, forge, cleanup, nil
+}

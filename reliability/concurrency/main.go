@@ -33,22 +33,12 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	work := *dir
-	if work == "" {
-		d, err := os.MkdirTemp("", "forge-concurrency-")
-		if err != nil {
-			fail(err)
-		}
-		defer os.RemoveAll(d)
-		work = d
+	work, forge, cleanup, err := reliability.Workspace(*dir, "forge-concurrency-", *bin)
+	if err != nil {
+		fail(err)
 	}
-	if *bin == "" {
-		b, err := reliability.BuildForge(work)
-		if err != nil {
-			fail(err)
-		}
-		*bin = b
-	}
+	defer cleanup()
+	*bin = forge
 	o := reliability.ConcurrencyOptions{Bin: *bin, Dir: work, Python: *python, Procs: *procs, Duration: *duration, Seed: *seed}
 	if *verbose {
 		o.Log = os.Stderr

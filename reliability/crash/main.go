@@ -35,22 +35,12 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	work := *dir
-	if work == "" {
-		d, err := os.MkdirTemp("", "forge-crash-")
-		if err != nil {
-			fail(err)
-		}
-		defer os.RemoveAll(d)
-		work = d
+	work, forge, cleanup, err := reliability.Workspace(*dir, "forge-crash-", *bin)
+	if err != nil {
+		fail(err)
 	}
-	if *bin == "" {
-		b, err := reliability.BuildForge(work)
-		if err != nil {
-			fail(err)
-		}
-		*bin = b
-	}
+	defer cleanup()
+	*bin = forge
 	o := reliability.CrashOptions{Bin: *bin, Dir: work, Python: *python, Trials: *trials, Parallel: *parallel, Seed: *seed, MaxDelay: *maxDelay}
 	if *verbose {
 		o.Log = os.Stderr
