@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func (s *Store) Unreferenced(ctx context.Context) ([]*Entry, error) {
 // The caller must hold the "gc" lock exclusively so that no install is
 // between ingesting (or choosing) this entry and counting its reference.
 func (s *Store) RemoveEntry(ctx context.Context, sha string) (bool, error) {
-	if !shaRe.MatchString(sha) {
+	if !isDigest(sha) {
 		return false, fmt.Errorf("entry %q: not a sha256 digest: %w", sha, ErrInvalid)
 	}
 	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
@@ -75,7 +76,7 @@ func (s *Store) RemoveOrphanDir(ctx context.Context, name string) (bool, error) 
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
 		return false, fmt.Errorf("store directory %q: %w", name, ErrInvalid)
 	}
-	if shaRe.MatchString(name) {
+	if isDigest(name) {
 		lk, err := s.LockFile(ctx, "ingest-"+name[:16], true, nil)
 		if err != nil {
 			return false, err
@@ -165,7 +166,7 @@ func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
 	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
 		return false, fmt.Errorf("staging item %q: %w", name, ErrInvalid)
 	}
-	if p := hex16Re.FindString(name); p != "" {
+	if p := hex16Re().FindString(name); p != "" {
 		busy, cancel := context.WithCancel(ctx)
 		cancel() // try once, never wait
 		lk, err := s.LockFile(busy, "ingest-"+p, true, nil)
@@ -187,10 +188,23 @@ func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
-var (
-	shaRe   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hex16Re = regexp.MustCompile(`[0-9a-f]{16}`)
-)
+// isDigest reports whether s is a SHA-256 digest in lower-case hex, the
+// name of a store entry.
+func isDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// hex16Re is compiled on first use: package initialisation is on the path
+// of every forge command.
+var hex16Re = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[0-9a-f]{16}`) })
 
 func prefix16(s string) string {
 	if len(s) > 16 {

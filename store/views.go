@@ -48,7 +48,7 @@ func (s *Store) Views(ctx context.Context, sha string) *EntryViews {
 // They are made on first use, under the entry's ingest lock; the .link
 // symlink, renamed into place last, is what says a view is complete.
 func (v *EntryViews) View(distInfo string, tops []string, key string, requested bool, record func() ([]byte, error)) (string, []string, error) {
-	if !shaRe.MatchString(v.sha) {
+	if !isDigest(v.sha) {
 		return "", nil, fmt.Errorf("entry %q: not a sha256 digest: %w", v.sha, ErrInvalid)
 	}
 	if !validViewKey(key) {

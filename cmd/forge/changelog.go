@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 )
@@ -29,7 +30,9 @@ type Release struct {
 
 // releaseHeading matches "## [1.2.0] - 2026-01-02", "## 1.2.0 (2026-01-02)"
 // and "## [Unreleased]".
-var releaseHeading = regexp.MustCompile(`^##\s+\[?([^\]\s(]+)\]?\s*(?:[-–(]\s*([0-9]{4}-[0-9]{2}-[0-9]{2})\)?)?\s*$`)
+var releaseHeading = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^##\s+\[?([^\]\s(]+)\]?\s*(?:[-–(]\s*([0-9]{4}-[0-9]{2}-[0-9]{2})\)?)?\s*$`)
+})
 
 // parseChangelog reads Keep-a-Changelog markdown: each "## version" starts a
 // release; "### Kind" headings prefix the bullet items below them ("Added:
@@ -43,7 +46,7 @@ func parseChangelog(text string) []Release {
 		trimmed := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(line, "## "):
-			m := releaseHeading.FindStringSubmatch(line)
+			m := releaseHeading().FindStringSubmatch(line)
 			if m == nil {
 				cur = nil
 				continue
