@@ -106,6 +106,9 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 			return nil, fmt.Errorf("wheel %s: %w", j.base, j.err)
 		}
 	}
+	if err := s.recordWheelFiles(ctx, ids, jobs); err != nil {
+		return nil, err
+	}
 	// Rows of the wheels already in the store, in one query.
 	shas := make([]any, len(jobs))
 	for i, j := range jobs {
@@ -459,7 +462,7 @@ func (s *Store) knownDigests(ctx context.Context, ids []fileID) (map[string]stri
 	return out, nil
 }
 
-// hashWheel returns the SHA-256 of the wheel file and records its identity.
+// hashWheel returns the SHA-256 of the wheel file.
 func (s *Store) hashWheel(ctx context.Context, id fileID) (string, error) {
 	f, err := os.Open(id.abs)
 	if err != nil {
@@ -470,11 +473,30 @@ func (s *Store) hashWheel(ctx context.Context, id fileID) (string, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	sha := hex.EncodeToString(h.Sum(nil))
-	_, err = s.db.ExecContext(ctx, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256) VALUES (?,?,?,?,?,?,?)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// recordWheelFiles records the identity of each wheel file hashed by this
+// call (ids[i] is jobs[i]'s, taken before it was read), in one statement:
+// one commit per wheel cost a cold install of 200 small wheels 25 ms, the
+// commits queueing for the write lock.
+func (s *Store) recordWheelFiles(ctx context.Context, ids []fileID, jobs []*ingestJob) error {
+	var rows []any
+	for i, j := range jobs {
+		if j.res.HashedWheel {
+			id := ids[i]
+			rows = append(rows, []any{id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, j.sha})
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256)
+		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'),
+			json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]') FROM json_each(?) WHERE true
 		ON CONFLICT(path) DO UPDATE SET dev=excluded.dev, inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, sha256=excluded.sha256`,
-		id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, sha)
-	return sha, err
+		jsonList(rows))
+	return err
 }
 
 // memberPlan is a validated wheel, ready to extract.

@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +53,49 @@ func assertEmpty(t *testing.T, s *store.Store) {
 	}
 	if len(all) != 0 {
 		t.Errorf("store has %d rows, want none", len(all))
+	}
+}
+
+// TestIngestAllRecordsIdentities: every wheel file one call hashes is
+// recognised by the next without hashing it again, a path named twice
+// included, and so is one whose ingest then failed.
+func TestIngestAllRecordsIdentities(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	a := writeWheel(t, fixtures.PurePackage("alpha", "1.0"))
+	b := writeWheel(t, fixtures.PurePackage("beta", "2.0"))
+	res, err := s.IngestAll(ctx, []string{a, b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if !r.HashedWheel {
+			t.Errorf("first call, wheel %d: not hashed", i)
+		}
+	}
+	if res[0].Entry.SHA256 != res[2].Entry.SHA256 || res[0].Entry.SHA256 == res[1].Entry.SHA256 {
+		t.Errorf("digests %s %s %s", res[0].Entry.SHA256, res[1].Entry.SHA256, res[2].Entry.SHA256)
+	}
+	res, err = s.IngestAll(ctx, []string{b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.HashedWheel || !r.Reused {
+			t.Errorf("second call, wheel %d: hashed=%v reused=%v, want false/true", i, r.HashedWheel, r.Reused)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "broken-1.0-py3-none-any.whl")
+	if err := os.WriteFile(bad, []byte("not a zip archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.IngestAll(ctx, []string{a, bad}); err == nil {
+		t.Fatal("a file that is not a zip archive was ingested")
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM wheel_files WHERE path = ? AND sha256 = ?`, bad,
+		fmt.Sprintf("%x", sha256.Sum256([]byte("not a zip archive")))).Scan(&n); err != nil || n != 1 {
+		t.Errorf("identity of the failed wheel: %d rows (%v), want 1", n, err)
 	}
 }
 
