@@ -6,3 +6,11 @@ func SetSkipFingerprint(s *Store, skip bool) { s.skipFingerprint = skip }
 
 // Migrations is the schema's history, to build a database of an older version.
 var Migrations = migrations
+
+// SetWholeWheelMax sets the size up to which a wheel is read into memory
+// before it is unpacked (-1: none is), and returns the previous value.
+func SetWholeWheelMax(n int64) int64 {
+	old := wholeWheelMax
+	wholeWheelMax = n
+	return old
+}

@@ -278,7 +278,15 @@ func (s *Store) stage(ctx context.Context, j *ingestJob) error {
 	if err != nil {
 		return err
 	}
-	zr, err := openZip(f, st.Size())
+	var src io.ReaderAt = f
+	if st.Size() <= wholeWheelMax {
+		b := make([]byte, st.Size())
+		if _, err := io.ReadFull(f, b); err != nil {
+			return fmt.Errorf("wheel %s: %w", base, err)
+		}
+		src = bytes.NewReader(b)
+	}
+	zr, err := openZip(src, st.Size())
 	if err != nil {
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
@@ -747,9 +755,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 		mode = 0o555
 	}
 	dst := filepath.Join(staging, filepath.FromSlash(f.Name))
-	// Created with its final read-only mode: the permission applies to later
-	// opens, not to this descriptor, and it saves a chmod per member.
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, mode)
+	out, err := createMember(dst, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -816,6 +822,23 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	return n, out.Close()
 }
 
+// createMember creates a member's file with its final read-only mode: the
+// permission applies to later opens, not to this descriptor, and it saves a
+// chmod per member. os.OpenFile would add five system calls to the one
+// that creates the file (it offers every descriptor to the network poller,
+// which refuses regular files): through os.NewFile, a descriptor that is
+// not non-blocking costs one.
+func createMember(path string, mode os.FileMode) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
+	for err == unix.EINTR {
+		fd, err = unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
 // sealDirs makes every directory below root read-only, deepest first.
 func sealDirs(root string, dirs []string) error {
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -859,7 +882,13 @@ func removeTree(root string) error {
 }
 
 // openZip opens an archive after checking what archive/zip lets pass.
-func openZip(f *os.File, size int64) (*zip.Reader, error) {
+// wholeWheelMax is the size up to which a wheel is read into memory with
+// one read before it is unpacked. archive/zip reads a member's local
+// header, data and data descriptor with a call each: a wheel of small
+// members cost four pread(2) calls per member.
+var wholeWheelMax int64 = 8 << 20
+
+func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
 	}

@@ -191,7 +191,23 @@ func TestIngestModifiedFileIsRehashed(t *testing.T) {
 	}
 }
 
-func TestIngestHostile(t *testing.T) {
+// readPaths runs f with wheels read into memory before they are unpacked,
+// then with them read member by member (as a wheel too large for memory).
+func readPaths(t *testing.T, f func(t *testing.T)) {
+	for _, p := range []struct {
+		name string
+		max  int64
+	}{{"in-memory", 1 << 40}, {"from-file", -1}} {
+		t.Run(p.name, func(t *testing.T) {
+			defer store.SetWholeWheelMax(store.SetWholeWheelMax(p.max))
+			f(t)
+		})
+	}
+}
+
+func TestIngestHostile(t *testing.T) { readPaths(t, testIngestHostile) }
+
+func testIngestHostile(t *testing.T) {
 	for _, h := range fixtures.HostileWheels() {
 		t.Run(h.Name, func(t *testing.T) {
 			s := openStore(t)
@@ -343,7 +359,9 @@ func FuzzParseRecord(f *testing.F) {
 // TestIngestLargeMembers: members written with O_DIRECT (see directWriter)
 // land byte for byte, and a large ELF is still fingerprinted from the staged
 // copy (its machine and its .nv_fatbin entries).
-func TestIngestLargeMembers(t *testing.T) {
+func TestIngestLargeMembers(t *testing.T) { readPaths(t, testIngestLargeMembers) }
+
+func testIngestLargeMembers(t *testing.T) {
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc not available")
 	}
