@@ -279,8 +279,9 @@ func (s *Store) stage(ctx context.Context, j *ingestJob) error {
 		return err
 	}
 	var src io.ReaderAt = f
-	if st.Size() <= wholeWheelMax {
-		b := make([]byte, st.Size())
+	if n := st.Size(); s.holdWheel(n) {
+		defer s.wheelMem.Add(-n)
+		b := make([]byte, n)
 		if _, err := io.ReadFull(f, b); err != nil {
 			return fmt.Errorf("wheel %s: %w", base, err)
 		}
@@ -887,6 +888,23 @@ func removeTree(root string) error {
 // header, data and data descriptor with a call each: a wheel of small
 // members cost four pread(2) calls per member.
 var wholeWheelMax int64 = 8 << 20
+
+// wheelMemMax bounds the wheels a store holds in memory at once, however
+// many are unpacked concurrently; the others are read from their files.
+const wheelMemMax = 64 << 20
+
+// holdWheel reports whether a wheel of n bytes may be read into memory, and
+// if so counts it until the caller subtracts it from wheelMem again.
+func (s *Store) holdWheel(n int64) bool {
+	if n > wholeWheelMax {
+		return false
+	}
+	if s.wheelMem.Add(n) > wheelMemMax {
+		s.wheelMem.Add(-n)
+		return false
+	}
+	return true
+}
 
 func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
 	if size == 0 {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/forge-ml/forge/abi"
 )
@@ -31,6 +32,9 @@ type Store struct {
 	// skipFingerprint leaves ELF members unread; tests set it to measure
 	// what fingerprinting adds to ingest (see export_test.go).
 	skipFingerprint bool
+	// wheelMem is the size of the wheels held in memory while they are
+	// unpacked (see wholeWheelMax).
+	wheelMem atomic.Int64
 
 	// Workers bounds parallel inflation during ingest (default: CPU count).
 	Workers int
