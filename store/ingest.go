@@ -96,7 +96,7 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		}
 		j.res.HashedWheel = true
 		g.Go(func() error {
-			j.sha, j.err = s.hashWheel(ctx, ids[i])
+			j.sha, j.err = hashWheel(ids[i])
 			return nil
 		})
 	}
@@ -472,7 +472,7 @@ func (s *Store) knownDigests(ctx context.Context, ids []fileID) (map[string]stri
 }
 
 // hashWheel returns the SHA-256 of the wheel file.
-func (s *Store) hashWheel(ctx context.Context, id fileID) (string, error) {
+func hashWheel(id fileID) (string, error) {
 	f, err := os.Open(id.abs)
 	if err != nil {
 		return "", err
@@ -882,7 +882,6 @@ func removeTree(root string) error {
 	return os.RemoveAll(root)
 }
 
-// openZip opens an archive after checking what archive/zip lets pass.
 // wholeWheelMax is the size up to which a wheel is read into memory with
 // one read before it is unpacked. archive/zip reads a member's local
 // header, data and data descriptor with a call each: a wheel of small
@@ -906,6 +905,7 @@ func (s *Store) holdWheel(n int64) bool {
 	return true
 }
 
+// openZip opens an archive after checking what archive/zip lets pass.
 func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
