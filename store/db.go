@@ -118,6 +118,11 @@ BEGIN UPDATE meta SET value = value + 1 WHERE key = 'abi_entries'; END;
 CREATE TRIGGER abi_entries_delete AFTER DELETE ON entries WHEN EXISTS (SELECT 1 FROM manifests WHERE entry = old.sha256)
 BEGIN UPDATE meta SET value = value + 1 WHERE key = 'abi_entries'; END;
 `,
+	// 3: the entries no manifest row counts, in the order forge gc lists
+	// them, so that listing them does not read every entry of the store.
+	`
+CREATE INDEX entries_unreferenced ON entries(norm_name, version, sha256) WHERE refs = 0;
+`,
 }
 
 // SQLite's settings for forge.db. WAL with synchronous=NORMAL: a commit

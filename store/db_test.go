@@ -187,3 +187,31 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Errorf("user_version %d (%v), want %d", v, err, len(store.Migrations))
 	}
 }
+
+// TestUnreferencedUsesIndex: listing what gc would collect reads the
+// partial index of unreferenced entries, in its order, not every entry.
+func TestUnreferencedUsesIndex(t *testing.T) {
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.DB().Query("EXPLAIN QUERY PLAN " + store.UnreferencedQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	text := strings.Join(plan, "; ")
+	if !strings.Contains(text, "SCAN e USING INDEX entries_unreferenced") || strings.Contains(text, "TEMP B-TREE") {
+		t.Errorf("plan: %s", text)
+	}
+}

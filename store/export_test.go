@@ -14,3 +14,6 @@ func SetWholeWheelMax(n int64) int64 {
 	wholeWheelMax = n
 	return old
 }
+
+// UnreferencedQuery is the query behind Unreferenced, for its plan.
+const UnreferencedQuery = unreferencedQuery

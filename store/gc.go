@@ -16,9 +16,13 @@ import (
 // manifest row names them. Both are checked, so that a refcount that drifted
 // low never makes a linked entry collectable.
 func (s *Store) Unreferenced(ctx context.Context) ([]*Entry, error) {
-	return s.queryEntries(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.refs = 0
-		AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256) ORDER BY norm_name, version, sha256`)
+	return s.queryEntries(ctx, unreferencedQuery)
 }
+
+// unreferencedQuery reads the index entries_unreferenced, which holds the
+// entries with refs = 0 in this order: not every entry of the store.
+const unreferencedQuery = `SELECT ` + entryCols + ` FROM entries e WHERE e.refs = 0
+	AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256) ORDER BY norm_name, version, sha256`
 
 // RemoveEntry collects one unreferenced entry. It returns false, and removes
 // nothing, when the entry is referenced (or gone) by the time it looks.
