@@ -194,8 +194,11 @@ func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
 
 // isDigest reports whether s is a SHA-256 digest in lower-case hex, the
 // name of a store entry.
-func isDigest(s string) bool {
-	if len(s) != 64 {
+func isDigest(s string) bool { return isLowerHex(s, 64) }
+
+// isLowerHex reports whether s is n lower-case hex digits.
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -19,17 +19,7 @@ import (
 func (s *Store) ViewsDir() string { return filepath.Join(s.home, "store", "views") }
 
 // validViewKey: 16 lower-case hex digits, so a key is a plain name.
-func validViewKey(k string) bool {
-	if len(k) != 16 {
-		return false
-	}
-	for _, c := range k {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
+func validViewKey(k string) bool { return isLowerHex(k, 16) }
 
 // EntryViews implements linker.Views for one entry.
 type EntryViews struct {
