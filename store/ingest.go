@@ -58,10 +58,22 @@ func (s *Store) Ingest(ctx context.Context, wheelPath string) (*IngestResult, er
 // IngestAll ingests several wheel files as Ingest does, with the results in
 // the order of paths. Wheels are unpacked concurrently and every staged
 // entry is flushed with one syncfs(2) before any is renamed into place, so a
-// hundred small wheels cost one flush, not a hundred. Ingest locks are taken
-// in digest order, so two processes ingesting overlapping sets cannot
-// deadlock. On error, entries already complete stay; nothing staged by this
-// call becomes visible; the error is the first failing wheel's in path order.
+// hundred small wheels cost one flush, not a hundred.
+//
+// A wheel file whose digest is not known from its identity is hashed while
+// it is unpacked, not before: a small one from memory just before, a large
+// one from its file alongside, so that hashing a 500 MB wheel does not
+// delay its unpacking. A digest already in the store, or unpacked by an
+// earlier wheel of the same call, stops the unpacking and is reused.
+//
+// A process unpacks a digest only under its ingest lock, which it only
+// tries while unpacking: a digest another process is unpacking is left, and
+// once this call has released its own locks it waits for that lock and
+// reuses the entry (or unpacks it, if the other process failed). Holding
+// no lock while waiting for one, two processes ingesting overlapping sets
+// cannot deadlock. On error, entries already complete stay; nothing staged
+// by this call becomes visible; the error is the first failing wheel's in
+// path order.
 func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult, error) {
 	jobs := make([]*ingestJob, len(paths))
 	for i, p := range paths {
@@ -73,46 +85,26 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		j.wf = wf
 		jobs[i] = j
 	}
-	// Digests: from the identities recorded when the files were hashed
-	// (one query), the other files hashed in parallel. Then reuse.
 	ids := make([]fileID, len(jobs))
 	for i, j := range jobs {
 		id, err := wheelFileID(j.path)
 		if err != nil {
 			return nil, fmt.Errorf("wheel %s: %w", j.base, err)
 		}
-		ids[i], j.size = id, id.size
+		ids[i], j.id, j.size = id, id, id.size
 	}
+	// Digests from the identities recorded when the files were hashed, and
+	// the rows of those already in the store: one query each.
 	digests, err := s.knownDigests(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	var g errgroup.Group
-	g.SetLimit(max(1, s.Workers))
-	for i, j := range jobs {
-		if sha, ok := digests[ids[i].abs]; ok {
+	shas := []any{}
+	for _, j := range jobs {
+		if sha, ok := digests[j.id.abs]; ok {
 			j.sha = sha
-			continue
+			shas = append(shas, sha)
 		}
-		j.res.HashedWheel = true
-		g.Go(func() error {
-			j.sha, j.err = hashWheel(ids[i])
-			return nil
-		})
-	}
-	g.Wait()
-	for _, j := range jobs { // the first failure in path order
-		if j.err != nil {
-			return nil, fmt.Errorf("wheel %s: %w", j.base, j.err)
-		}
-	}
-	if err := s.recordWheelFiles(ctx, ids, jobs); err != nil {
-		return nil, err
-	}
-	// Rows of the wheels already in the store, in one query.
-	shas := make([]any, len(jobs))
-	for i, j := range jobs {
-		shas[i] = j.sha
 	}
 	known, err := s.queryEntries(ctx, `SELECT `+entryCols+` FROM entries WHERE sha256 IN (SELECT value FROM json_each(?))`, jsonList(shas))
 	if err != nil {
@@ -122,39 +114,47 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 	for _, e := range known {
 		rows[e.SHA256] = e
 	}
-	bySHA := map[string]*ingestJob{}
+	byID := map[fileID]*ingestJob{}
 	var todo []*ingestJob
 	for _, j := range jobs {
-		sha := j.sha
-		e := rows[sha]
-		if e != nil {
-			if _, err := os.Lstat(s.EntryDir(sha)); err != nil {
-				e, err = s.complete(ctx, sha) // a row without its directory
+		if e := rows[j.sha]; e != nil {
+			if _, err := os.Lstat(s.EntryDir(j.sha)); err != nil {
+				e, err = s.complete(ctx, j.sha) // a row without its directory
 				if err != nil {
 					return nil, err
 				}
 			}
+			if e != nil {
+				j.res.Entry, j.res.Reused = e, true
+				continue
+			}
 		}
-		if e != nil {
-			j.res.Entry, j.res.Reused = e, true
+		if first, dup := byID[j.id]; dup {
+			j.same = first // the same file twice: read it once
 			continue
 		}
-		if first, dup := bySHA[sha]; dup {
-			j.same = first // the same wheel twice: unpack once
-			continue
-		}
-		bySHA[sha] = j
+		byID[j.id] = j
 		todo = append(todo, j)
 	}
 	if len(todo) > 0 {
-		if err := s.ingestNew(ctx, todo); err != nil {
+		err := s.ingestNew(ctx, todo)
+		// Identities of the files hashed, recorded even when an ingest
+		// failed: the next attempt need not hash them again.
+		if rerr := s.recordWheelFiles(ctx, todo); err == nil {
+			err = rerr
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	out := make([]*IngestResult, len(jobs))
 	for i, j := range jobs {
-		if j.same != nil {
-			j.res.Entry, j.res.Reused = j.same.res.Entry, j.same.res.Reused
+		j.res.HashedWheel = j.hashed != ""
+		if f := j.same; f != nil {
+			j.res.Entry, j.res.Reused = f.res.Entry, f.res.Reused
+			if f.id == j.id {
+				j.res.HashedWheel = f.hashed != ""
+			}
 		}
 		r := j.res
 		out[i] = &r
@@ -165,59 +165,85 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 // ingestJob is one wheel of an IngestAll call.
 type ingestJob struct {
 	path, base string
+	id         fileID
 	size       int64 // of the wheel file
 	wf         abi.WheelFilename
-	sha        string
-	same       *ingestJob // an earlier job for the same digest
+	sha        string     // known from the file's identity, or once hashed
+	hashed     string     // the digest, when this call read the file for it
+	same       *ingestJob // an earlier job for the same file or digest
 	res        IngestResult
 
 	// Set while staging.
-	lock    *Lock
-	staging string
-	entry   *Entry
-	err     error
+	lock     *Lock
+	deferred bool // another process held the digest's lock
+	staging  string
+	entry    *Entry
+	err      error
 }
 
-// ingestNew unpacks wheels not yet in the store: lock (in digest order),
-// stage and verify concurrently, one syncfs, then rename and record each.
+// ingestNew unpacks wheels not yet in the store, then waits for those
+// another process was unpacking.
 func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
-	locked := append([]*ingestJob(nil), todo...)
-	sort.Slice(locked, func(a, b int) bool { return locked[a].sha < locked[b].sha })
-	defer func() {
-		for _, j := range locked {
+	release := func(jobs []*ingestJob) {
+		for _, j := range jobs {
 			if j.staging != "" {
 				removeTree(j.staging)
+				j.staging = ""
 			}
-			if j.lock != nil {
-				j.lock.Unlock()
-			}
+			j.lock.Unlock()
+			j.lock = nil
 		}
-	}()
-	for _, j := range locked {
-		// Check, lock, check: one process unpacks, the others wait and reuse.
+	}
+	err := s.unpackAll(ctx, todo)
+	release(todo)
+	if err != nil {
+		return err
+	}
+	var waiting []*ingestJob
+	for _, j := range todo {
+		if j.deferred {
+			j.deferred = false
+			waiting = append(waiting, j)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	// Holding no ingest lock now, wait for each, in digest order; claim
+	// finds most of them complete.
+	defer release(waiting)
+	sort.Slice(waiting, func(a, b int) bool { return waiting[a].sha < waiting[b].sha })
+	for _, j := range waiting {
 		lk, err := s.LockFile(ctx, "ingest-"+j.sha[:16], true, nil)
 		if err != nil {
 			return err
 		}
 		j.lock = lk
 	}
+	return s.unpackAll(ctx, waiting)
+}
+
+// unpackAll stages and verifies wheels concurrently, largest first, then
+// flushes them with one syncfs, renames them into place and records them.
+func (s *Store) unpackAll(ctx context.Context, jobs []*ingestJob) error {
 	// Wheels run concurrently; each also inflates its members in parallel.
 	// Two wheels at a time keep the CPUs busy while one of them is between
 	// members (opening the zip, planning, fingerprinting, sealing).
 	// The largest wheels start first, so that one big member is not left
 	// to run alone at the end.
-	bySize := append([]*ingestJob(nil), todo...)
+	bySize := append([]*ingestJob(nil), jobs...)
 	sort.SliceStable(bySize, func(a, b int) bool { return bySize[a].size > bySize[b].size })
+	c := &claims{s: s, bySHA: map[string]*ingestJob{}}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, s.Workers/2))
 	for _, j := range bySize {
 		g.Go(func() error {
-			j.err = s.stage(gctx, j)
+			j.err = s.stage(gctx, j, c)
 			return j.err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		for _, j := range todo {
+		for _, j := range jobs {
 			if j.err != nil && !errors.Is(j.err, context.Canceled) {
 				return j.err
 			}
@@ -225,7 +251,7 @@ func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
 		return err
 	}
 	var staged []*ingestJob
-	for _, j := range todo {
+	for _, j := range jobs {
 		if j.staging != "" {
 			staged = append(staged, j)
 		}
@@ -252,42 +278,140 @@ func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
 	return s.recordEntries(ctx, renamed)
 }
 
-// stage unpacks and verifies one wheel into a staging directory, under its
-// ingest lock. A wheel another process completed meanwhile is reused.
-func (s *Store) stage(ctx context.Context, j *ingestJob) error {
-	base, sha, wf := j.base, j.sha, j.wf
-	if e, err := s.complete(ctx, sha); err != nil || e != nil {
+// claims decides, as digests become known, which job of an unpackAll call
+// unpacks each.
+type claims struct {
+	s     *Store
+	mu    sync.Mutex
+	bySHA map[string]*ingestJob
+}
+
+// claim reports whether j, whose wheel has digest sha, is to unpack it. It
+// is not when an earlier job of the call has the same digest (j.same),
+// when another process holds the digest's ingest lock (j.deferred), or
+// when the entry is complete in the store (j.res). Otherwise j holds the
+// lock until its entry is recorded.
+func (c *claims) claim(ctx context.Context, j *ingestJob, sha string) (bool, error) {
+	c.mu.Lock()
+	first := c.bySHA[sha]
+	if first == nil {
+		c.bySHA[sha] = j
+	}
+	c.mu.Unlock()
+	j.sha = sha
+	if first != nil {
+		j.same = first
+		return false, nil
+	}
+	if j.lock == nil {
+		try, cancel := context.WithCancel(ctx)
+		cancel() // try once, never wait
+		lk, err := c.s.LockFile(try, "ingest-"+sha[:16], true, nil)
+		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
+			j.deferred = true
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		j.lock = lk
+	}
+	// Check, with the lock: another process may have finished it.
+	if e, err := c.s.complete(ctx, sha); err != nil || e != nil {
 		j.res.Entry, j.res.Reused = e, e != nil
-		return err
+		return false, err
 	}
 	// A directory without a row is the trace of a crash between rename and
-	// commit. Its content was verified before the rename, but its fingerprint
-	// was lost with the process: unpack again.
-	if _, err := os.Lstat(s.EntryDir(sha)); err == nil {
-		if err := removeTree(s.EntryDir(sha)); err != nil {
-			return fmt.Errorf("wheel %s: clearing orphan store directory: %w", base, err)
+	// commit. Its content was verified before the rename, but its
+	// fingerprint was lost with the process: unpack again.
+	if _, err := os.Lstat(c.s.EntryDir(sha)); err == nil {
+		if err := removeTree(c.s.EntryDir(sha)); err != nil {
+			return false, fmt.Errorf("wheel %s: clearing orphan store directory: %w", j.base, err)
 		}
 	}
+	return true, nil
+}
 
+// stage unpacks and verifies one wheel into a staging directory, hashing
+// it first or alongside when its digest is not known yet, unless claim
+// gives its digest to another job, process or entry.
+func (s *Store) stage(ctx context.Context, j *ingestJob, c *claims) error {
+	if j.sha != "" {
+		if mine, err := c.claim(ctx, j, j.sha); !mine || err != nil {
+			return err
+		}
+	}
 	f, err := os.Open(j.path)
 	if err != nil {
-		return fmt.Errorf("wheel %s: %w", base, err)
+		return fmt.Errorf("wheel %s: %w", j.base, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	var src io.ReaderAt = f
-	if n := st.Size(); s.holdWheel(n) {
-		defer s.wheelMem.Add(-n)
-		b := make([]byte, n)
+	size := st.Size()
+	if s.holdWheel(size) {
+		defer s.wheelMem.Add(-size)
+		b := make([]byte, size)
 		if _, err := io.ReadFull(f, b); err != nil {
-			return fmt.Errorf("wheel %s: %w", base, err)
+			return fmt.Errorf("wheel %s: %w", j.base, err)
 		}
-		src = bytes.NewReader(b)
+		if j.sha == "" {
+			sum := sha256.Sum256(b)
+			j.hashed = hex.EncodeToString(sum[:])
+			if mine, err := c.claim(ctx, j, j.hashed); !mine || err != nil {
+				return err
+			}
+		}
+		return s.unpack(ctx, j, bytes.NewReader(b), size, j.sha)
 	}
-	zr, err := openZip(src, st.Size())
+	if j.sha != "" {
+		return s.unpack(ctx, j, f, size, j.sha)
+	}
+	// Too large to hold: hashed from the file while it is unpacked. A
+	// digest claimed elsewhere stops the unpacking.
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mine bool
+	var herr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var sha string
+		if sha, herr = hashAt(uctx, f, size); herr == nil {
+			j.hashed = sha
+			mine, herr = c.claim(ctx, j, sha)
+		}
+		if !mine {
+			cancel()
+		}
+	}()
+	uerr := s.unpack(uctx, j, f, size, "")
+	<-done // even after a failure: the identity of a hashed file is recorded
+	switch {
+	case j.hashed != "" && herr == nil && !mine: // reused, or another's to unpack
+		if j.staging != "" {
+			removeTree(j.staging)
+			j.staging = ""
+		}
+		return nil
+	case uerr != nil:
+		return uerr
+	case herr != nil:
+		return fmt.Errorf("wheel %s: %w", j.base, herr)
+	}
+	return nil
+}
+
+// unpack stages the wheel read from src into a new staging directory
+// (j.staging) and makes its entry (j.entry), its digest left to
+// recordEntries. sha is the digest when known: the staging directory is
+// named after it, so that gc leaves it while its ingest lock is held. It
+// reads no other field of j that claim may be writing meanwhile.
+func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size int64, sha string) error {
+	base, wf := j.base, j.wf
+	zr, err := openZip(src, size)
 	if err != nil {
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
@@ -299,12 +423,16 @@ func (s *Store) stage(ctx context.Context, j *ingestJob) error {
 	fb.SetWheelFile(plan.meta.wheel.Tags)
 	fb.SetMetadata(plan.metadataRaw)
 
-	staging, err := os.MkdirTemp(s.StagingDir(), sha[:16]+"-")
+	prefix := "new"
+	if sha != "" {
+		prefix = sha[:16]
+	}
+	staging, err := os.MkdirTemp(s.StagingDir(), prefix+"-")
 	if err != nil {
 		return fmt.Errorf("wheel %s: staging: %w", base, err)
 	}
 	j.staging = staging // removed by ingestNew unless committed
-	size, err := s.extract(ctx, plan, staging, fb)
+	unpacked, err := s.extract(ctx, plan, staging, fb)
 	if err != nil {
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
@@ -323,8 +451,8 @@ func (s *Store) stage(ctx context.Context, j *ingestJob) error {
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	e := &Entry{
-		SHA256: sha, Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
-		Build: wf.Build, Filename: base, WheelSize: st.Size(), Size: size, Files: len(plan.files), Fingerprint: fp,
+		Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
+		Build: wf.Build, Filename: base, WheelSize: size, Size: unpacked, Files: len(plan.files), Fingerprint: fp,
 	}
 	if e.Name == "" {
 		e.Name = wf.Name
@@ -372,6 +500,7 @@ func (s *Store) recordEntries(ctx context.Context, jobs []*ingestJob) error {
 	defer tx.Rollback()
 	for _, j := range jobs {
 		e := j.entry
+		e.SHA256 = j.sha
 		tagsJSON, _ := json.Marshal(e.Tags)
 		fpJSON, err := json.Marshal(e.Fingerprint)
 		if err != nil {
@@ -471,30 +600,39 @@ func (s *Store) knownDigests(ctx context.Context, ids []fileID) (map[string]stri
 	return out, nil
 }
 
-// hashWheel returns the SHA-256 of the wheel file.
-func hashWheel(id fileID) (string, error) {
-	f, err := os.Open(id.abs)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
+// hashAt returns the SHA-256 of the size bytes of f, reading them in
+// chunks until ctx is done.
+func hashAt(ctx context.Context, f io.ReaderAt, size int64) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	buf := *bufp
+	for off := int64(0); off < size; {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+		h.Write(buf[:n])
+		off += int64(n)
+		if err != nil && !(err == io.EOF && off == size) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file shrank
+			}
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// recordWheelFiles records the identity of each wheel file hashed by this
-// call (ids[i] is jobs[i]'s, taken before it was read), in one statement:
-// one commit per wheel cost a cold install of 200 small wheels 25 ms, the
-// commits queueing for the write lock.
-func (s *Store) recordWheelFiles(ctx context.Context, ids []fileID, jobs []*ingestJob) error {
+// recordWheelFiles records the identity of each wheel file a job hashed
+// (taken before it was read), in one statement: one commit per wheel cost
+// a cold install of 200 small wheels 25 ms, the commits queueing for the
+// write lock.
+func (s *Store) recordWheelFiles(ctx context.Context, jobs []*ingestJob) error {
 	var rows []any
-	for i, j := range jobs {
-		if j.res.HashedWheel {
-			id := ids[i]
-			rows = append(rows, []any{id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, j.sha})
+	for _, j := range jobs {
+		if id := j.id; j.hashed != "" {
+			rows = append(rows, []any{id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, j.hashed})
 		}
 	}
 	if len(rows) == 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/store"
@@ -59,7 +60,9 @@ func assertEmpty(t *testing.T, s *store.Store) {
 // TestIngestAllRecordsIdentities: every wheel file one call hashes is
 // recognised by the next without hashing it again, a path named twice
 // included, and so is one whose ingest then failed.
-func TestIngestAllRecordsIdentities(t *testing.T) {
+func TestIngestAllRecordsIdentities(t *testing.T) { readPaths(t, testIngestAllRecordsIdentities) }
+
+func testIngestAllRecordsIdentities(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	a := writeWheel(t, fixtures.PurePackage("alpha", "1.0"))
@@ -99,7 +102,9 @@ func TestIngestAllRecordsIdentities(t *testing.T) {
 	}
 }
 
-func TestIngestPureWheel(t *testing.T) {
+func TestIngestPureWheel(t *testing.T) { readPaths(t, testIngestPureWheel) }
+
+func testIngestPureWheel(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()
 	w := fixtures.PurePackage("demo-pkg", "1.2.0", fixtures.WithRequires("other>=1"))
@@ -240,7 +245,9 @@ func testIngestHostile(t *testing.T) {
 
 // TestIngestConcurrent ingests one wheel from many goroutines, each with its
 // own Store (its own database connection, as separate processes have).
-func TestIngestConcurrent(t *testing.T) {
+func TestIngestConcurrent(t *testing.T) { readPaths(t, testIngestConcurrent) }
+
+func testIngestConcurrent(t *testing.T) {
 	home := t.TempDir()
 	p := writeWheel(t, fixtures.PurePackage("racy", "1.0"))
 	const n = 8
@@ -281,6 +288,115 @@ func TestIngestConcurrent(t *testing.T) {
 	stg, _ := os.ReadDir(s.StagingDir())
 	if len(all) != 1 || len(ents) != 1 || len(stg) != 0 {
 		t.Errorf("rows=%d dirs=%d staging=%d, want 1/1/0", len(all), len(ents), len(stg))
+	}
+}
+
+// TestIngestWaitsForLockHolder: a digest whose ingest lock another process
+// holds is not unpacked meanwhile; once the lock is free it is unpacked (the
+// holder left it undone) and the other wheels of the call are not held up
+// in the store.
+func TestIngestWaitsForLockHolder(t *testing.T) { readPaths(t, testIngestWaitsForLockHolder) }
+
+func testIngestWaitsForLockHolder(t *testing.T) {
+	home := t.TempDir()
+	s, err := store.Open(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	held := writeWheel(t, fixtures.PurePackage("held", "1.0"))
+	free := writeWheel(t, fixtures.PurePackage("free", "1.0"))
+	b, err := os.ReadFile(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := fmt.Sprintf("%x", sha256.Sum256(b))
+	other, err := store.Open(home) // the other process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lk, err := other.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		res []*store.IngestResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := s.IngestAll(ctx, []string{held, free})
+		done <- result{res, err}
+	}()
+	// The wheel nobody holds is unpacked and recorded while the other waits.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, _ := other.List(ctx)
+		if len(all) == 1 && all[0].Name == "free" {
+			break
+		}
+		if len(all) > 1 || time.Now().After(deadline) {
+			t.Fatalf("entries while the lock is held: %d", len(all))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("IngestAll returned while another process held the lock: %v", r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, err := os.Lstat(s.EntryDir(sha)); err == nil {
+		t.Fatal("the held digest was unpacked under another process's lock")
+	}
+	lk.Unlock()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if r.res[0].Entry.SHA256 != sha || r.res[0].Reused || r.res[1].Entry.Name != "free" {
+		t.Errorf("results: %+v %+v", r.res[0], r.res[1])
+	}
+	if _, err := os.Lstat(s.EntryDir(sha)); err != nil {
+		t.Errorf("held digest not unpacked once free: %v", err)
+	}
+}
+
+// TestIngestCopyOfLargeWheel: a copy of a stored wheel too large to hold in
+// memory, unknown by its identity, is hashed alongside its unpacking and
+// reused; two copies of a new one in one call give one entry.
+func TestIngestCopyOfLargeWheel(t *testing.T) {
+	defer store.SetWholeWheelMax(store.SetWholeWheelMax(-1))
+	s := openStore(t)
+	ctx := context.Background()
+	p := writeWheel(t, fixtures.PurePackage("bulky", "1.0"))
+	b, _ := os.ReadFile(p)
+	cp := func() string {
+		c := filepath.Join(t.TempDir(), filepath.Base(p))
+		if err := os.WriteFile(c, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	res, err := s.IngestAll(ctx, []string{p, cp()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Entry.SHA256 != res[1].Entry.SHA256 || !res[0].HashedWheel || !res[1].HashedWheel {
+		t.Errorf("two copies: %+v %+v", res[0], res[1])
+	}
+	r, err := s.Ingest(ctx, cp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Reused || !r.HashedWheel || r.Entry.SHA256 != res[0].Entry.SHA256 {
+		t.Errorf("a third copy: reused=%v hashed=%v", r.Reused, r.HashedWheel)
+	}
+	all, _ := s.List(ctx)
+	stg, _ := os.ReadDir(s.StagingDir())
+	if len(all) != 1 || len(stg) != 0 {
+		t.Errorf("rows=%d staging=%d, want 1/0", len(all), len(stg))
 	}
 }
 
