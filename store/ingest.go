@@ -419,6 +419,7 @@ func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size 
 	if err != nil {
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
+	plan.src = src
 	fb := abi.NewFingerprintBuilder(wf)
 	fb.SetWheelFile(plan.meta.wheel.Tags)
 	fb.SetMetadata(plan.metadataRaw)
@@ -648,6 +649,7 @@ func (s *Store) recordWheelFiles(ctx context.Context, jobs []*ingestJob) error {
 
 // memberPlan is a validated wheel, ready to extract.
 type memberPlan struct {
+	src         io.ReaderAt // the archive
 	files       []*zip.File // regular files, largest first
 	dirs        []string    // every directory to create, parents first
 	record      map[string]RecordEntry
@@ -899,11 +901,18 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 		return 0, err
 	}
 	defer out.Close()
-	rc, err := f.Open()
+	// Raw, so that the CRC-32 is computed once, with the hashes, not also
+	// by archive/zip's reader; the data descriptor is checked below.
+	raw, err := f.OpenRaw()
 	if err != nil {
 		return 0, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
 	}
-	defer rc.Close()
+	rc := raw
+	if f.Method == zip.Deflate {
+		inf := inflater(raw)
+		defer inf.Close()
+		rc = inf
+	}
 	var head headCapture
 	crc := crc32.NewIEEE()
 	sums := []io.Writer{&head, crc}
@@ -940,10 +949,11 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	if uint64(n) != f.UncompressedSize64 {
 		return n, fmt.Errorf("member %s: inflated to %d bytes, header says %d: %w", f.Name, n, f.UncompressedSize64, ErrCorrupt)
 	}
-	if f.CRC32 != 0 || n > 0 {
-		if crc.Sum32() != f.CRC32 {
-			return n, fmt.Errorf("member %s: checksum error: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
-		}
+	if crc.Sum32() != f.CRC32 {
+		return n, fmt.Errorf("member %s: checksum error: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
+	}
+	if err := checkDescriptor(p.src, f); err != nil {
+		return n, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
 	}
 	if listed {
 		if rec.Size >= 0 && rec.Size != n {

@@ -1,9 +1,11 @@
 package store_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -208,6 +210,46 @@ func readPaths(t *testing.T, f func(t *testing.T)) {
 			f(t)
 		})
 	}
+}
+
+// TestIngestDescriptorCRC: a member whose data descriptor disagrees with the
+// central directory about its CRC-32 is refused, though its content matches
+// the central directory and RECORD (archive/zip's own reader refused it).
+func TestIngestDescriptorCRC(t *testing.T) { readPaths(t, testIngestDescriptorCRC) }
+
+func testIngestDescriptorCRC(t *testing.T) {
+	w := fixtures.PurePackage("described", "1.0")
+	b, err := w.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := zr.File[0]
+	if f.Flags&0x8 == 0 {
+		t.Fatalf("%s has no data descriptor", f.Name)
+	}
+	at, err := f.DataOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	at += int64(f.CompressedSize64)
+	if binary.LittleEndian.Uint32(b[at:]) == 0x08074b50 {
+		at += 4
+	}
+	b[at] ^= 0xff
+	p := filepath.Join(t.TempDir(), w.Filename())
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t)
+	_, err = s.Ingest(context.Background(), p)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "data descriptor") {
+		t.Errorf("ingest: %v, want a data descriptor CRC error (corrupt)", err)
+	}
+	assertEmpty(t, s)
 }
 
 func TestIngestHostile(t *testing.T) { readPaths(t, testIngestHostile) }

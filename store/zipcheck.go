@@ -15,6 +15,7 @@ const (
 	sigEnd        = 0x06054b50
 	sigEnd64      = 0x06064b50
 	sigEnd64Loc   = 0x07064b50
+	sigDescriptor = 0x08074b50
 	endLen        = 22
 	localLen      = 30
 	centralLen    = 46
@@ -151,6 +152,33 @@ func checkLocalHeader(r io.ReaderAt, at int64, f *zip.File) error {
 	}
 	if csize != 0xffffffff && usize != 0xffffffff && (uint64(csize) != f.CompressedSize64 || uint64(usize) != f.UncompressedSize64) {
 		return fmt.Errorf("member %s: local header sizes %d/%d, central directory %d/%d (header mismatch): %w", f.Name, csize, usize, f.CompressedSize64, f.UncompressedSize64, ErrCorrupt)
+	}
+	return nil
+}
+
+// checkDescriptor compares the CRC-32 in the data descriptor that follows a
+// member's data, when its local header says there is one, with the central
+// directory's, as archive/zip's reader does at the end of a member. The
+// descriptor may or may not start with its signature; the sizes after the
+// CRC may be 32 or 64 bits wide, and are not read.
+func checkDescriptor(r io.ReaderAt, f *zip.File) error {
+	if f.Flags&0x8 == 0 {
+		return nil
+	}
+	at, err := f.DataOffset()
+	if err != nil {
+		return err
+	}
+	var d [8]byte
+	if _, err := r.ReadAt(d[:], at+int64(f.CompressedSize64)); err != nil {
+		return fmt.Errorf("data descriptor unreadable (%v)", err)
+	}
+	crc := binary.LittleEndian.Uint32(d[:])
+	if crc == sigDescriptor {
+		crc = binary.LittleEndian.Uint32(d[4:])
+	}
+	if crc != f.CRC32 {
+		return fmt.Errorf("checksum error: data descriptor CRC-32 %08x, central directory %08x", crc, f.CRC32)
 	}
 	return nil
 }
