@@ -108,13 +108,7 @@ func Link(p Plan) (res *Result, err error) {
 		return nil, err
 	}
 	if p.DistInfo == "" {
-		for _, e := range entries {
-			if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
-				p.DistInfo = e.Name()
-				break
-			}
-		}
-		if p.DistInfo == "" {
+		if p.DistInfo = findDistInfo(entries); p.DistInfo == "" {
 			return nil, fmt.Errorf("%s: %w", p.EntryDir, ErrNoDistInfo)
 		}
 		l.p.DistInfo = p.DistInfo

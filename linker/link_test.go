@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -202,5 +203,89 @@ func TestShebang(t *testing.T) {
 		if got := shebang(tt.python); got != tt.want {
 			t.Errorf("shebang(%q) = %q, want %q", tt.python, got, tt.want)
 		}
+	}
+}
+
+// recViews records what View is asked for, and answers with symlinks to the
+// entry's items under dir (the distInfo link to the entry's own .dist-info).
+type recViews struct {
+	dir, entry string
+	calls      []string
+}
+
+func (v *recViews) View(distInfo string, tops []string, key string, requested bool, record func() ([]byte, error)) (string, []string, error) {
+	rec, err := record()
+	if err != nil {
+		return "", nil, err
+	}
+	v.calls = append(v.calls, strings.Join([]string{distInfo, strings.Join(tops, ","), key, strconv.FormatBool(requested), string(rec)}, "|"))
+	mk := func(name string) (string, error) {
+		link := filepath.Join(v.dir, key+"-"+name)
+		if err := os.Symlink(filepath.Join(v.entry, name), link); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		return link, nil
+	}
+	distLink, err := mk(distInfo)
+	if err != nil {
+		return "", nil, err
+	}
+	var topLinks []string
+	for _, t := range tops {
+		l, err := mk(t)
+		if err != nil {
+			return "", nil, err
+		}
+		topLinks = append(topLinks, l)
+	}
+	return distLink, topLinks, nil
+}
+
+// TestPrepareView: PrepareView asks the store for exactly the view Link
+// then uses, and for none when the entry takes the general path (a .data
+// directory) or the mode is not symlink.
+func TestPrepareView(t *testing.T) {
+	entry := makeEntry(t, t.TempDir(), "demo", map[string]string{
+		"demo/__init__.py":                    "X = 1\n",
+		"demo.pth":                            "import demo\n",
+		"demo-1.0.dist-info/METADATA":         "Name: demo\nVersion: 1.0\n",
+		"demo-1.0.dist-info/RECORD":           "",
+		"demo-1.0.dist-info/entry_points.txt": "[console_scripts]\ndemo-cli = demo:main\n",
+	})
+	v := testVenv(t)
+	views := &recViews{dir: t.TempDir(), entry: entry}
+	p := plan(v, entry, "", Symlink)
+	p.Views = views
+	if err := PrepareView(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(views.calls) != 1 {
+		t.Fatalf("PrepareView asked for %d views, want 1", len(views.calls))
+	}
+	if _, err := Link(p); err != nil {
+		t.Fatal(err)
+	}
+	if len(views.calls) != 2 || views.calls[0] != views.calls[1] {
+		t.Errorf("PrepareView asked for\n%q\nLink for\n%q", views.calls[0], views.calls[len(views.calls)-1])
+	}
+
+	data := makeEntry(t, t.TempDir(), "withdata", map[string]string{
+		"wd/__init__.py":            "",
+		"wd-1.0.data/scripts/run":   "#!python\n",
+		"wd-1.0.dist-info/METADATA": "Name: wd\nVersion: 1.0\n",
+		"wd-1.0.dist-info/RECORD":   "",
+	})
+	views.calls = nil
+	for _, q := range []Plan{plan(v, data, "", Symlink), plan(v, entry, "", Hardlink)} {
+		q.Views = views
+		if err := PrepareView(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(views.calls) != 0 {
+		t.Errorf("PrepareView asked for views of the general path: %q", views.calls)
+	}
+	if err := PrepareView(plan(v, t.TempDir(), "", Symlink)); !errors.Is(err, ErrNoDistInfo) {
+		t.Errorf("an entry without .dist-info: %v", err)
 	}
 }

@@ -38,22 +38,8 @@ type Views interface {
 // needs the general path; nothing is left behind then.
 func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 	p := l.p
-	if p.Views == nil || p.Mode != Symlink || len(p.RealDirs) > 0 {
-		return false, nil
-	}
-	var tops []string
-	for _, e := range entries {
-		name := e.Name()
-		if name == p.DistInfo {
-			continue
-		}
-		if strings.HasSuffix(name, ".data") && e.IsDir() {
-			return false, nil
-		}
-		tops = append(tops, name)
-	}
-	scripts, err := l.entryPoints()
-	if err != nil {
+	tops, scripts, ok, err := l.sharedParts(entries)
+	if !ok || err != nil {
 		return false, err
 	}
 	site := p.Layer.SitePackages()
@@ -62,16 +48,7 @@ func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 			return false, nil // the general path reports the conflict
 		}
 	}
-	binRel, err := filepath.Rel(site, p.Layer.Bin())
-	if err != nil {
-		return false, err
-	}
-	// The RECORD is a function of the entry, the .dist-info's name, where
-	// bin/ is and whether the package was requested.
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%v", p.DistInfo, binRel, p.Requested)))
-	key := hex.EncodeToString(sum[:8])
-	record := func() ([]byte, error) { return l.sharedRecord(tops, scripts, binRel) }
-	distLink, topLinks, err := p.Views.View(p.DistInfo, tops, key, p.Requested, record)
+	distLink, topLinks, err := l.view(tops, scripts)
 	if err != nil {
 		return false, err
 	}
@@ -108,6 +85,81 @@ func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 	l.created = append(l.created, dst)
 	l.own(dst, "dir")
 	return true, nil
+}
+
+// sharedParts returns the top-level items and launchers of the plain case
+// (see linkShared); ok is false when p needs the general path.
+func (l *linkOp) sharedParts(entries []os.DirEntry) (tops []string, scripts []entryPoint, ok bool, err error) {
+	p := l.p
+	if p.Views == nil || p.Mode != Symlink || len(p.RealDirs) > 0 {
+		return nil, nil, false, nil
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == p.DistInfo {
+			continue
+		}
+		if strings.HasSuffix(name, ".data") && e.IsDir() {
+			return nil, nil, false, nil
+		}
+		tops = append(tops, name)
+	}
+	scripts, err = l.entryPoints()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return tops, scripts, true, nil
+}
+
+// view returns the entry's shared .dist-info and top-level symlinks for
+// p's layer, made on first use.
+func (l *linkOp) view(tops []string, scripts []entryPoint) (distLink string, topLinks []string, err error) {
+	p := l.p
+	binRel, err := filepath.Rel(p.Layer.SitePackages(), p.Layer.Bin())
+	if err != nil {
+		return "", nil, err
+	}
+	// The RECORD is a function of the entry, the .dist-info's name, where
+	// bin/ is and whether the package was requested.
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%v", p.DistInfo, binRel, p.Requested)))
+	key := hex.EncodeToString(sum[:8])
+	record := func() ([]byte, error) { return l.sharedRecord(tops, scripts, binRel) }
+	return p.Views.View(p.DistInfo, tops, key, p.Requested, record)
+}
+
+// PrepareView makes, if missing, the shared layout Link would hard-link for
+// p (see linkShared), without touching p.Layer: a caller linking several
+// new entries one by one builds their views first, in parallel. It does
+// nothing for a plan that takes the general path; Link reports whatever
+// error it returns again.
+func PrepareView(p Plan) error {
+	entries, err := os.ReadDir(p.EntryDir)
+	if err != nil {
+		return err
+	}
+	l := &linkOp{p: p, res: &Result{}}
+	if l.p.DistInfo == "" {
+		if l.p.DistInfo = findDistInfo(entries); l.p.DistInfo == "" {
+			return fmt.Errorf("%s: %w", p.EntryDir, ErrNoDistInfo)
+		}
+	}
+	tops, scripts, ok, err := l.sharedParts(entries)
+	if !ok || err != nil {
+		return err
+	}
+	_, _, err = l.view(tops, scripts)
+	return err
+}
+
+// findDistInfo returns the name of the .dist-info directory among an
+// entry's top-level items, or "".
+func findDistInfo(entries []os.DirEntry) string {
+	for _, e := range entries {
+		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
+			return e.Name()
+		}
+	}
+	return ""
 }
 
 // linkProto hard-links the store symlink proto at dst, or, where the store

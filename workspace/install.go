@@ -7,8 +7,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
@@ -178,7 +181,13 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	for i, c := range cands {
 		ents[i] = c.entry
 	}
-	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested)
+	fresh := map[string]bool{} // unpacked by this install: their views are new
+	for _, c := range cands {
+		if !c.report.Reused {
+			fresh[c.entry.SHA256] = true
+		}
+	}
+	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
 	for i, out := range outs {
 		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
 		rep.Packages[i].AlreadyLinked = out.already
@@ -357,7 +366,7 @@ func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate)
 
 // linkEntry links one entry into a layer (see linkEntries).
 func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
-	outs, _, err := w.linkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested)
+	outs, _, err := w.linkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested, nil)
 	if len(outs) == 1 {
 		notes, already = outs[0].notes, outs[0].already
 	}
@@ -376,7 +385,9 @@ type linkOutcome struct {
 // every link of theirs exists. On an error, the entries linked so far stay
 // linked and recorded, and the rest leave no row. pth reports whether a
 // top-level .pth file appeared, so children's layering must be refreshed.
-func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool) (outs []linkOutcome, pth bool, err error) {
+// The store views of fresh entries (by digest) are built first, in
+// parallel, while the rows go in; linking itself is sequential.
+func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool, fresh map[string]bool) (outs []linkOutcome, pth bool, err error) {
 	outs = make([]linkOutcome, len(ents))
 	current, err := w.Store.Manifests(ctx, layer)
 	if err != nil {
@@ -412,7 +423,27 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	if len(jobs) == 0 {
 		return outs, false, nil
 	}
-	if err := w.Store.BeginLinks(ctx, begin); err != nil {
+	plan := func(en *store.Entry) linker.Plan {
+		return linker.Plan{
+			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
+			Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
+			RealDirs:    RealDirs(&en.Fingerprint),
+			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+			Views:       w.Store.Views(ctx, en.SHA256),
+		}
+	}
+	began := make(chan error, 1)
+	go func() { began <- w.Store.BeginLinks(ctx, begin) }()
+	var views errgroup.Group
+	views.SetLimit(runtime.NumCPU())
+	for _, j := range jobs {
+		if fresh[j.en.SHA256] {
+			// An error is Link's to report, in order.
+			views.Go(func() error { linker.PrepareView(plan(j.en)); return nil })
+		}
+	}
+	views.Wait()
+	if err := <-began; err != nil {
 		return outs, false, err
 	}
 	var done []store.Linked
@@ -420,13 +451,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	next := 0
 	for ; next < len(jobs); next++ {
 		j := jobs[next]
-		res, err := linker.Link(linker.Plan{
-			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(j.en.SHA256), StoreRoot: w.Store.EntriesDir(),
-			Project: j.en.Name, Mode: mode, Requested: requested, Owner: j.en.Name + " " + j.en.Version,
-			RealDirs:    RealDirs(&j.en.Fingerprint),
-			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
-			Views:       w.Store.Views(ctx, j.en.SHA256),
-		})
+		res, err := linker.Link(plan(j.en))
 		if errors.Is(err, linker.ErrNoDistInfo) {
 			err = fmt.Errorf("entry %s: %w: %w", j.en.SHA256, err, store.ErrCorrupt)
 		}
