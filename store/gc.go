@@ -171,13 +171,8 @@ func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("staging item %q: %w", name, ErrInvalid)
 	}
 	if p := hex16Re().FindString(name); p != "" {
-		busy, cancel := context.WithCancel(ctx)
-		cancel() // try once, never wait
-		lk, err := s.LockFile(busy, "ingest-"+p, true, nil)
-		if errors.Is(err, ErrLocked) {
-			return false, nil
-		}
-		if err != nil {
+		lk, err := s.TryLockFile("ingest-" + p)
+		if lk == nil || err != nil {
 			return false, err
 		}
 		defer lk.Unlock()

@@ -304,15 +304,13 @@ func (c *claims) claim(ctx context.Context, j *ingestJob, sha string) (bool, err
 		return false, nil
 	}
 	if j.lock == nil {
-		try, cancel := context.WithCancel(ctx)
-		cancel() // try once, never wait
-		lk, err := c.s.LockFile(try, "ingest-"+sha[:16], true, nil)
-		if errors.Is(err, ErrLocked) && ctx.Err() == nil {
-			j.deferred = true
-			return false, nil
-		}
+		lk, err := c.s.TryLockFile("ingest-" + sha[:16])
 		if err != nil {
 			return false, err
+		}
+		if lk == nil {
+			j.deferred = true
+			return false, nil
 		}
 		j.lock = lk
 	}

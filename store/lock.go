@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,18 @@ func (l *Lock) Unlock() error {
 	err := l.f.Close() // closing the descriptor drops the flock
 	l.f = nil
 	return err
+}
+
+// TryLockFile takes the exclusive lock named name if it is free now, and
+// returns nil, without waiting, when another holder has it.
+func (s *Store) TryLockFile(name string) (*Lock, error) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel() // try once, never wait
+	lk, err := s.LockFile(done, name, true, nil)
+	if errors.Is(err, ErrLocked) {
+		return nil, nil
+	}
+	return lk, err
 }
 
 // LockFile takes a shared or exclusive lock named name, waiting until ctx is

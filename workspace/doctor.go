@@ -857,10 +857,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		_, err := w.Store.SealEntry(p.entry)
 		return err
 	case "remove_orphan_env":
-		busy, cancel := context.WithCancel(ctx)
-		cancel()
-		lk, err := w.Store.LockFile(busy, "env-"+p.env, true, nil)
-		if err != nil {
+		lk, err := w.Store.TryLockFile("env-" + p.env)
+		if lk == nil || err != nil {
 			return fmt.Errorf("environment %s is being created: left in place", p.env)
 		}
 		defer lk.Unlock()

@@ -165,10 +165,8 @@ func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time)
 		if age := t.Sub(fi.ModTime()); age >= staleAfter {
 			out = append(out, staleItem{path: p, age: age, remove: func(ctx context.Context) (bool, error) {
 				// Create holds the environment's lock while it builds.
-				busy, cancel := context.WithCancel(ctx)
-				cancel()
-				lk, err := w.Store.LockFile(busy, "env-"+env, true, nil)
-				if err != nil {
+				lk, err := w.Store.TryLockFile("env-" + env)
+				if lk == nil || err != nil {
 					return false, nil
 				}
 				defer lk.Unlock()
