@@ -217,19 +217,6 @@ func (s *Store) ABIState(ctx context.Context) (*ABIState, error) {
 // manifest row in state "linked", sorted.
 func (s *Store) LinkedGlobalLayers(ctx context.Context) ([]string, error) {
 	// The primary key (layer, norm_name) bounds the scan to GLOBAL's rows.
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT layer FROM manifests
+	return queryStrings(ctx, s.db, `SELECT DISTINCT layer FROM manifests
 		WHERE layer >= 'GLOBAL/' AND layer < 'GLOBAL0' AND state = 'linked' ORDER BY layer`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var l string
-		if err := rows.Scan(&l); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
 }

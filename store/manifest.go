@@ -335,20 +335,7 @@ func (s *Store) queryLinks(ctx context.Context, query string, args ...any) ([]Li
 
 // PathOwners returns the entries owning a path of a layer.
 func (s *Store) PathOwners(ctx context.Context, layer, path string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT entry FROM links WHERE layer = ? AND path = ?`, layer, path)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryStrings(ctx, s.db, `SELECT entry FROM links WHERE layer = ? AND path = ?`, layer, path)
 }
 
 // ExclusiveLinks returns the paths of entry in layer that no other entry
