@@ -25,6 +25,12 @@ const (
 	CodePTXJIT          = "ptx_jit"
 	CodeNoGPU           = "no_gpu"
 	CodeMissingLibrary  = "missing_library"
+	// CodeGPUCodeUnknown: a file's GPU code for a visible GPU is in fatbin
+	// entries of a kind forge cannot read, so whether it runs is unknown.
+	CodeGPUCodeUnknown = "gpu_code_unknown"
+	// CodeExtensionSuffix: an extension module's file name names another
+	// interpreter, so import will not find it.
+	CodeExtensionSuffix = "extension_suffix"
 )
 
 // CheckOptions carries what Check needs beyond the fingerprint and the host.
@@ -33,6 +39,14 @@ type CheckOptions struct {
 	// (e.g. libcudart.so.12 from nvidia-cuda-runtime-cu12). Check reads
 	// them only to look up the fingerprint's Needed (Evaluator relies on it).
 	ProvidedLibs []string
+	// ProvidedFiles, when not nil, are the paths (relative to
+	// site-packages) of the ELF files the environment's layers provide as
+	// the environment's site-packages shows them (forge links what a
+	// child's packages reach through their RUNPATH from a parent). With it,
+	// a file with a search path of its own finds a library only where the
+	// loader would: Check then reports a library that is in the
+	// environment but off the file's search path as missing.
+	ProvidedFiles []string
 	// VisibleDevices, when non-nil, replaces Host.VisibleDevices
 	// (CUDA_VISIBLE_DEVICES semantics: nil all, "" none).
 	VisibleDevices *string
@@ -43,6 +57,7 @@ type CheckOptions struct {
 // (malformed ELF/fatbin) come first.
 func Check(fp *Fingerprint, h *Host, opts CheckOptions) []Finding {
 	c := checker{fp: fp, h: h, opts: opts}
+	c.initLoader()
 	c.out = append(c.out, fp.Problems...)
 	c.tags()
 	c.arch()
@@ -59,6 +74,21 @@ type checker struct {
 	h    *Host
 	opts CheckOptions
 	out  []Finding
+
+	// Set by initLoader (loader.go).
+	loaded                     map[string]bool // members import loads
+	shippedPath, providedFiles map[string]bool
+	shippedName, providedName  map[string]string
+}
+
+// ships reports whether the wheel contains a member with that file name or soname.
+func (c *checker) ships(soname string) bool {
+	for _, e := range c.fp.ELFs {
+		if path.Base(e.Path) == soname || e.Soname == soname {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checker) add(code string, sev Severity, file, format string, args ...any) {
@@ -270,6 +300,31 @@ func (c *checker) tagProblems(t Tag) []string {
 
 // ---- arch, libc ----
 
+// fileFinding adds a finding about one file: incompatible only when import
+// loads that file, a risk naming it as loaded on demand otherwise.
+func (c *checker) fileFinding(code string, sev Severity, file, format string, args ...any) {
+	c.add(code, c.severity(file, sev), file, c.demandNote(file)+format, args...)
+}
+
+// firstFile returns, among the ELF members for which match holds, the
+// first that import loads (non-optional first), else the first at all.
+func (c *checker) firstFile(match func(ELF) bool) (ELF, bool) {
+	var found ELF
+	have := false
+	for _, e := range c.fp.ELFs {
+		if !match(e) {
+			continue
+		}
+		if !c.onDemand(e.Path) && !e.Optional {
+			return e, true
+		}
+		if !have {
+			found, have = e, true
+		}
+	}
+	return found, have
+}
+
 func (c *checker) arch() {
 	ha := c.hostArch()
 	if ha == "" {
@@ -277,27 +332,48 @@ func (c *checker) arch() {
 	}
 	for _, m := range c.fp.Machines {
 		if m != ha {
-			file := c.fileWith(func(e ELF) string { return e.Machine }, m)
-			c.add(CodeArch, Incompatible, file, "%s is built for %s, host is %s", file, m, ha)
+			e, _ := c.firstFile(func(e ELF) bool { return e.Machine == m })
+			c.fileFinding(CodeArch, Incompatible, e.Path, "%s is built for %s, host is %s", e.Path, m, ha)
 		}
 	}
 }
 
+// fileLibc is the C library e is built against: from its own content, else
+// from its extension-module suffix ("-linux-musl.so"), which names the
+// libc of the only interpreter that would import it.
+func fileLibc(e ELF) string {
+	if e.Libc != "" {
+		return e.Libc
+	}
+	if s, ok := IsExtensionModule(e.Path); ok {
+		return s.Libc
+	}
+	return ""
+}
+
 func (c *checker) libc() {
 	fam, ver := c.hostLibc()
-	if c.fp.LibcFamily != "" && fam != "" && c.fp.LibcFamily != fam {
-		file := c.fileWith(func(e ELF) string { return e.Libc }, c.fp.LibcFamily)
-		c.add(CodeLibcFamily, Incompatible, file, "%s is built against %s, host has %s", file, c.fp.LibcFamily, c.hostLibcText())
-		return
+	if fam != "" {
+		if e, ok := c.firstFile(func(e ELF) bool { l := fileLibc(e); return l != "" && l != fam }); ok {
+			why := ""
+			if e.Libc == "" {
+				why = " (its extension-module suffix says so)"
+			}
+			c.fileFinding(CodeLibcFamily, Incompatible, e.Path, "%s is built against %s%s, host has %s", e.Path, fileLibc(e), why, c.hostLibcText())
+			return
+		}
 	}
-	if fam == "glibc" && ver != "" && c.fp.GlibcFloor != "" && !VersionAtLeast(ver, c.fp.GlibcFloor) {
-		file := c.fileWith(func(e ELF) string { return e.GlibcFloor }, c.fp.GlibcFloor)
-		c.add(CodeGlibcFloor, Incompatible, file, "needs GLIBC_%s (in %s), host has glibc %s", c.fp.GlibcFloor, file, ver)
+	c.interpreterSuffix()
+	if fam == "glibc" && ver != "" {
+		c.floor(CodeGlibcFloor, func(e ELF) string { return e.GlibcFloor }, ver, func(file, need string) string {
+			return fmt.Sprintf("needs GLIBC_%s (in %s), host has glibc %s", need, file, ver)
+		})
 	}
-	if c.h.Libc != nil && c.h.Libc.Libstdcxx != "" && c.fp.GlibcxxFloor != "" &&
-		!VersionAtLeast(c.h.Libc.Libstdcxx, c.fp.GlibcxxFloor) && !c.ships("libstdc++.so.6") {
-		file := c.fileWith(func(e ELF) string { return e.GlibcxxFloor }, c.fp.GlibcxxFloor)
-		c.add(CodeGlibcxxFloor, Incompatible, file, "needs GLIBCXX_%s (in %s), host libstdc++ has GLIBCXX_%s", c.fp.GlibcxxFloor, file, c.h.Libc.Libstdcxx)
+	if c.h.Libc != nil && c.h.Libc.Libstdcxx != "" && !c.ships("libstdc++.so.6") {
+		have := c.h.Libc.Libstdcxx
+		c.floor(CodeGlibcxxFloor, func(e ELF) string { return e.GlibcxxFloor }, have, func(file, need string) string {
+			return fmt.Sprintf("needs GLIBCXX_%s (in %s), host libstdc++ has GLIBCXX_%s", need, file, have)
+		})
 	}
 	// What the tag promises: the lowest manylinux floor among its platforms.
 	declared, declTag := "", ""
@@ -316,14 +392,56 @@ func (c *checker) libc() {
 	}
 }
 
-// ships reports whether the wheel contains a member with that file name or soname.
-func (c *checker) ships(soname string) bool {
+// floor adds one finding for the highest version that files import loads
+// need above have (incompatible), and one for the highest that files
+// loaded on demand need above have (a risk).
+func (c *checker) floor(code string, get func(ELF) string, have string, msg func(file, need string) string) {
+	var loadedNeed, loadedFile, demandNeed, demandFile string
 	for _, e := range c.fp.ELFs {
-		if path.Base(e.Path) == soname || e.Soname == soname {
-			return true
+		need := get(e)
+		if need == "" || VersionAtLeast(have, need) {
+			continue
+		}
+		if c.onDemand(e.Path) {
+			if CompareVersions(need, demandNeed) > 0 {
+				demandNeed, demandFile = need, e.Path
+			}
+		} else if CompareVersions(need, loadedNeed) > 0 {
+			loadedNeed, loadedFile = need, e.Path
 		}
 	}
-	return false
+	if loadedNeed != "" {
+		c.add(code, Incompatible, loadedFile, "%s", msg(loadedFile, loadedNeed))
+	}
+	if demandNeed != "" && CompareVersions(demandNeed, loadedNeed) > 0 {
+		c.add(code, Risk, demandFile, "loaded on demand: %s", msg(demandFile, demandNeed))
+	}
+}
+
+// interpreterSuffix: an extension module named for another interpreter
+// ("_C.cpython-312-….so" under CPython 3.11) is never found by import.
+func (c *checker) interpreterSuffix() {
+	py := c.h.Python
+	if py == nil || py.Implementation != "" && py.Implementation != "cp" {
+		return
+	}
+	hostABI := py.ABI
+	if hostABI == "" {
+		vs := strings.Split(py.Version, ".")
+		if len(vs) < 2 {
+			return
+		}
+		hostABI = "cp" + vs[0] + vs[1]
+	}
+	for _, e := range c.fp.ELFs {
+		s, ok := IsExtensionModule(e.Path)
+		if !ok || s.Interpreter == "" || strings.TrimSuffix(hostABI, "t") == s.Interpreter {
+			continue
+		}
+		c.add(CodeExtensionSuffix, Incompatible, e.Path, "%s is an extension module for %s (its file name says so); %s %s will not import it",
+			e.Path, s.Interpreter, hostABI, py.Version)
+		return
+	}
 }
 
 // ---- CPU ----
@@ -344,15 +462,23 @@ func (c *checker) isa() {
 		return
 	}
 	hl := c.h.CPU.X86_64Level
-	if c.fp.ISALevel > hl {
-		file := ""
-		for _, e := range c.fp.ELFs {
-			if !e.Optional && e.ISALevel == c.fp.ISALevel {
-				file = e.Path
-				break
+	reported := map[bool]bool{}
+	for _, e := range c.fp.ELFs {
+		if e.Optional || e.ISALevel <= hl {
+			continue
+		}
+		demand := c.onDemand(e.Path)
+		lvl := 0
+		for _, o := range c.fp.ELFs { // the highest level of this kind
+			if !o.Optional && c.onDemand(o.Path) == demand {
+				lvl = max(lvl, o.ISALevel)
 			}
 		}
-		c.add(CodeISALevel, Incompatible, file, "needs %s (adds %s; in %s), host CPU is %s", isaName(c.fp.ISALevel), isaAdds(c.fp.ISALevel), file, isaName(hl))
+		if e.ISALevel != lvl || reported[demand] {
+			continue
+		}
+		reported[demand] = true
+		c.fileFinding(CodeISALevel, Incompatible, e.Path, "needs %s (adds %s; in %s), host CPU is %s", isaName(lvl), isaAdds(lvl), e.Path, isaName(hl))
 	}
 	for _, e := range c.fp.ELFs {
 		if e.Optional && e.ISALevel > hl {
@@ -364,24 +490,40 @@ func (c *checker) isa() {
 // ---- CUDA ----
 
 // CUDAMajor is the CUDA major the wheel's code needs and where that was read
-// from: libcudart.so.N in an ELF member, else the +cuXYZ local version, else
-// nvidia-*-cuN requirements. 0 when the wheel needs no CUDA.
+// from, the strongest evidence first: libcudart.so.N in an ELF member, the
+// +cuXYZ local version, a nvidia-*-cuNN distribution name (the wheel is
+// itself a CUDA N library), nvidia-*-cuN requirements, the newest PTX ISA
+// in its GPU code (NVIDIA's libraries link the runtime statically: no
+// libcudart.so.N names their CUDA, but the PTX their toolkit wrote does).
+// Evidence of several kinds is combined by taking the highest major. 0 when
+// the wheel needs no CUDA.
 func (fp *Fingerprint) CUDAMajor() (int, string) {
-	if fp.CUDARuntimeMajor > 0 {
-		for _, e := range fp.ELFs {
-			if e.CUDARuntimeMajor == fp.CUDARuntimeMajor {
-				return fp.CUDARuntimeMajor, fmt.Sprintf("libcudart.so.%d in %s", fp.CUDARuntimeMajor, e.Path)
-			}
+	best, src := 0, ""
+	consider := func(n int, why string) {
+		if n > best {
+			best, src = n, why
 		}
-		return fp.CUDARuntimeMajor, fmt.Sprintf("libcudart.so.%d", fp.CUDARuntimeMajor)
+	}
+	for _, e := range fp.ELFs {
+		if e.CUDARuntimeMajor > 0 {
+			consider(e.CUDARuntimeMajor, fmt.Sprintf("libcudart.so.%d in %s", e.CUDARuntimeMajor, e.Path))
+		}
 	}
 	if fl := fp.CUDAFlavour; fl != "" && fl != "cpu" {
-		return MajorOf(fl), "version " + fp.Version
+		consider(MajorOf(fl), "version "+fp.Version)
 	}
-	best, src := 0, ""
+	if n := NvidiaCUDAMajor(fp.Name); n > 0 {
+		consider(n, "distribution "+NormalizeName(fp.Name))
+	}
 	for _, r := range fp.NvidiaRequires {
-		if n := NvidiaCUDAMajor(r); n > best {
-			best, src = n, "requires "+r
+		consider(NvidiaCUDAMajor(r), "requires "+r)
+	}
+	loaded := fp.Loaded()
+	for _, e := range fp.ELFs {
+		if loaded[e.Path] {
+			if ev := fileCUDA(e); ev.major > 0 {
+				consider(ev.major, ev.evidence)
+			}
 		}
 	}
 	return best, src
@@ -399,33 +541,38 @@ func (c *checker) hostCUDA() string {
 }
 
 func (c *checker) cuda() {
-	need, src := c.fp.CUDAMajor()
 	if c.h.CUDA == nil {
-		if c.fp.LinksLibcuda {
-			file := ""
-			for _, e := range c.fp.ELFs {
-				if e.LinksLibcuda {
-					file = e.Path
-					break
-				}
-			}
-			c.add(CodeCUDADriver, Incompatible, file, "links libcuda.so.1 (in %s), host has no NVIDIA driver", file)
+		// The CUDA runtime loads without a driver; libcuda.so.1 is the driver.
+		if e, ok := c.firstFile(func(e ELF) bool { return e.LinksLibcuda }); ok {
+			c.fileFinding(CodeCUDADriver, Incompatible, e.Path, "%s links libcuda.so.1, host has no NVIDIA driver", e.Path)
 		}
 		return
+	}
+	need, src := c.fp.CUDAMajor()
+	have, driver := c.hostCUDA(), c.h.CUDA.DriverVersion
+	if need > 0 {
+		if have == "" {
+			c.add(CodeCUDADriver, Risk, "", "needs CUDA %d (%s), host driver %s supports an unknown CUDA version", need, src, driver)
+			return
+		}
+		if MajorOf(have) < need {
+			c.add(CodeCUDADriver, Incompatible, "", "needs a driver for CUDA %d (%s), host driver %s supports CUDA %s", need, src, driver, have)
+			return
+		}
+	}
+	if have != "" {
+		// Files loaded on demand may need more than what import loads.
+		for _, e := range c.fp.ELFs {
+			if ev := fileCUDA(e); ev.major > max(need, MajorOf(have)) && c.onDemand(e.Path) {
+				c.fileFinding(CodeCUDADriver, Risk, e.Path, "%s needs a driver for CUDA %d (%s), host driver %s supports CUDA %s", e.Path, ev.major, ev.evidence, driver, have)
+				break
+			}
+		}
 	}
 	if need == 0 {
 		return
 	}
-	have, driver := c.hostCUDA(), c.h.CUDA.DriverVersion
-	if have == "" {
-		c.add(CodeCUDADriver, Risk, "", "needs CUDA %d (%s), host driver %s supports an unknown CUDA version", need, src, driver)
-		return
-	}
 	hm := MajorOf(have)
-	if hm < need {
-		c.add(CodeCUDADriver, Incompatible, "", "needs a driver for CUDA %d (%s), host driver %s supports CUDA %s", need, src, driver, have)
-		return
-	}
 	fl := c.fp.CUDAFlavour
 	if hm == need && fl != "" && fl != "cpu" && MajorOf(fl) == need && CompareVersions(fl, have) > 0 {
 		floor, known := CUDAMinorCompatFloor[need]
@@ -503,24 +650,33 @@ func codeList(code []FatbinEntry) string {
 	return strings.Join(s, ", ")
 }
 
-// coverage says how a GPU can run the wheel's code: by a cubin, only by
-// JIT-compiling PTX, or not at all (why says so).
+// coverage says how a GPU can run one file's code: by a cubin, only by
+// JIT-compiling PTX, not at all (why says so), or unknown: only entries of a
+// kind forge cannot read might hold code for it.
 type coverage int
 
 const (
 	uncovered coverage = iota
+	unknownCover
 	byPTX
 	byCubin
 )
 
-func (c *checker) cover(d GPU) (coverage, string) {
+// cover decides how GPU d runs code.
+func (c *checker) cover(code []FatbinEntry, d GPU) (coverage, string) {
 	major, minor, err := ComputeCapability(d.ComputeCapability)
 	if err != nil {
 		return uncovered, "unknown compute capability"
 	}
 	have := c.hostCUDA()
 	best, why := uncovered, ""
-	for _, e := range c.fp.GPUCode {
+	for _, e := range code {
+		if e.Kind == KindUnknown {
+			if e.SM/10 <= major && best < unknownCover {
+				best = unknownCover
+			}
+			continue
+		}
 		ok, jit := e.RunsOn(major, minor)
 		if !ok {
 			continue
@@ -530,7 +686,7 @@ func (c *checker) cover(d GPU) (coverage, string) {
 		}
 		if e.PTXVersion != "" {
 			tk, known := PTXToolkit[e.PTXVersion]
-			if !known && CompareVersions(e.PTXVersion, "9.0") > 0 {
+			if !known && CompareVersions(e.PTXVersion, newestPTX()) > 0 {
 				why = fmt.Sprintf("%s is PTX %s, newer than any toolkit forge knows", e, e.PTXVersion)
 				continue
 			}
@@ -544,6 +700,20 @@ func (c *checker) cover(d GPU) (coverage, string) {
 	return best, why
 }
 
+// newestPTX is the newest PTX ISA version in PTXToolkit.
+var newestPTX = sync.OnceValue(func() string {
+	best := ""
+	for v := range PTXToolkit {
+		best = MaxVersion(best, v)
+	}
+	return best
+})
+
+func gpuShort(d GPU) string { return fmt.Sprintf("GPU %d (%s)", d.Index, d.ComputeCapability) }
+
+// gpu decides coverage per ELF file a GPU would load, never pooled over the
+// wheel: a vendored library with only PTX is a JIT risk even when the
+// package's main library has cubins. Each finding names its file.
 func (c *checker) gpu() {
 	if len(c.fp.GPUCode) == 0 {
 		return
@@ -563,9 +733,17 @@ func (c *checker) gpu() {
 		c.add(CodeNoGPU, Risk, "", "has GPU code (%s) but %s", codeList(c.fp.GPUCode), why)
 		return
 	}
-	var bad, jit []string
+	for _, e := range c.fp.ELFs {
+		if len(e.GPUCode) > 0 {
+			c.gpuFile(e, gpus)
+		}
+	}
+}
+
+func (c *checker) gpuFile(e ELF, gpus []GPU) {
+	var bad, jit, unknown []string
 	for _, d := range gpus {
-		cov, why := c.cover(d)
+		cov, why := c.cover(e.GPUCode, d)
 		switch cov {
 		case uncovered:
 			s := gpuText(d)
@@ -573,35 +751,71 @@ func (c *checker) gpu() {
 				s += ": " + why
 			}
 			bad = append(bad, s)
+		case unknownCover:
+			unknown = append(unknown, gpuShort(d))
 		case byPTX:
-			jit = append(jit, gpuText(d))
+			jit = append(jit, gpuShort(d))
 		}
 	}
 	switch {
 	case len(bad) == len(gpus):
-		c.add(CodeGPUArch, Incompatible, "", "no kernel image for %s; wheel has %s", strings.Join(bad, ", "), codeList(c.fp.GPUCode))
+		c.fileFinding(CodeGPUArch, Incompatible, e.Path, "%s: no kernel image for %s; it has %s", e.Path, strings.Join(bad, ", "), codeList(e.GPUCode))
 	case len(bad) > 0:
-		c.add(CodeGPUArch, Risk, "", "no kernel image for %s (other visible GPUs are covered); wheel has %s", strings.Join(bad, ", "), codeList(c.fp.GPUCode))
+		c.fileFinding(CodeGPUArch, Risk, e.Path, "%s: no kernel image for %s (other visible GPUs are covered); it has %s", e.Path, strings.Join(bad, ", "), codeList(e.GPUCode))
+	}
+	if len(unknown) > 0 {
+		c.fileFinding(CodeGPUCodeUnknown, Risk, e.Path, "%s: coverage of %s unknown: no readable kernel, and fatbin entries of a kind forge cannot read (%s) may hold one", e.Path, strings.Join(unknown, ", "), codeList(unknownCode(e.GPUCode)))
 	}
 	if len(jit) > 0 {
-		c.add(CodePTXJIT, Risk, "", "%s only covered by PTX: JIT compilation at first start; wheel has %s", strings.Join(jit, ", "), codeList(c.fp.GPUCode))
+		c.fileFinding(CodePTXJIT, Risk, e.Path, "%s: only PTX %s for %s: JIT compilation at first start", e.Path, codeList(ptxCode(e.GPUCode)), strings.Join(jit, ", "))
 	}
+}
+
+func unknownCode(code []FatbinEntry) []FatbinEntry {
+	var out []FatbinEntry
+	for _, e := range code {
+		if e.Kind == KindUnknown {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func ptxCode(code []FatbinEntry) []FatbinEntry {
+	var out []FatbinEntry
+	for _, e := range code {
+		if e.Kind == KindPTX {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // ---- libraries ----
 
+// libraries resolves every DT_NEEDED of every file as the loader would
+// (loader.go) and reports what it would not find: one finding per
+// library, naming the first file that needs it.
 func (c *checker) libraries() {
-	for _, n := range c.fp.Needed {
-		if n == libcudaSoname || IsBaselineLibrary(n) || slices.Contains(c.opts.ProvidedLibs, n) || slices.Contains(c.h.Libraries, n) {
-			continue
-		}
-		file := ""
-		for _, e := range c.fp.ELFs {
-			if slices.Contains(e.Needed, n) {
-				file = e.Path
-				break
+	reported := map[string]bool{}
+	for _, e := range c.fp.ELFs {
+		for _, n := range e.Needed {
+			if reported[n] {
+				continue
 			}
+			r := c.resolve(e, n)
+			if r.found {
+				continue
+			}
+			reported[n] = true
+			where := "not in the wheel, the environment's layers or the host's libraries"
+			if len(r.searched) > 0 {
+				where = "not on its search path (" + strings.Join(r.searched, ", ") + ") nor among the host's libraries"
+				if r.elsewhere != "" {
+					where += "; the environment has it at " + r.elsewhere + ", where the loader does not look"
+				}
+			}
+			c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): %s", c.demandNote(e.Path), n, e.Path, where)
 		}
-		c.add(CodeMissingLibrary, Risk, file, "needs %s (in %s): not in the wheel, the environment's layers or the host's libraries", n, file)
 	}
 }

@@ -145,6 +145,7 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 			e.ISALevel = lvl
 		}
 	}
+	var code []FatbinEntry
 	if s := f.Section(defaultFatbinSectionNm); s != nil && s.Type != elf.SHT_NOBITS {
 		if s.Size > maxFatbinSection || int64(s.Size) > size {
 			bad(CodeMalformedFatbin, "%s of %d bytes in a %d-byte file", defaultFatbinSectionNm, s.Size, size)
@@ -153,14 +154,41 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 		} else {
 			// Read through the section, not into memory: a fatbin can be
 			// most of a gigabyte.
-			code, err := ParseFatbinAt(s, int64(s.Size))
-			e.GPUCode = code
+			c, err := ParseFatbinAt(s, int64(s.Size))
+			code = c
 			if err != nil {
 				bad(CodeMalformedFatbin, "%v", err)
 			}
 		}
 	}
+	scan := fatbinScan{entries: len(code)}
+	for _, s := range f.Sections {
+		if !isScannedSection(s, size) {
+			continue
+		}
+		if err := scan.scanSection(s, int64(s.Size)); err != nil {
+			bad(CodeMalformedFatbin, "%s: %v", s.Name, err)
+		}
+	}
+	if scan.bad != nil {
+		bad(CodeMalformedFatbin, "%v", scan.bad)
+	}
+	e.GPUCode = dedupeCode(append(code, scan.code...))
 	return e, problems
+}
+
+// isScannedSection reports whether s may hold fatbin containers that a GPU
+// would run: allocated (the loader maps it), not code, stored in the file.
+// .nv_fatbin has its own reader; __nv_relfatbin is input for the device
+// linker, never loaded.
+func isScannedSection(s *elf.Section, fileSize int64) bool {
+	switch s.Name {
+	case defaultFatbinSectionNm, "__nv_relfatbin":
+		return false
+	}
+	return s.Type == elf.SHT_PROGBITS && s.Flags&elf.SHF_ALLOC != 0 && s.Flags&elf.SHF_EXECINSTR == 0 &&
+		s.Flags&elf.SHF_COMPRESSED == 0 && s.Size >= fatbinContainerHdrSize+fatbinEntryMinHdrSize &&
+		s.Offset <= uint64(fileSize) && s.Size <= uint64(fileSize)-s.Offset
 }
 
 func hasDynamicProg(f *elf.File) bool {
@@ -411,19 +439,7 @@ func summarize(fp *Fingerprint) {
 	for c := range code {
 		fp.GPUCode = append(fp.GPUCode, c)
 	}
-	sort.Slice(fp.GPUCode, func(i, j int) bool {
-		a, b := fp.GPUCode[i], fp.GPUCode[j]
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind // cubin before ptx
-		}
-		if a.SM != b.SM {
-			return a.SM < b.SM
-		}
-		if a.ArchSpecific != b.ArchSpecific {
-			return !a.ArchSpecific
-		}
-		return CompareVersions(a.PTXVersion, b.PTXVersion) < 0
-	})
+	sortCode(fp.GPUCode)
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -2,6 +2,7 @@ package abi
 
 import (
 	"encoding/json"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -37,6 +38,29 @@ type verdictKey struct {
 	provided string
 	vis      string
 	hasVis   bool
+	// files are the ProvidedFiles whose names fp's files need, "\x00" when
+	// ProvidedFiles is set but names none of them, "" when it is nil.
+	files string
+}
+
+// providedFilesKey is the part of files that Check can read for fp: the
+// paths whose base name some member of fp needs.
+func providedFilesKey(fp *Fingerprint, files []string) string {
+	need := map[string]bool{}
+	for _, e := range fp.ELFs {
+		for _, n := range e.Needed {
+			need[n] = true
+		}
+	}
+	var b strings.Builder
+	b.WriteByte(0)
+	for _, f := range files {
+		if need[path.Base(f)] {
+			b.WriteString(f)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
 }
 
 // NewEvaluator returns an empty Evaluator.
@@ -86,6 +110,9 @@ func (ev *Evaluator) Evaluate(key string, fp *Fingerprint, h *Host, p Policy, op
 	}
 	if opts.VisibleDevices != nil {
 		k.vis, k.hasVis = *opts.VisibleDevices, true
+	}
+	if opts.ProvidedFiles != nil {
+		k.files = providedFilesKey(fp, opts.ProvidedFiles)
 	}
 	if v, ok := ev.verdicts[k]; ok {
 		return v
@@ -160,6 +187,14 @@ func (ev *Evaluator) checkKey(raw string) ([]byte, bool) {
 			case "name", "build":
 				if !stringOrNull(value) {
 					return b, false
+				}
+				if name == "name" && strings.Contains(value, "-cu") {
+					// CUDAMajor reads a nvidia-*-cuNN name.
+					if len(b) > 1 {
+						b = append(b, ',')
+					}
+					b = append(b, `"name":`...)
+					b = append(b, value...)
 				}
 			case "version":
 				if !stringOrNull(value) {

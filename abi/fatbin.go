@@ -34,11 +34,18 @@ import (
 //	           +48 u64 (0), +56 u64 uncompressed payload size
 //	           next entry = entry + header size + padded payload size.
 //
-// The arch-specific 'a' suffix (sm_90a) has no known bit in the fatbin entry
-// header. It is read from the payload when that is not compressed: a cubin's
-// CUDA ELF e_flags carry EF_CUDA_ACCELERATORS (0x800 for ELF ABI version < 8,
-// 0x8 from ABI version 8), a PTX text says ".target sm_90a". For a compressed
-// payload ArchSpecific stays false.
+// The arch-specific 'a' suffix (sm_90a) is bit 0x100000 of the entry flags:
+// NVIDIA's real fatbins set it on every sm_XYa entry (sm_90a: flags 0x102011,
+// plain sm_90: 0x2011), compressed or not, and cuobjdump names those entries
+// sm_XYa. It is also read from an uncompressed payload, for fatbins that do
+// not set the bit: a cubin's CUDA ELF e_flags carry EF_CUDA_ACCELERATORS
+// (0x800 for ELF ABI version < 8, 0x8 from ABI version 8), a PTX text says
+// ".target sm_90a".
+//
+// Entries of other kinds exist: cuFFT carries thousands of kind-8 entries
+// (flags 0x12011) that cuobjdump cannot read either ("can't deobfuscate").
+// They are kept as KindUnknown, so coverage that depends on them is
+// reported as unknown, never guessed.
 const (
 	FatbinMagic            = 0xBA55ED50
 	fatbinContainerHdrSize = 16
@@ -49,19 +56,30 @@ const (
 
 	FatbinFlagCompressed     = 0x2000
 	FatbinFlagCompressedZstd = 0x8000
+	FatbinFlagArchSpecific   = 0x100000
+
+	// maxFatbinEntries bounds the entries read from one ELF file: a lying
+	// or hostile file cannot make forge allocate without limit. NVIDIA's
+	// largest (cuFFT) has about 27,000.
+	maxFatbinEntries = 1 << 20
 )
 
 // Kinds of GPU code.
 const (
 	KindCubin = "cubin"
 	KindPTX   = "ptx"
+	// KindUnknown is an entry of a kind forge cannot read: it may hold
+	// code for its SM, or not.
+	KindUnknown = "unknown"
 )
 
 // FatbinEntry is one piece of GPU code in a fatbin.
 type FatbinEntry struct {
-	Kind         string `json:"kind"` // "cubin" or "ptx"
-	SM           int    `json:"sm"`   // 80 for sm_80 / compute_80
-	ArchSpecific bool   `json:"arch_specific,omitempty"`
+	Kind string `json:"kind"` // "cubin", "ptx" or "unknown"
+	SM   int    `json:"sm"`   // 80 for sm_80 / compute_80
+	// RawKind is the entry header's kind of an unknown entry (8 in cuFFT).
+	RawKind      int  `json:"raw_kind,omitempty"`
+	ArchSpecific bool `json:"arch_specific,omitempty"`
 	// PTXVersion is the PTX ISA version of a PTX entry ("8.4"), "" for cubins.
 	PTXVersion string `json:"ptx_version,omitempty"`
 	Compressed bool   `json:"compressed,omitempty"`
@@ -70,8 +88,11 @@ type FatbinEntry struct {
 // String is the nvcc name of the code: "sm_80", "sm_90a", "compute_80".
 func (e FatbinEntry) String() string {
 	p := "sm_"
-	if e.Kind == KindPTX {
+	switch e.Kind {
+	case KindPTX:
 		p = "compute_"
+	case KindUnknown:
+		p = "kind" + strconv.Itoa(e.RawKind) + ":sm_"
 	}
 	s := p + strconv.Itoa(e.SM)
 	if e.ArchSpecific {
@@ -104,7 +125,17 @@ const fatbinPeek = 4096
 // never the payloads themselves, so a gigabyte of GPU code costs a few
 // kilobytes of reads and no allocation of its size.
 func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
+	return parseFatbinAt(r, n64, nil)
+}
+
+// parseFatbinAt is ParseFatbinAt counting the entries it reads in *count
+// (when not nil) and stopping with an error past maxFatbinEntries.
+func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) {
 	var out []FatbinEntry
+	var local int
+	if count == nil {
+		count = &local
+	}
 	le := binary.LittleEndian
 	if n64 < 0 {
 		return nil, fmt.Errorf("%w: negative size", ErrFatbin)
@@ -179,6 +210,9 @@ func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 			flags := le.Uint64(eh[40:])
 			at := e
 			e += ehs + padded
+			if *count++; *count > maxFatbinEntries {
+				return out, fmt.Errorf("%w: more than %d entries", ErrFatbin, maxFatbinEntries)
+			}
 			var fe FatbinEntry
 			switch kind {
 			case FatbinKindPTX:
@@ -186,12 +220,13 @@ func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 			case FatbinKindCubin, 0x10:
 				fe.Kind = KindCubin
 			default:
-				continue
+				fe.Kind, fe.RawKind = KindUnknown, int(kind)
 			}
 			if sm > 10000 {
 				return out, fmt.Errorf("%w: entry at %#x: SM arch %d", ErrFatbin, at, sm)
 			}
 			fe.SM = int(sm)
+			fe.ArchSpecific = flags&FatbinFlagArchSpecific != 0
 			fe.Compressed = flags&(FatbinFlagCompressed|FatbinFlagCompressedZstd) != 0
 			if fe.Compressed && compSize > 0 && compSize <= payloadLen {
 				payloadLen = compSize
@@ -199,15 +234,15 @@ func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 			if fe.Kind == KindPTX && major > 0 {
 				fe.PTXVersion = fmt.Sprintf("%d.%d", major, minor)
 			}
-			if !fe.Compressed {
+			if !fe.Compressed && fe.Kind != KindUnknown {
 				payload, err := read(payloadAt, min(payloadLen, fatbinPeek))
 				if err != nil {
 					return out, err
 				}
 				if fe.Kind == KindPTX {
 					readPTXText(payload, &fe)
-				} else {
-					fe.ArchSpecific = cubinArchSpecific(payload)
+				} else if cubinArchSpecific(payload) {
+					fe.ArchSpecific = true
 				}
 			}
 			out = append(out, fe)

@@ -125,6 +125,14 @@ func (b *FingerprintBuilder) AddELF(path string, r io.ReaderAt, size int64) {
 	b.fp.Problems = append(b.fp.Problems, problems...)
 }
 
+// AddParsedELF adds an ELF member that was read elsewhere (a stored
+// fingerprint being re-summarised, or a test's hand-made member).
+func (b *FingerprintBuilder) AddParsedELF(e ELF) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fp.ELFs = append(b.fp.ELFs, e)
+}
+
 // SetWheelFile records the parsed WHEEL file's Tag lines.
 func (b *FingerprintBuilder) SetWheelFile(tags []string) {
 	b.mu.Lock()
