@@ -106,7 +106,7 @@ func (fp *Fingerprint) Loaded() map[string]bool {
 		queue = queue[1:]
 		for _, n := range e.Needed {
 			j := -1
-			for _, dir := range searchDirs(e) {
+			for _, dir := range SearchDirs(e) {
 				if k, ok := byPath[path.Join(dir, n)]; ok {
 					j = k
 					break
@@ -126,13 +126,13 @@ func (fp *Fingerprint) Loaded() map[string]bool {
 	return out
 }
 
-// searchDirs are the directories, relative to the wheel's root (the
+// SearchDirs are the directories, relative to the wheel's root (the
 // site-packages it is installed into), that the loader searches for e's
 // DT_NEEDED libraries before the host's: DT_RPATH when there is no
 // DT_RUNPATH, else DT_RUNPATH; $ORIGIN is e's own directory. Absolute
 // entries are the host's business and are left out; so are entries that
 // climb above site-packages.
-func searchDirs(e ELF) []string {
+func SearchDirs(e ELF) []string {
 	list := e.Runpath
 	if len(list) == 0 {
 		list = e.Rpath
@@ -182,7 +182,7 @@ func (c *checker) resolve(e ELF, n string) resolution {
 	if n == libcudaSoname || IsBaselineLibrary(n) || slices.Contains(c.h.Libraries, n) {
 		return resolution{found: true}
 	}
-	dirs := searchDirs(e)
+	dirs := SearchDirs(e)
 	for _, d := range dirs {
 		p := path.Join(d, n)
 		if c.shippedPath[p] || c.providedFiles[p] {
@@ -279,4 +279,50 @@ func fileCUDA(e ELF) cudaEvidence {
 		return cudaEvidence{}
 	}
 	return cudaEvidence{major: MajorOf(tk), toolkit: tk, evidence: fmt.Sprintf("PTX ISA %s (CUDA %s) in %s", best, tk, e.Path)}
+}
+
+// Provided gathers what a set of installed wheels offers the loader: the
+// sonames and file names of their ELF members (the name-only view) and
+// their paths as site-packages shows them. Together they are the
+// CheckOptions of a wheel checked among them.
+type Provided struct {
+	libs, files map[string]bool
+}
+
+// Add records fp's ELF members.
+func (p *Provided) Add(fp *Fingerprint) {
+	if p.libs == nil {
+		p.libs, p.files = map[string]bool{}, map[string]bool{}
+	}
+	for _, e := range fp.ELFs {
+		p.libs[path.Base(e.Path)] = true
+		if e.Soname != "" {
+			p.libs[e.Soname] = true
+		}
+		if f, ok := sitePath(e.Path); ok {
+			p.files[f] = true
+		}
+	}
+}
+
+// Options returns CheckOptions with ProvidedLibs and ProvidedFiles set
+// (sorted; ProvidedFiles not nil, so Check resolves as the loader does).
+func (p *Provided) Options() CheckOptions {
+	return CheckOptions{ProvidedLibs: sortedKeys(p.libs), ProvidedFiles: append([]string{}, sortedKeys(p.files)...)}
+}
+
+// sitePath is where a wheel member lands relative to site-packages: the
+// member itself, or under .data/purelib or .data/platlib; other .data
+// members land elsewhere.
+func sitePath(member string) (string, bool) {
+	first, rest, ok := strings.Cut(member, "/")
+	if !ok || !strings.HasSuffix(first, ".data") {
+		return member, true
+	}
+	for _, scheme := range []string{"purelib/", "platlib/"} {
+		if r, ok := strings.CutPrefix(rest, scheme); ok {
+			return r, true
+		}
+	}
+	return "", false
 }

@@ -60,11 +60,24 @@ type Plan struct {
 	// be real directories in the layer, not links: an ELF inside them finds
 	// a sibling package through $ORIGIN/../.., and the kernel resolves ".."
 	// physically, so through a link it would climb into the store.
-	RealDirs    map[string]bool
+	RealDirs map[string]bool
+	// Bridges are links the layer needs so that the entry's RUNPATH reaches
+	// a library directory another layer provides: torch in a child
+	// environment looks in $ORIGIN/../../nvidia/cublas/lib, which only the
+	// parent's site-packages has. Each is made unless something is there.
+	Bridges     []Bridge
 	OwnedByName func(relPath string) string
 	// Views, when set, lets a plain symlink installation share its
 	// .dist-info and link symlinks from the store (see linkShared).
 	Views Views
+}
+
+// Bridge is a link at Path (relative to site-packages) to Target, an
+// absolute directory in another layer; it is written as a relative link so
+// that a copied FORGE_HOME keeps it pointing inside the copy.
+type Bridge struct {
+	Path   string
+	Target string
 }
 
 // Owned is a path (relative to the layer root) that an installation created
@@ -138,6 +151,9 @@ func Link(p Plan) (res *Result, err error) {
 			return nil, err
 		}
 	}
+	if err := l.bridges(); err != nil {
+		return nil, err
+	}
 	if err := l.scripts(); err != nil {
 		return nil, err
 	}
@@ -151,6 +167,45 @@ type linkOp struct {
 	p       Plan
 	res     *Result
 	created []string // absolute paths, in creation order, for rollback
+}
+
+// bridges makes p.Bridges: the missing directories above each as real
+// directories, then a relative link. A path that exists already is left
+// alone: something in this layer provides it.
+func (l *linkOp) bridges() error {
+	site := l.p.Layer.SitePackages()
+	for _, b := range l.p.Bridges {
+		dst := filepath.Join(site, filepath.FromSlash(b.Path))
+		if !within(dst, site) || dst == site {
+			return fmt.Errorf("bridge %s: outside site-packages", b.Path)
+		}
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		}
+		var missing []string
+		for d := filepath.Dir(dst); d != site; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil {
+				break
+			}
+			missing = append(missing, d)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := os.Mkdir(missing[i], 0o755); err != nil {
+				return err
+			}
+			l.created = append(l.created, missing[i])
+		}
+		target, err := filepath.Rel(filepath.Dir(dst), b.Target)
+		if err != nil {
+			target = b.Target
+		}
+		if err := os.Symlink(target, dst); err != nil {
+			return err
+		}
+		l.created = append(l.created, dst)
+		l.own(dst, "link")
+	}
+	return nil
 }
 
 func (l *linkOp) rel(abs string) string {

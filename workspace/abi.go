@@ -129,7 +129,7 @@ func (w *Workspace) ABICheck(ctx context.Context, o ABICheckOptions) (*ABICheckR
 	for i := range rep.Wheels {
 		wh := &rep.Wheels[i]
 		for _, h := range hosts {
-			v := abi.Evaluate(wh.Requires, h, policy, abi.CheckOptions{ProvidedLibs: provided})
+			v := abi.Evaluate(wh.Requires, h, policy, provided)
 			v.Host = hostName(h)
 			wh.Verdicts = append(wh.Verdicts, v)
 			rep.Summary.add(v.Verdict)
@@ -198,22 +198,12 @@ func storeKind(err error) error {
 
 // shippedLibs are the sonames and file names of the ELF members of fps:
 // what a set of wheels installed together provides to each other.
-func shippedLibs(fps ...*abi.Fingerprint) []string {
-	seen := map[string]bool{}
+func shippedLibs(fps ...*abi.Fingerprint) abi.CheckOptions {
+	var p abi.Provided
 	for _, fp := range fps {
-		for _, el := range fp.ELFs {
-			seen[filepath.Base(el.Path)] = true
-			if el.Soname != "" {
-				seen[el.Soname] = true
-			}
-		}
+		p.Add(fp)
 	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out
+	return p.Options()
 }
 
 // policyOr is p, else the setting s, else the default; an unknown policy is
@@ -356,7 +346,7 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 	}
 	rep := &ABIMatrixReport{Env: o.Env, Rows: []ABIMatrixRow{}}
 	var items []matrixItem
-	var provided []string
+	var provided abi.CheckOptions
 	if o.Env != "" {
 		items, provided, rep.Policy, err = w.envMatrixItems(ctx, o.Env, o.Policy)
 	} else {
@@ -374,7 +364,7 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 	for _, it := range items {
 		row := it.row
 		for _, h := range hosts {
-			v := abi.Evaluate(it.fp, h, rep.Policy, abi.CheckOptions{ProvidedLibs: provided})
+			v := abi.Evaluate(it.fp, h, rep.Policy, provided)
 			row.Cells = append(row.Cells, ABIMatrixCell{Host: hostName(h), Verdict: v.Verdict, Codes: findingCodes(v.Findings), Findings: v.Findings})
 			rep.Summary.add(v.Verdict)
 		}
@@ -398,14 +388,14 @@ func findingCodes(fs []abi.Finding) []string {
 
 // envMatrixItems are the packages env sees, nearest layer winning, sorted
 // by name; provided are the libraries all its layers ship.
-func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Policy) ([]matrixItem, []string, abi.Policy, error) {
+func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Policy) ([]matrixItem, abi.CheckOptions, abi.Policy, error) {
 	e, err := w.OpenEnv(ctx, name)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, abi.CheckOptions{}, "", err
 	}
 	policy, err := policyOr(p, e.Settings["abi_policy"])
 	if err != nil {
-		return nil, nil, "", err
+		return nil, abi.CheckOptions{}, "", err
 	}
 	layers := []struct{ key, label string }{{e.Name, "LOCAL"}}
 	for _, pr := range e.Chain {
@@ -418,7 +408,7 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	for _, l := range layers {
 		ms, err := w.Store.Manifests(ctx, l.key)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, abi.CheckOptions{}, "", err
 		}
 		for _, m := range ms {
 			if m.State != "linked" {
@@ -426,7 +416,7 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 			}
 			en, err := w.Store.Get(ctx, m.Entry)
 			if err != nil {
-				return nil, nil, "", fmt.Errorf("environment %s, layer %s, %s: %w", name, l.label, m.NormName, err)
+				return nil, abi.CheckOptions{}, "", fmt.Errorf("environment %s, layer %s, %s: %w", name, l.label, m.NormName, err)
 			}
 			fps = append(fps, &en.Fingerprint)
 			if seen[m.NormName] {
@@ -444,10 +434,10 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 
 // dirMatrixItems fingerprints every *.whl in dir, in parallel, sorted by
 // file name.
-func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, []string, error) {
+func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, abi.CheckOptions, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("wheels directory: %w", err)
+		return nil, abi.CheckOptions{}, fmt.Errorf("wheels directory: %w", err)
 	}
 	var paths []string
 	for _, de := range ents {
@@ -456,7 +446,7 @@ func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, []string, er
 		}
 	}
 	if len(paths) == 0 {
-		return nil, nil, fmt.Errorf("no *.whl file in %s: %w", dir, store.ErrNotFound)
+		return nil, abi.CheckOptions{}, fmt.Errorf("no *.whl file in %s: %w", dir, store.ErrNotFound)
 	}
 	sort.Strings(paths)
 	items := make([]matrixItem, len(paths))
@@ -474,7 +464,7 @@ func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, []string, er
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, abi.CheckOptions{}, err
 	}
 	fps := make([]*abi.Fingerprint, len(items))
 	for i := range items {

@@ -605,14 +605,15 @@ func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.M
 	return "", ""
 }
 
-// linkAllowed: a link may point into the store or inside its own layer.
+// linkAllowed: a link may point into the store, inside its own layer, or
+// into another layer of this home (a bridge: linker.Bridge).
 func (w *Workspace) linkAllowed(abs, target, root string) bool {
 	t := target
 	if !filepath.IsAbs(t) {
 		t = filepath.Join(filepath.Dir(abs), t)
 	}
 	t = filepath.Clean(t)
-	return w.intoStore(t) || within(t, root)
+	return w.intoStore(t) || within(t, root) || within(t, filepath.Join(w.Home, "envs")) || within(t, filepath.Join(w.Home, "global"))
 }
 
 // intoStore: a link target in an entry or in an entry's shared layout.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -388,7 +387,7 @@ func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, e
 func (c *abiDoctor) checkLayers(rep *ABIReport, ae *ABIEnv, layers []abiLayer, host *abi.Host, policy abi.Policy) {
 	ae.Host, ae.Policy, ae.Verdict = hostName(host), string(policy), abi.Accept
 	seen := map[string]bool{}
-	libs := map[string]bool{}
+	var libs abi.Provided
 	var picks []abiPick
 	for _, l := range layers {
 		for _, m := range c.byLayer[l.key] {
@@ -396,12 +395,7 @@ func (c *abiDoctor) checkLayers(rep *ABIReport, ae *ABIEnv, layers []abiLayer, h
 			if !ok {
 				continue // doctor reports it
 			}
-			for _, el := range en.fp.ELFs {
-				libs[filepath.Base(el.Path)] = true
-				if el.Soname != "" {
-					libs[el.Soname] = true
-				}
-			}
+			libs.Add(en.fp)
 			if seen[m.NormName] {
 				continue
 			}
@@ -409,15 +403,11 @@ func (c *abiDoctor) checkLayers(rep *ABIReport, ae *ABIEnv, layers []abiLayer, h
 			picks = append(picks, abiPick{en, l.label})
 		}
 	}
-	provided := make([]string, 0, len(libs))
-	for s := range libs {
-		provided = append(provided, s)
-	}
-	sort.Strings(provided)
+	provided := libs.Options()
 	sort.SliceStable(picks, func(i, j int) bool { return picks[i].en.row.NormName < picks[j].en.row.NormName })
 	ae.Packages = slices.Grow(ae.Packages, len(picks))
 	for _, p := range picks {
-		v := c.ev.Evaluate(p.en.key, p.en.fp, host, policy, abi.CheckOptions{ProvidedLibs: provided})
+		v := c.ev.Evaluate(p.en.key, p.en.fp, host, policy, provided)
 		f := []abi.Finding{}
 		if len(v.Findings) > 0 {
 			f = slices.Clone(v.Findings)

@@ -8,7 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -156,7 +156,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	var refused []string
 	for i := range cands {
 		c := &cands[i]
-		v := abi.Evaluate(&c.entry.Fingerprint, host, policy, abi.CheckOptions{ProvidedLibs: provided})
+		v := abi.Evaluate(&c.entry.Fingerprint, host, policy, provided)
 		c.report.Verdict, c.report.Findings = v.Verdict, v.Findings
 		if c.report.Findings == nil {
 			c.report.Findings = []abi.Finding{}
@@ -324,44 +324,31 @@ func (w *Workspace) resolveSpec(ctx context.Context, spec string, host *abi.Host
 	return candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: true, ReuseKind: kind, Notes: notes}}, nil
 }
 
-// providedLibs are the sonames shipped by the packages of the
-// environment's layers and of the batch being installed.
-func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate) ([]string, error) {
-	seen := map[string]bool{}
-	add := func(fp *abi.Fingerprint) {
-		for _, el := range fp.ELFs {
-			seen[filepath.Base(el.Path)] = true
-			if el.Soname != "" {
-				seen[el.Soname] = true
-			}
-		}
-	}
+// providedLibs are the libraries the packages of the environment's layers
+// and of the batch being installed offer the loader (abi.Provided).
+func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate) (abi.CheckOptions, error) {
+	var p abi.Provided
 	for _, c := range batch {
-		add(&c.entry.Fingerprint)
+		p.Add(&c.entry.Fingerprint)
 	}
 	layers := []string{e.Name, GlobalLayer(e.Py.XY())}
-	for _, p := range e.Chain {
-		layers = append(layers, p.Name)
+	for _, pr := range e.Chain {
+		layers = append(layers, pr.Name)
 	}
 	for _, l := range layers {
 		ms, err := w.Store.Manifests(ctx, l)
 		if err != nil {
-			return nil, err
+			return abi.CheckOptions{}, err
 		}
 		for _, m := range ms {
 			en, err := w.Store.Get(ctx, m.Entry)
 			if err != nil {
 				continue
 			}
-			add(&en.Fingerprint)
+			p.Add(&en.Fingerprint)
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out, nil
+	return p.Options(), nil
 }
 
 // linkEntry links one entry into a layer (see linkEntries).
@@ -427,7 +414,8 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		return linker.Plan{
 			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
 			Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
-			RealDirs:    RealDirs(&en.Fingerprint),
+			RealDirs:    RealDirs(&en.Fingerprint, entryShips(w.Store.EntryDir(en.SHA256))),
+			Bridges:     w.bridges(layer, venv, e, en, ents),
 			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
 			Views:       w.Store.Views(ctx, en.SHA256),
 		}
@@ -620,14 +608,67 @@ func (w *Workspace) linksPresent(ctx context.Context, layer string, venv linker.
 	return true
 }
 
+// bridges lists the links a layer needs so that en's RUNPATH reaches the
+// library directories that only a layer below provides (linker.Bridge):
+// torch in a child environment, nvidia-cublas in its parent. Directories
+// that en, another entry of the batch, or the layer itself provides need
+// none.
+func (w *Workspace) bridges(layer string, venv linker.Venv, e *Env, en *store.Entry, batch []*store.Entry) []linker.Bridge {
+	if e == nil || layer != e.Name {
+		return nil
+	}
+	var below []string // site-packages of the layers below, nearest first
+	for _, p := range e.Chain {
+		below = append(below, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
+	}
+	below = append(below, w.globalVenv(e.Py).SitePackages())
+	seen := map[string]bool{}
+	var out []linker.Bridge
+	for _, el := range en.Fingerprint.ELFs {
+		for _, d := range abi.SearchDirs(el) {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			if _, err := os.Lstat(filepath.Join(venv.SitePackages(), filepath.FromSlash(d))); err == nil {
+				continue
+			}
+			if slices.ContainsFunc(batch, func(b *store.Entry) bool { return entryShips(w.Store.EntryDir(b.SHA256))(d) }) {
+				continue
+			}
+			for _, site := range below {
+				target := filepath.Join(site, filepath.FromSlash(d))
+				if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+					out = append(out, linker.Bridge{Path: d, Target: target})
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// entryShips reports whether the store entry at dir has a directory at an
+// entry-relative path.
+func entryShips(dir string) func(string) bool {
+	return func(rel string) bool {
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
+		return err == nil && fi.IsDir()
+	}
+}
+
 // RealDirs lists the directories of an entry that must be real in a layer
 // (see linker.Plan.RealDirs): every directory above an ELF whose RUNPATH or
-// RPATH leaves its top-level item through $ORIGIN/.. .
-func RealDirs(fp *abi.Fingerprint) map[string]bool {
+// RPATH climbs through $ORIGIN/.. to a directory the entry itself does not
+// ship. Sharing a top-level directory is not enough: nvidia-cusparse's
+// $ORIGIN/../../nvjitlink/lib stays under nvidia/ but reaches another
+// wheel, and through a link to nvidia/cusparse the kernel would resolve
+// those ".." inside cusparse's store entry. ships reports whether the
+// entry has a directory at an entry-relative path.
+func RealDirs(fp *abi.Fingerprint, ships func(dir string) bool) map[string]bool {
 	var out map[string]bool
 	for _, el := range fp.ELFs {
 		dir := path.Dir(el.Path)
-		top, _, _ := strings.Cut(el.Path, "/")
 		for _, rp := range append(append([]string(nil), el.Runpath...), el.Rpath...) {
 			for _, item := range strings.Split(rp, ":") {
 				rel, ok := strings.CutPrefix(item, "$ORIGIN")
@@ -637,9 +678,8 @@ func RealDirs(fp *abi.Fingerprint) map[string]bool {
 				if !ok || !strings.Contains(rel, "..") {
 					continue
 				}
-				target := path.Clean(dir + "/" + rel)
-				if t, _, _ := strings.Cut(target, "/"); t == top && !strings.HasPrefix(target, "..") {
-					continue // stays inside its own top-level item
+				if target := path.Clean(dir + "/" + rel); !strings.HasPrefix(target, "../") && ships(target) {
+					continue // stays inside what this entry ships
 				}
 				if out == nil {
 					out = map[string]bool{}

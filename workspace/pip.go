@@ -220,7 +220,7 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 	var checked []PipPackageReport
 	for _, c := range cands {
 		en := c.entry
-		v := abi.Evaluate(&en.Fingerprint, host, policy, abi.CheckOptions{ProvidedLibs: provided})
+		v := abi.Evaluate(&en.Fingerprint, host, policy, provided)
 		pr := PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: !fresh[en.SHA256], ReuseKind: ReuseNone,
 			Layer: layerLabel(e.Name), LinkMode: string(mode), Verdict: v.Verdict, Findings: v.Findings}
 		if pr.Reused {

@@ -181,12 +181,7 @@ func printABICheck(w io.Writer, rep *workspace.ABICheckReport, verbose bool) {
 				fmt.Fprintf(w, "  %s", codes)
 			}
 			fmt.Fprintln(w)
-			for _, f := range v.Findings {
-				if f.Severity == abi.Info && !verbose {
-					continue
-				}
-				fmt.Fprintf(w, "      %s %s: %s\n", f.Severity, f.Code, f.Message)
-			}
+			printFindings(w, "      ", v.Findings, verbose)
 		}
 	}
 	s := rep.Summary

@@ -203,12 +203,7 @@ func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
 				continue
 			}
 			fmt.Fprintf(w, "  %-7s %s %s [%s]\n", p.Verdict, p.Name, p.Version, p.Layer)
-			for _, f := range p.Findings {
-				if f.Severity == abi.Info && !verbose {
-					continue
-				}
-				fmt.Fprintf(w, "      %s %s: %s\n", f.Severity, f.Code, f.Message)
-			}
+			printFindings(w, "      ", p.Findings, verbose)
 		}
 	}
 	fmt.Fprintf(w, "%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused\n",

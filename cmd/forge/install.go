@@ -106,12 +106,7 @@ func printInstall(w io.Writer, rep *workspace.InstallReport, verbose bool) {
 			reuse = "reused (" + p.ReuseKind + ")"
 		}
 		fmt.Fprintf(w, "%-9s %s %s  [%s, %s, %s, abi: %s]\n", state, p.Name, p.Version, p.Layer, p.LinkMode, reuse, p.Verdict)
-		for _, f := range p.Findings {
-			if f.Severity == abi.Info && !verbose {
-				continue
-			}
-			fmt.Fprintf(w, "    %s %s: %s\n", f.Severity, f.Code, f.Message)
-		}
+		printFindings(w, "    ", p.Findings, verbose)
 		for _, n := range p.Notes {
 			if n != "" {
 				fmt.Fprintf(w, "    note: %s\n", n)
