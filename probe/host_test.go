@@ -255,10 +255,12 @@ func TestLoadProfile(t *testing.T) {
 				}
 			},
 		},
-		{name: "wrong schema.json", body: `{"schema":"forge.host/v2"}`, err: `schema "forge.host/v2", want "forge.host/v1"`},
-		{name: "no schema.json", body: `{"os":"linux"}`, err: `no "schema"`},
+		{name: "wrong schema.json", body: `{"schema":"forge.host/v2"}`, err: `field "schema" is "forge.host/v2", want "forge.host/v1"`},
+		{name: "no schema.json", body: `{"os":"linux"}`, err: `field "schema" missing`},
 		{name: "not json.json", body: `{"schema":`, err: "invalid host profile"},
 		{name: "bad python.json", body: `{"schema":"forge.host/v1","python":{"implementation":"cp","version":"x"}}`, err: "python.version"},
+		{name: "bogus libc.json", body: `{"schema":"forge.host/v1","libc":{"family":"bogus"}}`, err: `field "libc.family": "bogus", want glibc or musl`},
+		{name: "bad cc.json", body: `{"schema":"forge.host/v1","cuda":{"driver_version":"535.104.05","devices":[{"index":0,"compute_capability":"eight"}]}}`, err: `cuda.devices[0].compute_capability`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

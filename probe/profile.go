@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/forge-ml/forge/abi"
 )
@@ -28,17 +29,13 @@ func LoadProfile(path string) (*abi.Host, error) {
 // ParseProfile is LoadProfile for a document already read; source names it
 // in errors.
 func ParseProfile(b []byte, source string) (*abi.Host, error) {
-	var h abi.Host
-	if err := json.Unmarshal(b, &h); err != nil {
-		return nil, fmt.Errorf("host profile %s: %w: %v", source, ErrProfile, err)
+	// One parser validates every profile, whoever reads it: abi.ParseHost
+	// (schema, libc family, versions, compute capabilities, ISA level).
+	parsed, err := abi.ParseHost(b)
+	if err != nil {
+		return nil, fmt.Errorf("host profile %s: %w: %s", source, ErrProfile, strings.TrimPrefix(err.Error(), abi.ErrHostProfile.Error()+": "))
 	}
-	switch h.Schema {
-	case abi.HostSchema:
-	case "":
-		return nil, fmt.Errorf("host profile %s: %w: no \"schema\" (want %q)", source, ErrProfile, abi.HostSchema)
-	default:
-		return nil, fmt.Errorf("host profile %s: %w: schema %q, want %q", source, ErrProfile, h.Schema, abi.HostSchema)
-	}
+	h := *parsed
 	if h.Name == "" && source != "" {
 		base := filepath.Base(source)
 		h.Name = base[:len(base)-len(filepath.Ext(base))]
