@@ -66,6 +66,7 @@ func Check(fp *Fingerprint, h *Host, opts CheckOptions) []Finding {
 	c.cuda()
 	c.gpu()
 	c.libraries()
+	c.variant()
 	return c.out
 }
 

@@ -47,6 +47,11 @@ type Fingerprint struct {
 	Needed []string `json:"needed,omitempty"`
 	// GPUCode is the GPU code of all members, deduplicated and sorted.
 	GPUCode []FatbinEntry `json:"gpu_code,omitempty"`
+	// Variant is the PEP 825 variant label of the file name; VariantClaims
+	// its properties from .dist-info/variant.json (namespace → feature →
+	// values), which Check holds against what the files carry.
+	Variant       string                         `json:"variant,omitempty"`
+	VariantClaims map[string]map[string][]string `json:"variant_claims,omitempty"`
 }
 
 // ELF is what one ELF member of a wheel needs. See elf.go for how it is read.
@@ -102,7 +107,7 @@ type FingerprintBuilder struct {
 // NewFingerprintBuilder starts a fingerprint for the wheel whose file name is given.
 func NewFingerprintBuilder(w WheelFilename) *FingerprintBuilder {
 	b := &FingerprintBuilder{}
-	b.fp.Name, b.fp.Version, b.fp.Build = w.Name, w.Version, w.Build
+	b.fp.Name, b.fp.Version, b.fp.Build, b.fp.Variant = w.Name, w.Version, w.Build, w.Variant
 	for _, t := range w.Tags {
 		b.fp.Tags = append(b.fp.Tags, t.String())
 	}

@@ -100,6 +100,13 @@ func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprin
 	b := NewFingerprintBuilder(wf)
 	b.SetWheelFile(info.Tags)
 	b.SetMetadata(metaRaw)
+	if wf.Variant != "" {
+		raw, err := readSmallMember(zr, distInfo+"/"+VariantFile)
+		if err != nil && !errors.Is(err, ErrWheelInvalid) {
+			return nil, fmt.Errorf("wheel %s: %w", base, err)
+		}
+		b.SetVariantJSON(raw)
+	}
 
 	tmp, err := os.MkdirTemp("", "forge-fingerprint-")
 	if err != nil {

@@ -51,6 +51,9 @@ type WheelFilename struct {
 	Version string `json:"version"` // as written, "+" local part included
 	Build   string `json:"build,omitempty"`
 	Tags    []Tag  `json:"tags"`
+	// Variant is the PEP 825 (draft) variant label, "" for a non-variant
+	// wheel: "torch-2.9.0-cp313-cp313-linux_x86_64-cu128.whl".
+	Variant string `json:"variant,omitempty"`
 }
 
 // The package's regular expressions are compiled on first use
@@ -60,9 +63,13 @@ var (
 	nameRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`) })
 	versionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`) })
 	buildRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`) })
+	variantRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-z_.]+$`) })
 )
 
-// ParseWheelFilename parses "name-version(-build)?-py-abi-plat.whl".
+// ParseWheelFilename parses "name-version(-build)?-py-abi-plat(-variant)?.whl".
+// With six components the third tells a build tag (it starts with a digit,
+// as PEP 427 requires) from a python tag, which never does; then the last
+// is a PEP 825 variant label.
 func ParseWheelFilename(file string) (WheelFilename, error) {
 	base := file
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
@@ -72,8 +79,8 @@ func ParseWheelFilename(file string) (WheelFilename, error) {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: does not end in .whl", base)
 	}
 	parts := strings.Split(strings.TrimSuffix(base, ".whl"), "-")
-	if len(parts) != 5 && len(parts) != 6 {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform.whl", base)
+	if len(parts) < 5 || len(parts) > 7 {
+		return WheelFilename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform[-variant].whl", base)
 	}
 	w := WheelFilename{Name: parts[0], Version: parts[1]}
 	if !nameRe().MatchString(w.Name) {
@@ -82,13 +89,21 @@ func ParseWheelFilename(file string) (WheelFilename, error) {
 	if !versionRe().MatchString(w.Version) {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid version %q", base, w.Version)
 	}
-	if len(parts) == 6 {
+	hasBuild := len(parts) == 7 || len(parts) == 6 && parts[2] != "" && parts[2][0] >= '0' && parts[2][0] <= '9'
+	if hasBuild {
 		w.Build = parts[2]
 		if !buildRe().MatchString(w.Build) {
 			return WheelFilename{}, fmt.Errorf("wheel filename %q: build tag %q must start with a digit", base, w.Build)
 		}
 	}
 	n := len(parts)
+	if len(parts) == 7 || len(parts) == 6 && !hasBuild {
+		w.Variant = parts[n-1]
+		if !variantRe().MatchString(w.Variant) {
+			return WheelFilename{}, fmt.Errorf("wheel filename %q: variant label %q: want lower-case letters, digits, _ and . (PEP 825)", base, w.Variant)
+		}
+		n--
+	}
 	tags, err := ExpandTags(parts[n-3], parts[n-2], parts[n-1])
 	if err != nil {
 		return WheelFilename{}, fmt.Errorf("wheel filename %q: %w", base, err)

@@ -421,6 +421,7 @@ func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size 
 	fb := abi.NewFingerprintBuilder(wf)
 	fb.SetWheelFile(plan.meta.wheel.Tags)
 	fb.SetMetadata(plan.metadataRaw)
+	fb.SetVariantJSON(plan.variantRaw)
 
 	prefix := "new"
 	if sha != "" {
@@ -654,6 +655,7 @@ type memberPlan struct {
 	distInfo    string
 	meta        wheelMeta
 	metadataRaw []byte
+	variantRaw  []byte // .dist-info/variant.json of a PEP 825 variant wheel, nil when absent
 }
 
 var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
@@ -793,6 +795,11 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	}
 	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
 		return nil, err
+	}
+	if wf.Variant != "" && byName[p.distInfo+"/"+abi.VariantFile] != nil {
+		if p.variantRaw, err = small(abi.VariantFile); err != nil {
+			return nil, err
+		}
 	}
 
 	sort.SliceStable(p.files, func(i, j int) bool { return p.files[i].UncompressedSize64 > p.files[j].UncompressedSize64 })

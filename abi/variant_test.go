@@ -1,0 +1,87 @@
+package abi_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/forge-ml/forge/abi"
+)
+
+func TestParseWheelFilenameVariant(t *testing.T) {
+	for _, tc := range []struct {
+		file, build, variant, tag, err string
+	}{
+		{file: "torch-2.9.0-cp313-cp313-linux_x86_64-cu128.whl", variant: "cu128", tag: "cp313-cp313-linux_x86_64"},
+		{file: "torch-2.9.0-1-cp313-cp313-linux_x86_64-cu128.whl", build: "1", variant: "cu128", tag: "cp313-cp313-linux_x86_64"},
+		{file: "numpy-2.3.2-cp313-cp313t-musllinux_1_2_x86_64-x86_64_v3.whl", variant: "x86_64_v3", tag: "cp313-cp313t-musllinux_1_2_x86_64"},
+		{file: "pkg-1.0-2-py3-none-any.whl", build: "2", tag: "py3-none-any"},
+		{file: "pkg-1.0-py3-none-any-null.whl", variant: "null", tag: "py3-none-any"},
+		{file: "pkg-1.0-py3-none-any-CU128.whl", err: "variant label"},
+		{file: "pkg-1.0-x-py3-none-any-cu1.whl", err: "build tag"},
+		{file: "pkg-1.0-1-2-py3-none-any-cu1.whl", err: "want name-version"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			w, err := abi.ParseWheelFilename(tc.file)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Build != tc.build || w.Variant != tc.variant || len(w.Tags) != 1 || w.Tags[0].String() != tc.tag {
+				t.Errorf("= %+v, want build %q variant %q tag %s", w, tc.build, tc.variant, tc.tag)
+			}
+		})
+	}
+}
+
+func TestVariantClaims(t *testing.T) {
+	h100 := hostWith(t, "nogpu-glibc228", "570.26", "12.8", "9.0")
+	build := func(variantJSON string, code ...abi.FatbinEntry) *abi.Fingerprint {
+		w, err := abi.ParseWheelFilename("torch-2.9.0-py3-none-manylinux_2_17_x86_64-cu128.whl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := abi.NewFingerprintBuilder(w)
+		b.AddParsedELF(abi.ELF{Path: "torch/lib/libtorch_cuda.so", Machine: "x86_64", CUDARuntimeMajor: 12, GPUCode: code})
+		if variantJSON != "-" {
+			b.SetVariantJSON([]byte(variantJSON))
+		} else {
+			b.SetVariantJSON(nil)
+		}
+		fp := b.Finish(1)
+		return &fp
+	}
+	claims := `{"variants": {"cu128": {"nvidia": {"sm_arch": ["80", "9.0"], "cuda_version_lower_bound": ["12.8"]}}}}`
+	for _, tc := range []struct {
+		name, json string
+		code       []abi.FatbinEntry
+		want       string // message fragment of the only finding, "" for none
+	}{
+		{"claims hold", claims, append(cubins(80, 90), ptx(90, "8.7")), ""},
+		{"claims sm_90, carries none", claims, cubins(80), "claims nvidia :: sm_arch :: 9.0, but no file carries sm_90 code"},
+		{"claims CUDA 13", `{"variants": {"cu128": {"nvidia": {"cuda_version_lower_bound": ["13.0"]}}}}`, cubins(90), "needs CUDA 12"},
+		{"no variant.json", "-", cubins(90), "has no .dist-info/variant.json"},
+		{"label missing", `{"variants": {"cu126": {}}}`, cubins(90), "has no entry for the label"},
+		{"not JSON", `{"variants": `, cubins(90), "variant.json: unexpected end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := abi.Check(build(tc.json, tc.code...), h100, abi.CheckOptions{})
+			var got []abi.Finding
+			for _, f := range fs {
+				if f.Code == abi.CodeVariantClaim || f.Code == abi.CodeVariantMetadata {
+					got = append(got, f)
+				}
+			}
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("unexpected %v", got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0].Message, tc.want)):
+				t.Errorf("findings %v, want one containing %q", got, tc.want)
+			}
+		})
+	}
+}
