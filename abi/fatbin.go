@@ -246,6 +246,11 @@ func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) 
 				}
 			}
 			out = append(out, fe)
+			if len(out) >= 8192 {
+				// libtorch_cuda repeats a dozen archs in thousands of
+				// entries: keep the distinct ones, bounded memory.
+				out = dedupeCode(out)
+			}
 		}
 		off = end
 	}
