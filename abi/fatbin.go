@@ -133,6 +133,7 @@ func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) {
 	var out []FatbinEntry
 	var local int
+	dedupeAt := 8192
 	if count == nil {
 		count = &local
 	}
@@ -246,10 +247,13 @@ func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) 
 				}
 			}
 			out = append(out, fe)
-			if len(out) >= 8192 {
+			if len(out) >= dedupeAt {
 				// libtorch_cuda repeats a dozen archs in thousands of
-				// entries: keep the distinct ones, bounded memory.
+				// entries: keep the distinct ones, bounded memory. The
+				// threshold doubles so that many distinct entries cost
+				// amortised linear time, not quadratic.
 				out = dedupeCode(out)
+				dedupeAt = max(dedupeAt, 2*len(out))
 			}
 		}
 		off = end

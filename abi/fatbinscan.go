@@ -25,6 +25,7 @@ type fatbinScan struct {
 	code       []FatbinEntry
 	containers int
 	entries    int // counted against maxFatbinEntries
+	dedupeAt   int // len(code) at which it is next deduplicated
 	// bad is the first container whose header claimed a fatbin but whose
 	// content did not hold together.
 	bad error
@@ -109,8 +110,11 @@ func (s *fatbinScan) container(r io.ReaderAt, off, n int64) (int64, bool) {
 	}
 	s.containers++
 	s.code = append(s.code, code...)
-	if len(s.code) > 4096 {
-		s.code = dedupeCode(s.code) // thousands of containers repeat a few archs
+	if len(s.code) >= max(s.dedupeAt, 4096) {
+		// Thousands of containers repeat a few archs; the threshold doubles
+		// so that many distinct entries cost amortised linear time.
+		s.code = dedupeCode(s.code)
+		s.dedupeAt = 2 * len(s.code)
 	}
 	return end, true
 }
