@@ -505,9 +505,12 @@ func (fp *Fingerprint) CUDAMajor() (int, string) {
 			best, src = n, why
 		}
 	}
-	for _, e := range fp.ELFs {
-		if e.CUDARuntimeMajor > 0 {
-			consider(e.CUDARuntimeMajor, fmt.Sprintf("libcudart.so.%d in %s", e.CUDARuntimeMajor, e.Path))
+	loaded := fp.Loaded()
+	for _, wantLoaded := range []bool{true, false} { // name a file import loads first
+		for _, e := range fp.ELFs {
+			if e.CUDARuntimeMajor > 0 && loaded[e.Path] == wantLoaded {
+				consider(e.CUDARuntimeMajor, fmt.Sprintf("libcudart.so.%d in %s", e.CUDARuntimeMajor, e.Path))
+			}
 		}
 	}
 	if fl := fp.CUDAFlavour; fl != "" && fl != "cpu" {
@@ -519,7 +522,6 @@ func (fp *Fingerprint) CUDAMajor() (int, string) {
 	for _, r := range fp.NvidiaRequires {
 		consider(NvidiaCUDAMajor(r), "requires "+r)
 	}
-	loaded := fp.Loaded()
 	for _, e := range fp.ELFs {
 		if loaded[e.Path] {
 			if ev := fileCUDA(e); ev.major > 0 {
@@ -795,11 +797,15 @@ func ptxCode(code []FatbinEntry) []FatbinEntry {
 // ---- libraries ----
 
 // libraries resolves every DT_NEEDED of every file as the loader would
-// (loader.go) and reports what it would not find: one finding per
-// library, naming the first file that needs it.
+// (loader.go) and reports what it would not find: per file, one finding for
+// the libraries found nowhere and one for each library the environment has
+// off the file's search path (that one is a layout to fix). A library is
+// reported for the first file that needs it.
 func (c *checker) libraries() {
 	reported := map[string]bool{}
 	for _, e := range c.fp.ELFs {
+		var nowhere []string
+		var searched []string
 		for _, n := range e.Needed {
 			if reported[n] {
 				continue
@@ -809,14 +815,28 @@ func (c *checker) libraries() {
 				continue
 			}
 			reported[n] = true
-			where := "not in the wheel, the environment's layers or the host's libraries"
-			if len(r.searched) > 0 {
-				where = "not on its search path (" + strings.Join(r.searched, ", ") + ") nor among the host's libraries"
-				if r.elsewhere != "" {
-					where += "; the environment has it at " + r.elsewhere + ", where the loader does not look"
-				}
+			if r.elsewhere != "" {
+				c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): not on its search path (%s); the environment has it at %s, where the loader does not look",
+					c.demandNote(e.Path), n, e.Path, dirList(r.searched), r.elsewhere)
+				continue
 			}
-			c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): %s", c.demandNote(e.Path), n, e.Path, where)
+			nowhere, searched = append(nowhere, n), r.searched
 		}
+		if len(nowhere) == 0 {
+			continue
+		}
+		where := "not in the wheel, the environment's layers or the host's libraries"
+		if len(searched) > 0 {
+			where = "not on its search path (" + dirList(searched) + ") nor among the host's libraries"
+		}
+		c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): %s", c.demandNote(e.Path), strings.Join(nowhere, ", "), e.Path, where)
 	}
+}
+
+// dirList names at most three directories of a search path.
+func dirList(dirs []string) string {
+	if len(dirs) <= 3 {
+		return strings.Join(dirs, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(dirs[:3], ", "), len(dirs)-3)
 }
