@@ -161,9 +161,13 @@ func (c *checker) tags() {
 			}
 		}
 		interps, pairs, plats := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		abis := map[string][]string{} // interpreter → the ABIs the host accepts with it
 		for _, s := range c.h.Python.Tags {
 			if t, err := ParseTag(s); err == nil {
 				interps[t.Interpreter] = true
+				if !pairs[t.Interpreter+"-"+t.ABI] {
+					abis[t.Interpreter] = append(abis[t.Interpreter], t.ABI)
+				}
 				pairs[t.Interpreter+"-"+t.ABI] = true
 				plats[t.Platform] = true
 			}
@@ -174,7 +178,7 @@ func (c *checker) tags() {
 			case !interps[t.Interpreter]:
 				why = append(why, "interpreter "+t.Interpreter+" not supported")
 			case !pairs[t.Interpreter+"-"+t.ABI]:
-				why = append(why, "ABI "+t.ABI+" not supported for "+t.Interpreter)
+				why = append(why, fmt.Sprintf("ABI %s not supported (the host takes %s only with ABI %s)", t.ABI, t.Interpreter, strings.Join(abis[t.Interpreter], " or ")))
 			}
 			if !plats[t.Platform] {
 				why = append(why, "platform "+t.Platform+" not supported"+c.platformHint(t.Platform))
@@ -196,8 +200,12 @@ func (c *checker) tags() {
 	if len(reasons) > 3 {
 		reasons = append(reasons[:3], fmt.Sprintf("and %d more", len(reasons)-3))
 	}
-	c.add(CodeTagUnsupported, Incompatible, "", "no wheel tag is supported by host %s (%s): %s",
-		c.h.Name, c.pythonText(), strings.Join(reasons, ", "))
+	host := "host " + c.h.Name
+	if c.h.Name == "" {
+		host = "this host"
+	}
+	c.add(CodeTagUnsupported, Incompatible, "", "no wheel tag is supported by %s (%s): %s",
+		host, c.pythonText(), strings.Join(reasons, ", "))
 }
 
 func (c *checker) pythonText() string {

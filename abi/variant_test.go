@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/fixtures"
 )
 
 func TestParseWheelFilenameVariant(t *testing.T) {
@@ -83,5 +84,18 @@ func TestVariantClaims(t *testing.T) {
 				t.Errorf("findings %v, want one containing %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestTagMessageSaysWhatIsSupported(t *testing.T) {
+	h := fixtures.Profile("a100-driver535") // CPython 3.11 with its full tag list
+	fp := handFingerprint("ext", "1.0", []string{"cp310-cp310-manylinux_2_17_x86_64"})
+	fs := abi.Check(fp, h, abi.CheckOptions{})
+	if len(fs) == 0 || fs[0].Code != abi.CodeTagUnsupported || !strings.Contains(fs[0].Message, "ABI cp310 not supported (the host takes cp310 only with ABI abi3)") {
+		t.Errorf("findings %v", fs)
+	}
+	h.Name = ""
+	if fs := abi.Check(fp, h, abi.CheckOptions{}); len(fs) == 0 || !strings.Contains(fs[0].Message, "supported by this host (cp311") {
+		t.Errorf("unnamed host: %v", fs)
 	}
 }
