@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -21,6 +22,28 @@ func flavourOf(fp *Fingerprint) string {
 	}
 	return "cpu"
 }
+
+// ParseGPU checks a --gpu value: "auto", "cpu" or "cuXYZ" for a CUDA
+// major forge knows (cu118, cu121, cu128, cu130). It returns the value in
+// lower case.
+func ParseGPU(s string) (string, error) {
+	v := strings.ToLower(strings.TrimSpace(s))
+	switch v {
+	case "", "auto":
+		return "auto", nil
+	case "cpu":
+		return v, nil
+	}
+	if m := cuFlavourRe().FindStringSubmatch(v); m != nil {
+		if major, _ := strconv.Atoi(m[1]); major >= 9 && major <= MajorOf(newestToolkit()) {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("--gpu %q: want auto, cpu or cuXYZ for a CUDA version (cu118, cu121, cu124, cu128, …); forge knows CUDA up to %s", s, newestToolkit())
+}
+
+// newestToolkit is the newest CUDA toolkit in MinDriverForToolkit.
+func newestToolkit() string { return MinDriverForToolkit[len(MinDriverForToolkit)-1].Toolkit }
 
 // ChooseFlavour picks among builds of one version in several CUDA flavours
 // (torch 2.4.0+cu118, +cu121, +cpu). gpu is "auto", "cpu" or "cuXYZ".

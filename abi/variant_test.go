@@ -99,3 +99,12 @@ func TestTagMessageSaysWhatIsSupported(t *testing.T) {
 		t.Errorf("unnamed host: %v", fs)
 	}
 }
+
+func TestParseGPU(t *testing.T) {
+	for in, ok := range map[string]bool{"auto": true, "": true, "cpu": true, "CU121": true, "cu118": true, "cu130": true,
+		"cu999": false, "rocm": false, "cu": false, "cu12": false, "cu1x1": false} {
+		if _, err := abi.ParseGPU(in); (err == nil) != ok {
+			t.Errorf("ParseGPU(%q) = %v, want ok %v", in, err, ok)
+		}
+	}
+}

@@ -54,6 +54,9 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 	if o.local && o.global {
 		return usagef("--local and --global exclude each other")
 	}
+	if _, err := abi.ParseGPU(o.gpu); err != nil {
+		return usagef("%v", err)
+	}
 	ws, err := openWorkspace(app, o.hostProfile)
 	if err != nil {
 		return err
