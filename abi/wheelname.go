@@ -60,7 +60,22 @@ var (
 	nameRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`) })
 	versionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`) })
 	buildRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`) })
+	// projectRe is PEP 508's name, ASCII only: Unicode letters that
+	// lower-case to ASCII (a Kelvin sign to k) would otherwise normalise to
+	// another project's name.
+	projectRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+	})
 )
+
+// ValidProjectName reports whether name is a project name as PEP 508
+// defines it (ASCII letters and digits, with '.', '_' and '-' inside).
+func ValidProjectName(name string) bool { return projectRe().MatchString(name) }
+
+// ReservedSitePrefix begins the names forge writes into an environment's
+// site-packages itself (the layering .pth files); refreshing the layering
+// replaces or deletes them, so no wheel may ship one.
+const ReservedSitePrefix = "_forge_"
 
 // ParseWheelFilename parses "name-version(-build)?-py-abi-plat.whl".
 func ParseWheelFilename(file string) (WheelFilename, error) {
