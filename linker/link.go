@@ -191,6 +191,13 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 			l.own(dst, "link") // already ours: a reinstall
 			return nil
 		}
+		// forge's links are absolute (into the store). A relative one is
+		// the environment's own (lib64 -> lib, bin/python3 -> python):
+		// merging into it would replace it by a directory of links, and
+		// resolving its target would depend on the working directory.
+		if !filepath.IsAbs(target) {
+			return fmt.Errorf("%s is the environment's own link to %s, not one forge made: %w", l.rel(dst), target, ErrConflict)
+		}
 		tfi, err := os.Stat(dst)
 		if err != nil {
 			return fmt.Errorf("%s: broken link to %s: %w", l.rel(dst), target, ErrConflict)

@@ -142,6 +142,36 @@ func TestLinkConflictRollsBack(t *testing.T) {
 	}
 }
 
+// TestLinkRefusesEnvironmentLinks: a wheel's .data/data/lib64/ (from an
+// entry ingested before the store refused it) meets the environment's own
+// lib64 -> lib. Merging would replace the link by a directory of links,
+// resolved against the working directory; it is a conflict instead, in any
+// working directory, and the link is left as it was.
+func TestLinkRefusesEnvironmentLinks(t *testing.T) {
+	store := t.TempDir()
+	e := makeEntry(t, store, "x", map[string]string{"x-1.0.data/data/lib64/evil.txt": "evil", "x-1.0.dist-info/METADATA": "Name: x\nVersion: 1.0\n"})
+	for _, mode := range []Mode{Symlink, Copy} {
+		t.Run(string(mode), func(t *testing.T) {
+			v := testVenv(t)
+			if err := os.Symlink("lib", filepath.Join(v.Root, "lib64")); err != nil {
+				t.Fatal(err)
+			}
+			before := tree(t, v.Root)
+			t.Chdir(t.TempDir()) // a directory without lib/: a relative target resolved here breaks
+			_, err := Link(plan(v, e, "x-1.0.dist-info", mode))
+			if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "lib64") {
+				t.Fatalf("err = %v, want a conflict naming lib64", err)
+			}
+			if target, err := os.Readlink(filepath.Join(v.Root, "lib64")); err != nil || target != "lib" {
+				t.Errorf("lib64 is now %q (%v), want the link to lib", target, err)
+			}
+			if after := tree(t, v.Root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
+			}
+		})
+	}
+}
+
 func TestLinkRealDirs(t *testing.T) {
 	store := t.TempDir()
 	a := makeEntry(t, store, "a", map[string]string{"pkga/sub/_ext.so": "elf", "pkga/__init__.py": "", "a-1.0.dist-info/METADATA": "m"})
