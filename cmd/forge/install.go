@@ -61,7 +61,7 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 	defer ws.Close()
 	rep, err := ws.Install(ctx, workspace.InstallOptions{Env: o.env, Specs: specs, Global: o.global, LinkMode: o.linkMode, Policy: o.policy, GPU: o.gpu})
 	if rep == nil {
-		return wrapUsage(err)
+		return err
 	}
 	doc := struct {
 		*workspace.InstallReport
@@ -69,13 +69,13 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 		ExitCode int    `json:"exit_code,omitempty"`
 	}{InstallReport: rep}
 	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(wrapUsage(err))
+		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
 	}
 	if perr := app.Print(doc, func(w io.Writer) { printInstall(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
 	if err != nil {
-		return reported(app, wrapUsage(err))
+		return reported(app, err)
 	}
 	if o.enforce && rep.Warned() {
 		return codeError{exitRefused, fmt.Errorf("--enforce: a package was admitted with warnings")}

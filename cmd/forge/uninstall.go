@@ -48,7 +48,7 @@ func runUninstall(ctx context.Context, app *App, names []string, o uninstallOpti
 	defer ws.Close()
 	removed, err := ws.Uninstall(ctx, workspace.UninstallOptions{Env: o.env, Names: names, Global: o.global})
 	if err != nil && len(removed) == 0 {
-		return wrapUsage(err)
+		return err
 	}
 	if perr := app.Print(map[string]any{"env": o.env, "removed": removed}, func(w io.Writer) {
 		for _, r := range removed {
@@ -57,5 +57,5 @@ func runUninstall(ctx context.Context, app *App, names []string, o uninstallOpti
 	}); perr != nil {
 		return perr
 	}
-	return reported(app, wrapUsage(err))
+	return reported(app, err)
 }
