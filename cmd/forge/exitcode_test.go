@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -110,4 +111,54 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUninstallAbsentNames: through Main, a name that is not installed is
+// reported on stderr and in --json's not_installed while the others are
+// removed (exit 0); when none is installed, exit 1.
+func TestUninstallAbsentNames(t *testing.T) {
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("no Python 3.12: %v", err)
+	}
+	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
+	var wheels []string
+	for _, n := range []string{"una", "dos"} {
+		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wheels = append(wheels, p)
+	}
+	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := s.run(append([]string{"install", "--env", "app"}, wheels...)...); code != 0 {
+		t.Fatalf("install: exit %d: %s", code, errOut)
+	}
+	out, errOut, code := s.run("uninstall", "ghost", "una", "--env", "app")
+	if code != 0 || !strings.Contains(out, "removed una 1.0") || !strings.Contains(errOut, "ghost was not installed") {
+		t.Errorf("uninstall ghost una: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, errOut, code = s.run("uninstall", "una", "dos", "--env", "app", "--json")
+	if code != 0 {
+		t.Fatalf("uninstall una dos --json: exit %d: %s", code, errOut)
+	}
+	m := checkShape(t, "uninstall", decodeOne(t, out), jsonShape{"env": "string", "removed": "array", "not_installed": "array"})
+	if na := m["not_installed"].([]any); len(na) != 1 || na[0] != "una" {
+		t.Errorf("not_installed = %v, want [una]", na)
+	}
+	if _, errOut, code := s.run("uninstall", "una", "dos", "--env", "app"); code != exitError || !strings.Contains(errOut, "una, dos are not installed") {
+		t.Errorf("nothing installed: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func decodeOne(t *testing.T, out string) any {
+	t.Helper()
+	var v any
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, out)
+	}
+	return v
 }
