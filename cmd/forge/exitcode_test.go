@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -161,4 +163,39 @@ func decodeOne(t *testing.T, out string) any {
 		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, out)
 	}
 	return v
+}
+
+// TestInstallPrintsWhatHappened: when linking fails (here a file of the
+// user's stands where the second package goes; a full disk fails a copy
+// the same way), the package that did not get in is printed "not
+// installed", never "installed", before the error.
+func TestInstallPrintsWhatHappened(t *testing.T) {
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("no Python 3.12: %v", err)
+	}
+	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
+	var wheels []string
+	for _, n := range []string{"primero", "segundo"} {
+		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wheels = append(wheels, p)
+	}
+	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	site, err := filepath.Glob(filepath.Join(s.home, "envs", "app", "lib", "python3.12", "site-packages"))
+	if err != nil || len(site) != 1 {
+		t.Fatalf("site-packages: %v %v", site, err)
+	}
+	if err := os.WriteFile(filepath.Join(site[0], fixtures.ImportName("segundo")), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := s.run(append([]string{"install", "--env", "app", "--link-mode", "copy"}, wheels...)...)
+	if code != exitError || !strings.Contains(out, "installed primero 1.0") || !strings.Contains(out, "not installed segundo 1.0") ||
+		strings.Contains(strings.ReplaceAll(out, "not installed", ""), "installed segundo") || !strings.Contains(errOut, "segundo") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 }

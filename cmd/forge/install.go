@@ -100,6 +100,8 @@ func printInstall(w io.Writer, rep *workspace.InstallReport, verbose bool) {
 			state = "refused"
 		case p.AlreadyLinked:
 			state = "already installed"
+		case !p.Linked:
+			state = "not installed" // the install failed or was refused before it was linked
 		}
 		reuse := "new in store"
 		if p.Reused {
