@@ -41,6 +41,10 @@ const sharedMarkerText = "This directory merges several packages linked by forge
 // ErrNoDistInfo means an entry has no .dist-info directory.
 var ErrNoDistInfo = errors.New("no .dist-info directory")
 
+// ErrForeignData means an entry holds a .data directory other than its
+// own (NAME-VERSION.data beside NAME-VERSION.dist-info).
+var ErrForeignData = errors.New("foreign .data directory")
+
 // ErrConflict means a path an entry needs is held by something else with
 // different content.
 var ErrConflict = errors.New("file conflict")
@@ -126,6 +130,12 @@ func Link(p Plan) (res *Result, err error) {
 		case name == p.DistInfo:
 			continue
 		case strings.HasSuffix(name, ".data") && e.IsDir():
+			// Only the wheel's own: ingest refuses others, but an entry
+			// stored before it did may hold one, and which of several would
+			// be placed depended on their order.
+			if own := strings.TrimSuffix(p.DistInfo, ".dist-info") + ".data"; name != own {
+				return nil, fmt.Errorf("%s: %s is not its own .data directory (%s): %w", p.Owner, name, own, ErrForeignData)
+			}
 			dataDir = name
 			continue
 		}

@@ -172,6 +172,30 @@ func TestLinkRefusesEnvironmentLinks(t *testing.T) {
 	}
 }
 
+// TestLinkRefusesForeignData: an entry with another project's .data
+// directory (stored before ingest refused it) is not linked, in any order
+// of its directories, and leaves nothing behind.
+func TestLinkRefusesForeignData(t *testing.T) {
+	store := t.TempDir()
+	for _, foreign := range []string{"aa_other-9.0.data", "zz_other-9.0.data"} {
+		t.Run(foreign, func(t *testing.T) {
+			e := makeEntry(t, store, foreign, map[string]string{
+				"x/__init__.py": "X = 1", "x-1.0.dist-info/METADATA": "Name: x\nVersion: 1.0\n",
+				"x-1.0.data/purelib/x_data.py": "OWN = 1", foreign + "/purelib/other/__init__.py": "EVIL = 1",
+			})
+			v := testVenv(t)
+			before := tree(t, v.Root)
+			_, err := Link(plan(v, e, "x-1.0.dist-info", Symlink))
+			if !errors.Is(err, ErrForeignData) || !strings.Contains(err.Error(), foreign) {
+				t.Fatalf("err = %v, want ErrForeignData naming %s", err, foreign)
+			}
+			if after := tree(t, v.Root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
+			}
+		})
+	}
+}
+
 func TestLinkRealDirs(t *testing.T) {
 	store := t.TempDir()
 	a := makeEntry(t, store, "a", map[string]string{"pkga/sub/_ext.so": "elf", "pkga/__init__.py": "", "a-1.0.dist-info/METADATA": "m"})
