@@ -77,6 +77,18 @@ func ValidProjectName(name string) bool { return projectRe().MatchString(name) }
 // replaces or deletes them, so no wheel may ship one.
 const ReservedSitePrefix = "_forge_"
 
+// IsForgeWorkName reports whether a path component is one of the names forge
+// gives its own work files inside an environment, at any depth: the
+// marker of a directory it shares between packages (".forge-shared"), the
+// directory a split is staged in ("DIR.forge-split", removed before each
+// split) and the copy a file is written to before its rename
+// (".NAME.forge-tmp", ".forge-tmp-*"; doctor removes stray ones). A wheel
+// shipping one would have it overwritten or deleted.
+func IsForgeWorkName(c string) bool {
+	return c == ".forge-shared" || strings.HasSuffix(c, ".forge-split") ||
+		strings.HasSuffix(c, ".forge-tmp") || strings.HasPrefix(c, ".forge-tmp-")
+}
+
 // ParseWheelFilename parses "name-version(-build)?-py-abi-plat.whl".
 func ParseWheelFilename(file string) (WheelFilename, error) {
 	base := file

@@ -272,7 +272,7 @@ func (l *linkOp) split(dst, target string) error {
 	if err != nil {
 		return err
 	}
-	tmp := dst + ".forge-split"
+	tmp := SplitTemp(dst)
 	os.RemoveAll(tmp)
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return err
@@ -372,6 +372,11 @@ func copyFile(src, dst string) error {
 	}
 	return os.Rename(tmp, dst)
 }
+
+// SplitTemp is where the real directory replacing the link dst is staged;
+// whatever is there is removed first. Its name is reserved in wheels
+// (abi.IsForgeWorkName).
+func SplitTemp(dst string) string { return dst + ".forge-split" }
 
 // CopyTemp is where a copy of dst is written before it is renamed to dst.
 func CopyTemp(dst string) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 )
 
@@ -193,6 +194,27 @@ func TestLinkRefusesForeignData(t *testing.T) {
 				t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
 			}
 		})
+	}
+}
+
+// TestWorkNamesReserved: every name the linker gives its own work files in
+// an environment is one ingest refuses in a wheel.
+func TestWorkNamesReserved(t *testing.T) {
+	dst := "/env/lib/python3.12/site-packages/ns/mod.py"
+	tmp, err := os.CreateTemp(t.TempDir(), ".forge-tmp-*") // writeFileAtomic's pattern
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	for _, name := range []string{SharedMarker, filepath.Base(SplitTemp(dst)), filepath.Base(CopyTemp(dst)), filepath.Base(tmp.Name()), layersPth, pycachePth, mirrorPth + "00_x.pth"} {
+		if !abi.IsForgeWorkName(name) && !strings.HasPrefix(name, abi.ReservedSitePrefix) {
+			t.Errorf("%s is not reserved", name)
+		}
+	}
+	for _, name := range []string{"mod.py", ".hidden", "forge", "forge-split", "x.forge"} {
+		if abi.IsForgeWorkName(name) {
+			t.Errorf("%s is reserved", name)
+		}
 	}
 }
 

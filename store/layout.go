@@ -23,12 +23,18 @@ var dataReserved = map[string]bool{"lib64": true, "pyvenv.cfg": true}
 // .data scheme pip does not know, the environment's own paths under
 // .data/data, project metadata (.dist-info, .egg-info) under purelib or
 // platlib, where importlib.metadata would read it as another project, and
-// forge's own reserved names in site-packages. distInfo is the wheel's
+// forge's own reserved names: _forge_* in site-packages, its work files'
+// names anywhere (abi.IsForgeWorkName). distInfo is the wheel's
 // .dist-info directory; names are all member names, directories included.
 func checkLayout(names []string, distInfo string) error {
 	dataDir := strings.TrimSuffix(distInfo, ".dist-info") + ".data"
 	for _, name := range names {
 		parts := strings.Split(strings.TrimSuffix(name, "/"), "/")
+		for _, c := range parts {
+			if abi.IsForgeWorkName(c) {
+				return fmt.Errorf("member %s: %s is reserved for forge's own work files in an environment: %w", name, c, ErrInvalid)
+			}
+		}
 		top := parts[0]
 		switch {
 		case top == distInfo:
