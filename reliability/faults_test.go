@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -181,6 +182,10 @@ func TestFaultFullDisk(t *testing.T) {
 				}
 				if !strings.Contains(r.Stderr, "rel_big-1.0") && !strings.Contains(r.Stderr, "rel-big") {
 					t.Errorf("the error does not name the wheel:\n%s", r.Stderr)
+				}
+				// Results are reported only once they happened.
+				if regexp.MustCompile(`(?m)^installed `).MatchString(r.Stdout) {
+					t.Errorf("a failed install reports a package installed:\n%s", r.Stdout)
 				}
 				sameState(t, "failed install", before, readState(t, home))
 			}
