@@ -155,6 +155,9 @@ func ParseMetadata(data []byte) (Metadata, error) {
 	if m.Name == "" {
 		return Metadata{}, fmt.Errorf("METADATA: %w: Name missing", ErrWheelMetadata)
 	}
+	if !ValidProjectName(m.Name) {
+		return Metadata{}, fmt.Errorf("METADATA: %w: Name %+q is not a project name (PEP 508: ASCII letters and digits, with '.', '_' and '-' inside)", ErrWheelMetadata, m.Name)
+	}
 	if m.Version == "" {
 		return Metadata{}, fmt.Errorf("METADATA: %w: Version missing", ErrWheelMetadata)
 	}

@@ -81,12 +81,27 @@ func TestParseMetadata(t *testing.T) {
 		{"no version", "Name: x\n", "Version missing"},
 		{"continuation first", "  x\nName: x\n", "continuation"},
 		{"garbage", "Name: x\nVersion 1\n", "line 2"},
+		{"kelvin sign", "Name: \u212aelvin\nVersion: 1\n", "not a project name"},
+		{"non-ascii letter", "Name: caf\u00e9\nVersion: 1\n", "not a project name"},
+		{"space", "Name: two words\nVersion: 1\n", "not a project name"},
+		{"trailing dash", "Name: pkg-\nVersion: 1\n", "not a project name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := abi.ParseMetadata([]byte(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestValidProjectName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"x": true, "A.b-c_d": true, "torch": true, "zope.interface": true, "9lives": true,
+		"": false, "-x": false, "x_": false, "\u212aelvin": false, "caf\u00e9": false, "a b": false, "a/b": false,
+	} {
+		if got := abi.ValidProjectName(name); got != want {
+			t.Errorf("ValidProjectName(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
 

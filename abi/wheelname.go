@@ -63,8 +63,35 @@ var (
 	nameRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?$`) })
 	versionRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.!+]+$`) })
 	buildRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9][A-Za-z0-9_.]*$`) })
+	// projectRe is PEP 508's name, ASCII only: Unicode letters that
+	// lower-case to ASCII (a Kelvin sign to k) would otherwise normalise to
+	// another project's name.
 	variantRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-z_.]+$`) })
+	projectRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+	})
 )
+
+// ValidProjectName reports whether name is a project name as PEP 508
+// defines it (ASCII letters and digits, with '.', '_' and '-' inside).
+func ValidProjectName(name string) bool { return projectRe().MatchString(name) }
+
+// ReservedSitePrefix begins the names forge writes into an environment's
+// site-packages itself (the layering .pth files); refreshing the layering
+// replaces or deletes them, so no wheel may ship one.
+const ReservedSitePrefix = "_forge_"
+
+// IsForgeWorkName reports whether a path component is one of the names forge
+// gives its own work files inside an environment, at any depth: the
+// marker of a directory it shares between packages (".forge-shared"), the
+// directory a split is staged in ("DIR.forge-split", removed before each
+// split) and the copy a file is written to before its rename
+// (".NAME.forge-tmp", ".forge-tmp-*"; doctor removes stray ones). A wheel
+// shipping one would have it overwritten or deleted.
+func IsForgeWorkName(c string) bool {
+	return c == ".forge-shared" || strings.HasSuffix(c, ".forge-split") ||
+		strings.HasSuffix(c, ".forge-tmp") || strings.HasPrefix(c, ".forge-tmp-")
+}
 
 // ParseWheelFilename parses "name-version(-build)?-py-abi-plat(-variant)?.whl".
 // With six components the third tells a build tag (it starts with a digit,

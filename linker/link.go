@@ -41,6 +41,10 @@ const sharedMarkerText = "This directory merges several packages linked by forge
 // ErrNoDistInfo means an entry has no .dist-info directory.
 var ErrNoDistInfo = errors.New("no .dist-info directory")
 
+// ErrForeignData means an entry holds a .data directory other than its
+// own (NAME-VERSION.data beside NAME-VERSION.dist-info).
+var ErrForeignData = errors.New("foreign .data directory")
+
 // ErrConflict means a path an entry needs is held by something else with
 // different content.
 var ErrConflict = errors.New("file conflict")
@@ -139,6 +143,12 @@ func Link(p Plan) (res *Result, err error) {
 		case name == p.DistInfo:
 			continue
 		case strings.HasSuffix(name, ".data") && e.IsDir():
+			// Only the wheel's own: ingest refuses others, but an entry
+			// stored before it did may hold one, and which of several would
+			// be placed depended on their order.
+			if own := strings.TrimSuffix(p.DistInfo, ".dist-info") + ".data"; name != own {
+				return nil, fmt.Errorf("%s: %s is not its own .data directory (%s): %w", p.Owner, name, own, ErrForeignData)
+			}
 			dataDir = name
 			continue
 		}
@@ -246,6 +256,13 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 			l.own(dst, "link") // already ours: a reinstall
 			return nil
 		}
+		// forge's links are absolute (into the store). A relative one is
+		// the environment's own (lib64 -> lib, bin/python3 -> python):
+		// merging into it would replace it by a directory of links, and
+		// resolving its target would depend on the working directory.
+		if !filepath.IsAbs(target) {
+			return fmt.Errorf("%s is the environment's own link to %s, not one forge made: %w", l.rel(dst), target, ErrConflict)
+		}
 		tfi, err := os.Stat(dst)
 		if err != nil {
 			return fmt.Errorf("%s: broken link to %s: %w", l.rel(dst), target, ErrConflict)
@@ -310,7 +327,7 @@ func (l *linkOp) split(dst, target string) error {
 	if err != nil {
 		return err
 	}
-	tmp := dst + ".forge-split"
+	tmp := SplitTemp(dst)
 	os.RemoveAll(tmp)
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return err
@@ -410,6 +427,11 @@ func copyFile(src, dst string) error {
 	}
 	return os.Rename(tmp, dst)
 }
+
+// SplitTemp is where the real directory replacing the link dst is staged;
+// whatever is there is removed first. Its name is reserved in wheels
+// (abi.IsForgeWorkName).
+func SplitTemp(dst string) string { return dst + ".forge-split" }
 
 // CopyTemp is where a copy of dst is written before it is renamed to dst.
 func CopyTemp(dst string) string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 )
 
@@ -139,6 +140,81 @@ func TestLinkConflictRollsBack(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("c does not record its share of shared.py: %v", rc.Owned)
+	}
+}
+
+// TestLinkRefusesEnvironmentLinks: a wheel's .data/data/lib64/ (from an
+// entry ingested before the store refused it) meets the environment's own
+// lib64 -> lib. Merging would replace the link by a directory of links,
+// resolved against the working directory; it is a conflict instead, in any
+// working directory, and the link is left as it was.
+func TestLinkRefusesEnvironmentLinks(t *testing.T) {
+	store := t.TempDir()
+	e := makeEntry(t, store, "x", map[string]string{"x-1.0.data/data/lib64/evil.txt": "evil", "x-1.0.dist-info/METADATA": "Name: x\nVersion: 1.0\n"})
+	for _, mode := range []Mode{Symlink, Copy} {
+		t.Run(string(mode), func(t *testing.T) {
+			v := testVenv(t)
+			if err := os.Symlink("lib", filepath.Join(v.Root, "lib64")); err != nil {
+				t.Fatal(err)
+			}
+			before := tree(t, v.Root)
+			t.Chdir(t.TempDir()) // a directory without lib/: a relative target resolved here breaks
+			_, err := Link(plan(v, e, "x-1.0.dist-info", mode))
+			if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "lib64") {
+				t.Fatalf("err = %v, want a conflict naming lib64", err)
+			}
+			if target, err := os.Readlink(filepath.Join(v.Root, "lib64")); err != nil || target != "lib" {
+				t.Errorf("lib64 is now %q (%v), want the link to lib", target, err)
+			}
+			if after := tree(t, v.Root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
+			}
+		})
+	}
+}
+
+// TestLinkRefusesForeignData: an entry with another project's .data
+// directory (stored before ingest refused it) is not linked, in any order
+// of its directories, and leaves nothing behind.
+func TestLinkRefusesForeignData(t *testing.T) {
+	store := t.TempDir()
+	for _, foreign := range []string{"aa_other-9.0.data", "zz_other-9.0.data"} {
+		t.Run(foreign, func(t *testing.T) {
+			e := makeEntry(t, store, foreign, map[string]string{
+				"x/__init__.py": "X = 1", "x-1.0.dist-info/METADATA": "Name: x\nVersion: 1.0\n",
+				"x-1.0.data/purelib/x_data.py": "OWN = 1", foreign + "/purelib/other/__init__.py": "EVIL = 1",
+			})
+			v := testVenv(t)
+			before := tree(t, v.Root)
+			_, err := Link(plan(v, e, "x-1.0.dist-info", Symlink))
+			if !errors.Is(err, ErrForeignData) || !strings.Contains(err.Error(), foreign) {
+				t.Fatalf("err = %v, want ErrForeignData naming %s", err, foreign)
+			}
+			if after := tree(t, v.Root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Errorf("failed link left changes:\n%v\nwas:\n%v", after, before)
+			}
+		})
+	}
+}
+
+// TestWorkNamesReserved: every name the linker gives its own work files in
+// an environment is one ingest refuses in a wheel.
+func TestWorkNamesReserved(t *testing.T) {
+	dst := "/env/lib/python3.12/site-packages/ns/mod.py"
+	tmp, err := os.CreateTemp(t.TempDir(), ".forge-tmp-*") // writeFileAtomic's pattern
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	for _, name := range []string{SharedMarker, filepath.Base(SplitTemp(dst)), filepath.Base(CopyTemp(dst)), filepath.Base(tmp.Name()), layersPth, pycachePth, mirrorPth + "00_x.pth"} {
+		if !abi.IsForgeWorkName(name) && !strings.HasPrefix(name, abi.ReservedSitePrefix) {
+			t.Errorf("%s is not reserved", name)
+		}
+	}
+	for _, name := range []string{"mod.py", ".hidden", "forge", "forge-split", "x.forge"} {
+		if abi.IsForgeWorkName(name) {
+			t.Errorf("%s is reserved", name)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 )
 
@@ -165,9 +166,9 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 // Layer .pth files written by forge; other .pth files in a parent layer are
 // mirrored into its children so that they take effect there too.
 const (
-	layersPth  = "_forge_layers.pth"
-	pycachePth = "_forge_pycache.pth"
-	mirrorPth  = "_forge_mirror_"
+	layersPth  = abi.ReservedSitePrefix + "layers.pth"
+	pycachePth = abi.ReservedSitePrefix + "pycache.pth"
+	mirrorPth  = abi.ReservedSitePrefix + "mirror_"
 )
 
 // WriteLayers writes the layering of an environment's site-packages: a .pth
@@ -213,7 +214,7 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 		sort.Strings(pths)
 		for _, p := range pths {
 			name := filepath.Base(p)
-			if strings.HasPrefix(name, "_forge_") {
+			if strings.HasPrefix(name, abi.ReservedSitePrefix) {
 				continue
 			}
 			data, err := os.ReadFile(p)

@@ -230,7 +230,7 @@ func materialize(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp := dir + ".forge-split"
+	tmp := SplitTemp(dir)
 	os.RemoveAll(tmp)
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ type CrashOptions struct {
 	MaxDelay time.Duration
 	// Log receives one line per trial (nil: none).
 	Log io.Writer
+	// Ops restricts the operations tried (nil: all of them).
+	Ops []string
 }
 
 // OpStats counts the trials of one operation.
@@ -87,6 +90,14 @@ func RunCrash(ctx context.Context, o CrashOptions) (*CrashReport, error) {
 	}
 	rep := &CrashReport{ByOp: map[string]*OpStats{}, Issues: map[string]int{}, Failures: []string{}, Calib: map[string]string{}}
 	ops := []string{OpInstall, OpUninstall, OpCreate, OpEnvRm, OpGC}
+	if len(o.Ops) > 0 {
+		for _, op := range o.Ops {
+			if !slices.Contains(ops, op) {
+				return nil, fmt.Errorf("unknown operation %q (want one of %s)", op, strings.Join(ops, ", "))
+			}
+		}
+		ops = o.Ops
+	}
 	for _, op := range ops {
 		rep.ByOp[op] = &OpStats{}
 	}
@@ -267,18 +278,45 @@ func (w *worker) trial(ctx context.Context, n int, op string, window time.Durati
 }
 
 // rerun runs the interrupted command again: install and gc must succeed;
-// create, env rm and uninstall must succeed unless the killed run had
-// already finished their work (then they say so: exit 1).
+// create and env rm must succeed unless the killed run had already
+// finished their work (then they say so: exit 1). Uninstall is retryable:
+// it must succeed, skipping the names the killed run removed, and may exit
+// 1 only when that run had removed all of them; either way none of the
+// names may be left in the layer.
 func (w *worker) rerun(ctx context.Context, op string, args []string) error {
 	r := w.f.Run(ctx, args...)
+	if op == OpUninstall {
+		if r.Code != 0 && !(r.Code == 1 && strings.Contains(r.Stderr, "not installed")) {
+			return fmt.Errorf("%s", r)
+		}
+		return w.uninstalled(ctx, args)
+	}
 	if r.Code == 0 {
 		return nil
 	}
-	lost := strings.Contains(r.Stderr, "already exists") || strings.Contains(r.Stderr, "not installed") || strings.Contains(r.Stderr, "not found")
-	if r.Code == 1 && lost && (op == OpCreate || op == OpEnvRm || op == OpUninstall) {
+	lost := strings.Contains(r.Stderr, "already exists") || strings.Contains(r.Stderr, "not found")
+	if r.Code == 1 && lost && (op == OpCreate || op == OpEnvRm) {
 		return nil
 	}
 	return fmt.Errorf("%s", r)
+}
+
+// uninstalled checks that none of the names of args ("uninstall --env
+// LAYER NAME...", as prepare writes it) has a manifest in the layer.
+func (w *worker) uninstalled(ctx context.Context, args []string) error {
+	if len(args) < 4 || args[0] != "uninstall" || args[1] != "--env" {
+		return fmt.Errorf("unexpected uninstall command %q", args)
+	}
+	s, err := w.state(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range s.manifests[args[2]] {
+		if slices.Contains(args[3:], m.NormName) {
+			return fmt.Errorf("%s is still installed in %s after %q ran again", m.NormName, args[2], args)
+		}
+	}
+	return nil
 }
 
 // state is what a home holds now, read from SQLite.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -152,10 +153,11 @@ func flatten(m map[string][]string) []string {
 
 // TestFaultFullDisk puts the whole forge home on an 8 MiB tmpfs, fills it to
 // several levels of free space and installs the 3 MiB rel-big: wherever
-// the disk runs out (unpacking, fsync, the SQLite commit), the install
-// either succeeds or fails with "no space left on device" and leaves the
-// store, SQLite and the environment as they were; with the space back the
-// same install succeeds.
+// the disk runs out (unpacking, fsync, the SQLite commit, a copy-mode
+// link), the install either succeeds or fails with "no space left on
+// device", reports no package installed, and leaves the store, SQLite and
+// the environment as they were (a new store entry aside, when linking
+// failed after ingest); with the space back the same install succeeds.
 func TestFaultFullDisk(t *testing.T) {
 	root := workDir(t)
 	home := filepath.Join(root, "home")
@@ -167,12 +169,26 @@ func TestFaultFullDisk(t *testing.T) {
 	f := Forge{Bin: forgeBin, Home: home}
 	mustForge(t, f, "create", "app", "--python", testPython(t))
 	mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-a-1.0"]) // warms the host and interpreter caches
-	failed := 0
+	failed, linkFailed := 0, 0
+	type level struct {
+		mode string
+		free int64
+	}
+	var levels []level
 	for _, free := range []int64{64 << 10, 1 << 20, 3 << 20, 3400 << 10, 3600 << 10, 4 << 20} {
-		t.Run(fmt.Sprintf("%dKiB free", free>>10), func(t *testing.T) {
+		levels = append(levels, level{"symlink", free})
+	}
+	// Copy mode needs rel-big's size twice: with room for the store's
+	// copy only, the disk runs out while linking, after ingest succeeded.
+	for _, free := range []int64{4 << 20, 5 << 20} {
+		levels = append(levels, level{"copy", free})
+	}
+	for _, lv := range levels {
+		free := lv.free
+		t.Run(fmt.Sprintf("%s %dKiB free", lv.mode, free>>10), func(t *testing.T) {
 			before := readState(t, home)
 			filler := fill(t, home, free)
-			r := f.Run(context.Background(), "install", "--env", "app", ws.ByKey["rel-big-1.0"])
+			r := f.Run(context.Background(), "install", "--env", "app", "--link-mode", lv.mode, ws.ByKey["rel-big-1.0"])
 			t.Logf("exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 			if r.Code != 0 {
 				failed++
@@ -182,7 +198,19 @@ func TestFaultFullDisk(t *testing.T) {
 				if !strings.Contains(r.Stderr, "rel_big-1.0") && !strings.Contains(r.Stderr, "rel-big") {
 					t.Errorf("the error does not name the wheel:\n%s", r.Stderr)
 				}
-				sameState(t, "failed install", before, readState(t, home))
+				// Results are reported only once they happened.
+				if regexp.MustCompile(`(?m)^installed `).MatchString(r.Stdout) {
+					t.Errorf("a failed install reports a package installed:\n%s", r.Stdout)
+				}
+
+				after := readState(t, home)
+				if strings.Contains(r.Stdout, "not installed rel-big") {
+					// Out of space while linking: ingest had finished, and
+					// rel-big's entry is complete in the store (gc takes it).
+					linkFailed++
+					after.entries, after.dirs = after.entries-1, after.dirs-1
+				}
+				sameState(t, "failed install", before, after)
 			}
 			os.Remove(filler)
 			clean(t, f, ws.Dists)
@@ -195,6 +223,9 @@ func TestFaultFullDisk(t *testing.T) {
 	}
 	if failed == 0 {
 		t.Error("the disk never ran out: the fault was not exercised")
+	}
+	if linkFailed == 0 {
+		t.Error("the disk never ran out while linking: that fault was not exercised")
 	}
 }
 

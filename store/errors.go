@@ -15,5 +15,6 @@ var (
 
 // ErrInvalid is a wheel that is well-formed as a file but breaks the wheel
 // format or forge's safety rules (path traversal, symlink members, duplicate
-// names, missing metadata).
+// names, missing metadata, overlapping or prepended archive data, content
+// that would land outside its own package: see checkLayout).
 var ErrInvalid = errors.New("invalid wheel")

@@ -697,6 +697,12 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 			distInfos[top] = true
 		}
 		if strings.HasSuffix(name, "/") || mode.IsDir() {
+			// Its bytes would be dropped here, and installed as a file by
+			// pip: the two would disagree about what the wheel holds. An
+			// empty deflate stream is 2 bytes.
+			if f.UncompressedSize64 != 0 || f.CompressedSize64 > 2 {
+				return nil, fmt.Errorf("member %q (mode %v) is a directory carrying data (%d bytes): %w", name, mode, f.UncompressedSize64, ErrInvalid)
+			}
 			dirs[strings.TrimSuffix(name, "/")] = true
 			continue
 		}
@@ -736,6 +742,13 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(p.distInfo, ".dist-info"), "-")
 	if abi.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
 		return nil, fmt.Errorf("directory %s does not match the file name (%s %s): %w", p.distInfo, wf.Name, wf.Version, ErrInvalid)
+	}
+	names := make([]string, len(zr.File))
+	for i, f := range zr.File {
+		names[i] = f.Name
+	}
+	if err := checkLayout(names, p.distInfo); err != nil {
+		return nil, err
 	}
 
 	small := func(name string) ([]byte, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sort"
 )
 
 // Zip record signatures and sizes (APPNOTE.TXT 4.3).
@@ -49,23 +50,40 @@ func checkZipStructure(r io.ReaderAt, size int64, files []*zip.File) error {
 		return fmt.Errorf("%d bytes of trailing data after the end of the archive: %w", extra, ErrInvalid)
 	}
 	cdOffset := int64(binary.LittleEndian.Uint32(buf[end+16:]))
+	cdSize := int64(binary.LittleEndian.Uint32(buf[end+12:]))
+	cdEnd := size - tail + int64(end) // the central directory ends where the end record starts
 	count := int(binary.LittleEndian.Uint16(buf[end+10:]))
-	if cdOffset == 0xffffffff || count == 0xffff {
-		// zip64: the locator sits right before the end record.
-		locAt := size - tail + int64(end) - 20
-		var loc [20]byte
-		if locAt < 0 {
-			return fmt.Errorf("zip64 locator missing (truncated): %w", ErrCorrupt)
-		}
-		if _, err := r.ReadAt(loc[:], locAt); err != nil || binary.LittleEndian.Uint32(loc[:]) != sigEnd64Loc {
+	// zip64: the locator sits right before the end record. A writer may
+	// add one when no 32-bit field is saturated; the central directory
+	// then ends at the zip64 end record.
+	locAt := cdEnd - 20
+	var loc [20]byte
+	hasLoc := false
+	if locAt >= 0 {
+		_, err := r.ReadAt(loc[:], locAt)
+		hasLoc = err == nil && binary.LittleEndian.Uint32(loc[:]) == sigEnd64Loc
+	}
+	if hasLoc {
+		cdEnd = int64(binary.LittleEndian.Uint64(loc[8:]))
+	}
+	if cdOffset == 0xffffffff || count == 0xffff || cdSize == 0xffffffff {
+		if !hasLoc {
 			return fmt.Errorf("zip64 locator missing or unreadable: %w", ErrCorrupt)
 		}
 		var e64 [56]byte
-		if _, err := r.ReadAt(e64[:], int64(binary.LittleEndian.Uint64(loc[8:]))); err != nil || binary.LittleEndian.Uint32(e64[:]) != sigEnd64 {
+		if _, err := r.ReadAt(e64[:], cdEnd); err != nil || binary.LittleEndian.Uint32(e64[:]) != sigEnd64 {
 			return fmt.Errorf("zip64 end record unreadable: %w", ErrCorrupt)
 		}
 		count = int(binary.LittleEndian.Uint64(e64[32:]))
+		cdSize = int64(binary.LittleEndian.Uint64(e64[40:]))
 		cdOffset = int64(binary.LittleEndian.Uint64(e64[48:]))
+	}
+	// archive/zip reads an archive whose offsets are all short by the same
+	// amount as one with something before it (cat other.zip wheel.whl), and
+	// ignores what is there; a tool reading from the front sees another
+	// archive.
+	if gap := cdEnd - (cdOffset + cdSize); gap > 0 {
+		return fmt.Errorf("%d bytes before the archive (another archive or a stub prepended): %w", gap, ErrInvalid)
 	}
 	if count != len(files) {
 		return fmt.Errorf("central directory counts %d members, lists %d (header mismatch): %w", count, len(files), ErrCorrupt)
@@ -73,6 +91,7 @@ func checkZipStructure(r io.ReaderAt, size int64, files []*zip.File) error {
 	// Walk the central directory for each member's local header offset.
 	off := cdOffset
 	var hdr [centralLen]byte
+	spans := make([]span, len(files))
 	for i, f := range files {
 		if _, err := r.ReadAt(hdr[:], off); err != nil || binary.LittleEndian.Uint32(hdr[:]) != sigCentral {
 			return fmt.Errorf("central directory entry %d unreadable (header mismatch): %w", i, ErrCorrupt)
@@ -91,10 +110,58 @@ func checkZipStructure(r io.ReaderAt, size int64, files []*zip.File) error {
 		if f.Flags&0x1 != 0 {
 			return fmt.Errorf("member %s is encrypted: %w", f.Name, ErrInvalid)
 		}
-		if err := checkLocalHeader(r, localAt, f); err != nil {
+		dataAt, err := checkLocalHeader(r, localAt, f)
+		if err != nil {
 			return err
 		}
+		spans[i] = span{f: f, start: localAt, end: dataAt + int64(f.CompressedSize64)}
 		off += centralLen + nameLen + extraLen + commentLen
+	}
+	return checkSpans(spans, cdOffset)
+}
+
+// span is the bytes of one member: its local header, name, extra field and
+// data, not the data descriptor that may follow.
+type span struct {
+	f          *zip.File
+	start, end int64
+}
+
+// maxDescriptorLen is the longest data descriptor: signature, CRC-32 and
+// two 64-bit sizes.
+const maxDescriptorLen = 24
+
+// checkSpans refuses members that share bytes, bytes before the first
+// member, and bytes between members or before the central directory that
+// no member accounts for. CPython's zipfile refuses overlapping members
+// ("Overlapped entries") since 3.12.x: central directory entries pointing
+// into one another's data are how a 20 KiB archive inflates to 128 MiB,
+// or a 278 KB one to 6 GiB, each member passing every check on its own.
+// Unaccounted bytes are where a second archive hides.
+func checkSpans(spans []span, cdOffset int64) error {
+	sorted := append([]span(nil), spans...)
+	sort.Slice(sorted, func(a, b int) bool { return sorted[a].start < sorted[b].start })
+	next := func(i int) (int64, string) {
+		if i+1 < len(sorted) {
+			return sorted[i+1].start, "member " + sorted[i+1].f.Name
+		}
+		return cdOffset, "the central directory"
+	}
+	if len(sorted) > 0 && sorted[0].start > 0 {
+		return fmt.Errorf("%d bytes before the first member, %s (another archive or a stub prepended): %w", sorted[0].start, sorted[0].f.Name, ErrInvalid)
+	}
+	for i, s := range sorted {
+		at, what := next(i)
+		if s.end > at {
+			return fmt.Errorf("member %s (bytes %d to %d) and %s (from %d) overlap: a zip bomb or a disguised archive: %w", s.f.Name, s.start, s.end, what, at, ErrInvalid)
+		}
+		slack := int64(0)
+		if s.f.Flags&0x8 != 0 {
+			slack = maxDescriptorLen
+		}
+		if gap := at - s.end; gap > slack {
+			return fmt.Errorf("%d bytes between member %s and %s that no member accounts for (a hidden or prepended archive): %w", gap, s.f.Name, what, ErrInvalid)
+		}
 	}
 	return nil
 }
@@ -124,36 +191,39 @@ func zip64LocalOffset(extra, hdr []byte) int64 {
 	return -1
 }
 
-func checkLocalHeader(r io.ReaderAt, at int64, f *zip.File) error {
+// checkLocalHeader compares the local header at at with f's central
+// directory entry and returns where f's data starts.
+func checkLocalHeader(r io.ReaderAt, at int64, f *zip.File) (int64, error) {
 	var h [localLen]byte
 	if at < 0 {
-		return fmt.Errorf("member %s: local header offset unreadable (header mismatch): %w", f.Name, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: local header offset unreadable (header mismatch): %w", f.Name, ErrCorrupt)
 	}
 	if _, err := r.ReadAt(h[:], at); err != nil || binary.LittleEndian.Uint32(h[:]) != sigLocal {
-		return fmt.Errorf("member %s: no local header where the central directory points (header mismatch): %w", f.Name, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: no local header where the central directory points (header mismatch): %w", f.Name, ErrCorrupt)
 	}
 	nameLen := int(binary.LittleEndian.Uint16(h[26:]))
+	dataAt := at + localLen + int64(nameLen) + int64(binary.LittleEndian.Uint16(h[28:]))
 	name := make([]byte, nameLen)
 	if _, err := r.ReadAt(name, at+localLen); err != nil {
-		return fmt.Errorf("member %s: local header name unreadable: %w", f.Name, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: local header name unreadable: %w", f.Name, ErrCorrupt)
 	}
 	if !bytes.Equal(name, []byte(f.Name)) {
-		return fmt.Errorf("member %s: local header names it %q (header mismatch): %w", f.Name, name, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: local header names it %q (header mismatch): %w", f.Name, name, ErrCorrupt)
 	}
 	flags := binary.LittleEndian.Uint16(h[6:])
 	if flags&0x8 != 0 {
-		return nil // sizes and CRC follow the data, in a descriptor archive/zip checks
+		return dataAt, nil // sizes and CRC follow the data, in a descriptor archive/zip checks
 	}
 	crc := binary.LittleEndian.Uint32(h[14:])
 	csize := binary.LittleEndian.Uint32(h[18:])
 	usize := binary.LittleEndian.Uint32(h[22:])
 	if crc != f.CRC32 {
-		return fmt.Errorf("member %s: local header CRC %08x, central directory %08x (header mismatch): %w", f.Name, crc, f.CRC32, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: local header CRC %08x, central directory %08x (header mismatch): %w", f.Name, crc, f.CRC32, ErrCorrupt)
 	}
 	if csize != 0xffffffff && usize != 0xffffffff && (uint64(csize) != f.CompressedSize64 || uint64(usize) != f.UncompressedSize64) {
-		return fmt.Errorf("member %s: local header sizes %d/%d, central directory %d/%d (header mismatch): %w", f.Name, csize, usize, f.CompressedSize64, f.UncompressedSize64, ErrCorrupt)
+		return 0, fmt.Errorf("member %s: local header sizes %d/%d, central directory %d/%d (header mismatch): %w", f.Name, csize, usize, f.CompressedSize64, f.UncompressedSize64, ErrCorrupt)
 	}
-	return nil
+	return dataAt, nil
 }
 
 // checkDescriptor compares the CRC-32 in the data descriptor that follows a

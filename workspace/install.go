@@ -52,6 +52,10 @@ type PackageReport struct {
 	Notes     []string      `json:"notes,omitempty"`
 	// AlreadyLinked: the same entry was already linked in this layer.
 	AlreadyLinked bool `json:"already_linked,omitempty"`
+	// Linked: the package is in the layer, its links made and recorded (or
+	// already there). It is set only once that has happened, so a report
+	// of a failed or refused install says which packages did not get in.
+	Linked bool `json:"linked"`
 }
 
 // InstallReport is what Install did.
@@ -191,6 +195,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	for i, out := range outs {
 		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
 		rep.Packages[i].AlreadyLinked = out.already
+		rep.Packages[i].Linked = out.linked
 	}
 	if err != nil {
 		return rep, err
@@ -364,6 +369,7 @@ func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Ven
 type linkOutcome struct {
 	notes   []string
 	already bool
+	linked  bool // in the layer and recorded, by this call or before it
 }
 
 // linkEntries links entries into a layer, replacing other builds of the
@@ -393,7 +399,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	for i, en := range ents {
 		if old, ok := byName[en.NormName]; ok {
 			if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
-				outs[i].already = true
+				outs[i].already, outs[i].linked = true, true
 				continue
 			}
 			if err := w.unlinkManifest(ctx, layer, venv, old); err != nil {
@@ -468,6 +474,9 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		changed, err := w.Store.FinishLinks(ctx, layer, done)
 		if err != nil {
 			return outs, pth, errors.Join(linkErr, err)
+		}
+		for _, j := range jobs[:next] {
+			outs[j.i].linked = true
 		}
 		for _, c := range changed {
 			if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {

@@ -2,9 +2,12 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/store"
 )
 
 // UninstallOptions are the inputs of Uninstall.
@@ -22,9 +25,24 @@ type Removed struct {
 	Layer   string `json:"layer"`
 }
 
+// UninstallReport is what Uninstall did.
+type UninstallReport struct {
+	Removed []Removed
+	// NotInstalled are the names given that the layer did not hold (never
+	// installed, or removed by an earlier, interrupted uninstall).
+	NotInstalled []string
+}
+
 // Uninstall removes packages' links from one layer of an environment. The
 // store is never touched: entries stay until gc finds them unreferenced.
-func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) ([]Removed, error) {
+//
+// It is idempotent and can be retried: a name the layer does not hold is
+// reported in NotInstalled, not an error, as long as another name was
+// installed, so that "uninstall a b c" killed after a completes on a
+// second run; a package whose removal was interrupted is still listed and
+// is removed again. Only when none of the names is installed is the error
+// store.ErrNotFound. Every name is looked up before anything is removed.
+func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) (*UninstallReport, error) {
 	e, err := w.OpenEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
@@ -38,20 +56,48 @@ func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) ([]Remove
 		return nil, err
 	}
 	defer lk.Unlock()
-	var out []Removed
+	rep := &UninstallReport{}
+	type target struct {
+		name string
+		m    *store.Manifest
+	}
+	var targets []target
+	seen := map[string]bool{}
 	for _, n := range o.Names {
-		m, err := w.Store.ManifestFor(ctx, layer, abi.NormalizeName(n))
-		if err != nil {
-			return out, fmt.Errorf("%s is not installed in the %s layer of %s: %w", n, layerLabel(layer), e.Name, err)
+		norm := abi.NormalizeName(n)
+		if seen[norm] {
+			continue
 		}
-		r := Removed{Name: n, Entry: m.Entry, Layer: layerLabel(layer)}
-		if en, err := w.Store.Get(ctx, m.Entry); err == nil {
+		seen[norm] = true
+		m, err := w.Store.ManifestFor(ctx, layer, norm)
+		if errors.Is(err, store.ErrNotFound) {
+			rep.NotInstalled = append(rep.NotInstalled, n)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		targets = append(targets, target{n, m})
+	}
+	if len(targets) == 0 {
+		return rep, fmt.Errorf("%s not installed in the %s layer of %s: %w", strings.Join(rep.NotInstalled, ", ")+plural(len(rep.NotInstalled), " is", " are"), layerLabel(layer), e.Name, store.ErrNotFound)
+	}
+	for _, t := range targets {
+		r := Removed{Name: t.name, Entry: t.m.Entry, Layer: layerLabel(layer)}
+		if en, err := w.Store.Get(ctx, t.m.Entry); err == nil {
 			r.Name, r.Version = en.Name, en.Version
 		}
-		if err := w.unlinkManifest(ctx, layer, venv, *m); err != nil {
-			return out, fmt.Errorf("%s: %w", n, err)
+		if err := w.unlinkManifest(ctx, layer, venv, *t.m); err != nil {
+			return rep, fmt.Errorf("%s: %w", t.name, err)
 		}
-		out = append(out, r)
+		rep.Removed = append(rep.Removed, r)
 	}
-	return out, w.refreshLayering(ctx, e, o.Global)
+	return rep, w.refreshLayering(ctx, e, o.Global)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -28,13 +29,55 @@ type Workspace struct {
 	Host *abi.Host
 }
 
-// Open opens the forge home at home, creating it if needed.
+// Open opens the forge home at home, creating it if needed: in a directory
+// that does not exist or is empty. An existing directory that holds other
+// things and none of a forge home's (homeMarkers) is refused with
+// ErrUsage: a mistyped --home such as / or ~ would otherwise silently
+// become a forge home, its store and database written among the user's
+// files.
 func Open(home string) (*Workspace, error) {
+	if err := checkHome(home); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(home)
 	if err != nil {
 		return nil, err
 	}
 	return &Workspace{Home: home, Store: st}, nil
+}
+
+// homeMarkers are what a forge home holds from its first use on: the
+// database, the store and the environments' directory.
+var homeMarkers = []string{"forge.db", "store", "envs"}
+
+// checkHome refuses a home that is an existing non-empty directory with
+// none of homeMarkers, or that is not a directory.
+func checkHome(home string) error {
+	fi, err := os.Stat(home)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("forge home %s: %w", home, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("forge home %s is not a directory: give a new or empty directory, or an existing forge home, with --home or FORGE_HOME: %w", home, ErrUsage)
+	}
+	for _, m := range homeMarkers {
+		if _, err := os.Lstat(filepath.Join(home, m)); err == nil {
+			return nil
+		}
+	}
+	f, err := os.Open(home)
+	if err != nil {
+		return fmt.Errorf("forge home %s: %w", home, err)
+	}
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s is not a forge home: it is a non-empty directory without forge.db, store/ or envs/; "+
+		"give a new or empty directory, or an existing forge home, with --home or FORGE_HOME: %w", home, ErrUsage)
 }
 
 // Close releases the store.

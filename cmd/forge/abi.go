@@ -121,7 +121,7 @@ func runABICheck(ctx context.Context, app *App, targets []string, o abiCheckOpti
 	if len(o.HostProfiles) > 0 {
 		var err error
 		if hosts, err = workspace.LoadProfiles(o.HostProfiles); err != nil {
-			return wrapUsage(err)
+			return err
 		}
 	}
 	ws, err := openWorkspace(app, "")
@@ -131,7 +131,7 @@ func runABICheck(ctx context.Context, app *App, targets []string, o abiCheckOpti
 	defer ws.Close()
 	rep, err := ws.ABICheck(ctx, workspace.ABICheckOptions{Targets: targets, Hosts: hosts, Python: o.Python, Policy: abi.Policy(o.Policy)})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	if err := app.Print(rep, func(w io.Writer) { printABICheck(w, rep, app.Verbose) }); err != nil {
 		return err
@@ -279,7 +279,7 @@ func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
 	defer ws.Close()
 	rep, err := ws.ABIMatrix(ctx, workspace.ABIMatrixOptions{Env: o.Env, WheelsDir: o.Wheels, Profiles: o.Profiles, Policy: abi.Policy(o.Policy)})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	if o.JUnit != "" {
 		var buf bytes.Buffer

@@ -42,7 +42,7 @@ func runCreate(ctx context.Context, app *App, name string, o createOptions) erro
 	defer ws.Close()
 	e, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Parent: o.parent, Python: o.python})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	out := map[string]any{"name": e.Name, "path": e.Path, "parent": e.Parent, "python": e.Py.Executable, "python_version": e.Py.Version,
 		"site_packages": e.Venv.SitePackages()}

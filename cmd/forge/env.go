@@ -77,7 +77,7 @@ func runEnvSet(ctx context.Context, app *App, env, key, value string) error {
 	defer ws.Close()
 	rep, err := ws.SetSetting(ctx, env, key, value)
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	return app.Print(rep, func(w io.Writer) { printSettings(w, rep, false) })
 }
@@ -108,7 +108,7 @@ func runEnvGet(ctx context.Context, app *App, env, key string) error {
 	defer ws.Close()
 	rep, err := ws.Settings(ctx, env, key)
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	return app.Print(rep, func(w io.Writer) { printSettings(w, rep, key != "") })
 }
@@ -162,7 +162,7 @@ func runEnvRm(ctx context.Context, app *App, env string, o envRmOptions) error {
 	defer ws.Close()
 	rep, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: env, Force: o.force})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	return app.Print(rep, func(w io.Writer) {
 		fmt.Fprintf(w, "removed %s (%s)\n", rep.Env, rep.Path)

@@ -58,7 +58,7 @@ func runInspect(ctx context.Context, app *App, name string, o inspectOptions) er
 	defer ws.Close()
 	rep, err := ws.Inspect(ctx, workspace.InspectOptions{Env: o.env, Name: name, Mode: o.mode})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	if err := app.Print(rep, func(w io.Writer) { printInspect(w, rep) }); err != nil {
 		return err

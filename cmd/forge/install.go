@@ -64,7 +64,7 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 	defer ws.Close()
 	rep, err := ws.Install(ctx, workspace.InstallOptions{Env: o.env, Specs: specs, Global: o.global, LinkMode: o.linkMode, Policy: o.policy, GPU: o.gpu})
 	if rep == nil {
-		return wrapUsage(err)
+		return err
 	}
 	doc := struct {
 		*workspace.InstallReport
@@ -72,13 +72,13 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 		ExitCode int    `json:"exit_code,omitempty"`
 	}{InstallReport: rep}
 	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(wrapUsage(err))
+		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
 	}
 	if perr := app.Print(doc, func(w io.Writer) { printInstall(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
 	if err != nil {
-		return reported(app, wrapUsage(err))
+		return reported(app, err)
 	}
 	if o.enforce && rep.Warned() {
 		return codeError{exitRefused, fmt.Errorf("--enforce: a package was admitted with warnings")}
@@ -103,6 +103,8 @@ func printInstall(w io.Writer, rep *workspace.InstallReport, verbose bool) {
 			state = "refused"
 		case p.AlreadyLinked:
 			state = "already installed"
+		case !p.Linked:
+			state = "not installed" // the install failed or was refused before it was linked
 		}
 		reuse := "new in store"
 		if p.Reused {

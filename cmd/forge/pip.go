@@ -193,11 +193,11 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 		io.WriteString(app.Stderr, pe.Output)
 	}
 	if rep == nil {
-		return wrapUsage(err)
+		return err
 	}
 	doc := pipInstallJSON{PipInstallReport: rep}
 	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(wrapUsage(err))
+		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
 		if pe != nil {
 			doc.PipOutput = pe.Output
 		}
@@ -206,7 +206,7 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 		return perr
 	}
 	if err != nil {
-		return reported(app, wrapUsage(err))
+		return reported(app, err)
 	}
 	if o.enforce && rep.Warned() {
 		return codeError{exitRefused, fmt.Errorf("--enforce: a package was admitted with warnings")}

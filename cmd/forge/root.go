@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // Exit codes (PRODUCT.md).
@@ -31,6 +33,10 @@ type App struct {
 	Verbose bool
 	Stdout  io.Writer
 	Stderr  io.Writer
+
+	// started is set once cobra has found the command and parsed its
+	// flags and arguments, when forge's own code begins.
+	started bool
 }
 
 // Infof prints progress to stderr unless --quiet.
@@ -67,15 +73,7 @@ var commandFactories []func(*App) *cobra.Command
 
 func register(f func(*App) *cobra.Command) { commandFactories = append(commandFactories, f) }
 
-// usageError is a mistake in how forge was called (exit 2).
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
-
-// exitError carries an explicit exit code (e.g. --enforce with only warnings).
+// codeError carries an explicit exit code (e.g. --enforce with only warnings).
 type codeError struct {
 	code int
 	err  error
@@ -91,6 +89,10 @@ func newRoot(app *App) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			app.started = true
+			if err := checkRequiredFlags(cmd); err != nil {
+				return err
+			}
 			if app.Home == "" {
 				app.Home = os.Getenv("FORGE_HOME")
 			}
@@ -116,10 +118,10 @@ func newRoot(app *App) *cobra.Command {
 	pf.BoolVar(&app.JSON, "json", false, "print one JSON document on stdout")
 	pf.BoolVarP(&app.Quiet, "quiet", "q", false, "print only errors and results")
 	pf.BoolVarP(&app.Verbose, "verbose", "v", false, "print more detail on stderr")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	for _, f := range commandFactories {
 		root.AddCommand(f(app))
 	}
+	markUsage(root)
 	return root
 }
 
@@ -131,6 +133,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	err := root.Execute()
 	if err == nil {
 		return exitOK
+	}
+	if !app.started && !errors.Is(err, workspace.ErrUsage) {
+		// cobra failed before any of forge's code ran, in finding the
+		// command: an unknown command (its other errors are typed by
+		// markUsage).
+		err = usageError{err}
 	}
 	code := exitCode(err)
 	if (app.JSON || askedForJSON(args)) && code != exitOK {
@@ -148,19 +156,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 // exitCode maps typed errors to exit codes; the one place that does.
 func exitCode(err error) int {
 	var ce codeError
-	var ue usageError
 	switch {
 	case errors.As(err, &ce):
 		return ce.code
-	case errors.As(err, &ue):
+	case errors.Is(err, workspace.ErrUsage): // usageError too
 		return exitUsage
 	case errors.Is(err, store.ErrCorrupt):
 		return exitIntegrity
-	case errors.Is(err, abi.ErrIncompatible):
+	case errors.Is(err, abi.ErrIncompatible), errors.Is(err, resolver.ErrConflict):
 		return exitRefused
-	}
-	if isCobraUsage(err) {
-		return exitUsage
 	}
 	return exitError
 }

@@ -61,7 +61,7 @@ func runTree(ctx context.Context, app *App, o treeOptions) error {
 	defer ws.Close()
 	rep, err := ws.Tree(ctx, workspace.TreeOptions{Env: o.env, Mode: o.mode})
 	if err != nil {
-		return wrapUsage(err)
+		return err
 	}
 	if o.dot {
 		writeTreeDOT(app.Stdout, rep)

@@ -21,8 +21,13 @@ type uninstallOptions struct {
 func newUninstallCmd(app *App) *cobra.Command {
 	var o uninstallOptions
 	cmd := &cobra.Command{
-		Use:     "uninstall NAME... --env ENV",
-		Short:   "Remove packages' links from an environment (the store is untouched)",
+		Use:   "uninstall NAME... --env ENV",
+		Short: "Remove packages' links from an environment (the store is untouched)",
+		Long: `Remove packages' links from an environment; the store is untouched.
+
+Names that are not installed are reported and skipped as long as another
+name was removed (exit 0), so an interrupted "forge uninstall a b c" can be
+run again; when none of the names is installed, forge exits 1.`,
 		Example: `  forge uninstall requests --env app`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -46,16 +51,23 @@ func runUninstall(ctx context.Context, app *App, names []string, o uninstallOpti
 		return err
 	}
 	defer ws.Close()
-	removed, err := ws.Uninstall(ctx, workspace.UninstallOptions{Env: o.env, Names: names, Global: o.global})
-	if err != nil && len(removed) == 0 {
-		return wrapUsage(err)
+	rep, err := ws.Uninstall(ctx, workspace.UninstallOptions{Env: o.env, Names: names, Global: o.global})
+	if err != nil && (rep == nil || len(rep.Removed) == 0) {
+		return err
 	}
-	if perr := app.Print(map[string]any{"env": o.env, "removed": removed}, func(w io.Writer) {
-		for _, r := range removed {
+	for _, n := range rep.NotInstalled {
+		app.Infof("%s was not installed in %s: nothing to remove", n, o.env)
+	}
+	notInstalled := rep.NotInstalled
+	if notInstalled == nil {
+		notInstalled = []string{}
+	}
+	if perr := app.Print(map[string]any{"env": o.env, "removed": rep.Removed, "not_installed": notInstalled}, func(w io.Writer) {
+		for _, r := range rep.Removed {
 			fmt.Fprintf(w, "removed %s %s from %s (%s layer)\n", r.Name, r.Version, o.env, r.Layer)
 		}
 	}); perr != nil {
 		return perr
 	}
-	return reported(app, wrapUsage(err))
+	return reported(app, err)
 }

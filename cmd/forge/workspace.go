@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 
 	"github.com/forge-ml/forge/probe"
@@ -29,12 +28,4 @@ func openWorkspace(app *App, profile string) (*workspace.Workspace, error) {
 		ws.Host = h
 	}
 	return ws, nil
-}
-
-// wrapUsage turns the workspace's usage errors into exit code 2.
-func wrapUsage(err error) error {
-	if err != nil && errors.Is(err, workspace.ErrUsage) {
-		return usageError{err}
-	}
-	return err
 }
