@@ -163,6 +163,11 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	if !o.Fix {
 		return rep, nil
 	}
+	if rep.MetadataLost() {
+		// Nothing is repaired from metadata that does not describe the
+		// home: every "leftover" may be something in use.
+		return rep, ErrMetadataLost
+	}
 	plans := planFixes(rep.Issues)
 	for _, p := range plans {
 		rep.Planned = append(rep.Planned, p.Fix)
@@ -320,6 +325,7 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanTrees(ctx, s, envs, owned); err != nil {
 		return nil, err
 	}
+	s.accountFor(w.Home)
 	return rep, nil
 }
 
@@ -335,6 +341,12 @@ func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.En
 		s.rep.EnvsScanned++
 		paths[filepath.Clean(e.Path)] = true
 		if _, err := os.Lstat(e.Path); err == nil {
+			// The interpreter: the environment's own link, and what it runs.
+			if _, err := os.Stat(filepath.Join(e.Path, "bin", "python")); err != nil {
+				s.add(Issue{Kind: KindEnvBroken, Env: e.Name, Path: filepath.Join(e.Path, "bin", "python"),
+					Message: fmt.Sprintf("environment %s: its interpreter is gone (%s, recorded as %s): install Python %s again, or forge env rm --force %s and create it again",
+						e.Name, filepath.Join(e.Path, "bin", "python"), e.Python, e.PythonVersion, e.Name)})
+			}
 			continue
 		}
 		is := Issue{Kind: KindEnvMissing, Env: e.Name, Path: e.Path, Message: fmt.Sprintf("environment %s: directory %s is missing", e.Name, e.Path)}
@@ -354,6 +366,11 @@ func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.En
 		p := filepath.Join(w.EnvsDir(), d.Name())
 		if strings.HasPrefix(d.Name(), ".") || paths[p] {
 			continue // hidden: a create in progress, reported as staging when stale
+		}
+		if envPopulated(p) {
+			s.add(Issue{Kind: KindUnrecordedEnv, Env: d.Name(), Path: p,
+				Message: fmt.Sprintf("%s is not a recorded environment but holds packages or files: it is never removed", p)})
+			continue
 		}
 		is := Issue{Kind: KindOrphanEnv, Env: d.Name(), Path: p, Message: fmt.Sprintf("%s is not a recorded environment", p)}
 		if isForgeVenv(p) && ValidEnvName(d.Name()) == nil {
@@ -461,11 +478,20 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	if err != nil {
 		return err
 	}
+	var linked map[string]bool // only read when there is an orphan
 	for _, d := range dirs {
 		if _, ok := s.entries[d]; ok {
 			continue
 		}
 		p := filepath.Join(w.Store.EntriesDir(), d)
+		if linked == nil {
+			linked = w.linkedEntries()
+		}
+		if linked[d] {
+			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: p,
+				Message: fmt.Sprintf("store directory %s has no row, but environments link into it: it is never removed", p)})
+			continue
+		}
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
 			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
@@ -477,6 +503,14 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	for _, d := range views {
 		if _, ok := s.entries[d]; ok || slices.Contains(dirs, d) {
 			continue // an orphan entry directory's fix removes its views too
+		}
+		if linked == nil {
+			linked = w.linkedEntries()
+		}
+		if linked[d] {
+			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: filepath.Join(w.Store.ViewsDir(), d),
+				Message: fmt.Sprintf("shared layout %s has no entry row, but environments link into it: it is never removed", filepath.Join(w.Store.ViewsDir(), d))})
+			continue
 		}
 		p := filepath.Join(w.Store.ViewsDir(), d)
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
@@ -513,11 +547,15 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: environment %s has no record", label, m.Layer),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its environment is gone)"}, m: m}})
-		case m.State == "unlinking":
+		case m.State == store.StateRelinking:
+			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s: a repair (relink) was interrupted (state %q)", label, m.State),
+				fix:     &fixPlan{Fix: Fix{Action: "relink", Target: m.Layer + ":" + m.NormName, Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}})
+		case m.State == store.StateUnlinking:
 			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: an uninstall was interrupted (state %q)", label, m.State),
 				fix:     &fixPlan{Fix: Fix{Action: "finish_unlink", Target: m.Layer + ":" + m.NormName, Description: "finish uninstalling " + label}, m: m}})
-		case m.State != "linked":
+		case m.State != store.StateLinked:
 			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: an install was interrupted (state %q)", label, m.State),
 				fix: &fixPlan{Fix: Fix{Action: "rollback_link", Target: m.Layer + ":" + m.NormName,
@@ -684,6 +722,9 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 				case !w.linkAllowed(p, target, root):
 					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
+				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
+					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Path: rel(root, p),
+						Message: fmt.Sprintf("%s points into the store (%s): its package is installed here (its .dist-info is present) but has no record; it is never removed", p, target)})
 				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
 					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
@@ -994,8 +1035,12 @@ func (w *Workspace) rollbackLink(ctx context.Context, m store.Manifest) error {
 	return w.Store.DropManifest(ctx, m.Layer, m.NormName)
 }
 
-// relink removes a package's links and row, then links it again as install
-// does, with the same link mode and REQUESTED flag.
+// relink replaces a package's links in a layer: its paths are removed and
+// made again as install makes them, with the same link mode and REQUESTED
+// flag. The manifest row stays throughout, marked "relinking" first: that
+// records the intent, so a crash at any point leaves the row (and the
+// refcount) in place and the next doctor --fix relinks again, rather than
+// reading a half-done relink as an uninstall or an install to roll back.
 func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	e, venv, err := w.layerTarget(ctx, m.Layer)
 	if err != nil {
@@ -1005,14 +1050,15 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	if err != nil {
 		return err
 	}
-	// "unlinking" first: a crash from here on is finished as an uninstall.
-	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, "unlinking"); err != nil {
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateRelinking); err != nil {
 		return err
 	}
 	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
 		return err
 	}
-	if err := w.Store.DropManifest(ctx, m.Layer, m.NormName); err != nil {
+	// The paths' rows go with the paths: from here, strays finds what is
+	// left of the entry from its own layout (a crash here is resumed so).
+	if err := w.Store.ClearLinkRows(ctx, m.Layer, m.Entry); err != nil {
 		return err
 	}
 	strays, err := w.strays(ctx, m.Layer, venv, en)
@@ -1022,8 +1068,27 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	if err := removeStrays(venv, strays); err != nil {
 		return err
 	}
-	_, _, err = w.linkEntry(ctx, m.Layer, venv, e, en, linker.Mode(m.LinkMode), m.Requested)
-	return err
+	res, err := linker.Link(w.linkPlan(ctx, m.Layer, venv, e, en, linker.Mode(m.LinkMode), m.Requested))
+	if err != nil {
+		return fmt.Errorf("relinking %s in %s: %w", m.NormName, m.Layer, err)
+	}
+	d := store.Linked{Entry: en.SHA256}
+	for _, o := range res.Owned {
+		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+	}
+	for _, s := range res.Split {
+		d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
+	}
+	changed, err := w.Store.FinishLinks(ctx, m.Layer, []store.Linked{d})
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		if err := w.rewriteRecord(ctx, m.Layer, venv, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stray is a path linker.Link would have made for an entry.

@@ -172,7 +172,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
 
-	lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(layer), true, w.waiting("layer "+layerLabel(layer)))
+	lk, err := w.lockLayer(ctx, e, layer)
 	if err != nil {
 		return rep, err
 	}
@@ -423,15 +423,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	if len(jobs) == 0 {
 		return outs, false, nil
 	}
-	plan := func(en *store.Entry) linker.Plan {
-		return linker.Plan{
-			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
-			Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
-			RealDirs:    RealDirs(&en.Fingerprint),
-			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
-			Views:       w.Store.Views(ctx, en.SHA256),
-		}
-	}
+	plan := func(en *store.Entry) linker.Plan { return w.linkPlan(ctx, layer, venv, e, en, mode, requested) }
 	began := make(chan error, 1)
 	go func() { began <- w.Store.BeginLinks(ctx, begin) }()
 	var views errgroup.Group
@@ -488,6 +480,17 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		}
 	}
 	return outs, pth, linkErr
+}
+
+// linkPlan is how install links one entry into a layer.
+func (w *Workspace) linkPlan(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) linker.Plan {
+	return linker.Plan{
+		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
+		Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
+		RealDirs:    RealDirs(&en.Fingerprint),
+		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+		Views:       w.Store.Views(ctx, en.SHA256),
+	}
 }
 
 // siteRel is site-packages relative to the layer root ("lib/python3.12/site-packages").

@@ -92,6 +92,8 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	switch {
 	case err != nil:
 		return reported(app, err)
+	case rep.MetadataLost():
+		return reported(app, workspace.ErrMetadataLost)
 	case rep.Integrity():
 		return reported(app, fmt.Errorf("store files differ from what was verified at ingest: %w", store.ErrCorrupt))
 	case o.enforce && !rep.Clean():
