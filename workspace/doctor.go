@@ -76,6 +76,9 @@ type Issue struct {
 	// Fixable says whether --fix has a safe repair; Fix names it.
 	Fixable bool   `json:"fixable"`
 	Fix     string `json:"fix,omitempty"`
+	// Info marks a finding that is no fault (what the user did, such as
+	// pip uninstall): it is reported, and --enforce does not count it.
+	Info bool `json:"info,omitempty"`
 
 	fix *fixPlan
 }
@@ -120,7 +123,14 @@ func (r *DoctorReport) Integrity() bool {
 }
 
 // Clean reports whether no issue remains.
-func (r *DoctorReport) Clean() bool { return len(r.Remaining) == 0 }
+func (r *DoctorReport) Clean() bool {
+	for _, is := range r.Remaining {
+		if !is.Info {
+			return false
+		}
+	}
+	return true
+}
 
 // Doctor checks the metadata against the filesystem: store entries and
 // their directories, refcounts against manifests, manifests and links
@@ -568,7 +578,13 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 // absolute paths the rows name.
 func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.LayerLink) map[string]bool {
 	owned := map[string]bool{}
+	removed := w.scanPipRemoved(s, links)
 	for _, l := range links {
+		if removed[[2]string{l.Layer, l.Entry}] {
+			owned[filepath.Join(w.layerRoot(s, l.Layer), filepath.FromSlash(l.Path))] = true
+			s.rep.LinksScanned++
+			continue // reported once, as pip_removed
+		}
 		s.rep.LinksScanned++
 		root := w.layerRoot(s, l.Layer)
 		abs := filepath.Join(root, filepath.FromSlash(l.Path))
@@ -814,7 +830,7 @@ type fixPlan struct {
 // permissions and counts.
 var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
-	"drop_manifest": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
+	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
 }
 
@@ -837,7 +853,7 @@ func planFixes(issues []Issue) []*fixPlan {
 	// A manifest rolled back or finished needs no relink.
 	gone := map[string]bool{}
 	for _, p := range out {
-		if p.Action == "rollback_link" || p.Action == "finish_unlink" || p.Action == "drop_manifest" {
+		if p.Action == "rollback_link" || p.Action == "finish_unlink" || p.Action == "drop_manifest" || p.Action == "forget_removed" {
 			gone[p.Target] = true
 		}
 	}
@@ -874,6 +890,14 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "forget_env":
 		return w.Store.ForgetEnv(ctx, p.env)
 	case "drop_manifest":
+		venv := w.layerVenv(ctx, p.m.Layer)
+		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+			return err
+		}
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+	case "forget_removed":
+		// What pip left (nothing, normally) goes with the row; the entry
+		// stays in the store for gc.
 		venv := w.layerVenv(ctx, p.m.Layer)
 		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
 			return err

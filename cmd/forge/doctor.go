@@ -125,6 +125,9 @@ func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
 		if where != "" {
 			where = "[" + where + "] "
 		}
+		if is.Info {
+			where = "(info) " + where
+		}
 		fmt.Fprintf(w, "  %-18s %s%s\n", is.Kind, where, is.Message)
 		if is.Fixable {
 			fmt.Fprintf(w, "  %-18s fix: %s\n", "", is.Fix)
