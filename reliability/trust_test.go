@@ -260,7 +260,10 @@ func TestInstallRacesEnvRm(t *testing.T) {
 		var wg sync.WaitGroup
 		var inst, rm Result
 		wg.Add(2)
-		go func() { defer wg.Done(); inst = f.Run(ctx, "install", "--env", "race", ws.ByKey["rel-b-1.0"], ws.ByKey["rel-data-1.0"]) }()
+		go func() {
+			defer wg.Done()
+			inst = f.Run(ctx, "install", "--env", "race", ws.ByKey["rel-b-1.0"], ws.ByKey["rel-data-1.0"])
+		}()
 		go func() { defer wg.Done(); rm = f.Run(ctx, "env", "rm", "race") }()
 		wg.Wait()
 		bad := false
