@@ -162,7 +162,7 @@ func TestLostDatabase(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f, _ := trustHome(t)
+			f, ws := trustHome(t)
 			before := homeFiles(t, f.Home)
 			if err := c.lose(f.Home); err != nil {
 				t.Fatal(err)
@@ -191,6 +191,20 @@ func TestLostDatabase(t *testing.T) {
 			after := homeFiles(t, f.Home)
 			if strings.Join(before, "\n") != strings.Join(after, "\n") {
 				t.Errorf("doctor --fix removed what the database did not account for:\nbefore %v\nafter  %v", before, after)
+			}
+			// The recovery: the records made again from the disk.
+			if r := f.Run(context.Background(), "doctor", "--rebuild"); r.Code != 0 {
+				t.Fatalf("%s", r)
+			}
+			if r := mustForge(t, f, "gc", "--dry-run"); !strings.Contains(r.Stdout, "no unreferenced store entries") {
+				t.Errorf("after --rebuild gc would delete:\n%s", r.Stdout)
+			}
+			if r := mustForge(t, f, "tree", "--env", "app"); !strings.Contains(r.Stdout, "rel-a") || !strings.Contains(r.Stdout, "rel-b") {
+				t.Errorf("after --rebuild tree of app:\n%s", r.Stdout)
+			}
+			healthy(t, f, ws, "after --rebuild")
+			if b, err := os.ReadFile(filepath.Join(f.Home, "envs", "base", "notes.txt")); err != nil || string(b) != "the user's\n" {
+				t.Errorf("the user's file: %q, %v", b, err)
 			}
 		})
 	}
