@@ -169,6 +169,13 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	if err != nil {
 		return nil, err
 	}
+	if o.Verify {
+		// Marked even without --fix: what failed verification is never
+		// linked again until re-ingested.
+		if err := w.quarantineFailed(ctx, rep); err != nil {
+			return nil, err
+		}
+	}
 	rep.Remaining = rep.Issues
 	if !o.Fix {
 		return rep, nil
@@ -207,8 +214,14 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	for _, is := range after.Issues {
 		seen[[3]string{is.Kind, is.Entry, is.Path}] = true
 	}
+	reingested := map[string]bool{}
+	for _, f := range rep.Applied {
+		if f.Action == "reingest" {
+			reingested[f.Target] = true
+		}
+	}
 	for _, is := range rep.Issues {
-		if IntegrityKind(is.Kind) && !seen[[3]string{is.Kind, is.Entry, is.Path}] {
+		if IntegrityKind(is.Kind) && !seen[[3]string{is.Kind, is.Entry, is.Path}] && !reingested[is.Entry] {
 			rep.Remaining = append(rep.Remaining, is)
 		}
 	}
@@ -328,6 +341,9 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 		return nil, err
 	}
 	if err := w.scanStaging(s, o); err != nil {
+		return nil, err
+	}
+	if err := w.scanQuarantine(ctx, s); err != nil {
 		return nil, err
 	}
 	w.scanManifests(s, ms)
@@ -831,7 +847,7 @@ type fixPlan struct {
 var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
-	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
+	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -918,6 +934,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case "relink":
 		return w.relink(ctx, p.m)
+	case "reingest":
+		return w.reingest(ctx, p.entry, p.path)
 	case "seal_entry":
 		_, err := w.Store.SealEntry(p.entry)
 		return err

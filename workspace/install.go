@@ -172,11 +172,41 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
 
+	// A quarantined entry is linked only once re-ingested from its wheel.
+	var reingested []*store.Entry
+	for i, spec := range o.Specs {
+		c := cands[i]
+		reason, err := w.Store.Quarantined(ctx, c.entry.SHA256)
+		if err != nil || reason == "" {
+			if err != nil {
+				return rep, err
+			}
+			continue
+		}
+		if ingested[spec] == nil {
+			return rep, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, short(c.entry.SHA256), store.ErrQuarantined, reason)
+		}
+		if err := w.Store.Reingest(ctx, c.entry.SHA256, spec); err != nil {
+			return rep, err
+		}
+		rep.Packages[i].Reused, cands[i].report.Reused = false, false
+		rep.Packages[i].Notes = append(rep.Packages[i].Notes, "re-ingested: the store copy had failed verification")
+		reingested = append(reingested, c.entry)
+	}
 	lk, err := w.lockLayer(ctx, e, layer)
 	if err != nil {
 		return rep, err
 	}
 	defer lk.Unlock()
+	for _, en := range reingested {
+		// Its links here go through its shared layout, which went with the
+		// damaged copy; other layers that use it: doctor --fix relinks.
+		if m, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil && m.Entry == en.SHA256 && m.State == store.StateLinked {
+			if err := w.relink(ctx, *m); err != nil {
+				return rep, err
+			}
+		}
+	}
 	ents := make([]*store.Entry, len(cands))
 	for i, c := range cands {
 		ents[i] = c.entry
