@@ -311,3 +311,46 @@ func TestInstallRacesEnvRm(t *testing.T) {
 	t.Logf("install vs env rm: %d/%d trials serial and clean", ok, *trustTrials)
 	healthy(t, f, ws, "after the races")
 }
+
+// TestTamperedEntryIsQuarantined changes a file of a store entry: doctor
+// --verify fails (exit 4) and quarantines it; an install of its wheel
+// re-ingests it instead of reusing it, and doctor --verify is clean again.
+// A second tampering is repaired by doctor --fix from the wheel forge knows.
+func TestTamperedEntryIsQuarantined(t *testing.T) {
+	f, ws := trustHome(t)
+	ctx := context.Background()
+	tamper := func() {
+		m, _ := filepath.Glob(filepath.Join(f.Home, "store", "entries", "*", "rel_b", "__init__.py"))
+		if len(m) != 1 {
+			t.Fatalf("rel_b/__init__.py in the store: %v", m)
+		}
+		os.Chmod(filepath.Dir(m[0]), 0o755)
+		os.Chmod(m[0], 0o644)
+		if err := os.WriteFile(m[0], []byte("VERSION = 'tampered'\n"), 0o444); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Dir(m[0]), 0o555)
+	}
+	tamper()
+	if r := f.Run(ctx, "doctor", "--verify"); r.Code != 4 {
+		t.Fatalf("doctor --verify on a tampered entry: %s", r)
+	}
+	r := mustForge(t, f, "install", "--env", "solo", ws.ByKey["rel-b-1.0"])
+	if !strings.Contains(r.Stdout+r.Stderr, "re-ingested") {
+		t.Errorf("install of the tampered entry's wheel did not re-ingest it:\n%s", r)
+	}
+	if r := f.Run(ctx, "doctor", "--verify"); r.Code != 0 {
+		t.Errorf("after the re-ingest: %s", r)
+	}
+	tamper()
+	if r := f.Run(ctx, "doctor", "--verify"); r.Code != 4 {
+		t.Fatalf("doctor --verify on a tampered entry: %s", r)
+	}
+	if r := f.Run(ctx, "doctor", "--fix"); r.Code != 0 || !strings.Contains(r.Stdout, "reingest") {
+		t.Errorf("doctor --fix did not re-ingest:\n%s", r)
+	}
+	if r := f.Run(ctx, "doctor", "--verify"); r.Code != 0 {
+		t.Errorf("after doctor --fix: %s", r)
+	}
+	healthy(t, f, ws, "after the re-ingests")
+}

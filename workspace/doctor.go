@@ -154,9 +154,11 @@ func (r *DoctorReport) Clean() bool {
 //     environments whose directory is gone and that have no children): dropped;
 //   - writable store files: made read-only.
 //
-// Integrity failures (hash mismatch, missing or extra store files) are never
-// repaired: reinstalling the wheel restores the entry only once the damaged
-// directory is gone, which needs a person's decision.
+// Integrity failures (hash mismatch, missing or extra store files) mark the
+// entry quarantined (with Verify): no install links it again until it is
+// re-ingested from a wheel with its digest. --fix re-ingests it from the
+// wheel file forge ingested it from when that is still there (and relinks
+// the layers that use it); otherwise the report says which wheel to install.
 func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
 	if o.Fix && !o.DryRun {
 		unlock, err := w.lockAll(ctx)
@@ -479,19 +481,26 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		e := r.entry
 		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
 		if r.err != nil {
-			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error()})
+			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error(), fix: w.reingestPlan(ctx, e)})
 			continue
 		}
 		c := r.check
 		s.rep.FilesVerified += c.Hashed
+		var fx *fixPlan
+		hint := ""
+		if c.Corrupt() {
+			if fx = w.reingestPlan(ctx, e); fx == nil {
+				hint = " (" + noWheel(e) + ")"
+			}
+		}
 		for _, p := range c.Missing {
-			s.add(Issue{Kind: KindStoreFileMissing, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is listed in RECORD but missing from the store", id, p)})
+			s.add(Issue{Kind: KindStoreFileMissing, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is listed in RECORD but missing from the store%s", id, p, hint), fix: fx})
 		}
 		for _, m := range c.Mismatch {
-			s.add(Issue{Kind: KindHashMismatch, Entry: e.SHA256, Path: m.Path, Message: fmt.Sprintf("%s: %s: RECORD says %s, the store has %s", id, m.Path, m.Want, m.Got)})
+			s.add(Issue{Kind: KindHashMismatch, Entry: e.SHA256, Path: m.Path, Message: fmt.Sprintf("%s: %s: RECORD says %s, the store has %s%s", id, m.Path, m.Want, m.Got, hint), fix: fx})
 		}
 		for _, p := range c.Extra {
-			s.add(Issue{Kind: KindStoreFileExtra, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is in the store but not in RECORD", id, p)})
+			s.add(Issue{Kind: KindStoreFileExtra, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is in the store but not in RECORD%s", id, p, hint), fix: fx})
 		}
 		if len(c.Writable) > 0 {
 			s.add(Issue{Kind: KindWritableStore, Entry: e.SHA256, Path: c.Writable[0],

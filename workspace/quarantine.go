@@ -33,27 +33,42 @@ func (w *Workspace) scanQuarantine(ctx context.Context, s *scanState) error {
 	if err != nil {
 		return err
 	}
+	reported := map[string]bool{}
+	for _, is := range s.rep.Issues {
+		if IntegrityKind(is.Kind) {
+			reported[is.Entry] = true
+		}
+	}
 	for sha, reason := range q {
 		e, ok := s.entries[sha]
-		if !ok {
-			continue // collected since, or the row is gone: nothing links it
+		if !ok || reported[sha] {
+			continue // collected since (nothing links it), or reported as found now
 		}
 		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(sha))
 		is := Issue{Kind: KindQuarantined, Entry: sha, Path: w.Store.EntryDir(sha),
 			Message: fmt.Sprintf("%s failed verification (%s): quarantined, no install links it", id, reason)}
-		wheel, err := w.Store.WheelFor(ctx, sha)
-		if err != nil {
-			return err
-		}
-		if wheel != "" {
-			is.fix = &fixPlan{Fix: Fix{Action: "reingest", Target: sha,
-				Description: fmt.Sprintf("re-ingest %s from %s and relink the environments that use it", id, wheel)}, entry: sha, path: wheel}
-		} else {
-			is.Message += fmt.Sprintf("; forge knows no wheel file for it: forge install %s (a wheel with sha256 %s) re-ingests it", e.Filename, sha)
+		if is.fix = w.reingestPlan(ctx, e); is.fix == nil {
+			is.Message += "; " + noWheel(e)
 		}
 		s.add(is)
 	}
 	return nil
+}
+
+// reingestPlan is the repair of a damaged entry when forge knows a wheel
+// file with its digest, else nil.
+func (w *Workspace) reingestPlan(ctx context.Context, e *store.Entry) *fixPlan {
+	wheel, err := w.Store.WheelFor(ctx, e.SHA256)
+	if err != nil || wheel == "" {
+		return nil
+	}
+	id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
+	return &fixPlan{Fix: Fix{Action: "reingest", Target: e.SHA256,
+		Description: fmt.Sprintf("re-ingest %s from %s and relink the environments that use it", id, wheel)}, entry: e.SHA256, path: wheel}
+}
+
+func noWheel(e *store.Entry) string {
+	return fmt.Sprintf("forge knows no wheel file for it: forge install %s (a wheel with sha256 %s) re-ingests it", e.Filename, e.SHA256)
 }
 
 // reingest replaces a quarantined entry from its wheel and relinks every
