@@ -39,6 +39,14 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	if old != "" && sameDir(old, w.Home) {
 		return nil // the same directory under another name: every path still works
 	}
+	if old == "" {
+		// Nothing recorded and nothing to infer from: record this home,
+		// best effort (a home this user cannot write is still readable).
+		if err := w.Store.SetHome(ctx, "", w.Home); err != nil {
+			w.logf("note: could not record the home's path in forge.db: %v", err)
+		}
+		return nil
+	}
 	lk, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (re-rooting a copied or moved home)"))
 	if err != nil {
 		return err
@@ -47,14 +55,15 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	if old, err = w.Store.RecordedHome(ctx); err != nil || old == w.Home {
 		return err
 	}
-	if old != "" {
-		w.logf("%s was copied or moved from %s: re-rooting its environments and links", w.Home, old)
-		if err := w.rerootLayers(old); err != nil {
-			return fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
-		}
-		if _, err := w.Store.RetargetViews(old); err != nil {
-			return fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
-		}
+	if old == "" {
+		return w.Store.SetHome(ctx, "", w.Home)
+	}
+	w.logf("%s was copied or moved from %s: re-rooting its environments and links", w.Home, old)
+	if err := w.rerootLayers(old); err != nil {
+		return fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
+	}
+	if _, err := w.Store.RetargetViews(old); err != nil {
+		return fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
 	}
 	return w.Store.SetHome(ctx, old, w.Home)
 }
