@@ -152,6 +152,14 @@ func TestLostDatabase(t *testing.T) {
 			}
 			return os.Truncate(filepath.Join(home, "forge.db"), 0)
 		}},
+		{"deleted", func(home string) error {
+			for _, s := range []string{"", "-wal", "-shm"} {
+				if err := os.Remove(filepath.Join(home, "forge.db"+s)); err != nil && s == "" {
+					return err
+				}
+			}
+			return nil
+		}},
 		{"wal lost", func(home string) error {
 			for _, s := range []string{"-wal", "-shm"} {
 				if err := os.Remove(filepath.Join(home, "forge.db"+s)); err != nil {
@@ -175,8 +183,8 @@ func TestLostDatabase(t *testing.T) {
 			for _, is := range rep.Issues {
 				lost = lost || is.Kind == "metadata_lost"
 			}
-			if c.name == "emptied" && (!lost || r.Code != 4) {
-				t.Errorf("doctor on an emptied database: exit %d, metadata_lost %v\n%s", r.Code, lost, r)
+			if c.name != "wal lost" && (!lost || r.Code != 4) {
+				t.Errorf("doctor on an emptied or deleted database: exit %d, metadata_lost %v\n%s", r.Code, lost, r)
 			}
 			if lost && r.Code != 4 {
 				t.Errorf("metadata_lost with exit %d", r.Code)

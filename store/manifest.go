@@ -400,3 +400,12 @@ func (s *Store) ClearLinkRows(ctx context.Context, layer, entry string) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND entry = ?`, layer, entry)
 	return err
 }
+
+// HasManifest reports whether a layer has a manifest row (in any state) for
+// an entry, read now: doctor checks a finding again against rows committed
+// after its snapshot.
+func (s *Store) HasManifest(ctx context.Context, layer, entry string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM manifests WHERE layer = ? AND entry = ?`, layer, entry).Scan(&n)
+	return n > 0, err
+}

@@ -353,7 +353,7 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanTrees(ctx, s, envs, owned); err != nil {
 		return nil, err
 	}
-	s.accountFor(w.Home)
+	s.accountFor(ctx, w)
 	return rep, nil
 }
 
@@ -764,7 +764,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
 				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
-					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Path: rel(root, p),
+					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.storeTarget(absTarget(p, target)), Path: rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s): its package is installed here (its .dist-info is present) but has no record; it is never removed", p, target)})
 				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
 					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),

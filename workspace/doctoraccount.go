@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -121,8 +122,26 @@ func (w *Workspace) linkedEntries() map[string]bool {
 }
 
 // accountFor adds the summary issue when anything on disk is in use but
-// unrecorded.
-func (s *scanState) accountFor(home string) {
+// unrecorded. Doctor without --fix takes no lock: a command running
+// meanwhile commits its rows before it makes what they describe (an
+// install's manifest rows before its links, an ingest's row before anything
+// links into its entry), so what the walk found may be recorded after the
+// snapshot of the rows was read. Each finding is checked again against the
+// rows as they are now, and only what is still unrecorded counts.
+func (s *scanState) accountFor(ctx context.Context, w *Workspace) {
+	kept := s.rep.Issues[:0]
+	for _, is := range s.rep.Issues {
+		if w.recordedNow(ctx, is) {
+			s.rep.IssuesByKind[is.Kind]--
+			if s.rep.IssuesByKind[is.Kind] == 0 {
+				delete(s.rep.IssuesByKind, is.Kind)
+			}
+			continue
+		}
+		kept = append(kept, is)
+	}
+	s.rep.Issues = kept
+	home := w.Home
 	n := s.rep.IssuesByKind[KindUnrecordedEnv] + s.rep.IssuesByKind[KindUnrecordedEntry] + s.rep.IssuesByKind[KindUnrecordedInstall]
 	if n == 0 {
 		return
@@ -157,4 +176,20 @@ func (w *Workspace) installedHere(p, target, site string, s *scanState) bool {
 	}
 	_, err = os.Lstat(filepath.Join(site, di))
 	return err == nil
+}
+
+// recordedNow reports whether an unrecorded_* finding has a row now.
+func (w *Workspace) recordedNow(ctx context.Context, is Issue) bool {
+	switch is.Kind {
+	case KindUnrecordedEnv:
+		_, err := w.Store.GetEnv(ctx, is.Env)
+		return err == nil
+	case KindUnrecordedEntry:
+		_, err := w.Store.Get(ctx, is.Entry)
+		return err == nil
+	case KindUnrecordedInstall:
+		ok, err := w.Store.HasManifest(ctx, is.Env, is.Entry)
+		return err == nil && ok
+	}
+	return false
 }
