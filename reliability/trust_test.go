@@ -143,24 +143,19 @@ func TestCopiedHomeIsIndependent(t *testing.T) {
 // says so (exit 4) and doctor --fix removes nothing.
 func TestLostDatabase(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		lose func(home string) error
+		name   string
+		copied bool // lost in a copy of the home, the original then deleted
+		lose   func(home string) error
 	}{
-		{"emptied", func(home string) error {
+		{"emptied", false, func(home string) error {
 			for _, s := range []string{"-wal", "-shm"} {
 				os.Remove(filepath.Join(home, "forge.db"+s))
 			}
 			return os.Truncate(filepath.Join(home, "forge.db"), 0)
 		}},
-		{"deleted", func(home string) error {
-			for _, s := range []string{"", "-wal", "-shm"} {
-				if err := os.Remove(filepath.Join(home, "forge.db"+s)); err != nil && s == "" {
-					return err
-				}
-			}
-			return nil
-		}},
-		{"wal lost", func(home string) error {
+		{"deleted", false, deleteDB},
+		{"deleted in a copy", true, deleteDB},
+		{"wal lost", false, func(home string) error {
 			for _, s := range []string{"-wal", "-shm"} {
 				if err := os.Remove(filepath.Join(home, "forge.db"+s)); err != nil {
 					return err
@@ -171,6 +166,11 @@ func TestLostDatabase(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f, ws := trustHome(t)
+			orig := f.Home
+			if c.copied {
+				f.Home = orig + "-copy"
+				cp(t, "cp", "-a", orig, f.Home)
+			}
 			before := homeFiles(t, f.Home)
 			if err := c.lose(f.Home); err != nil {
 				t.Fatal(err)
@@ -204,6 +204,11 @@ func TestLostDatabase(t *testing.T) {
 			if r := f.Run(context.Background(), "doctor", "--rebuild"); r.Code != 0 {
 				t.Fatalf("%s", r)
 			}
+			if c.copied {
+				if err := os.RemoveAll(orig); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if r := mustForge(t, f, "gc", "--dry-run"); !strings.Contains(r.Stdout, "no unreferenced store entries") {
 				t.Errorf("after --rebuild gc would delete:\n%s", r.Stdout)
 			}
@@ -216,6 +221,15 @@ func TestLostDatabase(t *testing.T) {
 			}
 		})
 	}
+}
+
+func deleteDB(home string) error {
+	for _, s := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(filepath.Join(home, "forge.db"+s)); err != nil && s == "" {
+			return err
+		}
+	}
+	return nil
 }
 
 // TestKilledRelinkResumes kills doctor --fix while it relinks a package
@@ -256,6 +270,15 @@ func TestKilledRelinkResumes(t *testing.T) {
 		}
 		if _, err := exec.Command(filepath.Join(f.Home, "envs", "app", "bin", "python"), "-c", "import rel_a").CombinedOutput(); err != nil {
 			t.Errorf("trial %d (killed %v): rel_a is gone from base after the repair", i, r.Killed)
+			continue
+		}
+		// Still recorded: tree lists it and gc would not collect it.
+		if tr := f.Run(ctx, "tree", "--env", "base"); !strings.Contains(tr.Stdout, "rel-a") {
+			t.Errorf("trial %d: tree no longer lists rel-a:\n%s", i, tr)
+			continue
+		}
+		if g := f.Run(ctx, "gc", "--dry-run"); !strings.Contains(g.Stdout, "no unreferenced store entries") {
+			t.Errorf("trial %d: gc would collect:\n%s", i, g)
 			continue
 		}
 		ok++

@@ -23,6 +23,37 @@ type RebuildReport struct {
 	// is removed for them.
 	Problems []string      `json:"problems"`
 	Doctor   *DoctorReport `json:"doctor"` // a check of the rebuilt home
+	// Rerooted is the home the layers named, when it was another (a copied
+	// or moved home): their links and files were re-rooted here.
+	Rerooted string `json:"rerooted,omitempty"`
+}
+
+// layersHome is the home the environments' layering names: the last path
+// line of a _forge_layers.pth is HOME/global/X.Y/lib/pythonX.Y/site-packages.
+// "" when no environment says.
+func (w *Workspace) layersHome() string {
+	pths, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*", "lib", "python*", "site-packages", "_forge_layers.pth"))
+	for _, p := range pths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		last := ""
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				last = l
+			}
+		}
+		// .../global/X.Y/lib/pythonX.Y/site-packages: five names up is HOME.
+		d := last
+		for range 5 {
+			d = filepath.Dir(d)
+		}
+		if filepath.IsAbs(last) && filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(last))))) == "global" {
+			return d
+		}
+	}
+	return ""
 }
 
 // Rebuild makes the records of forge.db again from what is on disk, for a
@@ -46,6 +77,18 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 		return nil, err
 	}
 	defer unlock()
+	// A home copied or moved and then left without its database: the
+	// layers still name the home they were made in, and nothing recorded
+	// it. Re-root them first, so that their links lead into this store.
+	if old := w.layersHome(); old != "" && old != w.Home && !sameDir(old, w.Home) {
+		if err := w.rerootLayers(old); err != nil {
+			return rep, fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
+		}
+		if _, err := w.Store.RetargetViews(old); err != nil {
+			return rep, fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
+		}
+		rep.Rerooted = old
+	}
 	dirs, err := w.Store.EntryDirs()
 	if err != nil {
 		return nil, err

@@ -263,6 +263,9 @@ func runDoctorRebuild(ctx context.Context, app *App, o doctorOptions) error {
 
 func printRebuild(w io.Writer, rep *workspace.RebuildReport) {
 	fmt.Fprintf(w, "forge doctor --rebuild: %s\n", rep.Home)
+	if rep.Rerooted != "" {
+		fmt.Fprintf(w, "re-rooted the environments from %s (a copied or moved home)\n", rep.Rerooted)
+	}
 	fmt.Fprintf(w, "recorded %d store entr(ies), %d environment(s), %d installed package(s)\n", len(rep.Entries), len(rep.Envs), len(rep.Packages))
 	for _, p := range rep.Packages {
 		fmt.Fprintf(w, "  relinked %s\n", p)
