@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/forge-ml/forge/store"
 )
 
 // Trust tests: what a user does to a home outside forge (copy or move it,
@@ -257,12 +259,27 @@ func TestKilledRelinkResumes(t *testing.T) {
 	}
 	window := cal.Took
 	rng := rand.New(rand.NewPCG(1, 2))
-	killed, ok := 0, 0
+	killed, midRelink, ok := 0, 0, 0
 	for i := range *trustTrials {
 		breakIt()
-		r := f.RunKilled(ctx, time.Duration(rng.Int64N(int64(window)+1)), "doctor", "--fix")
+		// The relink is the last part of the run: kill in its second half.
+		r := f.RunKilled(ctx, window/2+time.Duration(rng.Int64N(int64(window/2)+1)), "doctor", "--fix")
 		if r.Killed {
 			killed++
+			// What the kill left: the row must still be there, and a kill
+			// inside the relink leaves it "relinking" (the intent).
+			st, err := store.Open(f.Home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := st.ManifestFor(ctx, "base", "rel-a")
+			st.Close()
+			switch {
+			case err != nil:
+				t.Errorf("trial %d: the kill lost rel-a's row: %v", i, err)
+			case m.State == store.StateRelinking:
+				midRelink++
+			}
 		}
 		if r := f.Run(ctx, "doctor", "--fix"); r.Code != 0 {
 			t.Errorf("trial %d: %s", i, r)
@@ -283,7 +300,7 @@ func TestKilledRelinkResumes(t *testing.T) {
 		}
 		ok++
 	}
-	t.Logf("killed doctor --fix: %d/%d trials kept rel-a linked (%d killed mid-run, window %v)", ok, *trustTrials, killed, window)
+	t.Logf("killed doctor --fix: %d/%d trials kept rel-a linked (%d killed mid-run, %d of them inside the relink; window %v)", ok, *trustTrials, killed, midRelink, window)
 	if killed == 0 {
 		t.Error("no run was killed: the window is too short to test anything")
 	}
