@@ -327,8 +327,23 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	}
 	rep.MetadataRowsScanned = len(envs) + len(ents) + len(ms) + len(links)
 	for _, e := range envs {
+		if own := filepath.Join(w.EnvsDir(), e.Name); filepath.Clean(e.Path) != own {
+			// Nothing outside this home is read as, or repaired as, one of
+			// its environments: the scan goes by where the environment
+			// belongs (a re-rooting left undone, a row written by hand).
+			s.add(Issue{Kind: KindEnvOutsideHome, Env: e.Name, Path: e.Path,
+				Message: fmt.Sprintf("environment %s is recorded at %s, not at %s: forge acts only on the latter", e.Name, e.Path, own)})
+			c := *e
+			c.Path = own
+			e = &c
+		}
 		s.envs[e.Name] = e
 	}
+	envs = make([]*store.EnvRow, 0, len(s.envs))
+	for _, e := range s.envs {
+		envs = append(envs, e)
+	}
+	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
 	for _, e := range ents {
 		s.entries[e.SHA256] = e
 	}
@@ -1023,7 +1038,7 @@ func (w *Workspace) layerVenv(ctx context.Context, layer string) linker.Venv {
 	if !strings.HasPrefix(layer, "GLOBAL/") {
 		root = filepath.Join(w.EnvsDir(), layer)
 		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
-			root, xy = row.Path, pyXY(row.PythonVersion)
+			xy = pyXY(row.PythonVersion) // the root stays this home's
 		}
 	}
 	py := &probe.Interp{}

@@ -34,6 +34,9 @@ const (
 	KindMetadataLost = "metadata_lost"
 	// KindEnvBroken is a recorded environment whose interpreter is gone.
 	KindEnvBroken = "env_broken"
+	// KindEnvOutsideHome is an environment row naming a directory other
+	// than HOME/envs/NAME; doctor goes by the latter.
+	KindEnvOutsideHome = "env_outside_home"
 )
 
 // ErrMetadataLost is returned by Doctor with Fix when forge.db does not

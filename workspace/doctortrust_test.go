@@ -149,3 +149,43 @@ func (f *docFixture) entry0(t *testing.T) string {
 	}
 	return d[0]
 }
+
+// TestDoctorEnvOutsideHome: a row naming a directory outside the home (a
+// copy's row before it was re-rooted) is reported, and doctor --fix acts
+// only on HOME/envs/NAME: the other directory is not touched.
+func TestDoctorEnvOutsideHome(t *testing.T) {
+	f := docSetup(t)
+	ctx := context.Background()
+	other := filepath.Join(t.TempDir(), "envs", "app")
+	if err := os.MkdirAll(filepath.Join(other, "lib", "python3.12", "site-packages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A link into this home's store there would be a "stray" if doctor
+	// scanned it as the environment.
+	stray := filepath.Join(other, "lib", "python3.12", "site-packages", "beta")
+	if err := os.Symlink(filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta"), stray); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ws.Store.DB().ExecContext(ctx, `UPDATE envs SET path = ? WHERE name = 'app'`, other); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.IssuesByKind[KindEnvOutsideHome] != 1 || len(rep.Issues) != 1 || len(rep.Applied) != 0 {
+		t.Errorf("issues %v, applied %+v", rep.IssuesByKind, rep.Applied)
+	}
+	if _, err := os.Lstat(stray); err != nil {
+		t.Errorf("doctor --fix touched %s: %v", other, err)
+	}
+	if _, err := f.ws.OpenEnv(ctx, "app"); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("OpenEnv of a row outside the home: %v", err)
+	}
+	if _, err := f.ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app", Force: true}); !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("RemoveEnv of a row outside the home: %v", err)
+	}
+	if _, err := os.Lstat(stray); err != nil {
+		t.Errorf("env rm touched %s: %v", other, err)
+	}
+}
