@@ -537,7 +537,7 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		if linked == nil {
 			linked = w.linkedEntries()
 		}
-		if linked[d] {
+		if linked[d] || hardLinkedOut(p) {
 			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: p,
 				Message: fmt.Sprintf("store directory %s has no row, but environments link into it: it is never removed", p)})
 			continue

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/forge-ml/forge/store"
 )
@@ -195,4 +196,32 @@ func (w *Workspace) recordedNow(ctx context.Context, is Issue) bool {
 		return err == nil && ok
 	}
 	return false
+}
+
+// hardLinkedOut reports whether a file of an entry directory, outside its
+// .dist-info (whose files the shared layout hard-links), has another hard
+// link: an environment installed with --link-mode hardlink uses it, which
+// no symlink shows.
+func hardLinkedOut(dir string) bool {
+	found := false
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			found = true // unreadable: when in doubt, it is in use
+			return filepath.SkipAll
+		}
+		if d.IsDir() && strings.HasSuffix(d.Name(), ".dist-info") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				found = true
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	return found
 }

@@ -189,3 +189,39 @@ func TestDoctorEnvOutsideHome(t *testing.T) {
 		t.Errorf("env rm touched %s: %v", other, err)
 	}
 }
+
+// TestDoctorKeepsHardlinkedEntry: an entry without a row whose files an
+// environment hard-links (--link-mode hardlink: no symlink shows the use)
+// is in use, and --fix keeps it.
+func TestDoctorKeepsHardlinkedEntry(t *testing.T) {
+	f := docSetup(t)
+	ctx := context.Background()
+	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}, LinkMode: "hardlink"}); err != nil {
+		t.Fatal(err)
+	}
+	sha := f.entry(t, "gamma").SHA256
+	// The rows of gamma lost, as a rolled-back database loses the last install.
+	for _, q := range []string{`DELETE FROM links WHERE entry = ?`, `DELETE FROM manifests WHERE entry = ?`, `DELETE FROM entries WHERE sha256 = ?`} {
+		if _, err := f.ws.Store.DB().ExecContext(ctx, q, sha); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true})
+	if !errors.Is(err, ErrMetadataLost) || rep.IssuesByKind[KindUnrecordedEntry] != 1 {
+		t.Fatalf("err %v, issues %v", err, rep.IssuesByKind)
+	}
+	if _, err := os.Stat(f.ws.Store.EntryDir(sha)); err != nil {
+		t.Errorf("gamma's entry: %v", err)
+	}
+	rb, err := f.ws.Rebuild(ctx)
+	if err != nil || len(rb.Problems) > 0 || len(rb.Packages) != 1 {
+		t.Fatalf("rebuild: %v %+v %v", err, rb.Problems, rb.Packages)
+	}
+	m, err := f.ws.Store.ManifestFor(ctx, "app", "gamma")
+	if err != nil || m.LinkMode != "hardlink" || m.State != store.StateLinked {
+		t.Errorf("gamma after rebuild: %+v %v", m, err)
+	}
+	if out, err := f.python(t, "import gamma"); err != nil {
+		t.Errorf("import gamma: %v %s", err, out)
+	}
+}
