@@ -71,17 +71,18 @@ func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	// An entry no manifest counts but that an environment links into is
-	// in use: its rows were lost (a rolled-back forge.db), and removing it
-	// would break the environment. One walk of the layers' trees, only when
-	// there is something to collect.
+	// An entry no manifest counts but that an environment links into (a
+	// symlink, or a hard link of one of its files) is in use: its rows were
+	// lost (a rolled-back forge.db), and removing it would break the
+	// environment or lose what --rebuild needs to record it again. One walk
+	// of the layers' trees, only when there is something to collect.
 	var linked map[string]bool
 	if len(ents) > 0 {
 		linked = w.linkedEntries()
 	}
 	for _, e := range ents {
 		ge := GCEntry{Name: e.Name, Version: e.Version, SHA256: e.SHA256, Filename: e.Filename, Size: e.Size}
-		if linked[e.SHA256] {
+		if linked[e.SHA256] || hardLinkedOut(w.Store.EntryDir(e.SHA256)) {
 			ge.Skipped = "environments link into it but no record says so: kept (forge doctor reports it)"
 		}
 		rep.Entries = append(rep.Entries, ge)
