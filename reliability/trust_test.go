@@ -252,12 +252,19 @@ func TestKilledRelinkResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	breakIt()
-	cal := f.Run(ctx, "doctor", "--fix")
-	if cal.Code != 0 {
-		t.Fatalf("%s", cal)
+	// The window: the shortest of three whole repairs (a slow one would
+	// put most kills after the end).
+	var window time.Duration
+	for range 3 {
+		breakIt()
+		cal := f.Run(ctx, "doctor", "--fix")
+		if cal.Code != 0 {
+			t.Fatalf("%s", cal)
+		}
+		if window == 0 || cal.Took < window {
+			window = cal.Took
+		}
 	}
-	window := cal.Took
 	rng := rand.New(rand.NewPCG(1, 2))
 	killed, midRelink, ok := 0, 0, 0
 	for i := range *trustTrials {

@@ -135,7 +135,7 @@ func (w *Workspace) linkedEntries() map[string]bool {
 func (s *scanState) accountFor(ctx context.Context, w *Workspace) {
 	kept := s.rep.Issues[:0]
 	for _, is := range s.rep.Issues {
-		if w.recordedNow(ctx, is) {
+		if w.accountedNow(ctx, s, is) {
 			s.rep.IssuesByKind[is.Kind]--
 			if s.rep.IssuesByKind[is.Kind] == 0 {
 				delete(s.rep.IssuesByKind, is.Kind)
@@ -182,18 +182,24 @@ func (w *Workspace) installedHere(p, target, site string, s *scanState) bool {
 	return err == nil
 }
 
-// recordedNow reports whether an unrecorded_* finding has a row now.
-func (w *Workspace) recordedNow(ctx context.Context, is Issue) bool {
+// accountedNow reports whether an unrecorded_* finding no longer stands:
+// what it found has a row now, or is gone (an env rm, an uninstall or a gc
+// that ran since the walk saw it, whose rows went first).
+func (w *Workspace) accountedNow(ctx context.Context, s *scanState, is Issue) bool {
+	gone := func(p string) bool {
+		_, err := os.Lstat(p)
+		return errors.Is(err, fs.ErrNotExist)
+	}
 	switch is.Kind {
 	case KindUnrecordedEnv:
 		_, err := w.Store.GetEnv(ctx, is.Env)
-		return err == nil
+		return err == nil || gone(is.Path) || !envPopulated(is.Path)
 	case KindUnrecordedEntry:
 		_, err := w.Store.Get(ctx, is.Entry)
-		return err == nil
+		return err == nil || gone(is.Path)
 	case KindUnrecordedInstall:
 		ok, err := w.Store.HasManifest(ctx, is.Env, is.Entry)
-		return err == nil && ok
+		return err == nil && ok || gone(filepath.Join(w.layerRoot(s, is.Env), filepath.FromSlash(is.Path)))
 	}
 	return false
 }
