@@ -103,8 +103,9 @@ func TestLinkCheckCatchesEscapes(t *testing.T) {
 }
 
 // TestTamperedStoreFile: doctor --verify finds a changed byte, a truncated
-// file, a missing file and an added file (exit 4, the path named), and
-// doctor --fix does not paper over any of them.
+// file, a missing file and an added file (exit 4, the path named) and
+// quarantines the entry; doctor --fix re-ingests it from the wheel it came
+// from, and with that wheel gone papers over nothing (exit 4 again).
 func TestTamperedStoreFile(t *testing.T) {
 	tampers := []struct {
 		name, kind string
@@ -132,35 +133,66 @@ func TestTamperedStoreFile(t *testing.T) {
 			f := Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}
 			mustForge(t, f, "create", "app", "--python", testPython(t))
 			mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-big-1.0"])
-			files, _ := filepath.Glob(filepath.Join(f.Home, "store", "entries", "*", "rel_big", "data", "d07", "f0127.bin"))
-			if len(files) != 1 {
-				t.Fatalf("store file: %v", files)
+			tamper := func() {
+				files, _ := filepath.Glob(filepath.Join(f.Home, "store", "entries", "*", "rel_big", "data", "d07", "f0127.bin"))
+				if len(files) != 1 {
+					t.Fatalf("store file: %v", files)
+				}
+				p := files[0]
+				dir := filepath.Dir(p)
+				os.Chmod(dir, 0o755)
+				os.Chmod(p, 0o644)
+				if err := tc.do(p); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := os.Stat(p); err == nil {
+					os.Chmod(p, 0o444)
+				}
+				os.Chmod(dir, 0o555)
 			}
-			p := files[0]
-			dir := filepath.Dir(p)
-			os.Chmod(dir, 0o755)
-			os.Chmod(p, 0o644)
-			if err := tc.do(p); err != nil {
+			names := func(issues []doctorIssue) bool {
+				for _, is := range issues {
+					if is.Kind == tc.kind && strings.Contains(is.Path, "rel_big/data/d07/f0127.bin") {
+						return true
+					}
+				}
+				return false
+			}
+			tamper()
+			rep, r, err := f.doctor(context.Background(), "--verify")
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := os.Stat(p); err == nil {
-				os.Chmod(p, 0o444)
+			if r.Code != 4 || !names(rep.Remaining) {
+				t.Errorf("doctor --verify: exit %d (want 4), %s naming the file: %v", r.Code, tc.kind, names(rep.Remaining))
 			}
-			os.Chmod(dir, 0o555)
+			// The wheel it came from is known: --fix re-ingests it.
+			rep, r, err = f.doctor(context.Background(), "--verify", "--fix")
+			if err != nil {
+				t.Fatal(err)
+			}
+			reingested := false
+			for _, fx := range rep.Applied {
+				reingested = reingested || fx.Action == "reingest"
+			}
+			if r.Code != 0 || !names(rep.Issues) || !reingested || len(rep.Remaining) != 0 {
+				t.Errorf("doctor --verify --fix: exit %d, found %v, re-ingested %v, remaining %+v", r.Code, names(rep.Issues), reingested, rep.Remaining)
+			}
+			if r := f.Run(context.Background(), "doctor", "--verify"); r.Code != 0 {
+				t.Errorf("after the re-ingest: %s", r)
+			}
+			// Without the wheel nothing can restore it: --fix leaves it.
+			tamper()
+			if err := os.Remove(ws.ByKey["rel-big-1.0"]); err != nil {
+				t.Fatal(err)
+			}
 			for _, args := range [][]string{{"--verify"}, {"--verify", "--fix"}} {
 				rep, r, err := f.doctor(context.Background(), args...)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if r.Code != 4 {
-					t.Errorf("doctor %v: exit %d, want 4", args, r.Code)
-				}
-				found := false
-				for _, is := range rep.Remaining {
-					found = found || (is.Kind == tc.kind && strings.Contains(is.Path, "rel_big/data/d07/f0127.bin"))
-				}
-				if !found {
-					t.Errorf("doctor %v: no %s naming the file in %+v", args, tc.kind, rep.Remaining)
+				if r.Code != 4 || !names(rep.Remaining) {
+					t.Errorf("doctor %v without the wheel: exit %d (want 4), %s naming the file: %v", args, r.Code, tc.kind, names(rep.Remaining))
 				}
 			}
 		})

@@ -159,9 +159,23 @@ func openDB(path string) (*sql.DB, error) {
 	db := sql.OpenDB(connector{base})
 	if err := migrate(context.Background(), db); err != nil {
 		db.Close()
+		if unreadableDB(err) {
+			return nil, fmt.Errorf("database %s: %w; forge will not use it: move it aside (mv %s %s.bad) and run 'forge doctor --rebuild' to make its records again from the store and the environments", path, err, path, path)
+		}
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// unreadableDB reports whether SQLite found the file not to be a database
+// (SQLITE_NOTADB: garbage) or damaged (SQLITE_CORRUPT: truncated).
+func unreadableDB(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.Code() & 0xff // the primary result code
+	return code == sqlite3.SQLITE_NOTADB || code == sqlite3.SQLITE_CORRUPT
 }
 
 // closeDB closes the database at path, first checkpointing and emptying its

@@ -10,6 +10,20 @@ import (
 	"time"
 )
 
+// Manifest states. A row is "linking" from BeginLinks until every link of
+// its entry exists (FinishLinks makes it "linked"); "unlinking" from the
+// start of an uninstall until the row goes; "relinking" while doctor --fix
+// replaces the links of an installed package. Each names what an
+// interrupted command meant, so that recovery finishes that and nothing
+// else: a "linking" row is rolled back (the install never completed), an
+// "unlinking" one removed, a "relinking" one linked again.
+const (
+	StateLinking   = "linking"
+	StateLinked    = "linked"
+	StateUnlinking = "unlinking"
+	StateRelinking = "relinking"
+)
+
 // Manifest is one entry linked into one layer. Refcounts of entries equal
 // the number of manifest rows that name them; every function here keeps that
 // true inside one transaction.
@@ -18,7 +32,7 @@ type Manifest struct {
 	NormName  string `json:"norm_name"`
 	Entry     string `json:"entry"`
 	LinkMode  string `json:"link_mode"`
-	State     string `json:"state"` // "linking" or "linked"
+	State     string `json:"state"` // StateLinking, StateLinked, StateUnlinking or StateRelinking
 	Requested bool   `json:"requested"`
 }
 
@@ -378,4 +392,20 @@ func (s *Store) RemoveManifest(ctx context.Context, layer, normName string) erro
 func (s *Store) SetManifestState(ctx context.Context, layer, normName, state string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE manifests SET state = ? WHERE layer = ? AND norm_name = ?`, state, layer, normName)
 	return err
+}
+
+// ClearLinkRows deletes every links row of an entry in a layer and keeps its
+// manifest row (and so the refcount): a relink records the paths again.
+func (s *Store) ClearLinkRows(ctx context.Context, layer, entry string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM links WHERE layer = ? AND entry = ?`, layer, entry)
+	return err
+}
+
+// HasManifest reports whether a layer has a manifest row (in any state) for
+// an entry, read now: doctor checks a finding again against rows committed
+// after its snapshot.
+func (s *Store) HasManifest(ctx context.Context, layer, entry string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM manifests WHERE layer = ? AND entry = ?`, layer, entry).Scan(&n)
+	return n > 0, err
 }

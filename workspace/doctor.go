@@ -76,6 +76,9 @@ type Issue struct {
 	// Fixable says whether --fix has a safe repair; Fix names it.
 	Fixable bool   `json:"fixable"`
 	Fix     string `json:"fix,omitempty"`
+	// Info marks a finding that is no fault (what the user did, such as
+	// pip uninstall): it is reported, and --enforce does not count it.
+	Info bool `json:"info,omitempty"`
 
 	fix *fixPlan
 }
@@ -120,7 +123,14 @@ func (r *DoctorReport) Integrity() bool {
 }
 
 // Clean reports whether no issue remains.
-func (r *DoctorReport) Clean() bool { return len(r.Remaining) == 0 }
+func (r *DoctorReport) Clean() bool {
+	for _, is := range r.Remaining {
+		if !is.Info {
+			return false
+		}
+	}
+	return true
+}
 
 // Doctor checks the metadata against the filesystem: store entries and
 // their directories, refcounts against manifests, manifests and links
@@ -144,9 +154,11 @@ func (r *DoctorReport) Clean() bool { return len(r.Remaining) == 0 }
 //     environments whose directory is gone and that have no children): dropped;
 //   - writable store files: made read-only.
 //
-// Integrity failures (hash mismatch, missing or extra store files) are never
-// repaired: reinstalling the wheel restores the entry only once the damaged
-// directory is gone, which needs a person's decision.
+// Integrity failures (hash mismatch, missing or extra store files) mark the
+// entry quarantined (with Verify): no install links it again until it is
+// re-ingested from a wheel with its digest. --fix re-ingests it from the
+// wheel file forge ingested it from when that is still there (and relinks
+// the layers that use it); otherwise the report says which wheel to install.
 func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
 	if o.Fix && !o.DryRun {
 		unlock, err := w.lockAll(ctx)
@@ -159,9 +171,21 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	if err != nil {
 		return nil, err
 	}
+	if o.Verify {
+		// Marked even without --fix: what failed verification is never
+		// linked again until re-ingested.
+		if err := w.quarantineFailed(ctx, rep); err != nil {
+			return nil, err
+		}
+	}
 	rep.Remaining = rep.Issues
 	if !o.Fix {
 		return rep, nil
+	}
+	if rep.MetadataLost() {
+		// Nothing is repaired from metadata that does not describe the
+		// home: every "leftover" may be something in use.
+		return rep, ErrMetadataLost
 	}
 	plans := planFixes(rep.Issues)
 	for _, p := range plans {
@@ -192,8 +216,14 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	for _, is := range after.Issues {
 		seen[[3]string{is.Kind, is.Entry, is.Path}] = true
 	}
+	reingested := map[string]bool{}
+	for _, f := range rep.Applied {
+		if f.Action == "reingest" {
+			reingested[f.Target] = true
+		}
+	}
 	for _, is := range rep.Issues {
-		if IntegrityKind(is.Kind) && !seen[[3]string{is.Kind, is.Entry, is.Path}] {
+		if IntegrityKind(is.Kind) && !seen[[3]string{is.Kind, is.Entry, is.Path}] && !reingested[is.Entry] {
 			rep.Remaining = append(rep.Remaining, is)
 		}
 	}
@@ -297,8 +327,23 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	}
 	rep.MetadataRowsScanned = len(envs) + len(ents) + len(ms) + len(links)
 	for _, e := range envs {
+		if own := filepath.Join(w.EnvsDir(), e.Name); filepath.Clean(e.Path) != own {
+			// Nothing outside this home is read as, or repaired as, one of
+			// its environments: the scan goes by where the environment
+			// belongs (a re-rooting left undone, a row written by hand).
+			s.add(Issue{Kind: KindEnvOutsideHome, Env: e.Name, Path: e.Path,
+				Message: fmt.Sprintf("environment %s is recorded at %s, not at %s: forge acts only on the latter", e.Name, e.Path, own)})
+			c := *e
+			c.Path = own
+			e = &c
+		}
 		s.envs[e.Name] = e
 	}
+	envs = make([]*store.EnvRow, 0, len(s.envs))
+	for _, e := range s.envs {
+		envs = append(envs, e)
+	}
+	sort.Slice(envs, func(i, j int) bool { return envs[i].Name < envs[j].Name })
 	for _, e := range ents {
 		s.entries[e.SHA256] = e
 	}
@@ -315,11 +360,15 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanStaging(s, o); err != nil {
 		return nil, err
 	}
+	if err := w.scanQuarantine(ctx, s); err != nil {
+		return nil, err
+	}
 	w.scanManifests(s, ms)
 	owned := w.scanLinks(ctx, s, links)
 	if err := w.scanTrees(ctx, s, envs, owned); err != nil {
 		return nil, err
 	}
+	s.accountFor(ctx, w)
 	return rep, nil
 }
 
@@ -335,6 +384,12 @@ func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.En
 		s.rep.EnvsScanned++
 		paths[filepath.Clean(e.Path)] = true
 		if _, err := os.Lstat(e.Path); err == nil {
+			// The interpreter: the environment's own link, and what it runs.
+			if _, err := os.Stat(filepath.Join(e.Path, "bin", "python")); err != nil {
+				s.add(Issue{Kind: KindEnvBroken, Env: e.Name, Path: filepath.Join(e.Path, "bin", "python"),
+					Message: fmt.Sprintf("environment %s: its interpreter is gone (%s, recorded as %s): install Python %s again, or forge env rm --force %s and create it again",
+						e.Name, filepath.Join(e.Path, "bin", "python"), e.Python, e.PythonVersion, e.Name)})
+			}
 			continue
 		}
 		is := Issue{Kind: KindEnvMissing, Env: e.Name, Path: e.Path, Message: fmt.Sprintf("environment %s: directory %s is missing", e.Name, e.Path)}
@@ -354,6 +409,11 @@ func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.En
 		p := filepath.Join(w.EnvsDir(), d.Name())
 		if strings.HasPrefix(d.Name(), ".") || paths[p] {
 			continue // hidden: a create in progress, reported as staging when stale
+		}
+		if envPopulated(p) {
+			s.add(Issue{Kind: KindUnrecordedEnv, Env: d.Name(), Path: p,
+				Message: fmt.Sprintf("%s is not a recorded environment but holds packages or files: it is never removed", p)})
+			continue
 		}
 		is := Issue{Kind: KindOrphanEnv, Env: d.Name(), Path: p, Message: fmt.Sprintf("%s is not a recorded environment", p)}
 		if isForgeVenv(p) && ValidEnvName(d.Name()) == nil {
@@ -436,19 +496,26 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		e := r.entry
 		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
 		if r.err != nil {
-			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error()})
+			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error(), fix: w.reingestPlan(ctx, e)})
 			continue
 		}
 		c := r.check
 		s.rep.FilesVerified += c.Hashed
+		var fx *fixPlan
+		hint := ""
+		if c.Corrupt() {
+			if fx = w.reingestPlan(ctx, e); fx == nil {
+				hint = " (" + noWheel(e) + ")"
+			}
+		}
 		for _, p := range c.Missing {
-			s.add(Issue{Kind: KindStoreFileMissing, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is listed in RECORD but missing from the store", id, p)})
+			s.add(Issue{Kind: KindStoreFileMissing, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is listed in RECORD but missing from the store%s", id, p, hint), fix: fx})
 		}
 		for _, m := range c.Mismatch {
-			s.add(Issue{Kind: KindHashMismatch, Entry: e.SHA256, Path: m.Path, Message: fmt.Sprintf("%s: %s: RECORD says %s, the store has %s", id, m.Path, m.Want, m.Got)})
+			s.add(Issue{Kind: KindHashMismatch, Entry: e.SHA256, Path: m.Path, Message: fmt.Sprintf("%s: %s: RECORD says %s, the store has %s%s", id, m.Path, m.Want, m.Got, hint), fix: fx})
 		}
 		for _, p := range c.Extra {
-			s.add(Issue{Kind: KindStoreFileExtra, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is in the store but not in RECORD", id, p)})
+			s.add(Issue{Kind: KindStoreFileExtra, Entry: e.SHA256, Path: p, Message: fmt.Sprintf("%s: %s is in the store but not in RECORD%s", id, p, hint), fix: fx})
 		}
 		if len(c.Writable) > 0 {
 			s.add(Issue{Kind: KindWritableStore, Entry: e.SHA256, Path: c.Writable[0],
@@ -461,11 +528,20 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	if err != nil {
 		return err
 	}
+	var linked map[string]bool // only read when there is an orphan
 	for _, d := range dirs {
 		if _, ok := s.entries[d]; ok {
 			continue
 		}
 		p := filepath.Join(w.Store.EntriesDir(), d)
+		if linked == nil {
+			linked = w.linkedEntries()
+		}
+		if linked[d] || hardLinkedOut(p) {
+			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: p,
+				Message: fmt.Sprintf("store directory %s has no row, but environments link into it: it is never removed", p)})
+			continue
+		}
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
 			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
@@ -477,6 +553,14 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	for _, d := range views {
 		if _, ok := s.entries[d]; ok || slices.Contains(dirs, d) {
 			continue // an orphan entry directory's fix removes its views too
+		}
+		if linked == nil {
+			linked = w.linkedEntries()
+		}
+		if linked[d] {
+			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: filepath.Join(w.Store.ViewsDir(), d),
+				Message: fmt.Sprintf("shared layout %s has no entry row, but environments link into it: it is never removed", filepath.Join(w.Store.ViewsDir(), d))})
+			continue
 		}
 		p := filepath.Join(w.Store.ViewsDir(), d)
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
@@ -513,11 +597,15 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: environment %s has no record", label, m.Layer),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its environment is gone)"}, m: m}})
-		case m.State == "unlinking":
+		case m.State == store.StateRelinking:
+			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
+				Message: fmt.Sprintf("%s: a repair (relink) was interrupted (state %q)", label, m.State),
+				fix:     &fixPlan{Fix: Fix{Action: "relink", Target: m.Layer + ":" + m.NormName, Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}})
+		case m.State == store.StateUnlinking:
 			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: an uninstall was interrupted (state %q)", label, m.State),
 				fix:     &fixPlan{Fix: Fix{Action: "finish_unlink", Target: m.Layer + ":" + m.NormName, Description: "finish uninstalling " + label}, m: m}})
-		case m.State != "linked":
+		case m.State != store.StateLinked:
 			s.add(Issue{Kind: KindInterruptedLink, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: an install was interrupted (state %q)", label, m.State),
 				fix: &fixPlan{Fix: Fix{Action: "rollback_link", Target: m.Layer + ":" + m.NormName,
@@ -530,7 +618,13 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 // absolute paths the rows name.
 func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.LayerLink) map[string]bool {
 	owned := map[string]bool{}
+	removed := w.scanPipRemoved(s, links)
 	for _, l := range links {
+		if removed[[2]string{l.Layer, l.Entry}] {
+			owned[filepath.Join(w.layerRoot(s, l.Layer), filepath.FromSlash(l.Path))] = true
+			s.rep.LinksScanned++
+			continue // reported once, as pip_removed
+		}
 		s.rep.LinksScanned++
 		root := w.layerRoot(s, l.Layer)
 		abs := filepath.Join(root, filepath.FromSlash(l.Path))
@@ -685,6 +779,9 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 				case !w.linkAllowed(p, target, root):
 					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
+				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
+					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.storeTarget(absTarget(p, target)), Path: rel(root, p),
+						Message: fmt.Sprintf("%s points into the store (%s): its package is installed here (its .dist-info is present) but has no record; it is never removed", p, target)})
 				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
 					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
@@ -774,8 +871,8 @@ type fixPlan struct {
 // permissions and counts.
 var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
-	"drop_manifest": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
-	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
+	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
+	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -797,7 +894,7 @@ func planFixes(issues []Issue) []*fixPlan {
 	// A manifest rolled back or finished needs no relink.
 	gone := map[string]bool{}
 	for _, p := range out {
-		if p.Action == "rollback_link" || p.Action == "finish_unlink" || p.Action == "drop_manifest" {
+		if p.Action == "rollback_link" || p.Action == "finish_unlink" || p.Action == "drop_manifest" || p.Action == "forget_removed" {
 			gone[p.Target] = true
 		}
 	}
@@ -839,6 +936,14 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 			return err
 		}
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+	case "forget_removed":
+		// What pip left (nothing, normally) goes with the row; the entry
+		// stays in the store for gc.
+		venv := w.layerVenv(ctx, p.m.Layer)
+		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+			return err
+		}
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case "drop_link_rows":
 		return w.Store.DropLinkRows(ctx, p.layer, p.entry)
 	case "rollback_link":
@@ -854,6 +959,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case "relink":
 		return w.relink(ctx, p.m)
+	case "reingest":
+		return w.reingest(ctx, p.entry, p.path)
 	case "seal_entry":
 		_, err := w.Store.SealEntry(p.entry)
 		return err
@@ -932,7 +1039,7 @@ func (w *Workspace) layerVenv(ctx context.Context, layer string) linker.Venv {
 	if !strings.HasPrefix(layer, "GLOBAL/") {
 		root = filepath.Join(w.EnvsDir(), layer)
 		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
-			root, xy = row.Path, pyXY(row.PythonVersion)
+			xy = pyXY(row.PythonVersion) // the root stays this home's
 		}
 	}
 	py := &probe.Interp{}
@@ -995,8 +1102,12 @@ func (w *Workspace) rollbackLink(ctx context.Context, m store.Manifest) error {
 	return w.Store.DropManifest(ctx, m.Layer, m.NormName)
 }
 
-// relink removes a package's links and row, then links it again as install
-// does, with the same link mode and REQUESTED flag.
+// relink replaces a package's links in a layer: its paths are removed and
+// made again as install makes them, with the same link mode and REQUESTED
+// flag. The manifest row stays throughout, marked "relinking" first: that
+// records the intent, so a crash at any point leaves the row (and the
+// refcount) in place and the next doctor --fix relinks again, rather than
+// reading a half-done relink as an uninstall or an install to roll back.
 func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	e, venv, err := w.layerTarget(ctx, m.Layer)
 	if err != nil {
@@ -1006,14 +1117,15 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	if err != nil {
 		return err
 	}
-	// "unlinking" first: a crash from here on is finished as an uninstall.
-	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, "unlinking"); err != nil {
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateRelinking); err != nil {
 		return err
 	}
 	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
 		return err
 	}
-	if err := w.Store.DropManifest(ctx, m.Layer, m.NormName); err != nil {
+	// The paths' rows go with the paths: from here, strays finds what is
+	// left of the entry from its own layout (a crash here is resumed so).
+	if err := w.Store.ClearLinkRows(ctx, m.Layer, m.Entry); err != nil {
 		return err
 	}
 	strays, err := w.strays(ctx, m.Layer, venv, en)
@@ -1023,8 +1135,27 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	if err := removeStrays(venv, strays); err != nil {
 		return err
 	}
-	_, _, err = w.linkEntry(ctx, m.Layer, venv, e, en, linker.Mode(m.LinkMode), m.Requested)
-	return err
+	res, err := linker.Link(w.linkPlan(ctx, m.Layer, venv, e, en, []*store.Entry{en}, linker.Mode(m.LinkMode), m.Requested))
+	if err != nil {
+		return fmt.Errorf("relinking %s in %s: %w", m.NormName, m.Layer, err)
+	}
+	d := store.Linked{Entry: en.SHA256}
+	for _, o := range res.Owned {
+		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+	}
+	for _, s := range res.Split {
+		d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
+	}
+	changed, err := w.Store.FinishLinks(ctx, m.Layer, []store.Linked{d})
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		if err := w.rewriteRecord(ctx, m.Layer, venv, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stray is a path linker.Link would have made for an entry.

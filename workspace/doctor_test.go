@@ -3,6 +3,7 @@ package workspace
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,21 @@ type docFixture struct {
 	env    *Env
 	wheels map[string]string // name -> wheel path
 	log    *bytes.Buffer
+}
+
+// betaRestored checks that beta's entry is whole again and imports.
+func betaRestored(t *testing.T, f *docFixture) {
+	t.Helper()
+	c, err := f.ws.Store.CheckEntry(context.Background(), f.entry(t, "beta").SHA256, true)
+	if err != nil || c.Corrupt() {
+		t.Errorf("beta's entry after --fix: %+v %v", c, err)
+	}
+	if q, _ := f.ws.Store.Quarantined(context.Background(), f.entry(t, "beta").SHA256); q != "" {
+		t.Errorf("still quarantined: %s", q)
+	}
+	if out, err := f.python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
+		t.Errorf("import beta: %s %v", out, err)
+	}
 }
 
 func docSetup(t *testing.T) *docFixture {
@@ -123,8 +139,45 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 				}
 				os.Chmod(filepath.Join(d, "beta"), 0o555)
 			},
+			// The wheel it was ingested from is still there: --fix
+			// re-ingests the entry (it was quarantined by --verify).
+			verify: true, want: KindStoreFileMissing, fixable: true,
+			after: betaRestored,
+		},
+		{
+			name: "store file removed, wheel gone",
+			breakIt: func(t *testing.T, f *docFixture) {
+				d := f.ws.Store.EntryDir(f.entry(t, "beta").SHA256)
+				os.Chmod(filepath.Join(d, "beta"), 0o755)
+				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
+					t.Fatal(err)
+				}
+				os.Chmod(filepath.Join(d, "beta"), 0o555)
+				if err := os.Remove(f.wheels["beta"]); err != nil {
+					t.Fatal(err)
+				}
+			},
 			verify: true, want: KindStoreFileMissing, remains: true,
-			after: func(t *testing.T, f *docFixture) {},
+			after: func(t *testing.T, f *docFixture) {
+				ctx := context.Background()
+				if q, err := f.ws.Store.Quarantined(ctx, f.entry(t, "beta").SHA256); q == "" || err != nil {
+					t.Errorf("beta not quarantined: %q %v", q, err)
+				}
+				rep, err := f.ws.Doctor(ctx, DoctorOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, is := range rep.Issues {
+					if !strings.Contains(is.Message, "forge install beta-2.0-py3-none-any.whl") {
+						t.Errorf("%s does not say which wheel re-ingests it: %s", is.Kind, is.Message)
+					}
+				}
+				// An install by name must not link the damaged entry.
+				_, err = f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{"beta==2.0"}})
+				if !errors.Is(err, store.ErrQuarantined) {
+					t.Errorf("install beta==2.0 of a quarantined entry: %v", err)
+				}
+			},
 		},
 		{
 			name: "byte tampered",
@@ -137,8 +190,8 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			verify: true, want: KindHashMismatch, remains: true,
-			after: func(t *testing.T, f *docFixture) {},
+			verify: true, want: KindHashMismatch, fixable: true,
+			after: betaRestored,
 		},
 		{
 			name: "link broken",

@@ -71,8 +71,21 @@ func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An entry no manifest counts but that an environment links into (a
+	// symlink, or a hard link of one of its files) is in use: its rows were
+	// lost (a rolled-back forge.db), and removing it would break the
+	// environment or lose what --rebuild needs to record it again. One walk
+	// of the layers' trees, only when there is something to collect.
+	var linked map[string]bool
+	if len(ents) > 0 {
+		linked = w.linkedEntries()
+	}
 	for _, e := range ents {
-		rep.Entries = append(rep.Entries, GCEntry{Name: e.Name, Version: e.Version, SHA256: e.SHA256, Filename: e.Filename, Size: e.Size})
+		ge := GCEntry{Name: e.Name, Version: e.Version, SHA256: e.SHA256, Filename: e.Filename, Size: e.Size}
+		if linked[e.SHA256] || hardLinkedOut(w.Store.EntryDir(e.SHA256)) {
+			ge.Skipped = "environments link into it but no record says so: kept (forge doctor reports it)"
+		}
+		rep.Entries = append(rep.Entries, ge)
 		rep.TotalBytes += e.Size
 	}
 	stale, err := w.staleStaging(o.StaleAfter, o.Now)
@@ -87,6 +100,9 @@ func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	}
 	for i := range rep.Entries {
 		ge := &rep.Entries[i]
+		if ge.Skipped != "" {
+			continue
+		}
 		ok, err := w.Store.RemoveEntry(ctx, ge.SHA256)
 		if err != nil {
 			return rep, err

@@ -176,11 +176,41 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
 
-	lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(layer), true, w.waiting("layer "+layerLabel(layer)))
+	// A quarantined entry is linked only once re-ingested from its wheel.
+	var reingested []*store.Entry
+	for i, spec := range o.Specs {
+		c := cands[i]
+		reason, err := w.Store.Quarantined(ctx, c.entry.SHA256)
+		if err != nil || reason == "" {
+			if err != nil {
+				return rep, err
+			}
+			continue
+		}
+		if ingested[spec] == nil {
+			return rep, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, short(c.entry.SHA256), store.ErrQuarantined, reason)
+		}
+		if err := w.Store.Reingest(ctx, c.entry.SHA256, spec); err != nil {
+			return rep, err
+		}
+		rep.Packages[i].Reused, cands[i].report.Reused = false, false
+		rep.Packages[i].Notes = append(rep.Packages[i].Notes, "re-ingested: the store copy had failed verification")
+		reingested = append(reingested, c.entry)
+	}
+	lk, err := w.lockLayer(ctx, e, layer)
 	if err != nil {
 		return rep, err
 	}
 	defer lk.Unlock()
+	for _, en := range reingested {
+		// Its links here go through its shared layout, which went with the
+		// damaged copy; other layers that use it: doctor --fix relinks.
+		if m, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil && m.Entry == en.SHA256 && m.State == store.StateLinked {
+			if err := w.relink(ctx, *m); err != nil {
+				return rep, err
+			}
+		}
+	}
 	ents := make([]*store.Entry, len(cands))
 	for i, c := range cands {
 		ents[i] = c.entry
@@ -416,16 +446,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	if len(jobs) == 0 {
 		return outs, false, nil
 	}
-	plan := func(en *store.Entry) linker.Plan {
-		return linker.Plan{
-			Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
-			Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
-			RealDirs:    RealDirs(&en.Fingerprint, entryShips(w.Store.EntryDir(en.SHA256))),
-			Bridges:     w.bridges(layer, venv, e, en, ents),
-			OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
-			Views:       w.Store.Views(ctx, en.SHA256),
-		}
-	}
+	plan := func(en *store.Entry) linker.Plan { return w.linkPlan(ctx, layer, venv, e, en, ents, mode, requested) }
 	began := make(chan error, 1)
 	go func() { began <- w.Store.BeginLinks(ctx, begin) }()
 	var views errgroup.Group
@@ -485,6 +506,18 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		}
 	}
 	return outs, pth, linkErr
+}
+
+// linkPlan is how install links one entry into a layer.
+func (w *Workspace) linkPlan(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, batch []*store.Entry, mode linker.Mode, requested bool) linker.Plan {
+	return linker.Plan{
+		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
+		Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
+		RealDirs:    RealDirs(&en.Fingerprint, entryShips(w.Store.EntryDir(en.SHA256))),
+		Bridges:     w.bridges(layer, venv, e, en, batch),
+		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
+		Views:       w.Store.Views(ctx, en.SHA256),
+	}
 }
 
 // siteRel is site-packages relative to the layer root ("lib/python3.12/site-packages").

@@ -213,6 +213,9 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 	if err != nil {
 		return nil, err
 	}
+	if !within(row.Path, w.EnvsDir()) {
+		return nil, fmt.Errorf("environment %s is recorded at %s, outside %s: refusing to remove it: %w", row.Name, row.Path, w.EnvsDir(), store.ErrCorrupt)
+	}
 	if err := w.refuseChildren(ctx, row.Name); err != nil {
 		return nil, err
 	}

@@ -43,7 +43,12 @@ func Open(home string) (*Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Workspace{Home: home, Store: st}, nil
+	w := &Workspace{Home: home, Store: st}
+	if err := w.rehome(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return w, nil
 }
 
 // homeMarkers are what a forge home holds from its first use on: the
@@ -148,6 +153,11 @@ func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
 	row, err := w.Store.GetEnv(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	// Environments live under this home (rehome moved the rows of a copied
+	// one): a row naming a directory elsewhere is never acted on.
+	if !within(row.Path, w.EnvsDir()) {
+		return nil, fmt.Errorf("environment %s is recorded at %s, outside %s: %w", name, row.Path, w.EnvsDir(), store.ErrCorrupt)
 	}
 	py, err := w.Interp(row.Python)
 	if err != nil {

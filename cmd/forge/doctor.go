@@ -24,6 +24,7 @@ type doctorOptions struct {
 	hostProfile string
 	envs        []string
 	noCache     bool
+	rebuild     bool
 }
 
 func newDoctorCmd(app *App) *cobra.Command {
@@ -45,15 +46,26 @@ environment's abi_policy: exit 3 when one is refused (or warned, with
 --abi check (its packages and its parents' and GLOBAL's, its interpreter
 and policy, the host as probed now, this forge) gets that check's report
 without its packages being read again ("reused" in JSON counts them);
---no-cache re-checks every environment.`,
+--no-cache re-checks every environment.
+
+--rebuild makes the records of forge.db again from the store and the
+environments, for a database that was emptied, replaced or rolled back
+(doctor reports metadata_lost): entries from their directories, environments
+from pyvenv.cfg and their layering, installed packages from their .dist-info
+(relinked as --fix relinks). It only adds records; settings set with forge
+env set are not recovered.`,
 		Example: `  forge doctor
   forge doctor --fix --dry-run
   forge doctor --verify --json
+  forge doctor --rebuild
   forge doctor --abi --host-profile a100-driver535.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.abi {
 				return runDoctorABI(cmd.Context(), app, o)
+			}
+			if o.rebuild {
+				return runDoctorRebuild(cmd.Context(), app, o)
 			}
 			return runDoctor(cmd.Context(), app, o)
 		},
@@ -64,6 +76,7 @@ without its packages being read again ("reused" in JSON counts them);
 	f.BoolVar(&o.verify, "verify", false, "re-hash every store file against its RECORD")
 	f.BoolVar(&o.noCache, "no-cache", false, "with --abi: re-check every package even when nothing changed since the last check")
 	f.BoolVar(&o.enforce, "enforce", false, "exit 3 when issues remain (with --abi: when a package is only warned)")
+	f.BoolVar(&o.rebuild, "rebuild", false, "rebuild forge.db's records from the store entries and the environments")
 	f.BoolVar(&o.abi, "abi", false, "re-check every linked package against the host")
 	f.StringVar(&o.hostProfile, "host-profile", "", "with --abi: check against this host profile instead of this machine")
 	f.StringSliceVar(&o.envs, "env", nil, "with --abi: only these environments")
@@ -92,6 +105,8 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	switch {
 	case err != nil:
 		return reported(app, err)
+	case rep.MetadataLost():
+		return reported(app, workspace.ErrMetadataLost)
 	case rep.Integrity():
 		return reported(app, fmt.Errorf("store files differ from what was verified at ingest: %w", store.ErrCorrupt))
 	case o.enforce && !rep.Clean():
@@ -122,6 +137,9 @@ func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
 		where := is.Env
 		if where != "" {
 			where = "[" + where + "] "
+		}
+		if is.Info {
+			where = "(info) " + where
 		}
 		fmt.Fprintf(w, "  %-18s %s%s\n", is.Kind, where, is.Message)
 		if is.Fixable {
@@ -159,7 +177,10 @@ func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
 				fixable++
 			}
 		}
-		if fixable > 0 {
+		switch {
+		case rep.MetadataLost():
+			fmt.Fprintln(w, "doctor --fix changes nothing while forge.db does not account for the home: run 'forge doctor --rebuild' first")
+		case fixable > 0:
 			fmt.Fprintf(w, "%d issue(s) have a safe fix: run 'forge doctor --fix'\n", fixable)
 		}
 	}
@@ -208,4 +229,46 @@ func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
 	}
 	fmt.Fprintf(w, "%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused\n",
 		rep.Checked, len(rep.Envs), rep.Accepted, rep.Warned, rep.Refused)
+}
+
+func runDoctorRebuild(ctx context.Context, app *App, o doctorOptions) error {
+	if o.fix || o.dryRun || o.verify || o.enforce || o.hostProfile != "" || len(o.envs) > 0 || o.noCache {
+		return usagef("--rebuild goes alone")
+	}
+	ws, err := openWorkspace(app, "")
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	rep, err := ws.Rebuild(ctx)
+	if rep == nil {
+		return err
+	}
+	if perr := app.Print(rep, func(w io.Writer) { printRebuild(w, rep) }); perr != nil {
+		return perr
+	}
+	switch {
+	case err != nil:
+		return reported(app, err)
+	case len(rep.Problems) > 0:
+		return reported(app, fmt.Errorf("%d record(s) could not be rebuilt (nothing was removed)", len(rep.Problems)))
+	}
+	return nil
+}
+
+func printRebuild(w io.Writer, rep *workspace.RebuildReport) {
+	fmt.Fprintf(w, "forge doctor --rebuild: %s\n", rep.Home)
+	if rep.Rerooted != "" {
+		fmt.Fprintf(w, "re-rooted the environments from %s (a copied or moved home)\n", rep.Rerooted)
+	}
+	fmt.Fprintf(w, "recorded %d store entr(ies), %d environment(s), %d installed package(s)\n", len(rep.Entries), len(rep.Envs), len(rep.Packages))
+	for _, p := range rep.Packages {
+		fmt.Fprintf(w, "  relinked %s\n", p)
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "  problem: %s\n", p)
+	}
+	if rep.Doctor != nil {
+		printDoctor(w, rep.Doctor)
+	}
 }

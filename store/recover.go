@@ -1,0 +1,182 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/forge-ml/forge/abi"
+)
+
+// RecoverEntry makes the row of an entry directory that has none (forge.db
+// was emptied or rolled back), from the directory alone: each entry is the
+// unpacked wheel whose sha256 names it, .dist-info included, so its name,
+// version, build and tags come from WHEEL and METADATA, and its ABI
+// fingerprint is computed again from its files as ingest computed it. What
+// the directory does not hold: the wheel file's size (recorded as 0) and
+// its exact file name (made from the name, version, build and WHEEL's tags).
+// The directory's content is checked against its RECORD first (CheckEntry,
+// hashing every file): a damaged entry gets no row. An existing row is kept.
+func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
+	if !isDigest(sha) {
+		return nil, fmt.Errorf("store directory %q: not a sha256 digest: %w", sha, ErrInvalid)
+	}
+	if e, err := s.Get(ctx, sha); err == nil {
+		return e, nil
+	}
+	c, err := s.CheckEntry(ctx, sha, true)
+	if err != nil {
+		return nil, err
+	}
+	if c.Corrupt() {
+		return nil, fmt.Errorf("entry %s: its files differ from its RECORD: %w", sha, ErrCorrupt)
+	}
+	dir := s.EntryDir(sha)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	distInfo := ""
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
+			distInfo = e.Name()
+		}
+	}
+	wheelRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "WHEEL"))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	metaRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "METADATA"))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	wi, err := abi.ParseWheelFile(wheelRaw)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	md, err := abi.ParseMetadata(metaRaw)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	stem := strings.TrimSuffix(distInfo, ".dist-info")
+	name, version, ok := strings.Cut(stem, "-")
+	if !ok {
+		name, version = stem, md.Version
+	}
+	filename := name + "-" + version
+	if wi.Build != "" {
+		filename += "-" + wi.Build
+	}
+	filename += "-" + compressTags(wi.Tags) + ".whl"
+	wf, err := abi.ParseWheelFilename(filename)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, filename, err, ErrCorrupt)
+	}
+	fb := abi.NewFingerprintBuilder(wf)
+	fb.SetWheelFile(wi.Tags)
+	fb.SetMetadata(metaRaw)
+	var size int64
+	files := 0
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files++
+		size += fi.Size()
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		head := make([]byte, 4)
+		if n, _ := f.ReadAt(head, 0); abi.IsELF(head[:n]) {
+			rel, _ := filepath.Rel(dir, p)
+			fb.AddELF(filepath.ToSlash(rel), f, fi.Size())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %w", sha, err)
+	}
+	e := &Entry{SHA256: sha, Name: md.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version, Build: wf.Build,
+		Filename: filename, Size: size, Files: files, Fingerprint: fb.Finish(files)}
+	if e.Name == "" {
+		e.Name = wf.Name
+	}
+	for _, t := range wf.Tags {
+		e.Tags = append(e.Tags, t.String())
+	}
+	tagsJSON, _ := json.Marshal(e.Tags)
+	fpJSON, err := json.Marshal(e.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO entries (`+entryCols+`, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)
+		ON CONFLICT(sha256) DO NOTHING`,
+		e.SHA256, e.Name, e.NormName, e.Version, e.Build, e.Filename, string(tagsJSON), e.WheelSize, e.Size, e.Files, string(fpJSON), time.Now().UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: recording: %w", sha, err)
+	}
+	return s.Get(ctx, sha)
+}
+
+// compressTags writes expanded tags ("cp312-cp312-linux_x86_64") as the tag
+// part of a wheel file name: each component's distinct values, in order,
+// joined with dots.
+func compressTags(tags []string) string {
+	var parts [3][]string
+	seen := [3]map[string]bool{{}, {}, {}}
+	for _, t := range tags {
+		f := strings.SplitN(t, "-", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for i, v := range f {
+			if !seen[i][v] {
+				seen[i][v] = true
+				parts[i] = append(parts[i], v)
+			}
+		}
+	}
+	if len(parts[0]) == 0 {
+		return "py3-none-any"
+	}
+	return strings.Join(parts[0], ".") + "-" + strings.Join(parts[1], ".") + "-" + strings.Join(parts[2], ".")
+}
+
+// RecordRelinking inserts manifest rows in state "relinking" and counts
+// their references, in one transaction: doctor --rebuild records each
+// package it finds installed so, and then relinks it (which records its
+// paths and marks it linked). A crash in between is resumed by doctor --fix.
+func (s *Store) RecordRelinking(ctx context.Context, ms []Manifest) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := time.Now().UnixNano()
+	for _, m := range ms {
+		res, err := tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
+			SELECT ?, ?, sha256, ?, ?, ?, ? FROM entries WHERE sha256 = ? ON CONFLICT (layer, norm_name) DO NOTHING`,
+			m.Layer, m.NormName, m.LinkMode, StateRelinking, m.Requested, now, m.Entry)
+		if err != nil {
+			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // recorded already (or its entry has no row)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE entries SET refs = refs + 1 WHERE sha256 = ?`, m.Entry); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
