@@ -1,0 +1,56 @@
+package realstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// forgeBin is the forge binary TestMain builds once for every test.
+var forgeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "forge-realstack-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	root, _ := filepath.Abs("../..")
+	if forgeBin, err = BuildForge(context.Background(), root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var corpusOnce = sync.OnceValues(func() (corpusDir, error) {
+	root, _ := filepath.Abs("../..")
+	cache, wheels, err := Corpus(context.Background(), root)
+	return corpusDir{cache: cache, wheels: wheels}, err
+})
+
+type corpusDir struct {
+	cache  string
+	wheels []string
+}
+
+// corpus returns the real-binary corpus, skipping the test (with the reason)
+// only when FORGE_REALSTACK=off or the download failed for lack of network.
+func corpus(t *testing.T) corpusDir {
+	t.Helper()
+	c, err := corpusOnce()
+	if errors.Is(err, ErrSkip) {
+		t.Skipf("real-binary corpus: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("real-binary corpus: %v", err)
+	}
+	return c
+}
