@@ -224,33 +224,6 @@ func ForgeMissingDoctor(ctx context.Context, forge, home, env string) (map[strin
 	return got, nil
 }
 
-// ForgeMissingCheck runs `forge abi check --json --python PY WHEELS...`
-// (this machine, the wheels counted as installed together) and returns
-// file → sonames forge reports missing.
-func ForgeMissingCheck(ctx context.Context, forge, home, python string, wheels []string) (map[string]map[string]bool, error) {
-	out, err := forgeJSON(ctx, forge, home, append([]string{"abi", "check", "--json", "--python", python}, wheels...)...)
-	if err != nil {
-		return nil, err
-	}
-	var rep struct {
-		Wheels []struct {
-			Verdicts []struct {
-				Findings []finding `json:"findings"`
-			} `json:"verdicts"`
-		} `json:"wheels"`
-	}
-	if err := json.Unmarshal(out, &rep); err != nil {
-		return nil, fmt.Errorf("forge abi check --json: %v: %.300s", err, out)
-	}
-	got := map[string]map[string]bool{}
-	for _, w := range rep.Wheels {
-		for _, v := range w.Verdicts {
-			missingByFile(v.Findings, got)
-		}
-	}
-	return got, nil
-}
-
 // forgeJSON runs forge and returns stdout; exit 3 (refused or warned under
 // --enforce) is an answer.
 func forgeJSON(ctx context.Context, forge, home string, args ...string) ([]byte, error) {
@@ -350,6 +323,9 @@ func LoaderTable(fs []LoaderFile) string {
 type LoaderScenario struct {
 	Forge, Python, WheelsDir, Work string
 	Wheels                         []string
+	// Check is ForgeCheck's report: its ThisMachine verdicts judge the
+	// pip-made environment.
+	Check *CheckReport
 }
 
 // Run builds the environments and returns the per-file results of the
@@ -428,9 +404,5 @@ func (s LoaderScenario) pipEnv(ctx context.Context, home string) ([]LoaderFile, 
 	if err != nil {
 		return nil, err
 	}
-	forge, err := ForgeMissingCheck(ctx, s.Forge, filepath.Join(s.Work, "checkhome"), s.Python, s.Wheels)
-	if err != nil {
-		return nil, err
-	}
-	return Judge(files, forge, "forge abi check (all wheels, this machine)"), nil
+	return Judge(files, s.Check.Missing(ThisMachine), "forge abi check (all wheels, this machine)"), nil
 }

@@ -25,7 +25,7 @@ func TestLoaderAgreesWithLdd(t *testing.T) {
 	if err != nil {
 		t.Skipf("no Python 3.13: %v", err)
 	}
-	s := LoaderScenario{Forge: forgeBin, Python: py, WheelsDir: filepath.Dir(c.wheels[0]), Work: t.TempDir(), Wheels: c.wheels}
+	s := LoaderScenario{Forge: forgeBin, Python: py, WheelsDir: filepath.Dir(c.wheels[0]), Work: t.TempDir(), Wheels: c.wheels, Check: forgeCheck(t)}
 	forgeFiles, pipFiles, err := s.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)

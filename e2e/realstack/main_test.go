@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/forge-ml/forge/probe"
 )
 
 // forgeBin is the forge binary TestMain builds once for every test.
@@ -25,6 +27,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	checkDir = filepath.Join(dir, "check")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -39,6 +42,36 @@ var corpusOnce = sync.OnceValues(func() (corpusDir, error) {
 type corpusDir struct {
 	cache  string
 	wheels []string
+}
+
+// checkOnce is the one `forge abi check` of the corpus every oracle shares
+// (see ForgeCheck), in checkDir, removed by TestMain.
+var (
+	checkDir  string
+	checkOnce = sync.OnceValues(func() (*CheckReport, error) {
+		c, err := corpusOnce()
+		if err != nil {
+			return nil, err
+		}
+		py, err := probe.FindPython("3.13")
+		if err != nil {
+			return nil, fmt.Errorf("%w: no Python 3.13: %v", ErrSkip, err)
+		}
+		return ForgeCheck(context.Background(), forgeBin, checkDir, "testdata/profiles", py, c.wheels)
+	})
+)
+
+// forgeCheck returns the shared report, skipping as corpus does.
+func forgeCheck(t *testing.T) *CheckReport {
+	t.Helper()
+	rep, err := checkOnce()
+	if errors.Is(err, ErrSkip) {
+		t.Skipf("%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // corpus returns the real-binary corpus, skipping the test (with the reason)

@@ -2,16 +2,15 @@ package realstack
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/forge-ml/forge/abi"
 )
 
 // Expectation is one cell of testdata/verdicts.txt after defaults ("*")
@@ -47,7 +46,7 @@ func ParseExpectations(path string, profiles []string) (map[[2]string]Expectatio
 		default:
 			return nil, fmt.Errorf("%s:%d: verdict %q is not accept, warn or refuse", path, n, fs[2])
 		}
-		e := Expectation{Wheel: fs[0], Verdict: fs[2], Line: n}
+		e := Expectation{Wheel: abi.NormalizeName(fs[0]), Verdict: fs[2], Line: n}
 		if fs[3] != "-" {
 			for _, c := range strings.Split(fs[3], ",") {
 				if m, ok := strings.CutPrefix(c, "!"); ok {
@@ -101,42 +100,74 @@ type Got struct {
 	Messages []string
 }
 
-// checkReport is the part of `forge abi check --json` this oracle reads
+// CheckReport is the part of `forge abi check --json` these oracles read
 // (PRODUCT.md's contract: per wheel name, version, verdicts with findings).
-type checkReport struct {
+type CheckReport struct {
 	Wheels []struct {
 		Name     string `json:"name"`
 		Verdicts []struct {
-			Host     string `json:"host"`
-			Verdict  string `json:"verdict"`
-			Findings []struct {
-				Code     string `json:"code"`
-				Severity string `json:"severity"`
-				Message  string `json:"message"`
-				File     string `json:"file"`
-			} `json:"findings"`
+			Host     string    `json:"host"`
+			Verdict  string    `json:"verdict"`
+			Findings []finding `json:"findings"`
 		} `json:"verdicts"`
 	} `json:"wheels"`
 }
 
-// ForgeVerdicts runs `forge abi check WHEELS... --host-profile DIR --json`
-// once, all wheels together, and returns wheel name × host → verdict. Exit
-// status 3 (some verdict is refuse) is an answer, not an error.
-func ForgeVerdicts(ctx context.Context, forge, home, profilesDir string, wheels []string) (map[[2]string]Got, error) {
-	args := append([]string{"abi", "check", "--json", "--host-profile", profilesDir}, wheels...)
-	cmd := exec.CommandContext(ctx, forge, args...)
-	cmd.Env = append(os.Environ(), "FORGE_HOME="+home, "NO_COLOR=1")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 3) {
-		return nil, fmt.Errorf("forge abi check: %v: %s", err, lastLines(errb.String(), 5))
+// ThisMachine is the host name given to this machine's profile in
+// ForgeCheck: the loader oracle compares with ldd run here.
+const ThisMachine = "this-machine"
+
+// ForgeCheck runs `forge abi check --json` once on all wheels together (as
+// pip installs torch with its nvidia-*-cu12 requirements) against every
+// profile in profilesDir plus this machine (`forge probe --json --python
+// PY`, named ThisMachine): fingerprinting the 3.5 GB corpus is most of the
+// cost, so every oracle shares one run. Exit status 3 (some verdict is
+// refuse) is an answer, not an error.
+func ForgeCheck(ctx context.Context, forge, work, profilesDir, python string, wheels []string) (*CheckReport, error) {
+	home := filepath.Join(work, "check-home")
+	dir := filepath.Join(work, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
-	var rep checkReport
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		return nil, fmt.Errorf("forge abi check --json: %v: %.300s", err, out.String())
+	names, err := ProfileNames(profilesDir)
+	if err != nil {
+		return nil, err
 	}
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(profilesDir, n+".json"))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".json"), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	probed, err := forgeJSON(ctx, forge, home, "probe", "--json", "--python", python)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(probed, &doc); err != nil {
+		return nil, fmt.Errorf("forge probe --json: %v", err)
+	}
+	doc["name"] = ThisMachine
+	data, _ := json.MarshalIndent(doc, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, ThisMachine+".json"), data, 0o644); err != nil {
+		return nil, err
+	}
+	out, err := forgeJSON(ctx, forge, home, append([]string{"abi", "check", "--json", "--host-profile", dir}, wheels...)...)
+	if err != nil {
+		return nil, err
+	}
+	var rep CheckReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return nil, fmt.Errorf("forge abi check --json: %v: %.300s", err, out)
+	}
+	return &rep, nil
+}
+
+// Verdicts is wheel name × host → verdict of a ForgeCheck report.
+func (rep *CheckReport) Verdicts() map[[2]string]Got {
 	got := map[[2]string]Got{}
 	for _, w := range rep.Wheels {
 		for _, v := range w.Verdicts {
@@ -145,10 +176,25 @@ func ForgeVerdicts(ctx context.Context, forge, home, profilesDir string, wheels 
 				g.Codes = append(g.Codes, f.Code)
 				g.Messages = append(g.Messages, f.Severity+" "+f.Code+": "+f.Message)
 			}
-			got[[2]string{w.Name, v.Host}] = g
+			// forge names a wheel as its file does (nvidia_cublas_cu12);
+			// verdicts.txt as PyPI does: compare normalised names.
+			got[[2]string{abi.NormalizeName(w.Name), v.Host}] = g
 		}
 	}
-	return got, nil
+	return got
+}
+
+// Missing is file → sonames of the missing_library findings for host.
+func (rep *CheckReport) Missing(host string) map[string]map[string]bool {
+	got := map[string]map[string]bool{}
+	for _, w := range rep.Wheels {
+		for _, v := range w.Verdicts {
+			if v.Host == host {
+				missingByFile(v.Findings, got)
+			}
+		}
+	}
+	return got
 }
 
 // VerdictResult is one wheel × profile comparison.

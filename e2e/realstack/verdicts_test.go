@@ -1,9 +1,6 @@
 package realstack
 
-import (
-	"context"
-	"testing"
-)
+import "testing"
 
 // TestVerdictsAgreeWithTable runs the built forge's `abi check --json` on
 // every corpus wheel (together) against every host profile of
@@ -22,11 +19,7 @@ func TestVerdictsAgreeWithTable(t *testing.T) {
 	if len(want) != len(profiles)*len(c.wheels) {
 		t.Fatalf("verdicts.txt decides %d cells; the corpus has %d wheels × %d profiles", len(want), len(c.wheels), len(profiles))
 	}
-	got, err := ForgeVerdicts(context.Background(), forgeBin, t.TempDir(), "testdata/profiles", c.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := CompareVerdicts(want, got)
+	rs := CompareVerdicts(want, forgeCheck(t).Verdicts())
 	agree := 0
 	for _, r := range rs {
 		if r.Agree() {
