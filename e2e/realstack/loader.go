@@ -393,14 +393,21 @@ func (s LoaderScenario) pipEnv(ctx context.Context, home string) ([]LoaderFile, 
 		return nil, err
 	}
 	py := filepath.Join(venv, "bin", "python")
-	if _, err := Run(ctx, home, py, "-m", "pip", "install", "--no-index", "--find-links", s.WheelsDir, "torch"); err != nil {
-		return nil, err
-	}
 	site, err := Run(ctx, home, py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 	if err != nil {
 		return nil, err
 	}
-	files, err := LddMissing(ctx, "pip", strings.TrimSpace(site))
+	site = strings.TrimSpace(site)
+	// torch and nccl are Debian trixie builds (manylinux_2_38); a host with
+	// an older glibc makes pip refuse them. Naming the platform (with
+	// --target, which pip requires then) installs them anyway: ldd is the
+	// judge here, and it reports what an old glibc lacks on its own lines.
+	if _, err := Run(ctx, home, py, "-m", "pip", "install", "--no-index", "--find-links", s.WheelsDir,
+		"--only-binary=:all:", "--platform", "manylinux_2_38_x86_64", "--platform", "manylinux2014_x86_64",
+		"--python-version", "3.13", "--implementation", "cp", "--abi", "cp313", "--target", site, "torch"); err != nil {
+		return nil, err
+	}
+	files, err := LddMissing(ctx, "pip", site)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -239,7 +241,12 @@ func Oracle(ctx context.Context, tool, file string) (Code, error) {
 	if err != nil {
 		return c, err
 	}
-	carved := file + ".carved.fatbin"
+	tmp, err := os.CreateTemp("", "forge-carved-*.fatbin")
+	if err != nil {
+		return c, err
+	}
+	tmp.Close()
+	carved := tmp.Name()
 	defer os.Remove(carved)
 	n, err := CarveContainers(file, carved)
 	if err != nil || n == 0 {
@@ -381,27 +388,20 @@ func CompareGPUCode(ctx context.Context, cache string, wheels []string) ([]FileR
 
 // compareMember returns ok=false for a member that is not an ELF file.
 func compareMember(ctx context.Context, cache string, oc oracleCache, tmp string, zf *zip.File, sha string) (FileResult, bool, error) {
-	rc, err := zf.Open()
+	path, ok, err := memberFile(cache, tmp, zf, sha)
+	if err != nil || !ok {
+		return FileResult{}, false, err
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return FileResult{}, false, err
 	}
-	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 1<<20)
-	head, _ := br.Peek(4)
-	if !abi.IsELF(head) {
-		return FileResult{}, false, nil
-	}
-	f, err := os.CreateTemp(tmp, "member-*")
-	if err != nil {
-		return FileResult{}, false, err
-	}
-	defer os.Remove(f.Name())
 	defer f.Close()
-	n, err := io.Copy(f, br)
+	st, err := f.Stat()
 	if err != nil {
 		return FileResult{}, false, err
 	}
-	e, problems := abi.ReadELF(zf.Name, f, n)
+	e, problems := abi.ReadELF(zf.Name, f, st.Size())
 	res := FileResult{Path: zf.Name, Forge: forgeCode(e.GPUCode)}
 	for _, p := range problems {
 		res.Problems = append(res.Problems, p.Code+": "+p.Message)
@@ -410,7 +410,7 @@ func compareMember(ctx context.Context, cache string, oc oracleCache, tmp string
 		res.Oracle = c
 		return res, true, nil
 	}
-	c, err := Oracle(ctx, stack.Cuobjdump(cache), f.Name())
+	c, err := Oracle(ctx, stack.Cuobjdump(cache), path)
 	if err != nil {
 		return FileResult{}, false, err
 	}
@@ -421,6 +421,64 @@ func compareMember(ctx context.Context, cache string, oc oracleCache, tmp string
 		}
 	}
 	return res, true, nil
+}
+
+// memberFile returns a file holding an ELF member's bytes, ok=false when the
+// member is not ELF. ELF members are kept in CACHE/members/<RECORD sha256>,
+// written only after the bytes hash to that sha256: inflating the corpus'
+// 3.4 GB of ELF files again is most of a warm run's time otherwise, and the
+// bytes for a given sha256 never change. A member RECORD does not hash
+// goes to tmp.
+func memberFile(cache, tmp string, zf *zip.File, sha string) (string, bool, error) {
+	dir := filepath.Join(cache, "members")
+	final := filepath.Join(dir, sha)
+	if sha != "" {
+		if _, err := os.Stat(final); err == nil {
+			return final, true, nil
+		}
+	}
+	rc, err := zf.Open()
+	if err != nil {
+		return "", false, err
+	}
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 1<<20)
+	head, _ := br.Peek(4)
+	if !abi.IsELF(head) {
+		return "", false, nil
+	}
+	into := tmp
+	if sha != "" {
+		into = dir
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", false, err
+		}
+	}
+	f, err := os.CreateTemp(into, ".tmp-member-*")
+	if err != nil {
+		return "", false, err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), br)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", false, err
+	}
+	if sha == "" {
+		return f.Name(), true, nil
+	}
+	if got := base64.RawURLEncoding.EncodeToString(h.Sum(nil)); got != sha {
+		os.Remove(f.Name())
+		return "", false, fmt.Errorf("%s: sha256 %s, RECORD says %s", zf.Name, got, sha)
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		os.Remove(f.Name())
+		return "", false, err
+	}
+	return final, true, nil
 }
 
 // GPUCodeFigures counts agreement over results.
