@@ -343,6 +343,7 @@ func CompareGPUCode(ctx context.Context, cache string, wheels []string) ([]FileR
 	defer os.RemoveAll(tmp)
 	var mu sync.Mutex
 	var out []FileResult
+	live := map[string]bool{} // member hashes of the corpus as it is now
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2)
 	for _, w := range wheels {
@@ -354,6 +355,9 @@ func CompareGPUCode(ctx context.Context, cache string, wheels []string) ([]FileR
 		hashes, err := recordHashes(&zr.Reader)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(w), err)
+		}
+		for _, h := range hashes {
+			live[h] = true
 		}
 		for _, zf := range zr.File {
 			if zf.FileInfo().IsDir() {
@@ -377,6 +381,7 @@ func CompareGPUCode(ctx context.Context, cache string, wheels []string) ([]FileR
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	pruneMembers(filepath.Join(cache, "members"), live)
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Wheel != out[j].Wheel {
 			return out[i].Wheel < out[j].Wheel
@@ -421,6 +426,18 @@ func compareMember(ctx context.Context, cache string, oc oracleCache, tmp string
 		}
 	}
 	return res, true, nil
+}
+
+// pruneMembers removes cached members no wheel of the corpus holds any more
+// (a rebuilt wheel's old bytes): without it every corpus change would leave
+// up to a gigabyte behind.
+func pruneMembers(dir string, live map[string]bool) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !live[e.Name()] && !strings.HasPrefix(e.Name(), ".tmp-") {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // memberFile returns a file holding an ELF member's bytes, ok=false when the
