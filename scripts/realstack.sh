@@ -6,4 +6,9 @@
 # Exit 3: the download failed (no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./fixtures/cmd/realstack "$@"
+# go build, not go run: go run turns every failure into exit 1, and callers
+# (e2e/realstack) tell "no network" (3) from a real failure.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+go build -o "$tmp/realstack" ./fixtures/cmd/realstack
+"$tmp/realstack" "$@"

@@ -80,7 +80,7 @@ func corpus(t *testing.T) corpusDir {
 	t.Helper()
 	c, err := corpusOnce()
 	if errors.Is(err, ErrSkip) {
-		t.Skipf("real-binary corpus: %v", err)
+		t.Skipf("%v", err)
 	}
 	if err != nil {
 		t.Fatalf("real-binary corpus: %v", err)
