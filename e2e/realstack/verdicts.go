@@ -23,7 +23,8 @@ type Expectation struct {
 
 // ParseExpectations reads verdicts.txt for the given profile names. Lines
 // apply in order; a later line for the same wheel and profile replaces an
-// earlier one ("*" stands for every profile).
+// earlier one ("*" stands for every profile; a comma-separated list for
+// each one named).
 func ParseExpectations(path string, profiles []string) (map[[2]string]Expectation, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -56,11 +57,14 @@ func ParseExpectations(path string, profiles []string) (map[[2]string]Expectatio
 				}
 			}
 		}
-		targets := []string{fs[1]}
+		targets := strings.Split(fs[1], ",")
 		if fs[1] == "*" {
 			targets = profiles
-		} else if !contains(profiles, fs[1]) {
-			return nil, fmt.Errorf("%s:%d: no profile %q", path, n, fs[1])
+		}
+		for _, p := range targets {
+			if !contains(profiles, p) {
+				return nil, fmt.Errorf("%s:%d: no profile %q", path, n, p)
+			}
 		}
 		for _, p := range targets {
 			e.Profile = p
