@@ -168,22 +168,33 @@ type finding struct {
 	File     string `json:"file"`
 }
 
-// missingByFile collects file → sonames from missing_library findings.
+// missingByFile collects file → sonames from missing_library findings, and
+// libcuda.so.1 from a cuda_driver finding that names a file linking it:
+// forge reports the driver's library as a driver problem, not a missing
+// library, and on a host without a driver ldd cannot find it either.
 func missingByFile(fs []finding, into map[string]map[string]bool) {
 	for _, f := range fs {
-		if f.Code != "missing_library" || f.File == "" {
-			continue
+		soname := ""
+		switch {
+		case f.File == "":
+		case f.Code == "missing_library":
+			if m := missingLibRe.FindStringSubmatch(f.Message); m != nil {
+				soname = m[1]
+			}
+		case f.Code == "cuda_driver" && strings.Contains(f.Message, libcuda):
+			soname = libcuda
 		}
-		m := missingLibRe.FindStringSubmatch(f.Message)
-		if m == nil {
+		if soname == "" {
 			continue
 		}
 		if into[f.File] == nil {
 			into[f.File] = map[string]bool{}
 		}
-		into[f.File][m[1]] = true
+		into[f.File][soname] = true
 	}
 }
+
+const libcuda = "libcuda.so.1"
 
 // ForgeMissingDoctor runs `forge doctor --abi --json --env ENV` (this
 // machine, the environment's layers) and returns file → sonames forge
