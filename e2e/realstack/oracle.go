@@ -112,70 +112,82 @@ var (
 // headers cuobjdump prints with no option ("Fatbin ptx code: arch = sm_80,
 // code version = [8,4]"). A file without device code has empty sets.
 func Cuobjdump(ctx context.Context, tool, file string) (Code, error) {
-	run := func(args ...string) ([]string, error) {
+	run := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, tool, append(args, file)...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()
+		// "No device code" is an answer (empty sets), and cuobjdump says it
+		// only in words, with a failing exit status.
 		if err != nil && (strings.Contains(errb.String(), "does not contain device code") || strings.Contains(errb.String(), "No PTX file found") ||
 			strings.Contains(errb.String(), "No ELF file found")) {
 			err = nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("cuobjdump %s %s: %v: %s", strings.Join(args, " "), filepath.Base(file), err, strings.TrimSpace(errb.String()))
+			return "", fmt.Errorf("cuobjdump %s %s: %v: %s", strings.Join(args, " "), filepath.Base(file), err, strings.TrimSpace(errb.String()))
 		}
-		return strings.Split(out.String(), "\n"), nil
+		return out.String(), nil
 	}
-	var c Code
-	lines, err := run("--list-elf")
+	listElf, err := run("--list-elf")
 	if err != nil {
-		return c, err
+		return Code{}, err
 	}
+	listPTX, err := run("--list-ptx")
+	if err != nil {
+		return Code{}, err
+	}
+	headers := ""
+	if strings.Contains(listPTX, "PTX file") {
+		if headers, err = run(); err != nil {
+			return Code{}, err
+		}
+	}
+	return ParseCuobjdump(listElf, listPTX, headers), nil
+}
+
+// ParseCuobjdump reads cuobjdump's answers: --list-elf ("ELF file 1:
+// x.1.sm_80.cubin", "…sm_90a.cubin"), --list-ptx ("PTX file 1: x.1.sm_80.ptx")
+// and the fatbin headers it prints with no option, blocks of "Fatbin ptx
+// code:" / "Fatbin elf code:", "arch = sm_80", "code version = [8,4]" (for
+// PTX, the ISA version; for ELF, the cubin ABI, which is not kept).
+func ParseCuobjdump(listElf, listPTX, headers string) Code {
 	cub := map[string]bool{}
-	for _, l := range lines {
+	for _, l := range strings.Split(listElf, "\n") {
 		if m := listElfRe.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			cub[m[1]] = true
 		}
 	}
-	if lines, err = run("--list-ptx"); err != nil {
-		return c, err
-	}
 	ptxArch := map[string]bool{}
-	for _, l := range lines {
+	for _, l := range strings.Split(listPTX, "\n") {
 		if m := listPTXRe.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			ptxArch[m[1]] = true
 		}
 	}
 	ptx := map[string]bool{}
-	if len(ptxArch) > 0 {
-		if lines, err = run(); err != nil {
-			return c, err
+	versioned := map[string]bool{}
+	kind, arch := "", ""
+	for _, l := range strings.Split(headers, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "Fatbin ptx code"):
+			kind, arch = "ptx", ""
+		case strings.HasPrefix(l, "Fatbin elf code"):
+			kind, arch = "elf", ""
+		case headArch.MatchString(l):
+			arch = headArch.FindStringSubmatch(l)[1]
+		case headCode.MatchString(l) && kind == "ptx" && ptxArch[arch]:
+			m := headCode.FindStringSubmatch(l)
+			ptx["compute_"+strings.TrimPrefix(arch, "sm_")+"@"+m[1]+"."+m[2]] = true
+			versioned[arch] = true
 		}
-		// Headers come as blocks: "Fatbin ptx code:", "====", "arch = …",
-		// "code version = [a,b]".
-		kind, arch := "", ""
-		for _, l := range lines {
-			l = strings.TrimSpace(l)
-			switch {
-			case strings.HasPrefix(l, "Fatbin ptx code"):
-				kind, arch = "ptx", ""
-			case strings.HasPrefix(l, "Fatbin elf code"):
-				kind, arch = "elf", ""
-			case headArch.MatchString(l):
-				arch = headArch.FindStringSubmatch(l)[1]
-			case headCode.MatchString(l) && kind == "ptx" && arch != "":
-				m := headCode.FindStringSubmatch(l)
-				ptx["compute_"+strings.TrimPrefix(arch, "sm_")+"@"+m[1]+"."+m[2]] = true
-				delete(ptxArch, arch)
-			}
-		}
-		// A PTX entry --list-ptx names but no header versioned stays, unversioned.
-		for a := range ptxArch {
+	}
+	// A PTX entry --list-ptx names but no header versions stays, unversioned.
+	for a := range ptxArch {
+		if !versioned[a] {
 			ptx["compute_"+strings.TrimPrefix(a, "sm_")] = true
 		}
 	}
-	c.Cubin, c.PTX = sortedKeys(cub), sortedKeys(ptx)
-	return c, nil
+	return Code{Cubin: sortedKeys(cub), PTX: sortedKeys(ptx)}
 }
 
 // fatbinMagic starts every fatbin container (PRODUCT.md: u32 magic, u16
@@ -271,7 +283,7 @@ func union(a, b []string) []string {
 
 // oracleVersion is part of the cache key: a change to how the oracle reads
 // cuobjdump must not be answered from an older cache.
-const oracleVersion = "v2"
+const oracleVersion = "v3"
 
 // oracleCache keeps cuobjdump's answers by the member's RECORD sha256:
 // cuobjdump takes ~30 s and ~5 GB on libtorch_cuda, and the answer for given
