@@ -11,6 +11,7 @@ import (
 // arch-specific 'a', PTX archs with their ISA version) with cuobjdump's.
 // Any disagreement fails the test; the table lists every file.
 func TestGPUCodeAgreesWithCuobjdump(t *testing.T) {
+	t.Parallel()
 	c := corpus(t)
 	rs, err := CompareGPUCode(context.Background(), c.cache, c.wheels)
 	if err != nil {

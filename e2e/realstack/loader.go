@@ -334,9 +334,10 @@ func LoaderTable(fs []LoaderFile) string {
 type LoaderScenario struct {
 	Forge, Python, WheelsDir, Work string
 	Wheels                         []string
-	// Check is ForgeCheck's report: its ThisMachine verdicts judge the
-	// pip-made environment.
-	Check *CheckReport
+	// Check returns ForgeCheck's report, whose ThisMachine verdicts judge
+	// the pip-made environment; called only once that environment is built,
+	// so the check and the installs can run at the same time.
+	Check func() (*CheckReport, error)
 }
 
 // Run builds the environments and returns the per-file results of the
@@ -422,5 +423,9 @@ func (s LoaderScenario) pipEnv(ctx context.Context, home string) ([]LoaderFile, 
 	if err != nil {
 		return nil, err
 	}
-	return Judge(files, s.Check.Missing(ThisMachine), "forge abi check (all wheels, this machine)"), nil
+	check, err := s.Check()
+	if err != nil {
+		return nil, err
+	}
+	return Judge(files, check.Missing(ThisMachine), "forge abi check (all wheels, this machine)"), nil
 }

@@ -7,6 +7,7 @@ import "testing"
 // testdata/profiles and compares each wheel × profile with
 // testdata/verdicts.txt. Every disagreement is listed, with forge's findings.
 func TestVerdictsAgreeWithTable(t *testing.T) {
+	t.Parallel()
 	c := corpus(t)
 	profiles, err := ProfileNames("testdata/profiles")
 	if err != nil {

@@ -95,7 +95,7 @@ func run(ctx context.Context, w io.Writer, verbose, skipLoader bool) error {
 	if skipLoader {
 		return nil
 	}
-	s := realstack.LoaderScenario{Forge: forge, Python: py, WheelsDir: filepath.Dir(wheels[0]), Work: work, Wheels: wheels, Check: check}
+	s := realstack.LoaderScenario{Forge: forge, Python: py, WheelsDir: filepath.Dir(wheels[0]), Work: work, Wheels: wheels, Check: func() (*realstack.CheckReport, error) { return check, nil }}
 	ff, pf, err := s.Run(ctx)
 	if err != nil {
 		return err
