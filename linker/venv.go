@@ -197,7 +197,7 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 	if err := write(filepath.Join(site, layersPth), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	cache := filepath.Join(env.Root, "var", "pycache")
+	cache := PycacheDir(env)
 	pyc := fmt.Sprintf("import sys; sys.pycache_prefix = sys.pycache_prefix or %q\n", cache)
 	if err := write(filepath.Join(site, pycachePth), []byte(pyc), 0o644); err != nil {
 		return err
@@ -234,6 +234,11 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 	}
 	return nil
 }
+
+// PycacheDir is where an environment's bytecode goes (sys.pycache_prefix
+// through _forge_pycache.pth, PYTHONPYCACHEPREFIX under forge run and
+// activate): never beside sources, which may be in the store.
+func PycacheDir(env Venv) string { return filepath.Join(env.Root, "var", "pycache") }
 
 // absolutisePth rewrites the relative path lines of a .pth file that lived in
 // dir; comments, blank lines and import lines are kept as they are.
