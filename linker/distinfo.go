@@ -281,7 +281,41 @@ func (l *linkOp) entryPoints() ([]entryPoint, error) {
 		}
 		out = append(out, entryPoint{name, m[1], m[2]})
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(l.p.Project, "pip") && l.p.Layer.Python != nil {
+		out = pipLaunchers(out, l.p.Layer.Python.Major, l.p.Layer.Python.Minor)
+	}
+	return out, nil
+}
+
+// pipVersionedRe matches pip's versioned launcher names: pip3, pip3.11.
+var pipVersionedRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^pip\d+(\.\d+)?$`) })
+
+// pipLaunchers renames pip's launchers as pip's own installer does: the
+// wheel names the Python that built it (pip3.9 in the wheel Python 3.10
+// bundles, none in 3.13's), so the versioned names are dropped and pip,
+// pipX and pipX.Y are made for the Python that runs them.
+func pipLaunchers(eps []entryPoint, major, minor int) []entryPoint {
+	var pip *entryPoint
+	out := eps[:0:0]
+	for i, ep := range eps {
+		switch {
+		case ep.name == "pip":
+			pip = &eps[i]
+		case pipVersionedRe().MatchString(ep.name):
+		default:
+			out = append(out, ep)
+		}
+	}
+	if pip == nil {
+		return eps
+	}
+	for _, name := range []string{"pip", fmt.Sprintf("pip%d", major), fmt.Sprintf("pip%d.%d", major, minor)} {
+		out = append(out, entryPoint{name, pip.module, pip.attr})
+	}
+	return out
 }
 
 // scripts writes a bin/ launcher for every console_scripts and gui_scripts

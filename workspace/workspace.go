@@ -141,6 +141,10 @@ type CreateOptions struct {
 	Name   string
 	Parent string
 	Python string // path or X.Y; "" = the parent's, else python3 on PATH
+	// WithoutPip leaves pip out. Otherwise the environment links the pip
+	// wheel its interpreter bundles (see linkPip), so that pip inside it is
+	// its own and never the host's.
+	WithoutPip bool
 }
 
 // Create writes a new environment and records it.
@@ -169,6 +173,19 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	}
 	if parent != nil && parent.Py.XY() != py.XY() {
 		return nil, fmt.Errorf("environment %s: Python %s cannot layer on parent %s (Python %s): %w", o.Name, py.XY(), parent.Name, parent.Py.XY(), ErrUsage)
+	}
+	var pip *store.Entry
+	if !o.WithoutPip {
+		// Before the environment's lock, as install takes them: gc, then
+		// a layer. Held until pip is linked, so gc cannot collect it first.
+		gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+		if err != nil {
+			return nil, err
+		}
+		defer gcLock.Unlock()
+		if pip, err = w.ingestPip(ctx, o.Name, py); err != nil {
+			return nil, err
+		}
 	}
 	lk, err := w.Store.LockFile(ctx, "env-"+o.Name, true, w.waiting("environment "+o.Name))
 	if err != nil {
@@ -202,6 +219,11 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := w.Store.AddEnv(ctx, row); err != nil {
 		os.RemoveAll(root)
 		return nil, err
+	}
+	if pip != nil {
+		if err := w.linkPip(ctx, e, pip); err != nil {
+			return nil, w.undoCreate(ctx, e, err)
+		}
 	}
 	return e, nil
 }

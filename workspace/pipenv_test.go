@@ -1,0 +1,174 @@
+package workspace
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/probe"
+)
+
+// TestCreateLinksPip: for every Python 3.10-3.13 here, a new environment
+// links its interpreter's bundled pip from the store (one entry per pip
+// wheel, shared by the environments), has launchers pip, pip3 and pip3.X
+// for its own Python, reports its own site-packages, and pip install inside
+// it writes real files into its LOCAL layer and nothing into the store
+// (checked on 3.12).
+func TestCreateLinksPip(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv("PYTHONDONTWRITEBYTECODE", "") // pip's own imports write bytecode too
+	whl, err := fixtures.PurePackage("demo", "1.0").WriteTo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, xy := range []string{"3.10", "3.11", "3.12", "3.13"} {
+		t.Run(xy, func(t *testing.T) {
+			exe, err := probe.FindPython(xy)
+			if err != nil {
+				t.Skipf("Python %s is not installed here: %v", xy, err)
+			}
+			ran++
+			ws := testWorkspace(t)
+			py, err := ws.Interp(exe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundled, err := probe.BundledPip(py)
+			if err != nil {
+				t.Fatalf("Python %s bundles no pip wheel: %v", xy, err)
+			}
+			one, err := ws.Create(ctx, CreateOptions{Name: "one", Python: exe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			two, err := ws.Create(ctx, CreateOptions{Name: "two", Python: exe})
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := ws.Store.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != 1 || entries[0].Name != "pip" || !strings.Contains(filepath.Base(bundled), "-"+entries[0].Version+"-") {
+				t.Fatalf("store after two creates: %v, want the one pip entry of %s", entries, bundled)
+			}
+			for _, e := range []*Env{one, two} {
+				ms, err := ws.Store.Manifests(ctx, e.Name)
+				if err != nil || len(ms) != 1 || ms[0].NormName != "pip" || ms[0].Entry != entries[0].SHA256 || ms[0].State != "linked" {
+					t.Errorf("%s manifest: %+v %v, want pip linked", e.Name, ms, err)
+				}
+			}
+
+			var pips []string
+			bins, _ := os.ReadDir(one.Venv.Bin())
+			for _, b := range bins {
+				if strings.HasPrefix(b.Name(), "pip") {
+					pips = append(pips, b.Name())
+				}
+			}
+			if want := []string{"pip", "pip3", "pip" + xy}; strings.Join(pips, " ") != strings.Join(want, " ") {
+				t.Errorf("launchers %v, want %v", pips, want)
+			}
+			site := one.Venv.SitePackages()
+			argv := []string{one.Venv.Interpreter(), "-m", "pip", "--version"}
+			if xy == "3.12" {
+				argv = []string{filepath.Join(one.Venv.Bin(), "pip"+xy), "--version"}
+			}
+			if out := runOK(t, argv...); !strings.Contains(out, filepath.Join(site, "pip")) || !strings.Contains(out, "(python "+xy+")") {
+				t.Errorf("%s: %q, want pip from %s", strings.Join(argv, " "), out, site)
+			}
+			if xy != "3.12" {
+				return // pip itself runs the same on each; one is enough (it takes seconds)
+			}
+
+			before := storeTree(t, ws)
+			runOK(t, one.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", whl)
+			for _, p := range []string{"demo/__init__.py", "demo-1.0.dist-info/METADATA", "demo-1.0.dist-info/RECORD"} {
+				fi, err := os.Lstat(filepath.Join(site, p))
+				if err != nil || !fi.Mode().IsRegular() {
+					t.Errorf("%s after pip install: %v %v, want a real file in LOCAL", p, fi, err)
+				}
+			}
+			if _, err := os.Lstat(filepath.Join(two.Venv.SitePackages(), "demo")); err == nil {
+				t.Error("pip install in one wrote into two")
+			}
+			list := runOK(t, one.Venv.Interpreter(), "-m", "pip", "list", "--disable-pip-version-check", "--format=freeze")
+			if got := strings.Fields(list); strings.Join(got, " ") != "demo==1.0 pip=="+entries[0].Version {
+				t.Errorf("pip list: %q", got)
+			}
+			runOK(t, one.Venv.Interpreter(), "-m", "pip", "check", "--disable-pip-version-check")
+			if after := storeTree(t, ws); after != before {
+				t.Errorf("pip wrote into the store:\n--- before\n%s--- after\n%s", before, after)
+			}
+		})
+	}
+	if ran == 0 {
+		t.Skip("no Python 3.10-3.13 here")
+	}
+}
+
+// TestCreateWithoutPip: --without-pip links nothing and makes no launcher.
+func TestCreateWithoutPip(t *testing.T) {
+	needPython(t, "3.12")
+	ctx := context.Background()
+	ws := testWorkspace(t)
+	e, err := ws.Create(ctx, CreateOptions{Name: "bare", Python: "3.12", WithoutPip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := ws.Store.Manifests(ctx, "bare"); err != nil || len(ms) != 0 {
+		t.Errorf("manifest %v %v, want none", ms, err)
+	}
+	if entries, err := ws.Store.List(ctx); err != nil || len(entries) != 0 {
+		t.Errorf("store %v %v, want empty", entries, err)
+	}
+	for _, n := range []string{"pip", "pip3", "pip3.12"} {
+		if _, err := os.Lstat(filepath.Join(e.Venv.Bin(), n)); err == nil {
+			t.Errorf("bin/%s exists", n)
+		}
+	}
+	out, err := exec.Command(e.Venv.Interpreter(), "-m", "pip", "--version").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "No module named pip") {
+		t.Errorf("python -m pip in an environment without pip: %v %s", err, out)
+	}
+}
+
+func runOK(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return string(out)
+}
+
+// storeTree lists every path under the store's entries with its mode.
+func storeTree(t *testing.T, ws *Workspace) string {
+	t.Helper()
+	var lines []string
+	root := ws.Store.EntriesDir()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		lines = append(lines, rel+" "+fi.Mode().String())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
