@@ -26,7 +26,7 @@ type Activation struct {
 
 // Activate returns the variables of an environment.
 func (w *Workspace) Activate(ctx context.Context, name string) (*Activation, error) {
-	e, err := w.OpenEnv(ctx, name)
+	e, err := w.openUsableEnv(ctx, name)
 	if err != nil {
 		return nil, err
 	}
