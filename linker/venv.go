@@ -48,7 +48,9 @@ func (v Venv) Headers(project string) string {
 // layerSites). All of it is written into a directory beside root that is
 // then renamed into place, so root either does not exist or is a complete,
 // layered environment; its files need no write-and-rename of their own.
-func CreateVenv(root string, py *probe.Interp, command string, layerSites []string) error {
+// withoutPip is recorded in pyvenv.cfg (see WithoutPip); the caller links
+// pip, or not.
+func CreateVenv(root string, py *probe.Interp, command string, layerSites []string, withoutPip bool) error {
 	if _, err := os.Lstat(root); err == nil {
 		return fmt.Errorf("environment directory %s: %w", root, os.ErrExist)
 	}
@@ -100,6 +102,9 @@ func CreateVenv(root string, py *probe.Interp, command string, layerSites []stri
 	}
 	cfg := fmt.Sprintf("home = %s\ninclude-system-site-packages = false\nversion = %s\nexecutable = %s\ncommand = %s\nforge = true\n",
 		filepath.Dir(base), py.Version, py.Real, command)
+	if withoutPip {
+		cfg += withoutPipLine + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -114,6 +119,26 @@ func CreateVenv(root string, py *probe.Interp, command string, layerSites []stri
 	}
 	ok = true
 	return nil
+}
+
+// withoutPipLine in pyvenv.cfg marks an environment made without pip on
+// purpose (forge create --without-pip), which doctor then leaves alone.
+const withoutPipLine = "forge-without-pip = true"
+
+// WithoutPip reports whether the environment at root was created without
+// pip on purpose.
+func WithoutPip(root string) bool {
+	data, err := os.ReadFile(filepath.Join(root, "pyvenv.cfg"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && strings.TrimSpace(k) == "forge-without-pip" && strings.TrimSpace(v) == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // mkdirStaging makes an empty directory beside root, named after it, to

@@ -55,7 +55,7 @@ func TestCreateVenvPythonAccepts(t *testing.T) {
 				t.Fatal(err)
 			}
 			root := filepath.Join(dir, "envs", "app")
-			if err := CreateVenv(root, py, "forge create app", []string{parent.SitePackages(), global.SitePackages()}); err != nil {
+			if err := CreateVenv(root, py, "forge create app", []string{parent.SitePackages(), global.SitePackages()}, false); err != nil {
 				t.Fatal(err)
 			}
 			env := Venv{Root: root, Python: py}
@@ -143,7 +143,7 @@ func TestCreateVenvTargets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "envs", "new")
 			tc.setup(t, root)
-			err := CreateVenv(root, py, "forge create new", nil)
+			err := CreateVenv(root, py, "forge create new", nil, false)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("CreateVenv: %v, want %v", err, tc.wantErr)
 			}

@@ -309,6 +309,7 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanEnvs(ctx, s, envs); err != nil {
 		return nil, err
 	}
+	w.scanPip(s, envs) // doctorpip.go
 	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
 		return nil, err
 	}
@@ -775,6 +776,7 @@ var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
+	linkPipAction: 13, // doctorpip.go
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -869,6 +871,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
+	case linkPipAction: // doctorpip.go
+		return w.fixPip(ctx, p.env)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }

@@ -40,9 +40,15 @@ func (w *Workspace) linkPip(ctx context.Context, e *Env, pip *store.Entry) error
 		return err
 	}
 	defer lk.Unlock()
+	return w.linkPipLocked(ctx, e, pip)
+}
+
+// linkPipLocked is linkPip for a caller that holds the layer's lock (and
+// the gc lock, shared or exclusive).
+func (w *Workspace) linkPipLocked(ctx context.Context, e *Env, pip *store.Entry) error {
 	// A view made for this Python before is hard-linked; PrepareView is
 	// only worth it for a batch, so nothing counts as fresh here.
-	_, _, err = w.linkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)
+	_, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)
 	if err != nil {
 		return fmt.Errorf("environment %s: linking pip %s: %w", e.Name, pip.Version, err)
 	}

@@ -211,7 +211,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
 		return nil, err
 	}
-	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e)); err != nil {
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e), o.WithoutPip); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
 	// A record whose directory is gone (doctor reports it) makes this

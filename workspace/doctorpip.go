@@ -1,0 +1,51 @@
+package workspace
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/store"
+)
+
+// KindPipMissing: an environment without a pip of its own (made before
+// forge linked pip into every environment, or pip uninstalled), so `pip` in
+// it runs the host's and installs there. Part of forge's JSON contract.
+const KindPipMissing = "pip_missing"
+
+// linkPipAction is the doctor --fix repair of KindPipMissing.
+const linkPipAction = "link_pip"
+
+// scanPip reports the environments whose LOCAL layer has no importable pip
+// package, except those created --without-pip and those whose directory is
+// gone (env_missing). It reads directories only: no interpreter runs.
+func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
+	for _, e := range envs {
+		if _, err := os.Stat(filepath.Join(e.Path, "pyvenv.cfg")); err != nil || linker.WithoutPip(e.Path) {
+			continue
+		}
+		if found, _ := filepath.Glob(filepath.Join(globEscape(e.Path), "lib", "python*", "site-packages", "pip", "__init__.py")); len(found) > 0 {
+			continue
+		}
+		s.add(Issue{Kind: KindPipMissing, Env: e.Name, Path: e.Path,
+			Message: fmt.Sprintf("environment %s has no pip of its own: pip in it runs the host's and installs there", e.Name),
+			fix: &fixPlan{Fix: Fix{Action: linkPipAction, Target: e.Name,
+				Description: fmt.Sprintf("link pip into environment %s from its interpreter's bundled wheel", e.Name)}, env: e.Name}})
+	}
+}
+
+// fixPip links pip into an environment, as forge create does. The caller
+// (doctor --fix) holds the gc lock and every layer's lock.
+func (w *Workspace) fixPip(ctx context.Context, env string) error {
+	e, err := w.OpenEnv(ctx, env)
+	if err != nil {
+		return err
+	}
+	pip, err := w.ingestPip(ctx, e.Name, e.Py)
+	if err != nil {
+		return err
+	}
+	return w.linkPipLocked(ctx, e, pip)
+}
