@@ -104,6 +104,28 @@ func TestCreateLinksPip(t *testing.T) {
 				t.Errorf("pip list: %q", got)
 			}
 			runOK(t, one.Venv.Interpreter(), "-m", "pip", "check", "--disable-pip-version-check")
+			// forge tree agrees with pip list and pip check: the package pip
+			// installed is there, marked as not forge's.
+			tree, err := ws.Tree(ctx, TreeOptions{Env: "one"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var effective []string
+			for _, p := range tree.Effective {
+				effective = append(effective, p.Normalized+"=="+p.Version)
+			}
+			sort.Strings(effective)
+			if got, want := strings.Join(effective, " "), strings.Join(strings.Fields(list), " "); got != want {
+				t.Errorf("forge tree: %s; pip list: %s", got, want)
+			}
+			for _, p := range tree.Layers[0].Packages {
+				if want := map[string]string{"demo": StateUnmanaged, "pip": "linked"}[p.Normalized]; p.State != want {
+					t.Errorf("tree: %s is %q, want %q", p.Name, p.State, want)
+				}
+			}
+			if len(tree.Conflicts) != 0 {
+				t.Errorf("tree conflicts %v; pip check found none", tree.Conflicts)
+			}
 			if after := storeTree(t, ws); after != before {
 				t.Errorf("pip wrote into the store:\n--- before\n%s--- after\n%s", before, after)
 			}
