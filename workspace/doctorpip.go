@@ -20,13 +20,23 @@ const linkPipAction = "link_pip"
 
 // scanPip reports the environments whose LOCAL layer has no importable pip
 // package, except those created --without-pip and those whose directory is
-// gone (env_missing). It reads directories only: no interpreter runs.
+// gone (env_missing). It reads directories only: no interpreter runs. A pip
+// whose manifest row a crash left "linking" or "unlinking" counts as
+// missing: --fix rolls it back or finishes removing it first (link_pip is
+// ordered last), so one --fix leaves the environment with pip.
 func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
+	pipState := map[string]string{} // layer -> state of its pip row
+	for _, m := range s.manifests {
+		if m.NormName == "pip" {
+			pipState[m.Layer] = m.State
+		}
+	}
 	for _, e := range envs {
 		if _, err := os.Stat(filepath.Join(e.Path, "pyvenv.cfg")); err != nil || linker.WithoutPip(e.Path) {
 			continue
 		}
-		if found, _ := filepath.Glob(filepath.Join(globEscape(e.Path), "lib", "python*", "site-packages", "pip", "__init__.py")); len(found) > 0 {
+		found, _ := filepath.Glob(filepath.Join(globEscape(e.Path), "lib", "python*", "site-packages", "pip", "__init__.py"))
+		if st, ok := pipState[e.Name]; len(found) > 0 && (!ok || st == "linked") {
 			continue
 		}
 		s.add(Issue{Kind: KindPipMissing, Env: e.Name, Path: e.Path,
