@@ -37,6 +37,9 @@ type CrashOptions struct {
 	MaxDelay time.Duration
 	// Log receives one line per trial (nil: none).
 	Log io.Writer
+	// Ops, when set, limits the trials to these operations (OpCreate, ...),
+	// to aim many kills at one command.
+	Ops []string
 }
 
 // OpStats counts the trials of one operation.
@@ -87,6 +90,9 @@ func RunCrash(ctx context.Context, o CrashOptions) (*CrashReport, error) {
 	}
 	rep := &CrashReport{ByOp: map[string]*OpStats{}, Issues: map[string]int{}, Failures: []string{}, Calib: map[string]string{}}
 	ops := []string{OpInstall, OpUninstall, OpCreate, OpEnvRm, OpGC}
+	if len(o.Ops) > 0 {
+		ops = o.Ops
+	}
 	for _, op := range ops {
 		rep.ByOp[op] = &OpStats{}
 	}

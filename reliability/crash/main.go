@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/forge-ml/forge/reliability"
@@ -31,6 +32,7 @@ func main() {
 	dir := flag.String("dir", "", "work directory (default: a new temporary directory, removed at the end)")
 	maxDelay := flag.Duration("max-delay", 0, "kill window per operation (default: calibrated, 1.3x the longest of three uninterrupted runs)")
 	verbose := flag.Bool("v", false, "print one line per trial")
+	ops := flag.String("ops", "", "comma-separated operations to try (default: install,uninstall,create,env-rm,gc)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -44,6 +46,9 @@ func main() {
 	o := reliability.CrashOptions{Bin: *bin, Dir: work, Python: *python, Trials: *trials, Parallel: *parallel, Seed: *seed, MaxDelay: *maxDelay}
 	if *verbose {
 		o.Log = os.Stderr
+	}
+	if *ops != "" {
+		o.Ops = strings.Split(*ops, ",")
 	}
 	rep, err := reliability.RunCrash(ctx, o)
 	if rep != nil {
