@@ -126,6 +126,22 @@ func TestCreateLinksPip(t *testing.T) {
 			if len(tree.Conflicts) != 0 {
 				t.Errorf("tree conflicts %v; pip check found none", tree.Conflicts)
 			}
+			// pip install -U pip in two: the new pip's files are real, the
+			// store keeps the old one, and tree shows what pip shows.
+			if other := otherPipWheel(t, bundled); other != "" {
+				runOK(t, two.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", other)
+				if fi, err := os.Lstat(filepath.Join(two.Venv.SitePackages(), "pip")); err != nil || !fi.IsDir() {
+					t.Errorf("pip after the upgrade: %v %v, want a real directory", fi, err)
+				}
+				list := runOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze")
+				tree, err := ws.Tree(ctx, TreeOptions{Env: "two"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != StateUnmanaged {
+					t.Errorf("after pip upgraded itself: pip list %q, tree %+v", list, tree.Layers[0].Packages)
+				}
+			}
 			if after := storeTree(t, ws); after != before {
 				t.Errorf("pip wrote into the store:\n--- before\n%s--- after\n%s", before, after)
 			}
@@ -193,4 +209,24 @@ func storeTree(t *testing.T, ws *Workspace) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// otherPipWheel is a pip wheel of another version than bundled that some
+// installed Python bundles, or "" (then the upgrade is not tried).
+func otherPipWheel(t *testing.T, bundled string) string {
+	for _, xy := range []string{"3.13", "3.10", "3.11"} {
+		exe, err := probe.FindPython(xy)
+		if err != nil {
+			continue
+		}
+		py, err := probe.Interpreter(exe, probe.WithCacheDir(t.TempDir()))
+		if err != nil {
+			continue
+		}
+		if p, err := probe.BundledPip(py); err == nil && filepath.Base(p) != filepath.Base(bundled) {
+			return p
+		}
+	}
+	t.Log("no other pip wheel here: pip upgrading itself is not tried")
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
@@ -19,19 +20,25 @@ const (
 )
 
 // addUnmanaged adds to each layer of st the installed distributions of its
-// site-packages that its manifest does not name, read from their own
-// METADATA (real files, written by pip inside the environment). A
-// .dist-info without readable METADATA is skipped: pip skips it too.
+// site-packages that forge did not install (INSTALLER is not "forge"), read
+// from their own METADATA (real files, written by pip inside the
+// environment). One that has replaced a package of the manifest (pip
+// install -U pip over the pip forge linked) stands in for it: Python and
+// pip see that one. A .dist-info without readable METADATA is skipped: pip
+// skips it too.
 func addUnmanaged(st []stackLayer) {
 	for i := range st {
 		l := &st[i]
-		have := map[string]bool{}
-		for _, p := range l.layer.Packages {
-			have[abi.NormalizeName(p.Name)] = true
+		at := map[string]int{}
+		for j, p := range l.layer.Packages {
+			at[abi.NormalizeName(p.Name)] = j
 		}
 		dirs, _ := filepath.Glob(filepath.Join(globEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
+			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == "forge" {
+				continue
+			}
 			data, err := os.ReadFile(filepath.Join(d, "METADATA"))
 			if err != nil {
 				continue
@@ -41,15 +48,16 @@ func addUnmanaged(st []stackLayer) {
 				continue
 			}
 			norm := abi.NormalizeName(md.Name)
-			if have[norm] {
+			_, rerr := os.Stat(filepath.Join(d, "REQUESTED"))
+			p := resolver.Package{Name: md.Name, Version: md.Version, Requires: md.RequiresDist, Extras: md.ProvidesExtra, Requested: rerr == nil}
+			m := store.Manifest{Layer: l.key, NormName: norm, LinkMode: LinkModeUnmanaged, State: StateUnmanaged, Requested: rerr == nil}
+			if j, ok := at[norm]; ok {
+				l.layer.Packages[j], l.manifests[j] = p, m
 				continue
 			}
-			have[norm] = true
-			_, rerr := os.Stat(filepath.Join(d, "REQUESTED"))
-			l.layer.Packages = append(l.layer.Packages, resolver.Package{Name: md.Name, Version: md.Version,
-				Requires: md.RequiresDist, Extras: md.ProvidesExtra, Requested: rerr == nil})
-			l.manifests = append(l.manifests, store.Manifest{Layer: l.key, NormName: norm, LinkMode: LinkModeUnmanaged, State: StateUnmanaged,
-				Requested: rerr == nil})
+			at[norm] = len(l.layer.Packages)
+			l.layer.Packages = append(l.layer.Packages, p)
+			l.manifests = append(l.manifests, m)
 		}
 	}
 }
