@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/probe"
 )
 
 // Files of an installed .dist-info that forge writes itself.
@@ -288,6 +290,24 @@ func (l *linkOp) entryPoints() ([]entryPoint, error) {
 		out = pipLaunchers(out, l.p.Layer.Python.Major, l.p.Layer.Python.Minor)
 	}
 	return out, nil
+}
+
+// LauncherNames are the bin/ launchers Link writes for the entry points
+// named in an entry's entry_points.txt (names, as read there) of project,
+// for a layer of Python py: the same names, except pip's (pipLaunchers).
+func LauncherNames(project string, py *probe.Interp, names []string) []string {
+	if !strings.EqualFold(project, "pip") || py == nil {
+		return names
+	}
+	eps := make([]entryPoint, len(names))
+	for i, n := range names {
+		eps[i] = entryPoint{name: n}
+	}
+	out := make([]string, 0, len(names)+1)
+	for _, ep := range pipLaunchers(eps, py.Major, py.Minor) {
+		out = append(out, ep.name)
+	}
+	return out
 }
 
 // pipVersionedRe matches pip's versioned launcher names: pip3, pip3.11.

@@ -1145,7 +1145,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 			copyTemp(filepath.Join(site, t.Name()))
 		}
 	}
-	bins = append(bins, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt"))...)
+	bins = append(bins, linker.LauncherNames(en.Name, venv.Python, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt")))...) // pip's: doctorpip.go
 	for _, b := range bins {
 		p := filepath.Join(venv.Bin(), b)
 		if _, err := os.Lstat(p); err == nil && !owned(p) {

@@ -18,12 +18,14 @@ const KindPipMissing = "pip_missing"
 // linkPipAction is the doctor --fix repair of KindPipMissing.
 const linkPipAction = "link_pip"
 
-// scanPip reports the environments whose LOCAL layer has no importable pip
-// package, except those created --without-pip and those whose directory is
-// gone (env_missing). It reads directories only: no interpreter runs. A pip
-// whose manifest row a crash left "linking" or "unlinking" counts as
-// missing: --fix rolls it back or finishes removing it first (link_pip is
-// ordered last), so one --fix leaves the environment with pip.
+// scanPip reports the environments whose LOCAL layer has neither pip linked
+// by forge nor a pip that pip installed, except those created --without-pip
+// and those whose directory is gone (env_missing). It reads directories
+// only: no interpreter runs. A pip whose manifest row a crash left
+// "linking" or "unlinking", or that is only a stray link, counts as
+// missing: --fix rolls it back, finishes removing it or removes the stray
+// first (link_pip is ordered last), so one --fix leaves the environment
+// with pip.
 func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
 	pipState := map[string]string{} // layer -> state of its pip row
 	for _, m := range s.manifests {
@@ -35,15 +37,34 @@ func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
 		if _, err := os.Stat(filepath.Join(e.Path, "pyvenv.cfg")); err != nil || linker.WithoutPip(e.Path) {
 			continue
 		}
-		found, _ := filepath.Glob(filepath.Join(globEscape(e.Path), "lib", "python*", "site-packages", "pip", "__init__.py"))
-		if st, ok := pipState[e.Name]; len(found) > 0 && (!ok || st == "linked") {
-			continue
+		if st, ok := pipState[e.Name]; ok && st == "linked" {
+			continue // forge's pip; missing links of it are broken_link's
+		} else if !ok && ownPip(e.Path) {
+			continue // a pip installed by pip itself (real files)
 		}
 		s.add(Issue{Kind: KindPipMissing, Env: e.Name, Path: e.Path,
 			Message: fmt.Sprintf("environment %s has no pip of its own: pip in it runs the host's and installs there", e.Name),
 			fix: &fixPlan{Fix: Fix{Action: linkPipAction, Target: e.Name,
 				Description: fmt.Sprintf("link pip into environment %s from its interpreter's bundled wheel", e.Name)}, env: e.Name}})
 	}
+}
+
+// ownPip reports whether the environment at root has a pip package of its
+// own that forge did not link: a real directory (pip installed by pip). A
+// link into the store there is a crash's leftover (stray_link), which
+// --fix removes.
+func ownPip(root string) bool {
+	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "pip"))
+	for _, d := range dirs {
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "__init__.py")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // fixPip links pip into an environment, as forge create does. The caller
@@ -55,6 +76,15 @@ func (w *Workspace) fixPip(ctx context.Context, env string) error {
 	}
 	pip, err := w.ingestPip(ctx, e.Name, e.Py)
 	if err != nil {
+		return err
+	}
+	// As relink does: what a create killed while linking pip left behind
+	// (launchers, links) is nobody's and would stand in the way.
+	strays, err := w.strays(ctx, e.Name, e.Venv, pip)
+	if err != nil {
+		return err
+	}
+	if err := removeStrays(e.Venv, strays); err != nil {
 		return err
 	}
 	return w.linkPipLocked(ctx, e, pip)

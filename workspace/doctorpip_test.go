@@ -12,7 +12,8 @@ import (
 // one made --without-pip whose pyvenv.cfg marker is then removed, which is
 // exactly what such an environment looks like) is reported as pip_missing
 // and --fix links pip into it; one made --without-pip on purpose, and one
-// with pip, are left alone.
+// with pip, are left alone. What a create killed while linking pip left
+// behind does not stop the fix.
 func TestDoctorPipMissing(t *testing.T) {
 	needPython(t, "3.12")
 	ctx := context.Background()
@@ -38,19 +39,42 @@ func TestDoctorPipMissing(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// What a create killed while linking pip leaves: a launcher, named for
+	// this Python (not the wheel's pip3.11), and a link into the entry.
+	oldEnv, err := ws.OpenEnv(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(oldEnv.Venv.Bin(), "pip3.12"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := ws.Store.List(ctx)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("store: %v %v, want the pip entry", ents, err)
+	}
+	if err := os.Symlink(filepath.Join(ws.Store.EntryDir(ents[0].SHA256), "pip"), filepath.Join(oldEnv.Venv.SitePackages(), "pip")); err != nil {
+		t.Fatal(err)
+	}
 
 	rep, err := ws.Doctor(ctx, DoctorOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Issues) != 1 || rep.Issues[0].Kind != KindPipMissing || rep.Issues[0].Env != "old" || !rep.Issues[0].Fixable {
-		t.Fatalf("issues %+v, want one fixable pip_missing for old", rep.Issues)
+	byKind := map[string]int{}
+	for _, is := range rep.Issues {
+		byKind[is.Kind]++
+		if is.Env != "old" || !is.Fixable {
+			t.Errorf("issue %+v: want a fixable issue of old", is)
+		}
+	}
+	if byKind[KindPipMissing] != 1 || byKind[KindStrayLink] != 1 || len(rep.Issues) != 2 {
+		t.Fatalf("issues %+v, want pip_missing and the stray link", rep.Issues)
 	}
 	rep, err = ws.Doctor(ctx, DoctorOptions{Fix: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Applied) != 1 || rep.Applied[0].Action != linkPipAction || len(rep.Failed) != 0 || len(rep.Remaining) != 0 {
+	if len(rep.Applied) != 2 || rep.Applied[1].Action != linkPipAction || len(rep.Failed) != 0 || len(rep.Remaining) != 0 {
 		t.Fatalf("fix: applied %+v failed %+v remaining %+v", rep.Applied, rep.Failed, rep.Remaining)
 	}
 	e, err := ws.OpenEnv(ctx, "old")
