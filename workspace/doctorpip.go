@@ -87,5 +87,5 @@ func (w *Workspace) fixPip(ctx context.Context, env string) error {
 	if err := removeStrays(e.Venv, strays); err != nil {
 		return err
 	}
-	return w.linkPipLocked(ctx, e, pip)
+	return w.linkPip(ctx, e, pip)
 }

@@ -34,18 +34,10 @@ func (w *Workspace) ingestPip(ctx context.Context, env string, py *probe.Interp)
 // (recorded in its manifest, launchers pip, pip3 and pip3.X), without an
 // ABI check: the wheel is pure Python and came with the interpreter. pip
 // then installs into the environment's own site-packages, as real files.
+// The caller holds the gc lock (shared or exclusive) and either the
+// layer's lock (doctor --fix) or an environment nobody else can open yet
+// (create, before the record).
 func (w *Workspace) linkPip(ctx context.Context, e *Env, pip *store.Entry) error {
-	lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(e.Name), true, w.waiting("layer "+layerLabel(e.Name)))
-	if err != nil {
-		return err
-	}
-	defer lk.Unlock()
-	return w.linkPipLocked(ctx, e, pip)
-}
-
-// linkPipLocked is linkPip for a caller that holds the layer's lock (and
-// the gc lock, shared or exclusive).
-func (w *Workspace) linkPipLocked(ctx context.Context, e *Env, pip *store.Entry) error {
 	// A view made for this Python before is hard-linked; PrepareView is
 	// only worth it for a batch, so nothing counts as fresh here.
 	_, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)
@@ -55,10 +47,11 @@ func (w *Workspace) linkPipLocked(ctx context.Context, e *Env, pip *store.Entry)
 	return nil
 }
 
-// undoCreate removes an environment that Create recorded but could not
-// finish (pip failed to link): its manifest rows, record and directory, so
-// that the name is free again. cause is returned with whatever the undoing
-// could not do.
+// undoCreate removes an environment that Create could not finish (pip
+// failed to link, or its record could not be written): its manifest rows
+// and directory. It has no record of its own (Create writes that last),
+// and a record of the name that is there is somebody else's: both stay.
+// cause is returned with whatever the undoing could not do.
 func (w *Workspace) undoCreate(ctx context.Context, e *Env, cause error) error {
 	errs := []error{cause}
 	if ms, err := w.Store.Manifests(ctx, e.Name); err == nil {
@@ -67,9 +60,6 @@ func (w *Workspace) undoCreate(ctx context.Context, e *Env, cause error) error {
 				errs = append(errs, err)
 			}
 		}
-	}
-	if err := w.Store.RemoveEnv(ctx, e.Name); err != nil {
-		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(e.Path); err != nil {
 		errs = append(errs, err)

@@ -211,19 +211,35 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
 		return nil, err
 	}
+	if pip != nil {
+		// A record whose directory is gone (doctor reports it) takes the
+		// name; its manifest must not be touched by linking pip.
+		if _, err := w.Store.GetEnv(ctx, o.Name); err == nil {
+			return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
+		}
+	}
 	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e), o.WithoutPip); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
-	// A record whose directory is gone (doctor reports it) makes this
-	// ErrExists: the name is taken, and the directory just made goes again.
-	if err := w.Store.AddEnv(ctx, row); err != nil {
-		os.RemoveAll(root)
-		return nil, err
-	}
+	// pip is linked before the record is written: until then no other
+	// forge can open the environment (install, doctor --fix), so the
+	// layer's lock, a file of its own to create, is not needed. A crash in
+	// between leaves an unrecorded directory and manifest rows of no
+	// environment: doctor removes both, and a create of the name replaces
+	// them.
 	if pip != nil {
 		if err := w.linkPip(ctx, e, pip); err != nil {
 			return nil, w.undoCreate(ctx, e, err)
 		}
+	}
+	// A record whose directory is gone (doctor reports it) makes this
+	// ErrExists: the name is taken, and the directory just made goes again.
+	if err := w.Store.AddEnv(ctx, row); err != nil {
+		if pip != nil {
+			return nil, w.undoCreate(ctx, e, err)
+		}
+		os.RemoveAll(root)
+		return nil, err
 	}
 	return e, nil
 }
