@@ -561,6 +561,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 					Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}
 			}
 		}
+		forgetReplaced(&is, root, m) // doctorreplaced.go
 		s.add(is)
 	}
 	return owned
@@ -776,7 +777,7 @@ var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
-	linkPipAction: 13, // doctorpip.go
+	linkPipAction: 13, forgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -873,6 +874,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return err
 	case linkPipAction: // doctorpip.go
 		return w.fixPip(ctx, p.env)
+	case forgetReplacedAction: // doctorreplaced.go
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }

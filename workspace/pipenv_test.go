@@ -141,6 +141,26 @@ func TestCreateLinksPip(t *testing.T) {
 				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != StateUnmanaged {
 					t.Errorf("after pip upgraded itself: pip list %q, tree %+v", list, tree.Layers[0].Packages)
 				}
+				// doctor --fix forgets forge's pip of two and keeps pip's:
+				// relinking would put the old pip back over the new one.
+				rep, err := ws.Doctor(ctx, DoctorOptions{Fix: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range rep.Applied {
+					if f.Action != forgetReplacedAction {
+						t.Errorf("doctor --fix after pip upgraded itself applied %+v", f)
+					}
+				}
+				if len(rep.Applied) != 1 || len(rep.Failed) != 0 || len(rep.Remaining) != 0 {
+					t.Errorf("doctor --fix after pip upgraded itself: applied %+v failed %+v remaining %+v", rep.Applied, rep.Failed, rep.Remaining)
+				}
+				if after := runOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze"); after != list {
+					t.Errorf("pip list after doctor --fix: %q, before %q", after, list)
+				}
+				if ms, err := ws.Store.Manifests(ctx, "two"); err != nil || len(ms) != 0 {
+					t.Errorf("two's manifest after doctor --fix: %+v %v, want none", ms, err)
+				}
 			}
 			if after := storeTree(t, ws); after != before {
 				t.Errorf("pip wrote into the store:\n--- before\n%s--- after\n%s", before, after)
