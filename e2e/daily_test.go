@@ -153,7 +153,7 @@ func TestDailyScenario(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(work, "requirements.txt"), []byte("# the program and its web stack with dev tools\napp\nwebkit[dev]\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dailyRun(t, home, work, 0, forgeBin, "create", "app", "--python", tc.xy)
+			dailyRun(t, home, work, 0, forgeBin, "create", "app", "--python", tc.xy, "--without-pip") // as the venv pip installs into
 			first := parsePipReport(t, dailyRun(t, home, work, 0, forgeBin, "pip", "install", "-r", "requirements.txt",
 				"--env", "app", "--no-index", "--find-links", wheels, "--json"))
 			if !first.PipRan {
@@ -208,7 +208,7 @@ func TestDailyScenario(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(work, "pinned.txt"), []byte(strings.Join(pinned, "\n")+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dailyRun(t, home, work, 0, forgeBin, "create", "app2", "--python", tc.xy)
+			dailyRun(t, home, work, 0, forgeBin, "create", "app2", "--python", tc.xy, "--without-pip")
 			second := parsePipReport(t, dailyRun(t, home, work, 0, forgeBin, "pip", "install", "-r", "pinned.txt", "--env", "app2", "--no-index", "--json"))
 			if second.PipRan {
 				t.Errorf("second install: pip_ran true, want false (every pin is in the store)")
@@ -264,7 +264,7 @@ func TestDailyPipFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	home, work := t.TempDir(), t.TempDir()
-	dailyRun(t, home, work, 0, forgeBin, "create", "app", "--python", "3.12")
+	dailyRun(t, home, work, 0, forgeBin, "create", "app", "--python", "3.12", "--without-pip")
 	c := exec.Command(forgeBin, "pip", "install", "app", "no-such-project==1.0", "--env", "app", "--no-index", "--find-links", wheels)
 	c.Dir, c.Env = work, dailyEnviron(home)
 	var stdout, stderr bytes.Buffer

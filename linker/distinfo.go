@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/probe"
 )
 
 // Files of an installed .dist-info that forge writes itself.
@@ -281,7 +283,59 @@ func (l *linkOp) entryPoints() ([]entryPoint, error) {
 		}
 		out = append(out, entryPoint{name, m[1], m[2]})
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(l.p.Project, "pip") && l.p.Layer.Python != nil {
+		out = pipLaunchers(out, l.p.Layer.Python.Major, l.p.Layer.Python.Minor)
+	}
+	return out, nil
+}
+
+// LauncherNames are the bin/ launchers Link writes for the entry points
+// named in an entry's entry_points.txt (names, as read there) of project,
+// for a layer of Python py: the same names, except pip's (pipLaunchers).
+func LauncherNames(project string, py *probe.Interp, names []string) []string {
+	if !strings.EqualFold(project, "pip") || py == nil {
+		return names
+	}
+	eps := make([]entryPoint, len(names))
+	for i, n := range names {
+		eps[i] = entryPoint{name: n}
+	}
+	out := make([]string, 0, len(names)+1)
+	for _, ep := range pipLaunchers(eps, py.Major, py.Minor) {
+		out = append(out, ep.name)
+	}
+	return out
+}
+
+// pipVersionedRe matches pip's versioned launcher names: pip3, pip3.11.
+var pipVersionedRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^pip\d+(\.\d+)?$`) })
+
+// pipLaunchers renames pip's launchers as pip's own installer does: the
+// wheel names the Python that built it (pip3.9 in the wheel Python 3.10
+// bundles, none in 3.13's), so the versioned names are dropped and pip,
+// pipX and pipX.Y are made for the Python that runs them.
+func pipLaunchers(eps []entryPoint, major, minor int) []entryPoint {
+	var pip *entryPoint
+	out := eps[:0:0]
+	for i, ep := range eps {
+		switch {
+		case ep.name == "pip":
+			pip = &eps[i]
+		case pipVersionedRe().MatchString(ep.name):
+		default:
+			out = append(out, ep)
+		}
+	}
+	if pip == nil {
+		return eps
+	}
+	for _, name := range []string{"pip", fmt.Sprintf("pip%d", major), fmt.Sprintf("pip%d.%d", major, minor)} {
+		out = append(out, entryPoint{name, pip.module, pip.attr})
+	}
+	return out
 }
 
 // scripts writes a bin/ launcher for every console_scripts and gui_scripts

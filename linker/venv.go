@@ -49,7 +49,9 @@ func (v Venv) Headers(project string) string {
 // layerSites). All of it is written into a directory beside root that is
 // then renamed into place, so root either does not exist or is a complete,
 // layered environment; its files need no write-and-rename of their own.
-func CreateVenv(root string, py *probe.Interp, command string, layerSites []string) error {
+// withoutPip is recorded in pyvenv.cfg (see WithoutPip); the caller links
+// pip, or not.
+func CreateVenv(root string, py *probe.Interp, command string, layerSites []string, withoutPip bool) error {
 	if _, err := os.Lstat(root); err == nil {
 		return fmt.Errorf("environment directory %s: %w", root, os.ErrExist)
 	}
@@ -101,6 +103,9 @@ func CreateVenv(root string, py *probe.Interp, command string, layerSites []stri
 	}
 	cfg := fmt.Sprintf("home = %s\ninclude-system-site-packages = false\nversion = %s\nexecutable = %s\ncommand = %s\nforge = true\n",
 		filepath.Dir(base), py.Version, py.Real, command)
+	if withoutPip {
+		cfg += withoutPipLine + "\n"
+	}
 	if err := os.WriteFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -115,6 +120,26 @@ func CreateVenv(root string, py *probe.Interp, command string, layerSites []stri
 	}
 	ok = true
 	return nil
+}
+
+// withoutPipLine in pyvenv.cfg marks an environment made without pip on
+// purpose (forge create --without-pip), which doctor then leaves alone.
+const withoutPipLine = "forge-without-pip = true"
+
+// WithoutPip reports whether the environment at root was created without
+// pip on purpose.
+func WithoutPip(root string) bool {
+	data, err := os.ReadFile(filepath.Join(root, "pyvenv.cfg"))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(l, "=")
+		if ok && strings.TrimSpace(k) == "forge-without-pip" && strings.TrimSpace(v) == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 // mkdirStaging makes an empty directory beside root, named after it, to
@@ -198,7 +223,7 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 	if err := write(filepath.Join(site, layersPth), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	cache := filepath.Join(env.Root, "var", "pycache")
+	cache := PycacheDir(env)
 	pyc := fmt.Sprintf("import sys; sys.pycache_prefix = sys.pycache_prefix or %q\n", cache)
 	if err := write(filepath.Join(site, pycachePth), []byte(pyc), 0o644); err != nil {
 		return err
@@ -235,6 +260,11 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 	}
 	return nil
 }
+
+// PycacheDir is where an environment's bytecode goes (sys.pycache_prefix
+// through _forge_pycache.pth, PYTHONPYCACHEPREFIX under forge run and
+// activate): never beside sources, which may be in the store.
+func PycacheDir(env Venv) string { return filepath.Join(env.Root, "var", "pycache") }
 
 // absolutisePth rewrites the relative path lines of a .pth file that lived in
 // dir; comments, blank lines and import lines are kept as they are.

@@ -55,7 +55,7 @@ func TestCreateVenvPythonAccepts(t *testing.T) {
 				t.Fatal(err)
 			}
 			root := filepath.Join(dir, "envs", "app")
-			if err := CreateVenv(root, py, "forge create app", []string{parent.SitePackages(), global.SitePackages()}); err != nil {
+			if err := CreateVenv(root, py, "forge create app", []string{parent.SitePackages(), global.SitePackages()}, false); err != nil {
 				t.Fatal(err)
 			}
 			env := Venv{Root: root, Python: py}
@@ -143,7 +143,7 @@ func TestCreateVenvTargets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "envs", "new")
 			tc.setup(t, root)
-			err := CreateVenv(root, py, "forge create new", nil)
+			err := CreateVenv(root, py, "forge create new", nil, false)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("CreateVenv: %v, want %v", err, tc.wantErr)
 			}
@@ -163,6 +163,43 @@ func TestCreateVenvTargets(t *testing.T) {
 			layers, err := os.ReadFile(filepath.Join(root, "lib", "python3.12", "site-packages", layersPth))
 			if err != nil || strings.Count(string(layers), "\n") != 1 {
 				t.Errorf("%s with no layers: %q %v, want the comment line only", layersPth, layers, err)
+			}
+		})
+	}
+}
+
+// TestPipLaunchers: pip's launchers are named for the Python that runs
+// them, whatever the wheel's entry_points.txt says (it names the Python
+// that built the wheel), as pip's own installer names them.
+func TestPipLaunchers(t *testing.T) {
+	ep := func(name string) entryPoint { return entryPoint{name, "pip._internal.cli.main", "main"} }
+	tests := []struct {
+		name         string
+		in           []string
+		major, minor int
+		want         []string
+	}{
+		{"3.10's wheel names pip3.9", []string{"pip", "pip3", "pip3.9"}, 3, 10, []string{"pip", "pip3", "pip3.10"}},
+		{"3.12's wheel names pip3.11", []string{"pip", "pip3", "pip3.11"}, 3, 12, []string{"pip", "pip3", "pip3.12"}},
+		{"3.13's wheel names no version", []string{"pip", "pip3"}, 3, 13, []string{"pip", "pip3", "pip3.13"}},
+		{"other launchers kept", []string{"pip-tool", "pip", "pip3"}, 3, 12, []string{"pip-tool", "pip", "pip3", "pip3.12"}},
+		{"no pip launcher: unchanged", []string{"pip3", "pipx"}, 3, 12, []string{"pip3", "pipx"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var in []entryPoint
+			for _, n := range tc.in {
+				in = append(in, ep(n))
+			}
+			var got []string
+			for _, e := range pipLaunchers(in, tc.major, tc.minor) {
+				if e.module != "pip._internal.cli.main" || e.attr != "main" {
+					t.Errorf("%s runs %s:%s", e.name, e.module, e.attr)
+				}
+				got = append(got, e.name)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("launchers %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -120,8 +120,13 @@ func (l *linkOp) view(tops []string, scripts []entryPoint) (distLink string, top
 		return "", nil, err
 	}
 	// The RECORD is a function of the entry, the .dist-info's name, where
-	// bin/ is and whether the package was requested.
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%v", p.DistInfo, binRel, p.Requested)))
+	// bin/ is and whether the package was requested; for pip, of the
+	// Python X.Y too, which names a launcher (pipLaunchers).
+	id := fmt.Sprintf("%s\x00%s\x00%v", p.DistInfo, binRel, p.Requested)
+	if strings.EqualFold(p.Project, "pip") && p.Layer.Python != nil {
+		id += "\x00" + p.Layer.Python.XY()
+	}
+	sum := sha256.Sum256([]byte(id))
 	key := hex.EncodeToString(sum[:8])
 	record := func() ([]byte, error) { return l.sharedRecord(tops, scripts, binRel) }
 	return p.Views.View(p.DistInfo, tops, key, p.Requested, record)

@@ -167,8 +167,8 @@ func TestFaultFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := Forge{Bin: forgeBin, Home: home}
-	mustForge(t, f, "create", "app", "--python", testPython(t))
-	mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-a-1.0"]) // warms the host and interpreter caches
+	mustForge(t, f, "create", "app", "--python", testPython(t), "--without-pip") // pip unpacked (8 MiB) would fill the disk
+	mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-a-1.0"])            // warms the host and interpreter caches
 	failed, linkFailed := 0, 0
 	type level struct {
 		mode string

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 
 	"modernc.org/libc"
 	"modernc.org/sqlite" // the "sqlite" driver (pure Go)
@@ -151,8 +152,14 @@ const (
 	walHeaderSize = 32
 )
 
-func openDB(path string) (*sql.DB, error) {
-	base, err := sqlite.NewConnector("file:" + path + dbParams)
+// openDB opens forge.db with journal mode "WAL" (dbParams), or "DELETE"
+// (the rollback journal, with synchronous=FULL) on a network file system.
+func openDB(path, journal string) (*sql.DB, error) {
+	params := dbParams
+	if journal == "DELETE" {
+		params = strings.NewReplacer("journal_mode(WAL)", "journal_mode(DELETE)", "synchronous(NORMAL)", "synchronous(FULL)").Replace(params)
+	}
+	base, err := sqlite.NewConnector("file:" + path + params)
 	if err != nil {
 		return nil, err
 	}

@@ -44,14 +44,24 @@ type Store struct {
 	MaxMemberRatio int64 // inflate ratio above which a member > 1 MiB is a zip bomb (default 1000)
 }
 
-// Open opens (creating if needed) the store under home.
-func Open(home string) (*Store, error) {
+// Open opens (creating if needed) the store under home. A home on a
+// network file system is ErrNetworkFS unless FORGE_ALLOW_NETWORK_FS=1
+// (see checkHomeFS).
+func Open(home string, opts ...Option) (*Store, error) {
+	o := defaultOpenOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
 	for _, d := range []string{home, filepath.Join(home, "store", "entries"), filepath.Join(home, "store", ".staging"), filepath.Join(home, "locks")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("store %s: %w", home, err)
 		}
 	}
-	db, err := openDB(filepath.Join(home, "forge.db"))
+	journal, err := checkHomeFS(home, o)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openDB(filepath.Join(home, "forge.db"), journal)
 	if err != nil {
 		return nil, err
 	}

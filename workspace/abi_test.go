@@ -380,10 +380,10 @@ func TestABIMatrixEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Create(ctx, CreateOptions{Name: "base", Python: "3.12"}); err != nil {
+	if _, err := ws.Create(ctx, CreateOptions{Name: "base", Python: "3.12", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Create(ctx, CreateOptions{Name: "app", Parent: "base"}); err != nil {
+	if _, err := ws.Create(ctx, CreateOptions{Name: "app", Parent: "base", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range []InstallOptions{

@@ -14,15 +14,24 @@ type Activation struct {
 	VirtualEnv string   `json:"virtual_env"`
 	Path       []string `json:"path"`       // bin directories to put first on PATH, nearest first
 	PythonPath []string `json:"pythonpath"` // site-packages of every layer, LOCAL first
+	// PycachePrefix is the environment's own bytecode cache (ENV/var/pycache).
+	// PYTHONPATH puts the layers' site-packages, whose package directories
+	// are links into the store, on the path of every Python that runs, not
+	// only the environment's own: one that does not read the environment's
+	// _forge_pycache.pth (python -S, another version) would write
+	// __pycache__ into the store. PYTHONPYCACHEPREFIX sends it here instead
+	// (Python 3.8 and later; older interpreters ignore it).
+	PycachePrefix string `json:"pycache_prefix"`
 }
 
 // Activate returns the variables of an environment.
 func (w *Workspace) Activate(ctx context.Context, name string) (*Activation, error) {
-	e, err := w.OpenEnv(ctx, name)
+	e, err := w.openUsableEnv(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	a := &Activation{VirtualEnv: e.Path, Path: []string{e.Venv.Bin()}, PythonPath: []string{e.Venv.SitePackages()}}
+	a := &Activation{VirtualEnv: e.Path, Path: []string{e.Venv.Bin()}, PythonPath: []string{e.Venv.SitePackages()},
+		PycachePrefix: linker.PycacheDir(e.Venv)}
 	for _, p := range e.Chain {
 		v := linker.Venv{Root: p.Path, Python: e.Py}
 		a.Path = append(a.Path, v.Bin())
@@ -35,6 +44,8 @@ func (w *Workspace) Activate(ctx context.Context, name string) (*Activation, err
 }
 
 // Environ returns base with the activation applied (PYTHONHOME removed).
+// PYTHONPYCACHEPREFIX is always the environment's: a prefix of the caller's
+// would hold bytecode that forge cannot drop when a package is replaced.
 func (a *Activation) Environ(base []string) []string {
 	out := make([]string, 0, len(base)+3)
 	path := os.Getenv("PATH")
@@ -42,7 +53,8 @@ func (a *Activation) Environ(base []string) []string {
 		switch {
 		case strings.HasPrefix(kv, "PATH="):
 			path = strings.TrimPrefix(kv, "PATH=")
-		case strings.HasPrefix(kv, "VIRTUAL_ENV="), strings.HasPrefix(kv, "PYTHONHOME="), strings.HasPrefix(kv, "PYTHONPATH="):
+		case strings.HasPrefix(kv, "VIRTUAL_ENV="), strings.HasPrefix(kv, "PYTHONHOME="), strings.HasPrefix(kv, "PYTHONPATH="),
+			strings.HasPrefix(kv, "PYTHONPYCACHEPREFIX="):
 		default:
 			out = append(out, kv)
 		}
@@ -51,7 +63,8 @@ func (a *Activation) Environ(base []string) []string {
 	if path != "" {
 		p += string(filepath.ListSeparator) + path
 	}
-	return append(out, "VIRTUAL_ENV="+a.VirtualEnv, "PATH="+p, "PYTHONPATH="+strings.Join(a.PythonPath, string(filepath.ListSeparator)))
+	return append(out, "VIRTUAL_ENV="+a.VirtualEnv, "PATH="+p, "PYTHONPATH="+strings.Join(a.PythonPath, string(filepath.ListSeparator)),
+		"PYTHONPYCACHEPREFIX="+a.PycachePrefix)
 }
 
 // Shell renders the activation as POSIX shell exports.
@@ -61,6 +74,7 @@ func (a *Activation) Shell() string {
 	b.WriteString("export VIRTUAL_ENV=" + q(a.VirtualEnv) + "\n")
 	b.WriteString("export PATH=" + q(strings.Join(a.Path, ":")) + "\"${PATH:+:$PATH}\"\n")
 	b.WriteString("export PYTHONPATH=" + q(strings.Join(a.PythonPath, ":")) + "\n")
+	b.WriteString("export PYTHONPYCACHEPREFIX=" + q(a.PycachePrefix) + "\n")
 	b.WriteString("unset PYTHONHOME\n")
 	return b.String()
 }

@@ -24,7 +24,7 @@ func (w *Workspace) dropBytecode(ctx context.Context, layer string, venv linker.
 		return
 	}
 	for _, root := range viewers(layer, venv, rows) {
-		cache := filepath.Join(root, "var", "pycache")
+		cache := linker.PycacheDir(linker.Venv{Root: root})
 		if _, err := os.Lstat(cache); err != nil {
 			continue
 		}

@@ -354,6 +354,7 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanEnvs(ctx, s, envs); err != nil {
 		return nil, err
 	}
+	w.scanPip(s, envs) // doctorpip.go
 	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
 		return nil, err
 	}
@@ -654,6 +655,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 					Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}
 			}
 		}
+		forgetReplaced(&is, root, m) // doctorreplaced.go
 		s.add(is)
 	}
 	return owned
@@ -873,6 +875,7 @@ var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
+	linkPipAction: 13, forgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -977,6 +980,10 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
+	case linkPipAction: // doctorpip.go
+		return w.fixPip(ctx, p.env)
+	case forgetReplacedAction: // doctorreplaced.go
+		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }
@@ -1273,7 +1280,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 			copyTemp(filepath.Join(site, t.Name()))
 		}
 	}
-	bins = append(bins, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt"))...)
+	bins = append(bins, linker.LauncherNames(en.Name, venv.Python, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt")))...) // pip's: doctorpip.go
 	for _, b := range bins {
 		p := filepath.Join(venv.Bin(), b)
 		if _, err := os.Lstat(p); err == nil && !owned(p) {

@@ -61,7 +61,7 @@ func docSetup(t *testing.T) *docFixture {
 		f.wheels[w.Name] = p
 	}
 	var err error
-	if f.env, err = ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12"}); err != nil {
+	if f.env, err = ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["alpha"], f.wheels["beta"]}}); err != nil {
@@ -627,7 +627,7 @@ func BenchmarkDoctorABI100(b *testing.B) {
 	}
 	for i := 0; i < 100; i++ {
 		name := "env" + string(rune('a'+i/26)) + string(rune('a'+i%26))
-		if _, err := ws.Create(ctx, CreateOptions{Name: name, Python: "3.12"}); err != nil {
+		if _, err := ws.Create(ctx, CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: specs[:2]}); err != nil {

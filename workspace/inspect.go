@@ -228,6 +228,7 @@ func (w *Workspace) openStack(ctx context.Context, env, modeArg string) (e *Env,
 	if st, err = w.stack(ctx, e); err != nil {
 		return nil, mode, nil, err
 	}
+	addUnmanaged(st) // what pip installed inside the environment: unmanaged.go
 	return e, mode, st, nil
 }
 

@@ -34,7 +34,7 @@ func layeredWorkspace(t *testing.T) *Workspace {
 	}
 	t.Cleanup(func() { ws.Close() })
 	ctx := context.Background()
-	for _, c := range []CreateOptions{{Name: "base", Python: exe}, {Name: "app", Parent: "base"}} {
+	for _, c := range []CreateOptions{{Name: "base", Python: exe, WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			t.Fatalf("create %s: %v", c.Name, err)
 		}

@@ -86,7 +86,7 @@ type candidate struct {
 // refused package stops the whole install before anything is linked; the
 // error wraps abi.ErrIncompatible and the report says why.
 func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
-	e, err := w.OpenEnv(ctx, o.Env)
+	e, err := w.openUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	e, err := w.OpenEnv(ctx, o.Env)
+	e, err := w.openUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}

@@ -256,7 +256,7 @@ func TestPipInstall(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := "env" + string(rune('a'+i))
-			if _, err := w.Create(ctx, CreateOptions{Name: env, Python: py.Executable}); err != nil {
+			if _, err := w.Create(ctx, CreateOptions{Name: env, Python: py.Executable, WithoutPip: true}); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := w.PipInstall(ctx, PipInstallOptions{Env: env, Args: tc.args})
@@ -293,7 +293,7 @@ func TestPipInstall(t *testing.T) {
 func TestPipInstallPipFails(t *testing.T) {
 	w, wh, py := pipWorkspace(t, "3.12")
 	ctx := context.Background()
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable}); err != nil {
+	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := w.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"corelib==9.9", "--no-index", "--find-links", wh}})
@@ -342,7 +342,7 @@ func TestPipInstallRefused(t *testing.T) {
 	}
 	host := fixtures.Profile("nogpu-glibc228")
 	w.Host = host
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable}); err != nil {
+	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := w.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"gpukern", "--no-index", "--find-links", wh}, Policy: "strict_abi"})
@@ -364,7 +364,7 @@ func TestPipInstallRefused(t *testing.T) {
 func TestPipInstallPython(t *testing.T) {
 	w, _, py := pipWorkspace(t, "3.12")
 	ctx := context.Background()
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable}); err != nil {
+	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := w.OpenEnv(ctx, "app")

@@ -33,7 +33,7 @@ func sharedSetup(t *testing.T) (*Workspace, map[string]string, map[string]*Env) 
 	}
 	envs := map[string]*Env{}
 	for _, name := range []string{"one", "two"} {
-		if envs[name], err = ws.Create(ctx, CreateOptions{Name: name, Python: "3.12"}); err != nil {
+		if envs[name], err = ws.Create(ctx, CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -194,6 +194,10 @@ type CreateOptions struct {
 	Name   string
 	Parent string
 	Python string // path or X.Y; "" = the parent's, else python3 on PATH
+	// WithoutPip leaves pip out. Otherwise the environment links the pip
+	// wheel its interpreter bundles (see linkPip), so that pip inside it is
+	// its own and never the host's.
+	WithoutPip bool
 }
 
 // Create writes a new environment and records it.
@@ -223,6 +227,19 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if parent != nil && parent.Py.XY() != py.XY() {
 		return nil, fmt.Errorf("environment %s: Python %s cannot layer on parent %s (Python %s): %w", o.Name, py.XY(), parent.Name, parent.Py.XY(), ErrUsage)
 	}
+	var pip *store.Entry
+	if !o.WithoutPip {
+		// Before the environment's lock, as install takes them: gc, then
+		// a layer. Held until pip is linked, so gc cannot collect it first.
+		gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+		if err != nil {
+			return nil, err
+		}
+		defer gcLock.Unlock()
+		if pip, err = w.ingestPip(ctx, o.Name, py); err != nil {
+			return nil, err
+		}
+	}
 	lk, err := w.Store.LockFile(ctx, "env-"+o.Name, true, w.waiting("environment "+o.Name))
 	if err != nil {
 		return nil, err
@@ -247,12 +264,33 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
 		return nil, err
 	}
-	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e)); err != nil {
+	if pip != nil {
+		// A record whose directory is gone (doctor reports it) takes the
+		// name; its manifest must not be touched by linking pip.
+		if _, err := w.Store.GetEnv(ctx, o.Name); err == nil {
+			return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
+		}
+	}
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e), o.WithoutPip); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
+	}
+	// pip is linked before the record is written: until then no other
+	// forge can open the environment (install, doctor --fix), so the
+	// layer's lock, a file of its own to create, is not needed. A crash in
+	// between leaves an unrecorded directory and manifest rows of no
+	// environment: doctor removes both, and a create of the name replaces
+	// them.
+	if pip != nil {
+		if err := w.linkPip(ctx, e, pip); err != nil {
+			return nil, w.undoCreate(ctx, e, err)
+		}
 	}
 	// A record whose directory is gone (doctor reports it) makes this
 	// ErrExists: the name is taken, and the directory just made goes again.
 	if err := w.Store.AddEnv(ctx, row); err != nil {
+		if pip != nil {
+			return nil, w.undoCreate(ctx, e, err)
+		}
 		os.RemoveAll(root)
 		return nil, err
 	}

@@ -240,7 +240,7 @@ func TestABICheckCLI(t *testing.T) {
 			t.Skipf("no Python 3.12 to create an environment with: %v", err)
 		}
 		for _, args := range [][]string{
-			{"create", "app", "--python", "3.12"},
+			{"create", "app", "--python", "3.12", "--without-pip"},
 			{"install", "--env", "app", "--abi-policy", "allow_abi", wheels["cuda"]},
 		} {
 			if out, errOut, code := run(args...); code != exitOK {
@@ -433,7 +433,7 @@ func TestABIMatrixCLI(t *testing.T) {
 			t.Skipf("no Python 3.12 to create an environment with: %v", err)
 		}
 		for _, args := range [][]string{
-			{"create", "app", "--python", "3.12"},
+			{"create", "app", "--python", "3.12", "--without-pip"},
 			{"install", "--env", "app", "--abi-policy", "allow_abi", wheels["pure"], wheels["cuda"]},
 		} {
 			if out, errOut, code := run(args...); code != exitOK {

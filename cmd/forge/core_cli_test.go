@@ -71,7 +71,7 @@ func TestCoreCommands(t *testing.T) {
 	checkGolden(t, "install_again.txt", out)
 
 	m = doc(t, 0, "activate", "app")
-	checkShape(t, "activate", m, jsonShape{"virtual_env": "string", "path": "array", "pythonpath": "array"})
+	checkShape(t, "activate", m, jsonShape{"virtual_env": "string", "path": "array", "pythonpath": "array", "pycache_prefix": "string"})
 	out, _ = text(t, 0, "activate", "app")
 	checkGolden(t, "activate.txt", out)
 

@@ -13,8 +13,9 @@ import (
 func init() { register(newCreateCmd) }
 
 type createOptions struct {
-	parent string
-	python string
+	parent     string
+	python     string
+	withoutPip bool
 }
 
 func newCreateCmd(app *App) *cobra.Command {
@@ -31,6 +32,7 @@ func newCreateCmd(app *App) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.parent, "parent", "", "parent environment whose packages this one sees")
 	cmd.Flags().StringVar(&o.python, "python", "", "interpreter: a path or X.Y (default: the parent's, else python3 on PATH)")
+	cmd.Flags().BoolVar(&o.withoutPip, "without-pip", false, "do not link the interpreter's bundled pip into the environment")
 	return cmd
 }
 
@@ -40,7 +42,7 @@ func runCreate(ctx context.Context, app *App, name string, o createOptions) erro
 		return err
 	}
 	defer ws.Close()
-	e, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Parent: o.parent, Python: o.python})
+	e, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Parent: o.parent, Python: o.python, WithoutPip: o.withoutPip})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func doctorHome(t *testing.T) (home string, run func(args ...string) (string, st
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"create", "app", "--python", exe},
+		{"create", "app", "--python", exe, "--without-pip"},
 		{"install", "--env", "app", alpha, beta},
 		{"uninstall", "--env", "app", "beta"},
 	} {

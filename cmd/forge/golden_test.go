@@ -61,8 +61,8 @@ func newLayeredCLI(t *testing.T) *layeredCLI {
 		return p
 	}
 	steps := [][]string{
-		{"create", "base", "--python", exe},
-		{"create", "app", "--parent", "base"},
+		{"create", "base", "--python", exe, "--without-pip"},
+		{"create", "app", "--parent", "base", "--without-pip"},
 		{"install", "--env", "app", "--global", whl(fixtures.PurePackage("six", "1.16.0"))},
 		{"install", "--env", "base",
 			whl(fixtures.PurePackage("sciplot", "1.0", fixtures.WithRequires("numpy<2", `tomli; python_version < "3.11"`, "extras-demo[dev]>=0.2"))),

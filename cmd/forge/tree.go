@@ -93,7 +93,11 @@ func printTree(w io.Writer, r *workspace.TreeReport) {
 			} else {
 				note = "shadowed by " + p.ShadowedBy
 			}
-			if p.State != "linked" {
+			switch p.State {
+			case "linked":
+			case workspace.StateUnmanaged:
+				note = strings.TrimSpace(note + " installed by pip, not by forge")
+			default:
 				note = strings.TrimSpace(note + " state " + p.State)
 			}
 			line := fmt.Sprintf("  %s %-*s  %-*s  %-*s  %s", mark, nameW, p.Name, verW, p.Version, modeW, p.LinkMode, note)

@@ -406,7 +406,7 @@ func TestBadWheelsThroughCLI(t *testing.T) {
 		t.Skip("python 3.12 not found")
 	}
 	home := t.TempDir()
-	mustForge(t, home, "create", "e", "--python", exe)
+	mustForge(t, home, "create", "e", "--python", exe, "--without-pip") // the store must stay empty
 	dir := t.TempDir()
 	for _, h := range fixtures.HostileWheels() {
 		if h.Name == "many-members" || strings.HasPrefix(h.Name, "bomb") {
@@ -448,7 +448,7 @@ func TestConcurrentInstalls(t *testing.T) {
 	}
 	const n = 4
 	for i := 0; i < n; i++ {
-		mustForge(t, home, "create", fmt.Sprintf("e%d", i), "--python", exe)
+		mustForge(t, home, "create", fmt.Sprintf("e%d", i), "--python", exe, "--without-pip")
 	}
 	var wg sync.WaitGroup
 	res := make([]result, n)
