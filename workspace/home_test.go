@@ -29,6 +29,7 @@ func TestOpenHome(t *testing.T) {
 		{"only forge.db", func(t *testing.T) string { return withEntry(t, "forge.db", false) }, false},
 		{"only envs", func(t *testing.T) string { return withEntry(t, "envs", true) }, false},
 		{"only store", func(t *testing.T) string { return withEntry(t, "store", true) }, false},
+		{"only probe's cache (forge probe before any other command)", func(t *testing.T) string { return withEntry(t, "cache", true) }, false},
 		{"user files", func(t *testing.T) string { return withEntry(t, "notes.txt", false) }, true},
 		{"user directory", func(t *testing.T) string { return withEntry(t, "projects", true) }, true},
 		{"a file", func(t *testing.T) string {

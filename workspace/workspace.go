@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
@@ -78,7 +79,10 @@ func checkHome(home string) error {
 		return fmt.Errorf("forge home %s: %w", home, err)
 	}
 	defer f.Close()
-	if names, _ := f.Readdirnames(1); len(names) == 0 {
+	// A directory holding only what commands that open no store write
+	// (forge probe's cache/) is a home in the making.
+	names, _ := f.Readdirnames(16)
+	if !slices.ContainsFunc(names, func(n string) bool { return n != "cache" }) {
 		return nil
 	}
 	return fmt.Errorf("%s is not a forge home: it is a non-empty directory without forge.db, store/ or envs/; "+
