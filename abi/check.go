@@ -584,16 +584,27 @@ func (c *checker) cuda() {
 		return
 	}
 	hm := MajorOf(have)
-	fl := c.fp.CUDAFlavour
-	if hm == need && fl != "" && fl != "cpu" && MajorOf(fl) == need && CompareVersions(fl, have) > 0 {
+	// The toolkit the wheel was built with: its +cuXYZ flavour, else the
+	// newest PTX ISA of a file import loads (a library that links the
+	// runtime statically and carries PTX 8.4 was built by CUDA 12.4).
+	fl, src := c.fp.CUDAFlavour, "version "+c.fp.Version
+	if fl == "" || fl == "cpu" {
+		fl, src = "", ""
+		for _, e := range c.fp.ELFs {
+			if ev := fileCUDA(e); ev.toolkit != "" && !c.onDemand(e.Path) && CompareVersions(ev.toolkit, fl) > 0 {
+				fl, src = ev.toolkit, ev.evidence
+			}
+		}
+	}
+	if hm == need && fl != "" && MajorOf(fl) == need && CompareVersions(fl, have) > 0 {
 		floor, known := CUDAMinorCompatFloor[need]
 		if known && driver != "" && !VersionAtLeast(driver, floor) {
-			c.add(CodeCUDADriver, Incompatible, "", "built with CUDA %s (version %s), host driver %s supports CUDA %s and is below %s, the minor-version compatibility floor of CUDA %d",
-				fl, c.fp.Version, driver, have, floor, need)
+			c.add(CodeCUDADriver, Incompatible, "", "built with CUDA %s (%s), host driver %s supports CUDA %s and is below %s, the minor-version compatibility floor of CUDA %d",
+				fl, src, driver, have, floor, need)
 			return
 		}
-		c.add(CodeCUDAMinorCompat, Risk, "", "built with CUDA %s (version %s), host driver %s supports CUDA %s: runs through minor-version compatibility (needs driver >= %s); features of CUDA %s and PTX from it are unavailable",
-			fl, c.fp.Version, driver, have, floor, fl)
+		c.add(CodeCUDAMinorCompat, Risk, "", "built with CUDA %s (%s), host driver %s supports CUDA %s: runs through minor-version compatibility (needs driver >= %s); features of CUDA %s and PTX from it are unavailable",
+			fl, src, driver, have, floor, fl)
 	}
 }
 
@@ -805,27 +816,23 @@ func ptxCode(code []FatbinEntry) []FatbinEntry {
 // ---- libraries ----
 
 // libraries resolves every DT_NEEDED of every file as the loader would
-// (loader.go) and reports what it would not find: per file, one finding for
-// the libraries found nowhere and one for each library the environment has
-// off the file's search path (that one is a layout to fix). A library is
-// reported for the first file that needs it.
+// (loader.go) and reports, per file, what it would not find: one finding
+// for the libraries found nowhere and one for each library the environment
+// has off the file's search path (that one is a layout to fix). Libraries
+// lists the sonames.
 func (c *checker) libraries() {
-	reported := map[string]bool{}
 	for _, e := range c.fp.ELFs {
 		var nowhere []string
 		var searched []string
 		for _, n := range e.Needed {
-			if reported[n] {
-				continue
-			}
 			r := c.resolve(e, n)
 			if r.found {
 				continue
 			}
-			reported[n] = true
 			if r.elsewhere != "" {
-				c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): not on its search path (%s); the environment has it at %s, where the loader does not look",
-					c.demandNote(e.Path), n, e.Path, dirList(r.searched), r.elsewhere)
+				c.out = append(c.out, Finding{Code: CodeMissingLibrary, Severity: Risk, File: e.Path, Libraries: []string{n},
+					Message: fmt.Sprintf("%sneeds %s (in %s): not on its search path (%s); the environment has it at %s, where the loader does not look",
+						c.demandNote(e.Path), n, e.Path, dirList(r.searched), r.elsewhere)})
 				continue
 			}
 			nowhere, searched = append(nowhere, n), r.searched
@@ -837,7 +844,8 @@ func (c *checker) libraries() {
 		if len(searched) > 0 {
 			where = "not on its search path (" + dirList(searched) + ") nor among the host's libraries"
 		}
-		c.add(CodeMissingLibrary, Risk, e.Path, "%sneeds %s (in %s): %s", c.demandNote(e.Path), strings.Join(nowhere, ", "), e.Path, where)
+		c.out = append(c.out, Finding{Code: CodeMissingLibrary, Severity: Risk, File: e.Path, Libraries: nowhere,
+			Message: fmt.Sprintf("%sneeds %s (in %s): %s", c.demandNote(e.Path), strings.Join(nowhere, ", "), e.Path, where)})
 	}
 }
 

@@ -133,7 +133,7 @@ func TestCheckMatrix(t *testing.T) {
 		{wheel: "ptx80", host: "a100-driver535", codes: "ptx_jit", verdicts: "refuse/warn/accept", msg: "jit/_kernels.so: only PTX compute_80 (PTX 8.0) for GPU 0 (8.0)"},
 		{wheel: "ptx80", host: "h100-driver550", codes: "ptx_jit", verdicts: "refuse/warn/accept"},
 		{wheel: "ptx80", host: "v100-driver470", codes: "cuda_driver,gpu_arch", verdicts: "refuse/refuse/warn", msg: "needs a driver for CUDA 12 (PTX ISA 8.0 (CUDA 12.0) in jit/_kernels.so)"},
-		{wheel: "ptx85", host: "a100-driver535", codes: "gpu_arch", verdicts: "refuse/refuse/warn", msg: "PTX 8.5 (CUDA 12.5), the driver can JIT up to CUDA 12.2"},
+		{wheel: "ptx85", host: "a100-driver535", codes: "cuda_minor_compat,gpu_arch", verdicts: "refuse/refuse/warn", msg: "PTX 8.5 (CUDA 12.5), the driver can JIT up to CUDA 12.2"},
 		{wheel: "ptx85", host: "rtx4090-driver560", codes: "ptx_jit", verdicts: "refuse/warn/accept"},
 		{wheel: "cpu-flavour", host: "nogpu-glibc217", verdicts: "accept/accept/accept"},
 	}

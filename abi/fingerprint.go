@@ -95,6 +95,8 @@ type Finding struct {
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
 	File     string   `json:"file,omitempty"`
+	// Libraries are the sonames a missing_library finding is about.
+	Libraries []string `json:"libraries,omitempty"`
 }
 
 // FingerprintBuilder accumulates a fingerprint while ingest reads a wheel.

@@ -156,16 +156,12 @@ func isELFFile(p string) bool {
 	return err == nil && string(b[:]) == "\x7fELF"
 }
 
-// missingLibRe reads the soname out of a missing_library finding's message
-// ("needs libcudnn.so.9 (in torch/lib/libtorch_cuda.so): …"): the finding
-// names its file in File but carries the soname only in its message.
-var missingLibRe = regexp.MustCompile(`needs (\S+) \(in `)
-
 type finding struct {
-	Code     string `json:"code"`
-	Severity string `json:"severity"`
-	Message  string `json:"message"`
-	File     string `json:"file"`
+	Code      string   `json:"code"`
+	Severity  string   `json:"severity"`
+	Message   string   `json:"message"`
+	File      string   `json:"file"`
+	Libraries []string `json:"libraries"` // of a missing_library finding
 }
 
 // missingByFile collects file → sonames from missing_library findings, and
@@ -174,23 +170,20 @@ type finding struct {
 // library, and on a host without a driver ldd cannot find it either.
 func missingByFile(fs []finding, into map[string]map[string]bool) {
 	for _, f := range fs {
-		soname := ""
+		var sonames []string
 		switch {
 		case f.File == "":
 		case f.Code == "missing_library":
-			if m := missingLibRe.FindStringSubmatch(f.Message); m != nil {
-				soname = m[1]
-			}
+			sonames = f.Libraries
 		case f.Code == "cuda_driver" && strings.Contains(f.Message, libcuda):
-			soname = libcuda
+			sonames = []string{libcuda}
 		}
-		if soname == "" {
-			continue
+		for _, soname := range sonames {
+			if into[f.File] == nil {
+				into[f.File] = map[string]bool{}
+			}
+			into[f.File][soname] = true
 		}
-		if into[f.File] == nil {
-			into[f.File] = map[string]bool{}
-		}
-		into[f.File][soname] = true
 	}
 }
 

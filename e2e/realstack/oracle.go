@@ -78,6 +78,12 @@ func slicesEqual(a, b []string) bool {
 func forgeCode(entries []abi.FatbinEntry) Code {
 	cub, ptx := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
+		if e.Kind == abi.KindUnknown {
+			// Entries of a kind forge cannot read (cuFFT's and cuSPARSE's
+			// kind 8) are neither cubin nor PTX to forge, and cuobjdump
+			// lists them as neither ("can't deobfuscate").
+			continue
+		}
 		if e.Kind == abi.KindPTX {
 			s := e.String()
 			if e.PTXVersion != "" {

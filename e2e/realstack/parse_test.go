@@ -108,8 +108,8 @@ func TestParseExpectations(t *testing.T) {
 
 func TestMissingByFile(t *testing.T) {
 	fs := []finding{
-		{Code: "missing_library", Message: "needs libcudnn.so.9 (in torch/lib/libtorch_cuda.so): not in the wheel", File: "torch/lib/libtorch_cuda.so"},
-		{Code: "missing_library", Message: "needs libprotobuf.so.32 (in torch/lib/libshm.so): not in the wheel", File: "torch/lib/libshm.so"},
+		{Code: "missing_library", Message: "needs libcudnn.so.9, libfmt.so.10 (in torch/lib/libtorch_cuda.so): not in the wheel", File: "torch/lib/libtorch_cuda.so", Libraries: []string{"libcudnn.so.9", "libfmt.so.10"}},
+		{Code: "missing_library", Message: "needs libprotobuf.so.32 (in torch/lib/libshm.so): not in the wheel", File: "torch/lib/libshm.so", Libraries: []string{"libprotobuf.so.32"}},
 		{Code: "cuda_driver", Message: "links libcuda.so.1 (in torch/lib/libcaffe2_nvrtc.so), host has no NVIDIA driver", File: "torch/lib/libcaffe2_nvrtc.so"},
 		{Code: "cuda_driver", Message: "needs a driver for CUDA 12, host driver 470 supports CUDA 11.4"},
 		{Code: "gpu_arch", Message: "no kernel image for sm_100", File: "torch/lib/libtorch_cuda.so"},
@@ -117,7 +117,7 @@ func TestMissingByFile(t *testing.T) {
 	got := map[string]map[string]bool{}
 	missingByFile(fs, got)
 	want := map[string]map[string]bool{
-		"torch/lib/libtorch_cuda.so":   {"libcudnn.so.9": true},
+		"torch/lib/libtorch_cuda.so":   {"libcudnn.so.9": true, "libfmt.so.10": true},
 		"torch/lib/libshm.so":          {"libprotobuf.so.32": true},
 		"torch/lib/libcaffe2_nvrtc.so": {"libcuda.so.1": true},
 	}
