@@ -323,8 +323,9 @@ type ABIMatrixReport struct {
 
 // matrixItem is one row's input.
 type matrixItem struct {
-	row ABIMatrixRow
-	fp  *abi.Fingerprint
+	row   ABIMatrixRow
+	fp    *abi.Fingerprint
+	entry *store.Entry // the store entry, when the row is one (Env, lock files)
 }
 
 // ABIMatrix decides every wheel of an environment or a directory for every
@@ -397,6 +398,15 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	if err != nil {
 		return nil, abi.CheckOptions{}, "", err
 	}
+	items, provided, err := w.envWinners(ctx, e)
+	return items, provided, policy, err
+}
+
+// envWinners are the packages e sees — the linked copy of each name in the
+// nearest of LOCAL, its parents and GLOBAL — sorted by name, with their
+// store entries; provided are the libraries all its layers ship (a shadowed
+// copy's too: its files are still on the path).
+func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.CheckOptions, error) {
 	layers := []struct{ key, label string }{{e.Name, "LOCAL"}}
 	for _, pr := range e.Chain {
 		layers = append(layers, struct{ key, label string }{pr.Name, pr.Name})
@@ -408,7 +418,7 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	for _, l := range layers {
 		ms, err := w.Store.Manifests(ctx, l.key)
 		if err != nil {
-			return nil, abi.CheckOptions{}, "", err
+			return nil, abi.CheckOptions{}, err
 		}
 		for _, m := range ms {
 			if m.State != "linked" {
@@ -416,20 +426,20 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 			}
 			en, err := w.Store.Get(ctx, m.Entry)
 			if err != nil {
-				return nil, abi.CheckOptions{}, "", fmt.Errorf("environment %s, layer %s, %s: %w", name, l.label, m.NormName, err)
+				return nil, abi.CheckOptions{}, fmt.Errorf("environment %s, layer %s, %s: %w", e.Name, l.label, m.NormName, err)
 			}
 			fps = append(fps, &en.Fingerprint)
 			if seen[m.NormName] {
 				continue
 			}
 			seen[m.NormName] = true
-			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: l.label}, fp: &en.Fingerprint})
+			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: l.label}, fp: &en.Fingerprint, entry: en})
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool {
 		return abi.NormalizeName(items[i].row.Name) < abi.NormalizeName(items[j].row.Name)
 	})
-	return items, shippedLibs(fps...), policy, nil
+	return items, shippedLibs(fps...), nil
 }
 
 // dirMatrixItems fingerprints every *.whl in dir, in parallel, sorted by
