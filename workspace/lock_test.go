@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -152,4 +154,56 @@ func fileBase(p string) string {
 		}
 	}
 	return p
+}
+
+// BenchmarkLock200 measures forge lock of an environment of 200 packages
+// (150 in its own layer, 50 in its parent), with the TOML encoding and
+// verdicts on two host profiles. Target: 50 ms.
+func BenchmarkLock200(b *testing.B) {
+	needPython(b, "3.12")
+	ctx := context.Background()
+	ws := testWorkspace(b)
+	ws.Log = &bytes.Buffer{}
+	dir := b.TempDir()
+	var specs []string
+	for i := 0; i < 200; i++ {
+		p, err := fixtures.PurePackage(fmt.Sprintf("lockbench-%03d", i), "1.0").WriteTo(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		specs = append(specs, p)
+	}
+	for _, c := range []CreateOptions{{Name: "base", Python: "3.12"}, {Name: "app", Parent: "base"}} {
+		if _, err := ws.Create(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, in := range []InstallOptions{{Env: "base", Specs: specs[:50]}, {Env: "app", Specs: specs[50:]}} {
+		if _, err := ws.Install(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fleet := b.TempDir()
+	for _, n := range []string{"a100-driver535", "nogpu-glibc217"} {
+		data, err := fixtures.ProfileJSON(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fleet, n+".json"), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l, err := ws.Lock(ctx, LockOptions{Env: "app", Profiles: []string{fleet}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := lockfile.Marshal(l); err != nil {
+			b.Fatal(err)
+		}
+		if len(l.Packages) != 200 || l.Packages[0].Wheels[0].Path == "" {
+			b.Fatalf("%d packages", len(l.Packages))
+		}
+	}
 }
