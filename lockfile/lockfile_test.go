@@ -62,6 +62,7 @@ func TestParseAndSelect(t *testing.T) {
 			"typing-extensions==4.12.2 typing_extensions-4.12.2-py3-none-any.whl"}},
 		{file: "markers-split.toml", target: linux312, chosen: []string{"splitpkg==2.0 splitpkg-2.0-py3-none-any.whl"}},
 		{file: "markers-split.toml", target: linux311(), chosen: []string{"splitpkg==1.0 splitpkg-1.0-py3-none-any.whl"}},
+		{file: "requires-py313.toml", target: linux312, kind: ErrNoWheel, msg: "requires-python >=3.13 excludes this interpreter's Python 3.12.1"},
 		{file: "markers-overlap.toml", target: linux312, kind: ErrInvalid, msg: "package splitpkg 2.0: applies to this interpreter as splitpkg 1.0 does"},
 		{file: "only-windows-wheel.toml", target: linux312, kind: ErrNoWheel, msg: "package winonly 1.0: none of its wheels fits this interpreter and platform (offered: winonly-1.0-cp312-cp312-win_amd64.whl)"},
 		{file: "bad-not-toml.toml", kind: ErrInvalid, msg: "not valid TOML (truncated, or not a lock file?): line 1"},

@@ -27,7 +27,7 @@ type Selected struct {
 // Select returns, in file order, the packages whose marker holds for the
 // target, each with its best wheel: the one whose most preferred tag comes
 // first in t.Tags. When the file lists environments, the target must match
-// one of them. Errors (an *Error naming file): the target matches none of
+// one of them, and its Python version must be in requires-python. Errors (an *Error naming file): the target matches none of
 // the environments (ErrNoWheel), two packages of one name both apply
 // (ErrInvalid), a package applies but none of its wheels fits (ErrNoWheel,
 // naming the package and the tags it offers).
@@ -42,6 +42,16 @@ func (l *Lock) Select(file string, t Target) ([]Selected, error) {
 		}
 		if !ok {
 			return nil, &Error{File: file, Problem: fmt.Sprintf("this interpreter matches none of the lock's environments (%s)", strings.Join(l.Environments, "; ")), Kind: ErrNoWheel}
+		}
+	}
+	if l.RequiresPython != "" {
+		spec, err := resolver.ParseSpecifierSet(l.RequiresPython)
+		if err != nil {
+			return nil, &Error{File: file, Problem: fmt.Sprintf("requires-python %q: %v", l.RequiresPython, err), Kind: ErrInvalid}
+		}
+		full := t.Env.Vars["python_full_version"]
+		if v, err := resolver.ParseVersion(full); err == nil && !spec.Contains(v, true) {
+			return nil, &Error{File: file, Problem: fmt.Sprintf("requires-python %s excludes this interpreter's Python %s", l.RequiresPython, full), Kind: ErrNoWheel}
 		}
 	}
 	rank := make(map[string]int, len(t.Tags))
