@@ -49,6 +49,12 @@ floor, the CUDA major version and the GPU code of each wheel; with
 each profile (accept, warn or refuse, under --abi-policy, else the
 environment's abi_policy).
 
+A wheel forge cannot point at (one that forge pip built or downloaded into
+a staging directory since removed, or a file moved since) is written with
+its name and sha256 but no path or url, which PEP 751 asks for: the text
+report counts them, --json lists them (without_path), and an installer
+needs those wheels from an index or --find-links.
+
 Nothing in the environment or the store changes. -o - writes to stdout.`,
 		Example: `  forge lock --env app
   forge lock --env app -o locks/pylock.app.toml --profiles ci/fleet/
