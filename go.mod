@@ -4,6 +4,8 @@ go 1.26.8
 
 require github.com/spf13/cobra v1.10.2
 
+require github.com/pelletier/go-toml/v2 v2.4.3 // indirect
+
 require (
 	github.com/NVIDIA/go-nvml v0.13.4-0
 	github.com/dustin/go-humanize v1.1.0 // indirect

@@ -27,6 +27,12 @@ type Metadata struct {
 	RequiresDist    []string `json:"requires_dist,omitempty"`
 	ProvidesExtra   []string `json:"provides_extra,omitempty"`
 	RequiresPython  string   `json:"requires_python,omitempty"`
+	// Licence, as the core metadata gives it: License-Expression (SPDX,
+	// metadata 2.4), the free-text License field, and the "License ::"
+	// classifiers. Read, never validated: an SBOM reports what it says.
+	LicenseExpression  string   `json:"license_expression,omitempty"`
+	License            string   `json:"license,omitempty"`
+	LicenseClassifiers []string `json:"license_classifiers,omitempty"`
 }
 
 // parseHeaders reads RFC 822-style headers up to the first blank line: keys are
@@ -163,6 +169,19 @@ func ParseMetadata(data []byte) (Metadata, error) {
 	}
 	m.RequiresDist = h["requires-dist"]
 	m.ProvidesExtra = h["provides-extra"]
+	// First of each, should a wheel repeat them: a licence is reported,
+	// not enforced, so a repeat is no reason to refuse the wheel.
+	if v := h["license-expression"]; len(v) > 0 {
+		m.LicenseExpression = v[0]
+	}
+	if v := h["license"]; len(v) > 0 {
+		m.License = v[0]
+	}
+	for _, c := range h["classifier"] {
+		if strings.HasPrefix(c, "License ::") {
+			m.LicenseClassifiers = append(m.LicenseClassifiers, c)
+		}
+	}
 	return m, nil
 }
 

@@ -76,6 +76,14 @@ func TestParseMetadata(t *testing.T) {
 		!slices.Equal(got.ProvidesExtra, []string{"opt-einsum"}) {
 		t.Errorf("= %+v", got)
 	}
+	if got.License != "BSD\ncontinued license line" || got.LicenseExpression != "" || got.LicenseClassifiers != nil {
+		t.Errorf("licence %q %q %q", got.License, got.LicenseExpression, got.LicenseClassifiers)
+	}
+	lic, err := abi.ParseMetadata([]byte("Metadata-Version: 2.4\nName: x\nVersion: 1\nLicense-Expression: MIT OR Apache-2.0\n" +
+		"Classifier: Programming Language :: Python\nClassifier: License :: OSI Approved :: MIT License\n"))
+	if err != nil || lic.LicenseExpression != "MIT OR Apache-2.0" || !slices.Equal(lic.LicenseClassifiers, []string{"License :: OSI Approved :: MIT License"}) {
+		t.Errorf("licence fields: %+v, %v", lic, err)
+	}
 	for _, tc := range []struct{ name, in, want string }{
 		{"no name", "Metadata-Version: 2.1\nVersion: 1\n", "Name missing"},
 		{"no version", "Name: x\n", "Version missing"},

@@ -275,8 +275,8 @@ func LoadProfiles(paths []string) ([]*abi.Host, error) {
 	return hosts, nil
 }
 
-// ABIMatrixOptions are the inputs of ABIMatrix: Env or WheelsDir (one of
-// them), and the profiles to check against.
+// ABIMatrixOptions are the inputs of ABIMatrix: Env, WheelsDir or Lock (one
+// of them), and the profiles to check against.
 type ABIMatrixOptions struct {
 	// Env: the packages the environment sees (its own layer, its parents',
 	// GLOBAL; the winner of each name), from their stored fingerprints.
@@ -284,6 +284,9 @@ type ABIMatrixOptions struct {
 	// WheelsDir: every *.whl in the directory (not its subdirectories),
 	// fingerprinted from the files; they count as installed together.
 	WheelsDir string
+	// Lock: every wheel of every package of a PEP 751 lock file, from the
+	// store entries with their sha256 (see lockMatrixItems).
+	Lock string
 	// Profiles are host profile files or directories of *.json (see
 	// LoadProfiles).
 	Profiles []string
@@ -305,8 +308,8 @@ type ABIMatrixRow struct {
 	Name    string          `json:"name"`
 	Version string          `json:"version"`
 	Entry   string          `json:"entry,omitempty"` // store entry (Env)
-	Layer   string          `json:"layer,omitempty"` // LOCAL, a parent's name, GLOBAL (Env)
-	File    string          `json:"file,omitempty"`  // wheel file (WheelsDir)
+	Layer   string          `json:"layer,omitempty"` // LOCAL, a parent's name, GLOBAL (Env; Lock, when forge wrote it)
+	File    string          `json:"file,omitempty"`  // wheel file (WheelsDir), its name (Lock)
 	Cells   []ABIMatrixCell `json:"cells"`
 }
 
@@ -315,28 +318,35 @@ type ABIMatrixRow struct {
 type ABIMatrixReport struct {
 	Env       string         `json:"env,omitempty"`
 	WheelsDir string         `json:"wheels_dir,omitempty"`
+	Lock      string         `json:"lock,omitempty"`
 	Policy    abi.Policy     `json:"policy"`
 	Profiles  []string       `json:"profiles"`
 	Rows      []ABIMatrixRow `json:"rows"`
 	Summary   ABISummary     `json:"summary"`
+	// NotCheckable are the locked wheels (Lock) without a verdict.
+	NotCheckable []NotCheckable `json:"not_checkable,omitempty"`
 }
 
 // matrixItem is one row's input.
 type matrixItem struct {
-	row ABIMatrixRow
-	fp  *abi.Fingerprint
+	row   ABIMatrixRow
+	fp    *abi.Fingerprint
+	entry *store.Entry // the store entry, when the row is one (Env, lock files)
 }
 
-// ABIMatrix decides every wheel of an environment or a directory for every
+// ABIMatrix decides every wheel of an environment, a directory or a lock file for every
 // host profile given, under one policy. Each profile describes its target
 // host entirely (its Python, libc, GPUs), whatever the environment's own
 // interpreter is. Errors: ErrUsage (options, profiles, policy),
-// store.ErrNotFound (no such environment, an empty directory), and those of
-// FingerprintWheel as ABICheck maps them.
+// store.ErrNotFound (no such environment, an empty directory, no lock
+// file), lockfile's (a malformed lock), store.ErrCorrupt (a locked wheel's
+// file that is not what the lock says), and those of FingerprintWheel as
+// ABICheck maps them. Locked wheels it cannot check are in NotCheckable,
+// not an error: the caller decides.
 func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatrixReport, error) {
 	switch {
-	case (o.Env == "") == (o.WheelsDir == ""):
-		return nil, fmt.Errorf("give one of an environment or a directory of wheels: %w", ErrUsage)
+	case countSet(o.Env, o.WheelsDir, o.Lock) != 1:
+		return nil, fmt.Errorf("give one of an environment, a directory of wheels or a lock file: %w", ErrUsage)
 	case len(o.Profiles) == 0:
 		return nil, fmt.Errorf("no host profiles to check against: %w", ErrUsage)
 	}
@@ -347,9 +357,15 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 	rep := &ABIMatrixReport{Env: o.Env, Rows: []ABIMatrixRow{}}
 	var items []matrixItem
 	var provided abi.CheckOptions
-	if o.Env != "" {
+	switch {
+	case o.Env != "":
 		items, provided, rep.Policy, err = w.envMatrixItems(ctx, o.Env, o.Policy)
-	} else {
+	case o.Lock != "":
+		if rep.Policy, err = policyOr(o.Policy, ""); err == nil {
+			rep.Lock, _ = filepath.Abs(o.Lock)
+			items, provided, rep.NotCheckable, err = w.lockMatrixItems(ctx, o.Lock)
+		}
+	default:
 		if rep.Policy, err = policyOr(o.Policy, ""); err == nil {
 			rep.WheelsDir, _ = filepath.Abs(o.WheelsDir)
 			items, provided, err = dirMatrixItems(ctx, o.WheelsDir)
@@ -371,6 +387,16 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 		rep.Rows = append(rep.Rows, row)
 	}
 	return rep, nil
+}
+
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func findingCodes(fs []abi.Finding) []string {
@@ -397,6 +423,15 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	if err != nil {
 		return nil, abi.CheckOptions{}, "", err
 	}
+	items, provided, err := w.envWinners(ctx, e)
+	return items, provided, policy, err
+}
+
+// envWinners are the packages e sees — the linked copy of each name in the
+// nearest of LOCAL, its parents and GLOBAL — sorted by name, with their
+// store entries; provided are the libraries all its layers ship (a shadowed
+// copy's too: its files are still on the path).
+func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.CheckOptions, error) {
 	layers := []struct{ key, label string }{{e.Name, "LOCAL"}}
 	for _, pr := range e.Chain {
 		layers = append(layers, struct{ key, label string }{pr.Name, pr.Name})
@@ -408,7 +443,7 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	for _, l := range layers {
 		ms, err := w.Store.Manifests(ctx, l.key)
 		if err != nil {
-			return nil, abi.CheckOptions{}, "", err
+			return nil, abi.CheckOptions{}, err
 		}
 		for _, m := range ms {
 			if m.State != "linked" {
@@ -416,20 +451,20 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 			}
 			en, err := w.Store.Get(ctx, m.Entry)
 			if err != nil {
-				return nil, abi.CheckOptions{}, "", fmt.Errorf("environment %s, layer %s, %s: %w", name, l.label, m.NormName, err)
+				return nil, abi.CheckOptions{}, fmt.Errorf("environment %s, layer %s, %s: %w", e.Name, l.label, m.NormName, err)
 			}
 			fps = append(fps, &en.Fingerprint)
 			if seen[m.NormName] {
 				continue
 			}
 			seen[m.NormName] = true
-			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: l.label}, fp: &en.Fingerprint})
+			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: l.label}, fp: &en.Fingerprint, entry: en})
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool {
 		return abi.NormalizeName(items[i].row.Name) < abi.NormalizeName(items[j].row.Name)
 	})
-	return items, shippedLibs(fps...), policy, nil
+	return items, shippedLibs(fps...), nil
 }
 
 // dirMatrixItems fingerprints every *.whl in dir, in parallel, sorted by
@@ -531,6 +566,9 @@ func (r *ABIMatrixReport) WriteJUnit(out io.Writer, enforce bool) error {
 		if r.Env != "" {
 			s.Properties = append(s.Properties, junitProperty{"env", r.Env})
 		}
+		if r.Lock != "" {
+			s.Properties = append(s.Properties, junitProperty{"lock", r.Lock})
+		}
 		for _, row := range r.Rows {
 			if pi >= len(row.Cells) {
 				continue
@@ -539,6 +577,9 @@ func (r *ABIMatrixReport) WriteJUnit(out io.Writer, enforce bool) error {
 			c := junitCase{Name: row.Name + " " + row.Version, Classname: "forge.abi." + prof}
 			if row.Layer != "" {
 				c.Name += " [" + row.Layer + "]"
+			}
+			if r.Lock != "" {
+				c.Name += " " + row.File // a locked package may have a wheel per platform
 			}
 			var text strings.Builder
 			for _, f := range cell.Findings {
@@ -554,6 +595,12 @@ func (r *ABIMatrixReport) WriteJUnit(out io.Writer, enforce bool) error {
 			}
 			s.Cases = append(s.Cases, c)
 			s.Tests++
+		}
+		for _, nc := range r.NotCheckable {
+			s.Cases = append(s.Cases, junitCase{Name: nc.Name + " " + nc.Version + " " + nc.Wheel, Classname: "forge.abi." + prof,
+				Failure: &junitFailure{Type: "not_checkable", Message: "not checkable: " + nc.Reason}})
+			s.Tests++
+			s.Failures++
 		}
 		doc.Tests += s.Tests
 		doc.Failures += s.Failures

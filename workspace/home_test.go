@@ -79,3 +79,34 @@ func withEntry(t *testing.T, name string, dir bool) string {
 	}
 	return home
 }
+
+// TestOpenNewHomeConcurrently: processes (here goroutines) that open the
+// same new, empty home at once all succeed; the one that looks while
+// another is laying the home out must not take it for a stranger's
+// directory.
+func TestOpenNewHomeConcurrently(t *testing.T) {
+	const trials, openers = 30, 4
+	failed := 0
+	for i := 0; i < trials; i++ {
+		home := t.TempDir()
+		errs := make(chan error, openers)
+		for j := 0; j < openers; j++ {
+			go func() {
+				ws, err := Open(home)
+				if err == nil {
+					ws.Close()
+				}
+				errs <- err
+			}()
+		}
+		for j := 0; j < openers; j++ {
+			if err := <-errs; err != nil {
+				failed++
+				t.Logf("trial %d: %v", i, err)
+			}
+		}
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d opens of a new home failed", failed, trials*openers)
+	}
+}

@@ -69,10 +69,8 @@ func checkHome(home string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("forge home %s is not a directory: give a new or empty directory, or an existing forge home, with --home or FORGE_HOME: %w", home, ErrUsage)
 	}
-	for _, m := range homeMarkers {
-		if _, err := os.Lstat(filepath.Join(home, m)); err == nil {
-			return nil
-		}
+	if hasHomeMarker(home) {
+		return nil
 	}
 	f, err := os.Open(home)
 	if err != nil {
@@ -85,8 +83,23 @@ func checkHome(home string) error {
 	if !slices.ContainsFunc(names, func(n string) bool { return n != "cache" }) {
 		return nil
 	}
+	// Another forge may have begun laying out this new home since the
+	// markers were looked for: store/ is the first thing store.Open makes,
+	// so what was just read implies a marker now, if forge made it.
+	if hasHomeMarker(home) {
+		return nil
+	}
 	return fmt.Errorf("%s is not a forge home: it is a non-empty directory without forge.db, store/ or envs/; "+
 		"give a new or empty directory, or an existing forge home, with --home or FORGE_HOME: %w", home, ErrUsage)
+}
+
+func hasHomeMarker(home string) bool {
+	for _, m := range homeMarkers {
+		if _, err := os.Lstat(filepath.Join(home, m)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases the store.

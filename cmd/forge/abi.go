@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,6 +30,7 @@ type abiCheckOptions struct {
 type abiMatrixOptions struct {
 	Env      string
 	Wheels   string
+	Lock     string
 	Profiles []string
 	JUnit    string
 	Policy   string
@@ -81,12 +83,14 @@ file is damaged.`,
 func newABIMatrixCmd(app *App) *cobra.Command {
 	var o abiMatrixOptions
 	cmd := &cobra.Command{
-		Use:   "matrix (--env ENV | --wheels DIR) --profiles FILE|DIR... [--junit FILE]",
+		Use:   "matrix (--env ENV | --wheels DIR | --lock FILE) --profiles FILE|DIR... [--junit FILE]",
 		Short: "A table of verdicts, wheels × host profiles, for CI",
 		Long: `matrix decides every package an environment sees (--env: its own, its
 parents' and GLOBAL's, from the fingerprints stored at ingest) or every
 *.whl in a directory (--wheels: read on the spot, counted as installed
-together) for each host profile (--profiles: files or directories of *.json,
+together) or every wheel of a PEP 751 lock file (--lock: pylock.toml written
+by forge lock, pip lock or uv; each wheel from the store entry with its
+sha256) for each host profile (--profiles: files or directories of *.json,
 repeatable or comma-separated). Each profile describes its target host
 entirely: its Python tags, libc, CPU and GPUs. The policy is --abi-policy,
 else the environment's abi_policy, else warn_abi.
@@ -94,8 +98,15 @@ else the environment's abi_policy, else warn_abi.
 --junit FILE also writes JUnit XML: one testsuite per profile, one testcase
 per wheel; a refused cell (a warned one too, with --enforce) is a failure.
 
-Exit 3 when a cell is refuse (or warn, with --enforce).`,
+A locked wheel that is not in the store but whose path (or file: URL) is a
+local file is ingested first, if its sha256 is the lock's; a locked wheel
+forge has no way to read is listed as not checkable (a JUnit failure).
+
+Exit 3 when a cell is refuse (or warn, with --enforce); 1 when a locked
+wheel is not checkable; 4 when a locked wheel's file does not have the
+lock's sha256 or size.`,
 		Example: `  forge abi matrix --wheels dist/ --profiles ci/fleet/ --junit abi.xml
+  forge abi matrix --lock pylock.toml --profiles ci/fleet/ --junit abi.xml
   forge abi matrix --env app --profiles a100.json,v100.json --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,6 +116,7 @@ Exit 3 when a cell is refuse (or warn, with --enforce).`,
 	f := cmd.Flags()
 	f.StringVar(&o.Env, "env", "", "the packages this environment sees")
 	f.StringVar(&o.Wheels, "wheels", "", "every *.whl file in this directory")
+	f.StringVar(&o.Lock, "lock", "", "every wheel of this PEP 751 lock file (pylock.toml)")
 	f.StringSliceVar(&o.Profiles, "profiles", nil, "host profile files or directories of *.json (required)")
 	f.StringVar(&o.JUnit, "junit", "", "also write the matrix as JUnit XML to this file")
 	f.StringVar(&o.Policy, "abi-policy", "", "strict_abi, warn_abi or allow_abi (default: the environment's abi_policy, else warn_abi)")
@@ -269,15 +281,15 @@ func abiDescribeRequires(fp *abi.Fingerprint) string {
 }
 
 func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
-	if (o.Env == "") == (o.Wheels == "") {
-		return usagef("give one of --env ENV or --wheels DIR")
+	if n := len(slices.DeleteFunc([]string{o.Env, o.Wheels, o.Lock}, func(s string) bool { return s == "" })); n != 1 {
+		return usagef("give one of --env ENV, --wheels DIR or --lock FILE")
 	}
 	ws, err := openWorkspace(app, "")
 	if err != nil {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.ABIMatrix(ctx, workspace.ABIMatrixOptions{Env: o.Env, WheelsDir: o.Wheels, Profiles: o.Profiles, Policy: abi.Policy(o.Policy)})
+	rep, err := ws.ABIMatrix(ctx, workspace.ABIMatrixOptions{Env: o.Env, WheelsDir: o.Wheels, Lock: o.Lock, Profiles: o.Profiles, Policy: abi.Policy(o.Policy)})
 	if err != nil {
 		return err
 	}
@@ -292,6 +304,15 @@ func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
 	}
 	if err := app.Print(rep, func(w io.Writer) { printABIMatrix(w, rep) }); err != nil {
 		return err
+	}
+	// An incomplete matrix says so first: a CI gate must not pass on the
+	// wheels it could not see.
+	if n := len(rep.NotCheckable); n > 0 {
+		names := make([]string, n)
+		for i, nc := range rep.NotCheckable {
+			names[i] = nc.Name + " " + nc.Version + " (" + nc.Wheel + ")"
+		}
+		return reported(app, fmt.Errorf("%d locked wheel(s) not checkable: %s: %w", n, strings.Join(names, ", "), workspace.ErrNotCheckable))
 	}
 	return abiExit(app, rep.Summary, o.Enforce, "cell")
 }
@@ -335,13 +356,19 @@ func abiRowLabel(r workspace.ABIMatrixRow) string {
 	if r.Layer != "" {
 		s += " [" + r.Layer + "]"
 	}
+	if r.Entry != "" && r.File != "" { // a locked wheel: a package may lock one per platform
+		s += " " + r.File
+	}
 	return s
 }
 
 func printABIMatrix(w io.Writer, rep *workspace.ABIMatrixReport) {
-	if rep.Env != "" {
+	switch {
+	case rep.Env != "":
 		fmt.Fprintf(w, "environment %s under %s\n", rep.Env, rep.Policy)
-	} else {
+	case rep.Lock != "":
+		fmt.Fprintf(w, "lock file %s under %s\n", rep.Lock, rep.Policy)
+	default:
 		fmt.Fprintf(w, "wheels in %s under %s\n", rep.WheelsDir, rep.Policy)
 	}
 	widths := make([]int, len(rep.Profiles)+1)
@@ -383,6 +410,12 @@ func printABIMatrix(w io.Writer, rep *workspace.ABIMatrixReport) {
 		fmt.Fprintln(w, "\nnot accepted (forge abi check WHEEL --host-profile FILE gives the findings):")
 		for _, n := range notes {
 			fmt.Fprintln(w, n)
+		}
+	}
+	if len(rep.NotCheckable) > 0 {
+		fmt.Fprintln(w, "\nnot checkable (no verdict):")
+		for _, nc := range rep.NotCheckable {
+			fmt.Fprintf(w, "  %s %s (%s): %s\n", nc.Name, nc.Version, nc.Wheel, nc.Reason)
 		}
 	}
 	s := rep.Summary
