@@ -11,6 +11,9 @@ import (
 // CONTRACT (shared with store/ and resolver/): fields may be added; existing
 // JSON names must not change.
 type Fingerprint struct {
+	// Schema is the FingerprintSchema of the forge that computed it; an
+	// older one lacks what newer readers find (store.Refingerprint).
+	Schema  int    `json:"schema,omitempty"`
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	Build   string `json:"build,omitempty"`
@@ -99,6 +102,12 @@ type Finding struct {
 	Libraries []string `json:"libraries,omitempty"`
 }
 
+// FingerprintSchema numbers what a fingerprint holds. 2: device code
+// outside .nv_fatbin, the sm_XYa entry flag, unknown fatbin kinds, PEP 825
+// variant claims. Fingerprints of a lower schema (0: before numbering) are
+// computed again from the store entry's files by forge doctor --fix.
+const FingerprintSchema = 2
+
 // FingerprintBuilder accumulates a fingerprint while ingest reads a wheel.
 // AddELF may be called concurrently from several goroutines.
 type FingerprintBuilder struct {
@@ -164,6 +173,7 @@ func (b *FingerprintBuilder) Finish(files int) Fingerprint {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.fp.Files = files
+	b.fp.Schema = FingerprintSchema
 	summarize(&b.fp)
 	fp := b.fp
 	fp.ELFs = append([]ELF(nil), b.fp.ELFs...)

@@ -77,38 +77,12 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, filename, err, ErrCorrupt)
 	}
-	fb := abi.NewFingerprintBuilder(wf)
-	fb.SetWheelFile(wi.Tags)
-	fb.SetMetadata(metaRaw)
-	var size int64
-	files := 0
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		files++
-		size += fi.Size()
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		head := make([]byte, 4)
-		if n, _ := f.ReadAt(head, 0); abi.IsELF(head[:n]) {
-			rel, _ := filepath.Rel(dir, p)
-			fb.AddELF(filepath.ToSlash(rel), f, fi.Size())
-		}
-		return nil
-	})
+	fp, files, size, err := fingerprintDir(dir, distInfo, wf, wi.Tags, metaRaw)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", sha, err)
 	}
 	e := &Entry{SHA256: sha, Name: md.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version, Build: wf.Build,
-		Filename: filename, Size: size, Files: files, Fingerprint: fb.Finish(files)}
+		Filename: filename, Size: size, Files: files, Fingerprint: fp}
 	if e.Name == "" {
 		e.Name = wf.Name
 	}
@@ -179,4 +153,97 @@ func (s *Store) RecordRelinking(ctx context.Context, ms []Manifest) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// fingerprintDir computes the ABI fingerprint of an unpacked wheel from its
+// files, as ingest computes it from the archive, and counts its files and
+// bytes.
+func fingerprintDir(dir, distInfo string, wf abi.WheelFilename, wheelTags []string, metaRaw []byte) (abi.Fingerprint, int, int64, error) {
+	fb := abi.NewFingerprintBuilder(wf)
+	fb.SetWheelFile(wheelTags)
+	fb.SetMetadata(metaRaw)
+	if wf.Variant != "" {
+		raw, err := os.ReadFile(filepath.Join(dir, distInfo, abi.VariantFile))
+		if err != nil {
+			raw = nil
+		}
+		fb.SetVariantJSON(raw)
+	}
+	var size int64
+	files := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files++
+		size += fi.Size()
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		head := make([]byte, 4)
+		if n, _ := f.ReadAt(head, 0); abi.IsELF(head[:n]) {
+			rel, _ := filepath.Rel(dir, p)
+			fb.AddELF(filepath.ToSlash(rel), f, fi.Size())
+		}
+		return nil
+	})
+	if err != nil {
+		return abi.Fingerprint{}, 0, 0, err
+	}
+	return fb.Finish(files), files, size, nil
+}
+
+// Refingerprint computes an entry's ABI fingerprint again from its files
+// and records it: an entry ingested by an older forge (Fingerprint.Schema
+// below abi.FingerprintSchema) lacks what newer readers find — device code
+// outside .nv_fatbin, the sm_XYa flag, a variant's claims. The entry's
+// files are read, never changed.
+func (s *Store) Refingerprint(ctx context.Context, sha string) (*Entry, error) {
+	e, err := s.Get(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	dir := s.EntryDir(sha)
+	wf, err := abi.ParseWheelFilename(e.Filename)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, e.Filename, err, ErrCorrupt)
+	}
+	distInfo := abi.DistInfoName(wf.Name) + "-" + wf.Version + ".dist-info"
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, d := range ents {
+			if d.IsDir() && strings.HasSuffix(d.Name(), ".dist-info") {
+				distInfo = d.Name()
+			}
+		}
+	}
+	wheelRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "WHEEL"))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	metaRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "METADATA"))
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	wi, err := abi.ParseWheelFile(wheelRaw)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	fp, _, _, err := fingerprintDir(dir, distInfo, wf, wi.Tags, metaRaw)
+	if err != nil {
+		return nil, fmt.Errorf("entry %s: %w", sha, err)
+	}
+	fpJSON, err := json.Marshal(fp)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE entries SET fingerprint = ? WHERE sha256 = ?`, string(fpJSON), sha); err != nil {
+		return nil, fmt.Errorf("entry %s: recording its fingerprint: %w", sha, err)
+	}
+	return s.Get(ctx, sha)
 }

@@ -25,7 +25,7 @@ import (
 
 // abiCacheFormat names the layout of a cache file and of its keys; change
 // it whenever either changes.
-const abiCacheFormat = "forge doctor-abi cache 2"
+const abiCacheFormat = "forge doctor-abi cache 3"
 
 // abiCache keeps the report of every environment a DoctorABI check made,
 // for the next check that finds nothing it depends on changed. One
@@ -336,6 +336,9 @@ func encodeABICache(m map[string]cachedEnv) []byte {
 			size += 16 + len(p.Name) + len(p.Version) + len(p.Entry) + len(p.Layer) + len(p.Verdict)
 			for _, f := range p.Findings {
 				size += 16 + len(f.Code) + len(f.Severity) + len(f.Message) + len(f.File)
+				for _, l := range f.Libraries {
+					size += 2 + len(l)
+				}
 			}
 		}
 	}
@@ -358,6 +361,8 @@ func encodeABICache(m map[string]cachedEnv) []byte {
 			num(len(p.Findings))
 			for _, f := range p.Findings {
 				str(f.Code, string(f.Severity), f.Message, f.File)
+				num(len(f.Libraries))
+				str(f.Libraries...)
 			}
 		}
 	}
@@ -409,7 +414,14 @@ func decodeABICache(payload string) (map[string]cachedEnv, bool) {
 			p := ABIPackage{Name: str(), Version: str(), Entry: str(), Layer: str(), Verdict: str()}
 			p.Findings = make([]abi.Finding, 0, num())
 			for range cap(p.Findings) {
-				p.Findings = append(p.Findings, abi.Finding{Code: str(), Severity: abi.Severity(str()), Message: str(), File: str()})
+				f := abi.Finding{Code: str(), Severity: abi.Severity(str()), Message: str(), File: str()}
+				if nl := num(); nl > 0 && !bad {
+					f.Libraries = make([]string, 0, min(nl, len(payload)))
+					for range nl {
+						f.Libraries = append(f.Libraries, str())
+					}
+				}
+				p.Findings = append(p.Findings, f)
 			}
 			e.Packages = append(e.Packages, p)
 		}

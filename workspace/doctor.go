@@ -354,7 +354,8 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanEnvs(ctx, s, envs); err != nil {
 		return nil, err
 	}
-	w.scanPip(s, envs) // doctorpip.go
+	w.scanPip(s, envs)          // doctorpip.go
+	w.scanFingerprints(s, ents) // doctorfp.go
 	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
 		return nil, err
 	}
@@ -876,6 +877,7 @@ var fixOrder = map[string]int{
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
 	linkPipAction: 13, forgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
+	refingerprintAction: 14, // doctorfp.go
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -940,10 +942,12 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		}
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case "forget_removed":
-		// What pip left (nothing, normally) goes with the row; the entry
-		// stays in the store for gc.
+		// What pip left of forge's links goes with the row; whatever now
+		// stands at those paths is pip's (pip install -U replaces a
+		// package's files in place) and stays. The entry stays in the store
+		// for gc.
 		venv := w.layerVenv(ctx, p.m.Layer)
-		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+		if err := w.dropStoreLinks(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
 			return err
 		}
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
@@ -984,6 +988,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.fixPip(ctx, p.env)
 	case forgetReplacedAction: // doctorreplaced.go
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+	case refingerprintAction: // doctorfp.go
+		return w.refingerprint(ctx, p.entry)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }
@@ -1086,6 +1092,32 @@ func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Ven
 		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
 	}
 	return linker.Unlink(venv, owned)
+}
+
+// dropStoreLinks removes, of the paths only entry owns in layer, those that
+// are still links into the store; anything else at those paths is no
+// longer forge's.
+func (w *Workspace) dropStoreLinks(ctx context.Context, layer string, venv linker.Venv, entry string) error {
+	links, err := w.Store.ExclusiveLinks(ctx, layer, entry)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		abs := filepath.Join(venv.Root, filepath.FromSlash(l.Path))
+		if !within(abs, venv.Root) {
+			continue
+		}
+		fi, err := os.Lstat(abs)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		if t, err := os.Readlink(abs); err == nil && w.intoStore(absTarget(abs, t)) {
+			if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // rollbackLink undoes an install interrupted between its manifest row and

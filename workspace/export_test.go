@@ -36,7 +36,7 @@ func TestExportRequirementsPip(t *testing.T) {
 		}
 		files = append(files, p)
 	}
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12"}, {Name: "app", Parent: "base"}} {
+	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			t.Fatal(err)
 		}

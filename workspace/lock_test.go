@@ -39,7 +39,7 @@ func lockTestEnv(t *testing.T, ws *Workspace) map[string]string {
 		t.Fatal(err)
 	}
 	wheels["older"] = older
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12"}, {Name: "app", Parent: "base"}} {
+	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func BenchmarkLock200(b *testing.B) {
 		}
 		specs = append(specs, p)
 	}
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12"}, {Name: "app", Parent: "base"}} {
+	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			b.Fatal(err)
 		}

@@ -148,7 +148,10 @@ func TestCreateLinksPip(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, f := range rep.Applied {
-					if f.Action != forgetReplacedAction {
+					// pip_removed (its .dist-info is gone) and a replaced
+					// package's broken links both forget the record and
+					// keep what pip put there; either may be reported.
+					if f.Action != forgetReplacedAction && f.Action != "forget_removed" {
 						t.Errorf("doctor --fix after pip upgraded itself applied %+v", f)
 					}
 				}

@@ -32,7 +32,7 @@ func TestLockExportCLI(t *testing.T) {
 		}
 		wheels = append(wheels, p)
 	}
-	for _, args := range [][]string{{"create", "app", "--python", "3.12"}, append([]string{"install", "--env", "app"}, wheels...)} {
+	for _, args := range [][]string{{"create", "app", "--python", "3.12", "--without-pip"}, append([]string{"install", "--env", "app"}, wheels...)} {
 		if _, errOut, code := run(args...); code != 0 {
 			t.Fatalf("forge %v: exit %d: %s", args, code, errOut)
 		}
