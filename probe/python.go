@@ -160,6 +160,13 @@ func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
 	cmd.Env = cleanPythonEnv(os.Environ())
 	out, err := cmd.Output()
 	if err != nil {
+		// Python 2 rejects -I with a usage dump: ask the version the way
+		// any CPython answers and name it instead.
+		if v, verr := Version(abs, cfg.timeoutOr(10*time.Second)); verr == nil {
+			if x, y, ok := MajorMinor(v); ok && !Supported(x, y) {
+				return nil, unsupported(path, v)
+			}
+		}
 		return nil, fmt.Errorf("python %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
 	var in Interp
