@@ -253,12 +253,7 @@ func FindPython(spec string) (string, error) {
 		if p, err := exec.LookPath("python" + spec); err == nil && !strings.Contains(p, string(os.PathSeparator)+"shims"+string(os.PathSeparator)) {
 			return p, nil
 		}
-		root := os.Getenv("PYENV_ROOT")
-		if root == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				root = filepath.Join(home, ".pyenv")
-			}
-		}
+		root := pyenvRoot(os.LookupEnv) // where Candidates looks too
 		matches, _ := filepath.Glob(filepath.Join(root, "versions", spec+".*", "bin", "python"+spec))
 		sort.Slice(matches, func(a, b int) bool { return versionLess(matches[b], matches[a]) })
 		for _, m := range matches {

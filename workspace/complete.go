@@ -10,7 +10,7 @@ import (
 // Completer answers shell completion from an existing forge home. It reads
 // the database only (store.OpenReadOnly): it creates no forge home, takes
 // no lock, runs no interpreter and asks no NVML, so a TAB stays fast and
-// harmless. Every question answers nothing rather than an error.
+// harmless. Callers complete nothing on an error (and may log it).
 type Completer struct{ st *store.Store }
 
 // OpenCompleter opens home for completion; it fails (and the caller
@@ -27,16 +27,16 @@ func OpenCompleter(home string) (*Completer, error) {
 func (c *Completer) Close() error { return c.st.Close() }
 
 // EnvNames lists the environments by name.
-func (c *Completer) EnvNames(ctx context.Context) []string {
+func (c *Completer) EnvNames(ctx context.Context) ([]string, error) {
 	envs, err := c.st.ListEnvs(ctx)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	names := make([]string, len(envs))
 	for i, e := range envs {
 		names[i] = e.Name
 	}
-	return names
+	return names, nil
 }
 
 // Layers chooses which layers' packages Packages lists.
@@ -50,10 +50,10 @@ const (
 
 // Packages lists the normalised names of the packages in env's layers, each
 // once, sorted.
-func (c *Completer) Packages(ctx context.Context, env string, which Layers) []string {
+func (c *Completer) Packages(ctx context.Context, env string, which Layers) ([]string, error) {
 	row, err := c.st.GetEnv(ctx, env)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	var layers []string
 	switch which {
@@ -70,7 +70,7 @@ func (c *Completer) Packages(ctx context.Context, env string, which Layers) []st
 				break
 			}
 			if r, err = c.st.GetEnv(ctx, r.Parent); err != nil {
-				break
+				return nil, err
 			}
 		}
 		layers = append(layers, GlobalLayer(pyXY(row.PythonVersion)))
@@ -79,7 +79,7 @@ func (c *Completer) Packages(ctx context.Context, env string, which Layers) []st
 	for _, l := range layers {
 		ms, err := c.st.Manifests(ctx, l)
 		if err != nil {
-			return nil
+			return nil, err
 		}
 		for _, m := range ms {
 			set[m.NormName] = true
@@ -90,5 +90,5 @@ func (c *Completer) Packages(ctx context.Context, env string, which Layers) []st
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return names
+	return names, nil
 }

@@ -54,22 +54,29 @@ func completionHome(app *App) string {
 }
 
 // withCompleter runs f on the forge home read-only; no home, no answers.
-func withCompleter(app *App, f func(*workspace.Completer) []string) []string {
+// Errors go to cobra's completion debug log (BASH_COMP_DEBUG_FILE), never
+// to the terminal a TAB was pressed in.
+func withCompleter(app *App, f func(*workspace.Completer) ([]string, error)) []string {
 	home := completionHome(app)
 	if home == "" {
 		return nil
 	}
 	c, err := workspace.OpenCompleter(home)
 	if err != nil {
+		cobra.CompDebugln("forge: "+err.Error(), false)
 		return nil
 	}
 	defer c.Close()
-	return f(c)
+	got, err := f(c)
+	if err != nil {
+		cobra.CompDebugln("forge: "+err.Error(), false)
+	}
+	return got
 }
 
 // envNames lists the environments for shell completion.
 func envNames(app *App) []string {
-	return withCompleter(app, func(c *workspace.Completer) []string { return c.EnvNames(context.Background()) })
+	return withCompleter(app, func(c *workspace.Completer) ([]string, error) { return c.EnvNames(context.Background()) })
 }
 
 // completePackages completes NAME arguments with the packages of the
@@ -80,7 +87,7 @@ func completePackages(app *App, which func(*cobra.Command) workspace.Layers, max
 		if env == "" || (max > 0 && len(args) >= max) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		names := withCompleter(app, func(c *workspace.Completer) []string {
+		names := withCompleter(app, func(c *workspace.Completer) ([]string, error) {
 			return c.Packages(context.Background(), env, which(cmd))
 		})
 		names = slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) })
