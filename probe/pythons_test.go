@@ -2,6 +2,8 @@ package probe
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,4 +47,49 @@ func TestInterpreterNamesOldPython(t *testing.T) {
 	if err != nil || !strings.HasPrefix(v, "2.7.") {
 		t.Errorf("Version = %q, %v", v, err)
 	}
+}
+
+// TestPythons lists a pyenv root and a PATH made of links to real
+// interpreters: each is found once (a PATH entry reaching the same file as
+// a pyenv one is not listed again), asked its version, and judged.
+func TestPythons(t *testing.T) {
+	root, bin := t.TempDir(), t.TempDir()
+	want := map[string]bool{} // X.Y -> supported
+	for _, xy := range []string{"2.7", "3.7", "3.12"} {
+		exe, err := FindPython(xy)
+		if err != nil {
+			t.Skipf("no Python %s: %v", xy, err)
+		}
+		dir := filepath.Join(root, "versions", xy+".1", "bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(exe, filepath.Join(dir, "python"+xy)); err != nil {
+			t.Fatal(err)
+		}
+		want[xy] = xy == "3.12"
+	}
+	if err := os.Symlink(filepath.Join(root, "versions", "3.12.1", "bin", "python3.12"), filepath.Join(bin, "python3.12")); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PYENV_ROOT": root, "PATH": bin}
+	got := Pythons(WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
+	if len(got) != len(want) {
+		t.Fatalf("got %d interpreters, want %d: %+v", len(got), len(want), got)
+	}
+	for i, p := range got {
+		if i > 0 && !versionOrdered(got[i-1].XY, p.XY) {
+			t.Errorf("%s listed before %s: want newest first", got[i-1].XY, p.XY)
+		}
+		if p.Source != "pyenv" || !strings.HasPrefix(p.Version, p.XY+".") || p.Supported != want[p.XY] || p.Error != "" {
+			t.Errorf("%+v: want pyenv, version %s.*, supported %v", p, p.XY, want[p.XY])
+		}
+	}
+}
+
+// versionOrdered: a is newer than b ("3.12" before "3.7").
+func versionOrdered(a, b string) bool {
+	ax, ay, _ := MajorMinor(a + ".0")
+	bx, by, _ := MajorMinor(b + ".0")
+	return ax > bx || (ax == bx && ay > by)
 }
