@@ -174,7 +174,13 @@ func addCompletions(root *cobra.Command, app *App) {
 func byPrefix(f completeFunc) completeFunc {
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		got, dir := f(cmd, args, toComplete)
-		return slices.DeleteFunc(got, func(v string) bool { return !strings.HasPrefix(v, toComplete) }), dir
+		var out []string // a new slice: got may be a shared list (gpuValues)
+		for _, v := range got {
+			if strings.HasPrefix(v, toComplete) {
+				out = append(out, v)
+			}
+		}
+		return out, dir
 	}
 }
 
