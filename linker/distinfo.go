@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -278,10 +279,18 @@ func (l *linkOp) entryPoints() ([]entryPoint, error) {
 		name, value, ok := strings.Cut(line, "=")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		m := entryPointRe().FindStringSubmatch(value)
-		if !ok || name == "" || strings.ContainsAny(name, "/\\") || m == nil || m[2] == "" {
+		if !ok || name == "" || m == nil || m[2] == "" {
 			return nil, fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
 		}
+		if why := badScriptName(name); why != "" {
+			return nil, fmt.Errorf("entry_points.txt of %s: %s entry point %q: %s", l.p.DistInfo, group, name, why)
+		}
 		out = append(out, entryPoint{name, m[1], m[2]})
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		// bufio's own words ("token too long") name neither the file nor
+		// the limit.
+		return nil, fmt.Errorf("entry_points.txt of %s: a line is longer than %d KiB: not an entry point forge can link", l.p.DistInfo, bufio.MaxScanTokenSize>>10)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -336,6 +345,20 @@ func pipLaunchers(eps []entryPoint, major, minor int) []entryPoint {
 		out = append(out, entryPoint{name, pip.module, pip.attr})
 	}
 	return out
+}
+
+// badScriptName says why name cannot be a launcher in bin/ ("" when it
+// can): it is the file name written there, so it must be one plain name.
+func badScriptName(name string) string {
+	switch {
+	case name == "." || name == "..":
+		return "not a file name (it names a directory)"
+	case strings.ContainsAny(name, "/\\"):
+		return "a script name cannot contain a path separator"
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "a script name cannot contain control characters"
+	}
+	return ""
 }
 
 // scripts writes a bin/ launcher for every console_scripts and gui_scripts

@@ -96,14 +96,16 @@ func Host(opts ...Option) (*abi.Host, error) {
 	if reason != "" {
 		h.Reasons[DimCUDA] = reason
 	}
+	if err := applyCUDAOverrides(h, cfg.env); err != nil {
+		return nil, err
+	}
+	// After the overrides: FORGE_OVERRIDE_GPUS stands for the machine's
+	// devices, which CUDA_VISIBLE_DEVICES then narrows as it would NVML's.
 	if v, ok := cfg.env(EnvCUDAVisibleDevices); ok {
 		h.VisibleDevices = &v
 		if h.CUDA != nil {
 			h.CUDA.Devices = VisibleGPUs(h.CUDA.Devices, &v)
 		}
-	}
-	if err := applyCUDAOverrides(h, cfg.env); err != nil {
-		return nil, err
 	}
 	if len(h.Reasons) == 0 {
 		h.Reasons = nil

@@ -135,6 +135,31 @@ func TestHost(t *testing.T) {
 			},
 		},
 		{
+			// The override stands for the machine's devices; CUDA_VISIBLE_DEVICES
+			// narrows them as it narrows NVML's (it was ignored).
+			name: "CUDA_VISIBLE_DEVICES narrows FORGE_OVERRIDE_GPUS",
+			env:  map[string]string{EnvOverrideGPUs: "8.0,7.0", EnvCUDAVisibleDevices: "1"},
+			opts: []Option{WithNVML(dgxa100.New()), WithRoot(t.TempDir())},
+			check: func(t *testing.T, h *abi.Host) {
+				if h.VisibleDevices == nil || *h.VisibleDevices != "1" {
+					t.Errorf("visible %v", h.VisibleDevices)
+				}
+				if len(h.CUDA.Devices) != 1 || h.CUDA.Devices[0].Index != 1 || h.CUDA.Devices[0].ComputeCapability != "7.0" {
+					t.Errorf("devices %+v, want only override device 1 (sm 7.0)", h.CUDA.Devices)
+				}
+			},
+		},
+		{
+			name: "CUDA_VISIBLE_DEVICES=0 with FORGE_OVERRIDE_GPUS and no driver",
+			env:  map[string]string{EnvOverrideGPUs: "8.0,7.0", EnvCUDAVisibleDevices: "0"},
+			opts: []Option{WithRoot(t.TempDir())}, // no libnvidia-ml under the root
+			check: func(t *testing.T, h *abi.Host) {
+				if len(h.CUDA.Devices) != 1 || h.CUDA.Devices[0].ComputeCapability != "8.0" {
+					t.Errorf("devices %+v, want only override device 0 (sm 8.0)", h.CUDA.Devices)
+				}
+			},
+		},
+		{
 			name: "FORGE_OVERRIDE_CUDA set but empty removes the GPU",
 			env:  map[string]string{EnvOverrideCUDA: ""},
 			opts: []Option{WithNVML(dgxa100.New()), WithRoot(t.TempDir())},

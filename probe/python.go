@@ -160,6 +160,13 @@ func Interpreter(path string, opts ...InterpOption) (*Interp, error) {
 	cmd.Env = cleanPythonEnv(os.Environ())
 	out, err := cmd.Output()
 	if err != nil {
+		// Python 2 rejects -I with a usage dump: ask the version the way
+		// any CPython answers and name it instead.
+		if v, verr := Version(abs, cfg.timeoutOr(10*time.Second)); verr == nil {
+			if x, y, ok := MajorMinor(v); ok && !Supported(x, y) {
+				return nil, unsupported(path, v)
+			}
+		}
 		return nil, fmt.Errorf("python %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
 	var in Interp
@@ -246,12 +253,7 @@ func FindPython(spec string) (string, error) {
 		if p, err := exec.LookPath("python" + spec); err == nil && !strings.Contains(p, string(os.PathSeparator)+"shims"+string(os.PathSeparator)) {
 			return p, nil
 		}
-		root := os.Getenv("PYENV_ROOT")
-		if root == "" {
-			if home, err := os.UserHomeDir(); err == nil {
-				root = filepath.Join(home, ".pyenv")
-			}
-		}
+		root := pyenvRoot(os.LookupEnv) // where Candidates looks too
 		matches, _ := filepath.Glob(filepath.Join(root, "versions", spec+".*", "bin", "python"+spec))
 		sort.Slice(matches, func(a, b int) bool { return versionLess(matches[b], matches[a]) })
 		for _, m := range matches {

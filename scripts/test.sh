@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CGO_CFLAGS="${CGO_CFLAGS:--O2 -g -Wno-deprecated-declarations}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# cmd/forge's TestBashCompletion sources cobra's bash script in a real bash;
+# the script needs the bash-completion library. Install it where we can.
+if [ ! -f /usr/share/bash-completion/bash_completion ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { apt-get install -y -qq bash-completion || { apt-get update -qq && apt-get install -y -qq bash-completion; }; } >/dev/null 2>&1 || true
+fi
 go vet ./...
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi

@@ -78,6 +78,12 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 	jobs := make([]*ingestJob, len(paths))
 	for i, p := range paths {
 		j := &ingestJob{path: p, base: filepath.Base(p)}
+		// A file that is not there is named so, before its name is judged.
+		// ("wheel nope.whl: no such file or directory", fs.ErrNotExist.)
+		var pe *fs.PathError
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+			return nil, &fs.PathError{Op: "wheel", Path: p, Err: pe.Err}
+		}
 		wf, err := abi.ParseWheelFilename(j.base)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)

@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"modernc.org/sqlite"
+
 	"github.com/forge-ml/forge/abi"
 )
 
@@ -171,4 +173,21 @@ func (s *Store) queryEntries(ctx context.Context, query string, args ...any) ([]
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// OpenReadOnly opens the metadata of an existing forge home for reading
+// only, for shell completion: it creates nothing (no directory, no database,
+// no migration) and fails with ErrNotFound when home holds no forge.db, so
+// that pressing TAB never makes a forge home. Writing through the returned
+// Store fails.
+func OpenReadOnly(home string) (*Store, error) {
+	path := filepath.Join(home, "forge.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store %s: %w", home, ErrNotFound)
+	}
+	base, err := sqlite.NewConnector("file:" + path + "?mode=ro&_pragma=busy_timeout(2000)&_pragma=query_only(1)")
+	if err != nil {
+		return nil, err
+	}
+	return &Store{home: home, db: sql.OpenDB(base)}, nil
 }

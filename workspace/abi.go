@@ -148,6 +148,11 @@ func (w *Workspace) abiTarget(ctx context.Context, target string) ([]ABIWheel, e
 		if err != nil {
 			return nil, storeKind(err)
 		}
+		// Content that does not match RECORD is refused here as install
+		// refuses it (exit 4): a verdict on it would describe other bytes.
+		if err := store.VerifyWheel(ctx, target); err != nil {
+			return nil, err
+		}
 		abs, err := filepath.Abs(target)
 		if err != nil {
 			abs = target
@@ -189,9 +194,9 @@ func (w *Workspace) abiTarget(ctx context.Context, target string) ([]ABIWheel, e
 func storeKind(err error) error {
 	switch {
 	case errors.Is(err, abi.ErrWheelCorrupt):
-		return fmt.Errorf("%w (%w)", err, store.ErrCorrupt)
+		return kinded(err, store.ErrCorrupt)
 	case errors.Is(err, abi.ErrWheelInvalid):
-		return fmt.Errorf("%w (%w)", err, store.ErrInvalid)
+		return kinded(err, store.ErrInvalid) // the text already says "invalid wheel"
 	}
 	return err
 }
@@ -492,6 +497,9 @@ func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, abi.CheckOpt
 			fp, err := abi.FingerprintWheelContext(gctx, p)
 			if err != nil {
 				return storeKind(err)
+			}
+			if err := store.VerifyWheel(gctx, p); err != nil { // as ABICheck
+				return err
 			}
 			abs, _ := filepath.Abs(p)
 			items[i] = matrixItem{row: ABIMatrixRow{Name: fp.Name, Version: fp.Version, File: abs}, fp: fp}

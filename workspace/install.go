@@ -86,6 +86,11 @@ type candidate struct {
 // refused package stops the whole install before anything is linked; the
 // error wraps abi.ErrIncompatible and the report says why.
 func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
+	specs, err := oneVersionEach(o.Specs)
+	if err != nil {
+		return nil, err
+	}
+	o.Specs = specs
 	e, err := w.openUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
@@ -436,7 +441,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 				return outs, false, fmt.Errorf("%s %s: %w", en.Name, en.Version, err)
 			}
 			if old.Entry != en.SHA256 {
-				outs[i].notes = append(outs[i].notes, "replaced entry "+old.Entry[:12])
+				outs[i].notes = append(outs[i].notes, w.replacedNote(ctx, old.Entry))
 			}
 		}
 		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: "linked"} // a repeated spec is already linked

@@ -314,7 +314,10 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	for i, k := range kids {
 		names[i] = k.Name
 	}
-	return fmt.Errorf("environment %s is the parent of %s; remove those first: %w", name, strings.Join(names, ", "), store.ErrExists)
+	// --force does not override this (a child would lose its parent's
+	// packages), so the message does not offer it.
+	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s)",
+		name, strings.Join(names, ", "), names[0]), store.ErrExists)
 }
 
 // retireEnvDir renames an environment's directory to a hidden

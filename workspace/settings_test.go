@@ -133,6 +133,11 @@ func TestRemoveEnv(t *testing.T) {
 			if !errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), "app") {
 				t.Errorf("force=%v: err = %v, want ErrExists naming app", force, err)
 			}
+			// The kind decides the exit code; its text ("already exists")
+			// would only confuse: the message says what to do instead.
+			if want := "environment base has child environments app: remove them first (forge env rm app)"; err == nil || err.Error() != want {
+				t.Errorf("force=%v: message %q, want %q", force, err, want)
+			}
 		}
 		if _, err := ws.Store.GetEnv(ctx, "base"); err != nil {
 			t.Errorf("base is gone: %v", err)

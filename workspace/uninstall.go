@@ -31,6 +31,9 @@ type UninstallReport struct {
 	// NotInstalled are the names given that the layer did not hold (never
 	// installed, or removed by an earlier, interrupted uninstall).
 	NotInstalled []string
+	// Python is the environment's Python X.Y: a GLOBAL layer is that
+	// Python's, shared by every environment of it.
+	Python string
 }
 
 // Uninstall removes packages' links from one layer of an environment. The
@@ -56,7 +59,7 @@ func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 		return nil, err
 	}
 	defer lk.Unlock()
-	rep := &UninstallReport{}
+	rep := &UninstallReport{Python: e.Py.XY()}
 	type target struct {
 		name string
 		m    *store.Manifest

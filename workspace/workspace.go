@@ -238,6 +238,12 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 		return nil, err
 	}
 	py, err := w.Interp(exe)
+	if err == nil {
+		err = probe.CheckSupported(py)
+	}
+	if errors.Is(err, probe.ErrUnsupportedPython) {
+		return nil, kinded(fmt.Errorf("environment %s: %w", o.Name, err), ErrUsage)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
 )
 
@@ -31,7 +32,7 @@ func newCreateCmd(app *App) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&o.parent, "parent", "", "parent environment whose packages this one sees")
-	cmd.Flags().StringVar(&o.python, "python", "", "interpreter: a path or X.Y (default: the parent's, else python3 on PATH)")
+	cmd.Flags().StringVar(&o.python, "python", "", "interpreter, "+probe.SupportedRange()+": a path or X.Y (forge python list shows them; default: the parent's, else python3 on PATH)")
 	cmd.Flags().BoolVar(&o.withoutPip, "without-pip", false, "do not link the interpreter's bundled pip into the environment")
 	return cmd
 }

@@ -102,6 +102,9 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	if perr := app.Print(rep, func(w io.Writer) { printDoctor(w, rep) }); perr != nil {
 		return perr
 	}
+	if len(rep.Remaining) > 0 {
+		quietSummary(app, fmt.Sprintf("%d issue(s) remain in %s: run forge doctor without --quiet for them", len(rep.Remaining), rep.Home))
+	}
 	switch {
 	case err != nil:
 		return reported(app, err)
@@ -202,6 +205,9 @@ func runDoctorABI(ctx context.Context, app *App, o doctorOptions) error {
 	if perr := app.Print(rep, func(w io.Writer) { printDoctorABI(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
+	if rep.Warned+rep.Refused > 0 {
+		quietSummary(app, abiSummary(rep))
+	}
 	switch {
 	case err != nil:
 		return reported(app, err)
@@ -227,7 +233,11 @@ func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
 			printFindings(w, "      ", p.Findings, verbose)
 		}
 	}
-	fmt.Fprintf(w, "%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused\n",
+	fmt.Fprintln(w, abiSummary(rep))
+}
+
+func abiSummary(rep *workspace.ABIReport) string {
+	return fmt.Sprintf("%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused",
 		rep.Checked, len(rep.Envs), rep.Accepted, rep.Warned, rep.Refused)
 }
 
@@ -270,5 +280,14 @@ func printRebuild(w io.Writer, rep *workspace.RebuildReport) {
 	}
 	if rep.Doctor != nil {
 		printDoctor(w, rep.Doctor)
+	}
+}
+
+// quietSummary prints a report's one-line summary on stderr under --quiet
+// (text only) when the report found something: --quiet drops the report,
+// and a warning that exits 0 would otherwise leave no trace at all.
+func quietSummary(app *App, line string) {
+	if app.Quiet && !app.JSON {
+		fmt.Fprintf(app.Stderr, "forge doctor: %s\n", line)
 	}
 }

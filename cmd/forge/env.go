@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -173,31 +171,6 @@ func runEnvRm(ctx context.Context, app *App, env string, o envRmOptions) error {
 			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 	})
-}
-
-// envNames lists the environments for shell completion; errors give none.
-// A forge home that does not exist yet is not created by completing.
-func envNames(app *App) []string {
-	if app.Home == "" {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(app.Home, "forge.db")); err != nil {
-		return nil
-	}
-	ws, err := openWorkspace(app, "")
-	if err != nil {
-		return nil
-	}
-	defer ws.Close()
-	envs, err := ws.Store.ListEnvs(context.Background())
-	if err != nil {
-		return nil
-	}
-	names := make([]string, len(envs))
-	for i, e := range envs {
-		names[i] = e.Name
-	}
-	return names
 }
 
 // completeEnvNames completes a flag whose value is an environment name.

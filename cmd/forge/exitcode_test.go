@@ -82,7 +82,8 @@ func TestCobraUsageErrors(t *testing.T) {
 // TestErrorTextIsNotUsage installs wheels whose errors carry the phrases
 // the old substring match read as usage: a member named "unknown
 // command\x.py" (refused by the store) and an entry point whose name holds
-// a NUL byte (the kernel says "invalid argument"). Both exit 1.
+// a NUL byte (the kernel said "invalid argument"; the linker now refuses
+// the name first). Both exit 1.
 func TestErrorTextIsNotUsage(t *testing.T) {
 	exe, err := probe.FindPython("3.12")
 	if err != nil {
@@ -100,7 +101,7 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 		say string
 	}{
 		{member, "unknown command"},
-		{nul, "invalid argument"},
+		{nul, `entry point "bad\x00name": a script name cannot contain control characters`},
 	} {
 		t.Run(tc.w.Name, func(t *testing.T) {
 			p, err := tc.w.WriteTo(s.wheels)

@@ -155,7 +155,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{name: "env get unknown env", args: []string{"env", "get", "nope"}, code: exitError, stderr: "environment nope"},
 		{name: "env set missing value", args: []string{"env", "set", "app", "abi_policy"}, code: exitUsage},
 		{name: "envs", args: []string{"envs"}, golden: "envs.txt"},
-		{name: "env rm parent refused", args: []string{"env", "rm", "base"}, code: exitError, stderr: "parent of app"},
+		{name: "env rm parent refused", args: []string{"env", "rm", "base"}, code: exitError, stderr: "has child environments app: remove them first"},
 		{name: "env rm", args: []string{"env", "rm", "app"}, golden: "env_rm_app.txt"},
 		{name: "envs after rm", args: []string{"envs"}, golden: "envs_after_rm.txt"},
 	}

@@ -34,8 +34,7 @@ and exits 3. The default is the environment's resolver_mode setting, else warn.
 With --enforce, conflicts reported in warn mode also exit 3.`,
 		Example: `  forge inspect numpy --env app
   forge inspect numpy --env app --mode strict --json`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: cobra.NoFileCompletions,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd.Context(), app, args[0], o)
 		},

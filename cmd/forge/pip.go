@@ -40,13 +40,25 @@ func newPipCmd(app *App) *cobra.Command {
 	install := &cobra.Command{
 		Use:   "install ARGS... --env ENV [--abi-policy P] [--enforce] [--python PATH] [--host-profile FILE]",
 		Short: "Resolve with pip, then ingest, check and link into an environment; pinned store hits skip pip",
-		Long: `forge pip install passes every argument it does not know to pip verbatim
-(-r FILE, -c FILE, --no-index, --find-links DIR, --index-url URL, --pre,
-extras, markers). pip builds or downloads every wheel of the resolution into a
-staging directory; forge ingests them, checks each against the host under the
-ABI policy, and links them. When every requirement is pinned with == and the
+		Long: `forge pip install passes every argument it does not know to pip verbatim.
+pip builds or downloads every wheel of the resolution into a staging
+directory; forge ingests them, checks each against the host under the ABI
+policy, and links them. When every requirement is pinned with == and the
 store already holds an accepted build of it and of its dependencies, pip does
-not run at all. Put pip arguments that look like forge flags after "--".`,
+not run at all. Put pip arguments that look like forge flags after "--".
+
+pip options commonly passed through (see pip install --help for all):
+  -r, --requirement FILE   install from a requirements file
+  -c, --constraint FILE    constrain versions with a constraints file
+  --no-index               ignore the package index (use --find-links only)
+  -f, --find-links DIR|URL look for wheels and archives here
+  -i, --index-url URL      the package index to use
+  --extra-index-url URL    a further index
+  -U, --upgrade            upgrade named requirements to the newest allowed
+  --pre                    allow pre-releases and development versions
+  --no-deps                do not install dependencies
+  --only-binary :all:      refuse source distributions
+Requirements may carry extras and markers: 'pkg[dev]>=2; python_version<"3.12"'.`,
 		Example: `  forge pip install -r requirements.txt --env app --no-index --find-links ./wheels
   forge pip install 'webkit[dev]>=2' --env app --abi-policy strict_abi
   forge pip install --env app -- -r requirements.txt`,
@@ -65,8 +77,26 @@ not run at all. Put pip arguments that look like forge flags after "--".`,
 			return runPipInstall(cmd.Context(), app, o)
 		},
 	}
+	documentPipFlags(install)
 	pip.AddCommand(install)
 	return pip
+}
+
+// documentPipFlags declares forge's own flags of pip install on the cobra
+// command, for --help, completion and the command reference only: cobra
+// does not parse them (DisableFlagParsing, so that pip's flags reach pip
+// untouched); parsePipInstallArgs does, from pipForgeFlags.
+func documentPipFlags(c *cobra.Command) {
+	f := c.Flags()
+	var s string
+	var b bool
+	f.StringVar(&s, "env", "", "environment to install into (required)")
+	f.StringVar(&s, "abi-policy", "", "strict_abi, warn_abi or allow_abi (default: the environment's abi_policy, else warn_abi)")
+	f.StringVar(&s, "python", "", "interpreter whose pip resolves: a path or X.Y (default: the environment's)")
+	f.StringVar(&s, "host-profile", "", "check against this host profile instead of this machine")
+	f.StringVar(&s, "link-mode", "", "symlink, hardlink or copy (default: the environment's link_mode, else symlink)")
+	f.StringVar(&s, "gpu", "", "CUDA flavour among several builds of a version: auto, cpu or cuXYZ")
+	f.BoolVar(&b, "enforce", false, "a warn verdict also exits 3")
 }
 
 // pipForgeFlags are the flags forge takes out of pip install's arguments;

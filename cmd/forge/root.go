@@ -122,6 +122,7 @@ func newRoot(app *App) *cobra.Command {
 		root.AddCommand(f(app))
 	}
 	markUsage(root)
+	addCompletions(root, app)
 	return root
 }
 

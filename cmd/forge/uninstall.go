@@ -64,7 +64,13 @@ func runUninstall(ctx context.Context, app *App, names []string, o uninstallOpti
 	}
 	if perr := app.Print(map[string]any{"env": o.env, "removed": rep.Removed, "not_installed": notInstalled}, func(w io.Writer) {
 		for _, r := range rep.Removed {
-			fmt.Fprintf(w, "removed %s %s from %s (%s layer)\n", r.Name, r.Version, o.env, r.Layer)
+			// The GLOBAL layer is not the environment's: name it and its
+			// Python, whose every environment loses the package.
+			from := o.env + " (" + r.Layer + " layer)"
+			if r.Layer == "GLOBAL" {
+				from = "GLOBAL (Python " + rep.Python + ")"
+			}
+			fmt.Fprintf(w, "removed %s %s from %s\n", r.Name, r.Version, from)
 		}
 	}); perr != nil {
 		return perr
