@@ -145,7 +145,7 @@ func TestWarnedUnderQuiet(t *testing.T) {
 		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
 		return out.String(), errOut.String(), code
 	}
-	if out, errOut, code := run("create", "gpu", "--python", exe); code != 0 {
+	if out, errOut, code := run("create", "gpu", "--python", exe, "--without-pip"); code != 0 {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code := run("install", "--env", "gpu", "--host-profile", profile, "--abi-policy", "strict_abi", wheels["cuda"])
