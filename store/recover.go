@@ -37,27 +37,9 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 		return nil, fmt.Errorf("entry %s: its files differ from its RECORD: %w", sha, ErrCorrupt)
 	}
 	dir := s.EntryDir(sha)
-	ents, err := os.ReadDir(dir)
+	distInfo, wi, metaRaw, err := readEntryMeta(dir, sha)
 	if err != nil {
 		return nil, err
-	}
-	distInfo := ""
-	for _, e := range ents {
-		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
-			distInfo = e.Name()
-		}
-	}
-	wheelRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "WHEEL"))
-	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
-	}
-	metaRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "METADATA"))
-	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
-	}
-	wi, err := abi.ParseWheelFile(wheelRaw)
-	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
 	}
 	md, err := abi.ParseMetadata(metaRaw)
 	if err != nil {
@@ -214,25 +196,9 @@ func (s *Store) Refingerprint(ctx context.Context, sha string) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, e.Filename, err, ErrCorrupt)
 	}
-	distInfo := abi.DistInfoName(wf.Name) + "-" + wf.Version + ".dist-info"
-	if ents, err := os.ReadDir(dir); err == nil {
-		for _, d := range ents {
-			if d.IsDir() && strings.HasSuffix(d.Name(), ".dist-info") {
-				distInfo = d.Name()
-			}
-		}
-	}
-	wheelRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "WHEEL"))
+	distInfo, wi, metaRaw, err := readEntryMeta(dir, sha)
 	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
-	}
-	metaRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "METADATA"))
-	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
-	}
-	wi, err := abi.ParseWheelFile(wheelRaw)
-	if err != nil {
-		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+		return nil, err
 	}
 	fp, _, _, err := fingerprintDir(dir, distInfo, wf, wi.Tags, metaRaw)
 	if err != nil {
@@ -246,4 +212,29 @@ func (s *Store) Refingerprint(ctx context.Context, sha string) (*Entry, error) {
 		return nil, fmt.Errorf("entry %s: recording its fingerprint: %w", sha, err)
 	}
 	return s.Get(ctx, sha)
+}
+
+// readEntryMeta reads the .dist-info of the entry directory dir: its name,
+// its WHEEL (parsed) and its METADATA (raw).
+func readEntryMeta(dir, sha string) (distInfo string, wi abi.WheelInfo, metaRaw []byte, err error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", wi, nil, err
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
+			distInfo = e.Name()
+		}
+	}
+	wheelRaw, err := os.ReadFile(filepath.Join(dir, distInfo, "WHEEL"))
+	if err != nil {
+		return "", wi, nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	if metaRaw, err = os.ReadFile(filepath.Join(dir, distInfo, "METADATA")); err != nil {
+		return "", wi, nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	if wi, err = abi.ParseWheelFile(wheelRaw); err != nil {
+		return "", wi, nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
+	}
+	return distInfo, wi, metaRaw, nil
 }
