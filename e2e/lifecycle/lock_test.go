@@ -34,10 +34,10 @@ func TestLockExport(t *testing.T) {
 	}
 	w := buildWheels(t, py)
 	home := t.TempDir()
-	mustForge(t, home, "create", "base", "--python", exe)
+	mustForge(t, home, "create", "base", "--python", exe, "--without-pip")
 	mustForge(t, home, "install", "--env", "base", w.pure, w.native)
 	mustForge(t, home, "install", "--env", "base", "--global", w.data)
-	mustForge(t, home, "create", "app", "--parent", "base")
+	mustForge(t, home, "create", "app", "--parent", "base", "--without-pip")
 	mustForge(t, home, "install", "--env", "app", w.pure2)
 
 	lock := filepath.Join(t.TempDir(), "pylock.toml")
