@@ -2,10 +2,12 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -35,6 +37,16 @@ func (w *Workspace) openUsableEnv(ctx context.Context, name string) (*Env, error
 		return nil, err
 	}
 	if err := envPresent(row); err != nil {
+		// forge env rm removes the directory, then the record, holding the
+		// layer's lock: wait for a removal in progress and look again, so
+		// that an install racing it says the environment is gone, not
+		// broken.
+		lk, lerr := w.lockLayer(ctx, &Env{EnvRow: *row, Venv: linker.Venv{Root: row.Path}}, name)
+		if lerr == nil {
+			lk.Unlock()
+		} else if _, gerr := w.Store.GetEnv(ctx, name); errors.Is(gerr, store.ErrNotFound) {
+			return nil, lerr
+		}
 		return nil, err
 	}
 	e, err := w.OpenEnv(ctx, name)
