@@ -2,7 +2,6 @@ package abi
 
 import (
 	"fmt"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -82,15 +81,9 @@ type checker struct {
 	shippedName, providedName  map[string]string
 }
 
-// ships reports whether the wheel contains a member with that file name or soname.
-func (c *checker) ships(soname string) bool {
-	for _, e := range c.fp.ELFs {
-		if path.Base(e.Path) == soname || e.Soname == soname {
-			return true
-		}
-	}
-	return false
-}
+// ships reports whether the wheel contains a member with that file name or
+// soname (initLoader indexed them).
+func (c *checker) ships(soname string) bool { return c.shippedName[soname] != "" }
 
 func (c *checker) add(code string, sev Severity, file, format string, args ...any) {
 	c.out = append(c.out, Finding{Code: code, Severity: sev, File: file, Message: fmt.Sprintf(format, args...)})

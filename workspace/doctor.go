@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -233,6 +234,30 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 // lockAll takes the gc lock exclusively and then every layer's lock, in the
 // order install takes them (gc, then layer), so that it cannot deadlock.
 func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
+	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
+		layers := map[string]bool{}
+		envs, err := w.Store.ListEnvs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range envs {
+			layers[e.Name] = true
+		}
+		ms, err := w.Store.AllManifests(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			layers[m.Layer] = true
+		}
+		return layers, nil
+	})
+}
+
+// lockGCAndLayers takes the gc lock exclusively, then, in sorted order, the
+// lock of every layer that layers (called under the gc lock) names. The
+// returned func releases them all, last taken first.
+func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[string]bool, error)) (func(), error) {
 	var locks []*store.Lock
 	unlock := func() {
 		for i := len(locks) - 1; i >= 0; i-- {
@@ -244,29 +269,12 @@ func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	locks = append(locks, gc)
-	layers := map[string]bool{}
-	envs, err := w.Store.ListEnvs(ctx)
+	set, err := layers()
 	if err != nil {
 		unlock()
 		return nil, err
 	}
-	for _, e := range envs {
-		layers[e.Name] = true
-	}
-	ms, err := w.Store.AllManifests(ctx)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	for _, m := range ms {
-		layers[m.Layer] = true
-	}
-	names := make([]string, 0, len(layers))
-	for l := range layers {
-		names = append(names, l)
-	}
-	sort.Strings(names)
-	for _, l := range names {
+	for _, l := range slices.Sorted(maps.Keys(set)) {
 		lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(l), true, w.waiting("layer "+l))
 		if err != nil {
 			unlock()

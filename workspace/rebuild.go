@@ -142,50 +142,27 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 // lockForRebuild takes the gc lock, then the lock of every layer on disk
 // (environment directories and GLOBAL prefixes) and recorded, in order.
 func (w *Workspace) lockForRebuild(ctx context.Context) (func(), error) {
-	var locks []*store.Lock
-	unlock := func() {
-		for i := len(locks) - 1; i >= 0; i-- {
-			locks[i].Unlock()
+	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
+		names := map[string]bool{}
+		envDirs, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
+		for _, d := range envDirs {
+			if ValidEnvName(filepath.Base(d)) == nil {
+				names[filepath.Base(d)] = true
+			}
 		}
-	}
-	gc, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (an install or gc is running)"))
-	if err != nil {
-		return nil, err
-	}
-	locks = append(locks, gc)
-	names := map[string]bool{}
-	envDirs, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
-	for _, d := range envDirs {
-		if ValidEnvName(filepath.Base(d)) == nil {
-			names[filepath.Base(d)] = true
+		globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
+		for _, g := range globals {
+			names[GlobalLayer(filepath.Base(g))] = true
 		}
-	}
-	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
-	for _, g := range globals {
-		names[GlobalLayer(filepath.Base(g))] = true
-	}
-	envs, err := w.Store.ListEnvs(ctx)
-	if err != nil {
-		unlock()
-		return nil, err
-	}
-	for _, e := range envs {
-		names[e.Name] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, l := range sorted {
-		lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(l), true, w.waiting("layer "+l))
+		envs, err := w.Store.ListEnvs(ctx)
 		if err != nil {
-			unlock()
 			return nil, err
 		}
-		locks = append(locks, lk)
-	}
-	return unlock, nil
+		for _, e := range envs {
+			names[e.Name] = true
+		}
+		return names, nil
+	})
 }
 
 // venvFacts is what an environment directory says of itself.
