@@ -34,8 +34,10 @@ func newDoctorCmd(app *App) *cobra.Command {
 		Short: "Check the store, metadata and environments for drift; --abi re-checks every linked package against the host",
 		Long: `doctor compares the metadata with the filesystem: store entries and their
 directories, refcounts and manifests, links in environments, staging
-leftovers, writable store files. --verify re-hashes every store file against
-its RECORD (exit 4 on a mismatch). --fix applies only safe repairs and says
+leftovers, writable store files, entries fingerprinted by an older forge
+(stale_fingerprint: --fix fingerprints them again from their files).
+--verify re-hashes every store file against its RECORD (exit 4 on a
+mismatch). --fix applies only safe repairs and says
 what it planned and did; --fix --dry-run only plans. --enforce exits 3 when
 issues remain.
 
