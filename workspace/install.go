@@ -85,7 +85,37 @@ type candidate struct {
 // against the host under the ABI policy, and links them into the layer. A
 // refused package stops the whole install before anything is linked; the
 // error wraps abi.ErrIncompatible and the report says why.
+//
+// The operation is recorded in the environment's history (see History).
 func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
+	op, err := w.beginLayerOp(ctx, o.Env, o.Global, "install", installArgs(o))
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.install(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+// installArgs is an install's command line after "forge install".
+func installArgs(o InstallOptions) []string {
+	args := append([]string(nil), o.Specs...)
+	args = append(args, "--env", o.Env)
+	if o.Global {
+		args = append(args, "--global")
+	}
+	for _, f := range [][2]string{{"--link-mode", o.LinkMode}, {"--abi-policy", o.Policy}, {"--gpu", o.GPU}} {
+		if f[1] != "" {
+			args = append(args, f[0], f[1])
+		}
+	}
+	if o.NotRequested {
+		args = append(args, "--not-requested")
+	}
+	return args
+}
+
+func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
 	specs, err := oneVersionEach(o.Specs)
 	if err != nil {
 		return nil, err

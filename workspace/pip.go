@@ -112,7 +112,19 @@ func (e *PipError) Unwrap() error { return e.Err }
 // the highest version in the store that every requirement accepts, which
 // may be older than what pip would fetch from an index. The gc lock is held
 // shared from planning to the last link.
+//
+// The operation is recorded in the environment's history (see History).
 func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
+	op, err := w.beginLayerOp(ctx, o.Env, false, "pip", append([]string{"install", "--env", o.Env}, o.Args...))
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.pipInstall(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
 	dir := o.Dir
 	if dir == "" {
 		var err error

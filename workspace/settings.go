@@ -54,6 +54,9 @@ var SettingSpecs = []SettingSpec{
 			m, err := resolver.ParseMode(s)
 			return m.String(), err
 		}},
+	{Key: SettingAutoSnapshots, Values: []string{"0.." + strconv.Itoa(maxAutoSnapshots)}, Default: strconv.Itoa(defaultAutoSnapshots),
+		Doc:   "automatic snapshots kept before rollback and sync (0: none)",
+		parse: parseAutoSnapshots},
 }
 
 // SettingKeys lists the valid keys, sorted.
@@ -141,7 +144,22 @@ func (w *Workspace) Settings(ctx context.Context, env, key string) (*SettingsRep
 
 // SetSetting validates and stores one setting; value "" removes it, so the
 // default applies again. It returns the setting as it now reads.
-func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (*SettingsReport, error) {
+//
+// The change is recorded in the environment's history (see History).
+func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep *SettingsReport, err error) {
+	if row, gerr := w.Store.GetEnv(ctx, env); gerr == nil {
+		op, err := w.beginHistory(ctx, env, "env", []string{"set", env, key, value})
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			after := map[string]string{}
+			if r, gerr := w.Store.GetEnv(context.WithoutCancel(ctx), env); gerr == nil {
+				after = r.Settings
+			}
+			op.finish(ctx, nil, nil, settingsChanges(row.Settings, after), err)
+		}()
+	}
 	if value == "" {
 		if _, err := settingSpec(key); err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
@@ -28,6 +29,21 @@ type Workspace struct {
 	Log io.Writer
 	// Host, when set, stands in for the probed host (--host-profile).
 	Host *abi.Host
+	// Version is forge's version, recorded in each history row ("" in
+	// tests: "dev").
+	Version string
+	// ExitCode maps an operation's error to the exit code history records
+	// (the CLI's mapping); nil records 1 for any error.
+	ExitCode func(error) int
+	// Clock names snapshots and dates history rows (time.Now when nil).
+	Clock func() time.Time
+}
+
+func (w *Workspace) now() time.Time {
+	if w.Clock != nil {
+		return w.Clock()
+	}
+	return time.Now()
 }
 
 // Open opens the forge home at home, creating it if needed: in a directory
