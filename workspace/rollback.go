@@ -61,7 +61,9 @@ type rollbackPlan struct {
 	add      []store.SnapshotEntry
 	entries  map[string]*store.Entry // of add, by digest
 	settings []HistoryChange
-	rep      RollbackReport
+	// newSettings are the settings the environment ends with.
+	newSettings map[string]string
+	rep         RollbackReport
 }
 
 func (p *rollbackPlan) empty() bool {
@@ -131,7 +133,18 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 		return nil, fmt.Errorf("%s no longer in the store (removed by doctor, or the store was replaced); nothing was changed: %w",
 			strings.Join(gone, ", ")+plural(len(gone), " is", " are"), store.ErrNotFound)
 	}
-	p.settings = settingsChanges(row.Settings, target.settings)
+	// auto_snapshots is about the snapshots, not the environment's
+	// packages: a rollback keeps its current value (a snapshot older than
+	// the setting would otherwise turn it back up, or off).
+	p.newSettings = maps.Clone(target.settings)
+	if p.newSettings == nil {
+		p.newSettings = map[string]string{}
+	}
+	delete(p.newSettings, SettingAutoSnapshots)
+	if v, ok := row.Settings[SettingAutoSnapshots]; ok {
+		p.newSettings[SettingAutoSnapshots] = v
+	}
+	p.settings = settingsChanges(row.Settings, p.newSettings)
 	p.rep.Settings = nonNil(p.settings)
 	return p, nil
 }
@@ -225,12 +238,12 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		return rep, err
 	}
 	faultPoint("rollback-begun")
-	if err := w.applyRollback(ctx, e, p, target); err != nil {
+	if err := w.applyRollback(ctx, e, p); err != nil {
 		// Put the environment back as it was: the entries it had are kept
 		// from gc by the gc lock held since before they were unlinked.
 		up, uerr := w.planRollback(ctx, e, was)
 		if uerr == nil {
-			uerr = w.applyRollback(ctx, e, up, was)
+			uerr = w.applyRollback(ctx, e, up)
 		}
 		if uerr != nil {
 			return rep, fmt.Errorf("rolling %s back to %s: %w; putting it back as it was failed too (%v): forge doctor --fix finishes the rollback", e.Name, sn.Name, err, uerr)
@@ -248,7 +261,7 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 // caller holds the gc and layer locks. Every step is recorded as install
 // and uninstall record theirs, so that a crash between two leaves rows
 // doctor settles before it finishes the rollback.
-func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan, target layerState) error {
+func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) error {
 	for _, m := range p.remove {
 		if err := w.unlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
 			return fmt.Errorf("%s: %w", m.NormName, err)
@@ -278,10 +291,10 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan, 
 	}
 	faultPoint("rollback-linked")
 	if len(p.settings) > 0 {
-		if err := w.Store.SetEnvSettings(ctx, e.Name, target.settings); err != nil {
+		if err := w.Store.SetEnvSettings(ctx, e.Name, p.newSettings); err != nil {
 			return err
 		}
-		e.Settings = maps.Clone(target.settings)
+		e.Settings = maps.Clone(p.newSettings)
 	}
 	if pth {
 		return w.refreshLayering(ctx, e, false)
@@ -310,7 +323,7 @@ func (w *Workspace) finishRollback(ctx context.Context, env, snapshot string) (e
 	if err != nil {
 		return err
 	}
-	if err := w.applyRollback(ctx, e, p, snapshotState(sn)); err != nil {
+	if err := w.applyRollback(ctx, e, p); err != nil {
 		return err
 	}
 	return w.Store.EndRollback(ctx, env)
