@@ -59,7 +59,7 @@ func (s *Store) CreateSnapshot(ctx context.Context, env, name string, auto bool,
 		return nil, err
 	}
 	if n > 0 {
-		return nil, fmt.Errorf("environment %s: snapshot %s: %w", env, name, ErrExists)
+		return nil, fmt.Errorf("environment %s already has a snapshot %s (forge snapshot rm %s %s removes it): %w", env, name, env, name, ErrExists)
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO snapshots (env, name, auto, settings, created_at) VALUES (?,?,?,?,?)`,
 		env, name, auto, settings, now.UnixNano())
