@@ -49,7 +49,7 @@ func goals(r *results) []goalRow {
 				fmt.Sprintf("%d/%d %s", s.SmallEntries, s.SmallEnvs, dur(small)), q, "≤ 2×", q <= 2})
 		}
 	}
-	return out
+	return append(out, rollbackGoals(r.Rollback)...)
 }
 
 func dur(s float64) string {
