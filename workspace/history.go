@@ -114,6 +114,9 @@ func (w *Workspace) beginLayerOp(ctx context.Context, env string, global bool, c
 		return nil, err
 	}
 	op, err := w.beginHistory(ctx, row.Name, command, args)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // removed meanwhile: the operation says so
+	}
 	if err != nil {
 		return nil, err
 	}

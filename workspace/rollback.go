@@ -237,7 +237,6 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 	if err := w.Store.BeginRollback(ctx, e.Name, sn.Name, w.now()); err != nil {
 		return rep, err
 	}
-	faultPoint("rollback-begun")
 	if err := w.applyRollback(ctx, e, p); err != nil {
 		// Put the environment back as it was: the entries it had are kept
 		// from gc by the gc lock held since before they were unlinked.
@@ -262,12 +261,17 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 // and uninstall record theirs, so that a crash between two leaves rows
 // doctor settles before it finishes the rollback.
 func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) error {
+	if err := faultPoint("rollback-begun"); err != nil {
+		return err
+	}
 	for _, m := range p.remove {
 		if err := w.unlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
 			return fmt.Errorf("%s: %w", m.NormName, err)
 		}
 	}
-	faultPoint("rollback-unlinked")
+	if err := faultPoint("rollback-unlinked"); err != nil {
+		return err
+	}
 	type group struct {
 		mode      linker.Mode
 		requested bool
@@ -289,7 +293,9 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) 
 		}
 		pth = pth || gp
 	}
-	faultPoint("rollback-linked")
+	if err := faultPoint("rollback-linked"); err != nil {
+		return err
+	}
 	if len(p.settings) > 0 {
 		if err := w.Store.SetEnvSettings(ctx, e.Name, p.newSettings); err != nil {
 			return err
@@ -329,13 +335,15 @@ func (w *Workspace) finishRollback(ctx context.Context, env, snapshot string) (e
 	return w.Store.EndRollback(ctx, env)
 }
 
-// faultPoint is where tests interrupt a rollback as a crash would: the
-// named step has been committed and nothing after it runs. It is inert
-// unless FORGE_TEST_FAULT names the step, in which case the process exits
-// at once (status 137, as if killed), releasing only what the kernel
-// releases (its locks); workspace tests replace it.
-var faultPoint = func(step string) {
+// faultPoint is where tests interrupt a rollback: the named step has been
+// committed. It is inert unless FORGE_TEST_FAULT names the step, in which
+// case the process exits at once (status 137, as if killed), releasing
+// only what the kernel releases (its locks). Workspace tests replace it to
+// stop the goroutine there (a crash) or to return an error (a failure the
+// rollback undoes).
+var faultPoint = func(step string) error {
 	if os.Getenv("FORGE_TEST_FAULT") == step {
 		os.Exit(137)
 	}
+	return nil
 }

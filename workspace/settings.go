@@ -148,7 +148,11 @@ func (w *Workspace) Settings(ctx context.Context, env, key string) (*SettingsRep
 // The change is recorded in the environment's history (see History).
 func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep *SettingsReport, err error) {
 	if row, gerr := w.Store.GetEnv(ctx, env); gerr == nil {
-		op, err := w.beginHistory(ctx, env, "env", []string{"set", env, key, value})
+		args := []string{"set", env, key, value}
+		if value == "" {
+			args = []string{"unset", env, key}
+		}
+		op, err := w.beginHistory(ctx, env, "env", args)
 		if err != nil {
 			return nil, err
 		}

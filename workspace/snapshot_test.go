@@ -333,10 +333,11 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 				t.Fatal(err)
 			}
 			old := faultPoint
-			faultPoint = func(s string) {
+			faultPoint = func(s string) error {
 				if s == step {
 					runtime.Goexit()
 				}
+				return nil
 			}
 			done := make(chan struct{})
 			go func() {
@@ -371,6 +372,60 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 			}
 			if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingLinkMode] != "" {
 				t.Errorf("link_mode after doctor --fix: %q, want unset", row.Settings[SettingLinkMode])
+			}
+		})
+	}
+}
+
+// TestRollbackFailureUndone: an error between a rollback's steps puts the
+// environment back as it was, with nothing left for doctor.
+func TestRollbackFailureUndone(t *testing.T) {
+	ctx := context.Background()
+	for _, step := range []string{"rollback-unlinked", "rollback-linked"} {
+		t.Run(step, func(t *testing.T) {
+			f := docSetup(t)
+			beta3 := f.snapWheel(t, fixtures.PurePackage("beta", "3.0"))
+			if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.ws.SetSetting(ctx, "app", SettingABIPolicy, "allow_abi"); err != nil {
+				t.Fatal(err)
+			}
+			was := f.importState(t, "alpha", "beta", "gamma")
+			injected := errors.New("injected failure")
+			old := faultPoint
+			failed := false
+			faultPoint = func(s string) error {
+				if s == step && !failed { // the undo passes here too
+					failed = true
+					return injected
+				}
+				return nil
+			}
+			_, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before"})
+			faultPoint = old
+			if !errors.Is(err, injected) || !strings.Contains(err.Error(), "as it was") {
+				t.Fatalf("error %v, want the injected one, undone", err)
+			}
+			if got := f.importState(t, "alpha", "beta", "gamma"); got != was {
+				t.Errorf("after the undo: %s, want %s", got, was)
+			}
+			if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingABIPolicy] != "allow_abi" {
+				t.Errorf("abi_policy after the undo: %q", row.Settings[SettingABIPolicy])
+			}
+			if doc, err := f.ws.Doctor(ctx, DoctorOptions{}); err != nil || !doc.Clean() {
+				t.Errorf("doctor after the undo: %v %+v", err, doc.Issues)
+			}
+			h, err := f.ws.History(ctx, "app")
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := h.Operations[len(h.Operations)-1]
+			if last.Command != "forge rollback app before" || last.Status != store.HistoryFailed || HistorySummary(last.Changes) != "" {
+				t.Errorf("history: %s %s %q", last.Command, last.Status, HistorySummary(last.Changes))
 			}
 		})
 	}
