@@ -450,7 +450,10 @@ func TestHistory(t *testing.T) {
 			return nil
 		},
 		func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s"}); return err },
-		func() error { _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}}); return err },
+		func() error {
+			_, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}})
+			return err
+		},
 		func() error { _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "s"}); return err },
 		func() error { return f.ws.RemoveSnapshot(ctx, "app", "s") },
 	}
