@@ -276,7 +276,7 @@ func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipIn
 		if len(batch.specs) == 0 {
 			continue
 		}
-		r, err := w.Install(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
+		r, err := w.install(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
 		if r != nil {
 			rep.Host, rep.Policy = r.Host, r.Policy
 			for _, p := range r.Packages {

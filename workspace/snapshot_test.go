@@ -456,6 +456,14 @@ func TestHistory(t *testing.T) {
 		},
 		func() error { _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "s"}); return err },
 		func() error { return f.ws.RemoveSnapshot(ctx, "app", "s") },
+		func() error {
+			// Pinned and in the store: pip does not run.
+			rep, err := f.ws.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
+			if err == nil && rep.PipRan {
+				t.Errorf("pip ran: %s", rep.PipReason)
+			}
+			return err
+		},
 	}
 	for i, s := range steps {
 		if err := s(); err != nil {
@@ -480,6 +488,7 @@ func TestHistory(t *testing.T) {
 		{"forge install " + beta3 + " " + f.wheels["gamma"] + " --env app", "ok", "+gamma 3.0 ~beta 2.0→3.0"},
 		{"forge rollback app s", "ok", "-gamma 3.0 ~beta 3.0→2.0"},
 		{"forge snapshot rm app s", "ok", ""},
+		{"forge pip install --env app gamma==3.0", "ok", "+gamma 3.0"},
 		{"forge install x.whl", HistoryDidNotFinish, ""},
 	}
 	if len(rep.Operations) != len(want) {
