@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -346,4 +348,159 @@ func TestSync(t *testing.T) {
 			})
 		}
 	})
+}
+
+// foreignWheels writes the wheels testdata/sync/*-lock.toml lock, and
+// checks that they are still the bytes those files hash.
+func foreignWheels(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	want := map[string]string{
+		"lockfox-2.1.0-py3-none-any.whl": "d4395c4d982243b5d93de7b9679d8142fb4cab167fba1d0c37075fbd5535eee6",
+		"lockhen-1.4-py3-none-any.whl":   "2917218ce1f7e55f277387e8ece96fe406a4cbdeff190233a7a5f5455be82288",
+		"lockold-0.5-py3-none-any.whl":   "62577f33e3732b60874cdee749045a95dd8b30c5f0de2cd36b9c0d914ade7dec",
+	}
+	for _, w := range []fixtures.Wheel{
+		fixtures.PurePackage("lockfox", "2.1.0", fixtures.WithRequires("lockhen>=1.0", `lockold>=0.5; python_version < "3.11"`)),
+		fixtures.PurePackage("lockhen", "1.4"),
+		fixtures.PurePackage("lockold", "0.5"),
+	} {
+		p := writeWheel(t, dir, w)
+		if sha, _ := fileSHA256(t, p); sha != want[filepath.Base(p)] {
+			t.Fatalf("%s hashes %s now, testdata/sync says %s: the fixture changed, update the lock files", p, sha, want[filepath.Base(p)])
+		}
+	}
+	return dir
+}
+
+// TestSyncForeignLocks syncs lock files in the shapes pip lock and uv
+// export write: markers evaluated for each interpreter, an sdist-only
+// Windows package left out, [tool] tables ignored, wheels found in
+// --find-links by file name. pip check passes in the result.
+func TestSyncForeignLocks(t *testing.T) {
+	ctx := context.Background()
+	ws := testWorkspace(t)
+	ws.Log = &bytes.Buffer{}
+	wheels := foreignWheels(t)
+	tests := []struct {
+		lock, python, want string
+	}{
+		{"testdata/sync/pip-lock.toml", "3.12", "[('lockfox', '2.1.0'), ('lockhen', '1.4'), ('pip', '%s')]"},
+		{"testdata/sync/uv-lock.toml", "3.12", "[('lockfox', '2.1.0'), ('lockhen', '1.4'), ('pip', '%s')]"},
+		{"testdata/sync/uv-lock.toml", "3.10", "[('lockfox', '2.1.0'), ('lockhen', '1.4'), ('lockold', '0.5'), ('pip', '%s')]"},
+	}
+	for i, tc := range tests {
+		t.Run(filepath.Base(tc.lock)+" on "+tc.python, func(t *testing.T) {
+			needPython(t, tc.python)
+			env := "foreign" + string(rune('a'+i))
+			e, err := ws.Create(ctx, CreateOptions{Name: env, Python: tc.python})
+			mustDo(t, err)
+			rep, err := ws.Sync(ctx, SyncOptions{Env: env, Lock: tc.lock, FindLinks: wheels})
+			mustDo(t, err)
+			// pip is not in these locks: the environment's own stays.
+			pip := ""
+			for _, p := range rep.Packages {
+				if p.Name == "pip" && p.Action == SyncRemove {
+					t.Fatalf("pip removed: %s", planOf(rep))
+				}
+			}
+			ms, err := ws.Store.ManifestFor(ctx, env, "pip")
+			mustDo(t, err)
+			en, err := ws.Store.Get(ctx, ms.Entry)
+			mustDo(t, err)
+			pip = en.Version
+			if got, want := syncView(t, ws, env), strings.ReplaceAll(tc.want, "%s", pip); got != want {
+				t.Fatalf("view %s, want %s (plan %s)", got, want, planOf(rep))
+			}
+			if out, err := exec.Command(e.Venv.Interpreter(), "-m", "pip", "check").CombinedOutput(); err != nil {
+				t.Fatalf("pip check: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// TestSyncFetchesWithPip serves the locked wheels over HTTP on this
+// machine: pip download fetches them, forge checks their hashes.
+func TestSyncFetchesWithPip(t *testing.T) {
+	needPython(t, "3.12")
+	ctx := context.Background()
+	ws := testWorkspace(t)
+	ws.Log = &bytes.Buffer{}
+	wheels := foreignWheels(t)
+	srv := httptest.NewServer(http.FileServer(http.Dir(wheels)))
+	defer srv.Close()
+	_, err := ws.Create(ctx, CreateOptions{Name: "web", Python: "3.12"})
+	mustDo(t, err)
+	served := editLock(t, t.TempDir(), "testdata/sync/pip-lock.toml", func(l *lockfile.Lock) {
+		for i := range l.Packages {
+			w := &l.Packages[i].Wheels[0]
+			w.URL = srv.URL + "/" + w.FileName()
+		}
+	})
+	rep, err := ws.Sync(ctx, SyncOptions{Env: "web", Lock: served})
+	mustDo(t, err)
+	if rep.Fetched != 2 || !strings.HasPrefix(rep.Packages[0].Fetch, "pip download lockfox @ "+srv.URL) {
+		t.Fatalf("report %s %+v", planOf(rep), rep.Packages)
+	}
+	if got := syncView(t, ws, "web"); !strings.HasPrefix(got, "[('lockfox', '2.1.0'), ('lockhen', '1.4'), ('pip', ") {
+		t.Fatalf("view %s", got)
+	}
+
+	t.Run("a served file that is not the locked one", func(t *testing.T) {
+		far := testWorkspace(t)
+		_, err := far.Create(ctx, CreateOptions{Name: "web", Python: "3.12"})
+		mustDo(t, err)
+		before := syncLocal(t, far, "web")
+		bad := editLock(t, t.TempDir(), served, func(l *lockfile.Lock) {
+			l.Packages[1].Wheels[0].Hashes["sha256"] = strings.Repeat("ab", 32)
+		})
+		_, err = far.Sync(ctx, SyncOptions{Env: "web", Lock: bad})
+		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "package lockhen 1.4") || !strings.Contains(err.Error(), strings.Repeat("ab", 32)) {
+			t.Fatalf("sync: %v, want store.ErrCorrupt naming lockhen and both digests", err)
+		}
+		if after := syncLocal(t, far, "web"); !maps.Equal(before, after) {
+			t.Fatalf("LOCAL changed: %v -> %v", before, after)
+		}
+	})
+}
+
+// TestSyncRefusedByPolicy: a wheel the host cannot load stops the sync
+// before anything changes (exit 3 in the CLI).
+func TestSyncRefusedByPolicy(t *testing.T) {
+	needPython(t, "3.12")
+	if !fixtures.HaveGCC() {
+		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
+	}
+	ctx := context.Background()
+	ws := testWorkspace(t)
+	ws.Log = &bytes.Buffer{}
+	so, err := fixtures.GlibcSO(t.TempDir(), "_ext.so", "2.14", "2.34")
+	mustDo(t, err)
+	data, err := os.ReadFile(so)
+	mustDo(t, err)
+	dir := t.TempDir()
+	native := writeWheel(t, dir, fixtures.Wheel{Name: "newglibc", Version: "1.0", Tag: "py3-none-manylinux_2_17_x86_64",
+		Files: []fixtures.File{{Name: "newglibc/__init__.py", Data: []byte("")}, {Name: "newglibc/_ext.so", Data: data, Mode: 0o755}}})
+	pure := writeWheel(t, dir, fixtures.PurePackage("plain", "1.0"))
+	_, err = ws.Create(ctx, CreateOptions{Name: "src", Python: "3.12", WithoutPip: true})
+	mustDo(t, err)
+	_, err = ws.Install(ctx, InstallOptions{Env: "src", Specs: []string{native, pure}, Policy: string(abi.AllowABI)})
+	mustDo(t, err)
+	l, err := ws.Lock(ctx, LockOptions{Env: "src"})
+	mustDo(t, err)
+	lockPath := writeLock(t, t.TempDir(), l)
+	_, err = ws.Create(ctx, CreateOptions{Name: "old", Python: "3.12", WithoutPip: true})
+	mustDo(t, err)
+	ws.Host = fixtures.Profile("nogpu-glibc217")
+	_, err = ws.Sync(ctx, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI})
+	if !errors.Is(err, abi.ErrIncompatible) || !strings.Contains(err.Error(), "newglibc 1.0") {
+		t.Fatalf("sync: %v, want abi.ErrIncompatible naming newglibc", err)
+	}
+	if got := syncLocal(t, ws, "old"); len(got) != 0 {
+		t.Fatalf("LOCAL changed: %v", got)
+	}
+	rep, err := ws.Sync(ctx, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI, DryRun: true})
+	if !errors.Is(err, abi.ErrIncompatible) || rep == nil || rep.Packages[0].Verdict != abi.Refuse {
+		t.Fatalf("dry run: %v %+v", err, rep)
+	}
 }
