@@ -1,7 +1,7 @@
 // Command bench measures forge against pip on identical inputs, in one run:
 // cold and warm installs, environment creation, disk use of ten
-// environments, peak memory of a cold ingest, and how install, inspect,
-// gc and doctor scale with the size of the store. Every figure is a median
+// environments, peak memory of a cold ingest, how install, inspect, gc and
+// doctor scale with the size of the store, and sync of a 200-package lock. Every figure is a median
 // of --reps repetitions, forge and its peer alternating; ratios are what
 // count (absolute times on a shared machine are context).
 //
@@ -35,6 +35,7 @@ type options struct {
 	cache    string
 	scaling  bool
 	disk     bool
+	sync     bool
 	forgeBin string
 }
 
@@ -50,6 +51,7 @@ func main() {
 	flag.StringVar(&o.cache, "cache", "/tmp/forge-bench", "directory for corpora, the forge binary and scratch environments")
 	flag.BoolVar(&o.scaling, "scaling", true, "measure the 5,000-entry/200-environment store against a 50-entry one")
 	flag.BoolVar(&o.disk, "disk", true, "measure disk use of 10 environments against the store alone")
+	flag.BoolVar(&o.sync, "sync", true, "measure forge sync of a 200-package lock against warm install and pip --require-hashes, and forge lock")
 	flag.StringVar(&o.forgeBin, "forge", "", "use this forge binary instead of building ./cmd/forge")
 	flag.Parse()
 	for _, c := range strings.Split(corpora, ",") {
@@ -84,6 +86,7 @@ type results struct {
 	Scale   float64         `json:"scale"`
 	Corpora []*corpusResult `json:"corpora"`
 	Scaling *scalingResult  `json:"scaling,omitempty"`
+	Sync    *syncResult     `json:"sync,omitempty"`
 	// TopDir: whether the scratch directory is marked as a top of
 	// hierarchy for ext4's allocator (see setTopDir).
 	TopDir   bool      `json:"scratch_topdir"`
@@ -185,6 +188,13 @@ func run(o options) error {
 			return fmt.Errorf("scaling: %w", err)
 		}
 		b.res.Scaling = sr
+	}
+	if o.sync {
+		sr, err := b.syncScenario()
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		b.res.Sync = sr
 	}
 	b.res.Goals = goals(b.res)
 	b.res.Duration = time.Since(start).Seconds()
