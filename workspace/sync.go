@@ -468,6 +468,8 @@ func (w *Workspace) applySync(ctx context.Context, e *Env, mode linker.Mode, p *
 		unlinked = append(unlinked, m)
 	}
 	fresh := map[string]bool{}
+	// A package unlinked may have taken a top-level .pth file with it.
+	pth := len(unlinked) > 0
 	for _, requested := range []bool{false, true} {
 		var ents []*store.Entry
 		for _, sl := range p.link {
@@ -479,7 +481,8 @@ func (w *Workspace) applySync(ctx context.Context, e *Env, mode linker.Mode, p *
 		if len(ents) == 0 {
 			continue
 		}
-		outs, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, ents, mode, requested, fresh)
+		outs, linkedPth, err := w.linkEntries(ctx, e.Name, e.Venv, e, ents, mode, requested, fresh)
+		pth = pth || linkedPth
 		for i, out := range outs {
 			if out.linked && !out.already {
 				linked = append(linked, ents[i])
@@ -489,7 +492,10 @@ func (w *Workspace) applySync(ctx context.Context, e *Env, mode linker.Mode, p *
 			return w.undoSync(ctx, e, linked, unlinked, err)
 		}
 	}
-	// A .pth file may have come or gone: children see LOCAL as a parent.
+	if !pth {
+		return nil
+	}
+	// A .pth file came or may have gone: children see LOCAL as a parent.
 	return w.refreshLayering(ctx, e, false)
 }
 
