@@ -242,6 +242,15 @@ func TestSync(t *testing.T) {
 		if got := syncDigests(t, far, "far"); !maps.Equal(got, srcDigests) {
 			t.Fatalf("far digests %v, src %v", got, srcDigests)
 		}
+		// The store remembers where it read the wheels: far's own lock
+		// points at the same files.
+		fl, err := far.Lock(ctx, LockOptions{Env: "far"})
+		mustDo(t, err)
+		for i, p := range fl.Packages {
+			if p.Wheels[0].Path == "" || p.Wheels[0].Path != l.Packages[i].Wheels[0].Path {
+				t.Errorf("far's lock: %s at %q, src's at %q", p.Name, p.Wheels[0].Path, l.Packages[i].Wheels[0].Path)
+			}
+		}
 	})
 
 	// A lock of alpha and beta only, whose wheels are at URLs forge cannot
@@ -448,7 +457,8 @@ func TestSyncFetchesWithPip(t *testing.T) {
 
 	t.Run("a served file that is not the locked one", func(t *testing.T) {
 		far := testWorkspace(t)
-		_, err := far.Create(ctx, CreateOptions{Name: "web", Python: "3.12"})
+		// No pip of its own: the base interpreter's pip downloads.
+		_, err := far.Create(ctx, CreateOptions{Name: "web", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
 		before := syncLocal(t, far, "web")
 		bad := editLock(t, t.TempDir(), served, func(l *lockfile.Lock) {
