@@ -149,7 +149,9 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, err
 	}
-	if o.DryRun {
+	if o.DryRun || len(refused) > 0 {
+		// The plan as it stands, with every verdict: a refused sync
+		// reports which packages and why.
 		p, err := w.syncPlan(ctx, e, l, wants, verdicts)
 		if err != nil {
 			return nil, err
@@ -159,9 +161,6 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 			return rep, syncRefused(refused, host, policy)
 		}
 		return rep, nil
-	}
-	if len(refused) > 0 {
-		return nil, syncRefused(refused, host, policy)
 	}
 	if err := w.syncUnquarantine(ctx, wants); err != nil {
 		return nil, err

@@ -90,13 +90,13 @@ func runSync(ctx context.Context, app *App, file string, o syncOptions) error {
 	if err != nil {
 		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
 	}
-	if perr := app.Print(doc, func(w io.Writer) { printSync(w, rep, app.Verbose) }); perr != nil {
+	if perr := app.Print(doc, func(w io.Writer) { printSync(w, rep, err != nil, app.Verbose) }); perr != nil {
 		return perr
 	}
 	return reported(app, err)
 }
 
-func printSync(w io.Writer, rep *workspace.SyncReport, verbose bool) {
+func printSync(w io.Writer, rep *workspace.SyncReport, failed, verbose bool) {
 	for _, p := range rep.Packages {
 		line := fmt.Sprintf("%-7s %s %s", p.Action, p.Name, p.Version)
 		var notes []string
@@ -126,8 +126,12 @@ func printSync(w io.Writer, rep *workspace.SyncReport, verbose bool) {
 		fmt.Fprintln(w, line)
 		printFindings(w, "    ", p.Findings, verbose)
 	}
-	if rep.DryRun {
-		fmt.Fprintf(w, "dry run: %s to %s would add %d, remove %d, keep %d, fetch %d; nothing changed\n", rep.Env, rep.Lock, rep.Added, rep.Removed, rep.Kept, rep.Fetched)
+	switch {
+	case failed && !rep.DryRun:
+		fmt.Fprintf(w, "not synced: %s to %s planned to add %d, remove %d, keep %d, fetch %d\n", rep.Env, rep.Lock, rep.Added, rep.Removed, rep.Kept, rep.Fetched)
+		return
+	case rep.DryRun:
+		fmt.Fprintf(w, "dry run: syncing %s to %s would add %d, remove %d, keep %d, fetch %d; nothing changed\n", rep.Env, rep.Lock, rep.Added, rep.Removed, rep.Kept, rep.Fetched)
 		return
 	}
 	fmt.Fprintf(w, "synced %s to %s: %d added, %d removed, %d kept, %d fetched\n", rep.Env, rep.Lock, rep.Added, rep.Removed, rep.Kept, rep.Fetched)

@@ -71,7 +71,7 @@ func TestSyncCLI(t *testing.T) {
 		want []string // in stdout+stderr
 	}{
 		{"dry run", home, []string{"sync", lockPath, "--env", "dst", "--dry-run"}, 0,
-			[]string{"add     alpha 1.0\n", "add     beta 2.0\n", "remove  gamma 0.1\n", "dry run: dst to " + lockPath + " would add 2, remove 1, keep 0, fetch 0; nothing changed"}},
+			[]string{"add     alpha 1.0\n", "add     beta 2.0\n", "remove  gamma 0.1\n", "dry run: syncing dst to " + lockPath + " would add 2, remove 1, keep 0, fetch 0; nothing changed"}},
 		{"truncated", home, []string{"sync", "../../lockfile/testdata/bad-truncated.toml", "--env", "dst"}, exitUsage, []string{"bad-truncated.toml: not valid TOML"}},
 		{"duplicate", home, []string{"sync", "../../lockfile/testdata/bad-duplicate.toml", "--env", "dst"}, exitUsage, []string{"bad-duplicate.toml", "listed twice"}},
 		{"lock-version 2", home, []string{"sync", "../../lockfile/testdata/bad-lock-version-2.toml", "--env", "dst"}, exitUsage, []string{`lock-version "2.0" is not supported`}},
