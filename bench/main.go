@@ -1,8 +1,8 @@
 // Command bench measures forge against pip on identical inputs, in one run:
 // cold and warm installs, environment creation, disk use of ten
-// environments, peak memory of a cold ingest, and how install, inspect,
-// gc and doctor scale with the size of the store, and a rollback of a
-// torch-sized environment. Every figure is a median
+// environments, peak memory of a cold ingest, how install, inspect, gc and
+// doctor scale with the size of the store, sync of a 200-package lock, and
+// a rollback of a torch-sized environment. Every figure is a median
 // of --reps repetitions, forge and its peer alternating; ratios are what
 // count (absolute times on a shared machine are context).
 //
@@ -37,6 +37,7 @@ type options struct {
 	scaling  bool
 	disk     bool
 	rollback bool
+	sync     bool
 	forgeBin string
 }
 
@@ -53,6 +54,7 @@ func main() {
 	flag.BoolVar(&o.scaling, "scaling", true, "measure the 5,000-entry/200-environment store against a 50-entry one")
 	flag.BoolVar(&o.disk, "disk", true, "measure disk use of 10 environments against the store alone")
 	flag.BoolVar(&o.rollback, "rollback", true, "measure forge rollback of a torch-sized environment (30 wheels, 20,000 files)")
+	flag.BoolVar(&o.sync, "sync", true, "measure forge sync of a 200-package lock against warm install and pip --require-hashes, and forge lock")
 	flag.StringVar(&o.forgeBin, "forge", "", "use this forge binary instead of building ./cmd/forge")
 	flag.Parse()
 	for _, c := range strings.Split(corpora, ",") {
@@ -88,6 +90,7 @@ type results struct {
 	Corpora  []*corpusResult `json:"corpora"`
 	Scaling  *scalingResult  `json:"scaling,omitempty"`
 	Rollback *rollbackResult `json:"rollback,omitempty"`
+	Sync     *syncResult     `json:"sync,omitempty"`
 	// TopDir: whether the scratch directory is marked as a top of
 	// hierarchy for ext4's allocator (see setTopDir).
 	TopDir   bool      `json:"scratch_topdir"`
@@ -196,6 +199,13 @@ func run(o options) error {
 			return fmt.Errorf("rollback: %w", err)
 		}
 		b.res.Rollback = rr
+	}
+	if o.sync {
+		sr, err := b.syncScenario()
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		b.res.Sync = sr
 	}
 	b.res.Goals = goals(b.res)
 	b.res.Duration = time.Since(start).Seconds()
