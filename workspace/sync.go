@@ -69,6 +69,10 @@ type SyncReport struct {
 	Fetched  int           `json:"fetched"` // wheels not in the store (to fetch, with DryRun)
 	// Changed: the environment's LOCAL layer changed (false with DryRun).
 	Changed bool `json:"changed"`
+	// AutoSnapshot names the snapshot taken before the change ("" when
+	// nothing changed or auto_snapshots is 0): forge rollback ENV NAME
+	// undoes the sync.
+	AutoSnapshot string `json:"auto_snapshot,omitempty"`
 }
 
 // syncWant is a package the lock installs for the environment.
@@ -106,6 +110,27 @@ func (s *syncWant) norm() string { return abi.NormalizeName(s.sel.Package.Name) 
 // completes it. pip, which forge links into every environment, is kept
 // unless the lock pins pip itself.
 func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error) {
+	if o.DryRun {
+		return w.sync(ctx, o)
+	}
+	args := []string{o.Lock, "--env", o.Env}
+	if o.Policy != "" {
+		args = append(args, "--abi-policy", string(o.Policy))
+	}
+	if o.FindLinks != "" {
+		args = append(args, "--find-links", o.FindLinks)
+	}
+	op, err := w.beginLayerOp(ctx, o.Env, false, "sync", args)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.sync(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+// sync is Sync without its history row.
+func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error) {
 	l, err := readLock(o.Lock)
 	if err != nil {
 		return nil, syncLockKind(err)
@@ -181,12 +206,14 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if len(p.unlink) == 0 && len(p.link) == 0 {
 		return rep, nil
 	}
-	// HOOK: snapshot+history (before the first change: w.beforeEnvChange(ctx, e, "sync"))
+	// A restore point of the layer as it was (setting auto_snapshots).
+	if rep.AutoSnapshot, err = w.autoSnapshot(ctx, e, "sync"); err != nil {
+		return rep, err
+	}
 	if err := w.applySync(ctx, e, mode, p); err != nil {
 		return rep, err
 	}
 	rep.Changed = true
-	// HOOK: snapshot+history (after the change: w.afterEnvChange(...))
 	return rep, nil
 }
 

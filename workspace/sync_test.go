@@ -203,8 +203,40 @@ func TestSync(t *testing.T) {
 		}
 		again, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath})
 		mustDo(t, err)
-		if again.Changed || again.Kept != 3 || again.Added+again.Removed != 0 {
+		if again.Changed || again.Kept != 3 || again.Added+again.Removed != 0 || again.AutoSnapshot != "" {
 			t.Fatalf("second sync: %s %+v", planOf(again), again)
+		}
+
+		// The sync is in dst's history with what it changed, and the
+		// automatic snapshot taken before it undoes it.
+		h, err := ws.History(ctx, "dst")
+		mustDo(t, err)
+		var syncs []store.HistoryEntry
+		for _, op := range h.Operations {
+			if strings.HasPrefix(op.Command, "forge sync ") {
+				syncs = append(syncs, op)
+			}
+		}
+		if len(syncs) != 2 || syncs[0].Status != store.HistoryOK {
+			t.Fatalf("sync history: %+v", syncs)
+		}
+		if got := HistorySummary(syncs[0].Changes); got != "+alpha 1.0 -stray 3.0 ~beta 1.0→1.2" {
+			t.Fatalf("first sync's changes: %q", got)
+		}
+		if !strings.HasPrefix(rep.AutoSnapshot, "auto-sync-") {
+			t.Fatalf("auto snapshot %q", rep.AutoSnapshot)
+		}
+		if _, err := ws.Rollback(ctx, RollbackOptions{Env: "dst", Name: rep.AutoSnapshot}); err != nil {
+			t.Fatal(err)
+		}
+		if got := syncLocal(t, ws, "dst"); got["stray"] == "" || got["alpha"] != "" {
+			t.Fatalf("dst after rolling the sync back: %v", got)
+		}
+		if _, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath}); err != nil {
+			t.Fatal(err)
+		}
+		if got := syncView(t, ws, "dst"); got != srcView {
+			t.Fatalf("dst after syncing again sees %s, src %s", got, srcView)
 		}
 	})
 

@@ -135,4 +135,7 @@ func printSync(w io.Writer, rep *workspace.SyncReport, failed, verbose bool) {
 		return
 	}
 	fmt.Fprintf(w, "synced %s to %s: %d added, %d removed, %d kept, %d fetched\n", rep.Env, rep.Lock, rep.Added, rep.Removed, rep.Kept, rep.Fetched)
+	if rep.AutoSnapshot != "" {
+		fmt.Fprintf(w, "before it: snapshot %s (undo with forge rollback %s %s)\n", rep.AutoSnapshot, rep.Env, rep.AutoSnapshot)
+	}
 }
