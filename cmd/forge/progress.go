@@ -158,7 +158,7 @@ func (p *terminalProgress) Task(verb, name string, total int64, unit progress.Un
 		p.bars = mpb.New(opts...)
 	}
 	t.bar = p.bars.AddBar(max(total, 0),
-		mpb.PrependDecorators(decor.Name(label, decor.WC{C: decor.DindentRight | decor.DextraSpace})),
+		mpb.PrependDecorators(decor.Name(label, decor.WC{C: decor.DindentRight | decor.DextraSpace | decor.DSyncWidth})),
 		mpb.AppendDecorators(decor.OnComplete(count, "done")),
 	)
 	p.open[t] = true
@@ -201,7 +201,11 @@ func (t *barTask) Done() {
 			t.p.mu.Unlock()
 			return
 		}
-		t.bar.SetTotal(-1, true)
+		if n := max(t.total, t.n.Load()); n > 0 {
+			t.bar.SetTotal(n, true) // drawn full: "done"
+		} else {
+			t.bar.SetTotal(-1, true)
+		}
 		t.p.mu.Lock()
 		delete(t.p.open, t)
 		t.p.mu.Unlock()
