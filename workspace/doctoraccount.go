@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -81,7 +83,7 @@ func envPopulated(dir string) bool {
 		return !errors.Is(err, fs.ErrNotExist)
 	}
 	for _, b := range bins {
-		if n := b.Name(); n != "activate" && !strings.HasPrefix(n, "python") {
+		if n := b.Name(); !slices.Contains(linker.ActivateScriptNames, n) && !strings.HasPrefix(n, "python") {
 			return true
 		}
 	}
