@@ -215,3 +215,39 @@ func TestShellActivation(t *testing.T) {
 		}
 	})
 }
+
+// TestMovedHomeActivateScripts: a moved home's activate scripts (bash and
+// fish) name the home where it is now, parents' bins included.
+func TestMovedHomeActivateScripts(t *testing.T) {
+	home := shellHome(t)
+	moved := home + "-moved"
+	if out, err := exec.Command("mv", home, moved).CombinedOutput(); err != nil {
+		t.Fatalf("mv: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { os.RemoveAll(moved) })
+	dailyRun(t, moved, moved, 0, forgeBin, "envs") // any command re-roots the home
+	for _, name := range []string{"activate", "activate.fish"} {
+		b, err := os.ReadFile(filepath.Join(moved, "envs", "app", "bin", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if strings.Contains(s, home+"/") || !strings.Contains(s, filepath.Join(moved, "envs", "base", "bin")) {
+			t.Errorf("%s after the move:\n%s", name, s)
+		}
+	}
+	for _, shell := range []string{"bash", "fish"} {
+		t.Run(shell, func(t *testing.T) {
+			if _, err := exec.LookPath(shell); err != nil {
+				t.Skipf("no %s here", shell)
+			}
+			got := shellCase{shell, "bin/activate"}.run(t, moved, "")
+			if g := strings.TrimSpace(got["tool.out"]); g != "basetool-cli 1.0" {
+				t.Errorf("the parent's console script in the moved home: %q", g)
+			}
+			if got["after.env"] != got["before.env"] {
+				t.Errorf("environment after deactivate differs")
+			}
+		})
+	}
+}
