@@ -216,7 +216,7 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 	if app.Verbose && !app.Quiet {
 		opts.PipOutput = app.Stderr
 	}
-	ctx, prog := withProgress(ctx, app)
+	ctx, prog := withProgress(ctx, app, ws)
 	rep, err := ws.PipInstall(ctx, opts)
 	prog.Finish()
 	var pe *workspace.PipError

@@ -229,6 +229,7 @@ func (p *terminalProgress) Finish() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.bars = nil
 	for _, pt := range p.phases {
 		line := fmt.Sprintf("phase %s %.2fs", pt.name, pt.took.Seconds())
 		if len(pt.summary) > 0 {
@@ -248,8 +249,26 @@ func joinSummaries(s []string) string {
 }
 
 // withProgress returns ctx carrying the progress reporter app's flags ask
-// for; the caller calls Finish once the work is over.
-func withProgress(ctx context.Context, app *App) (context.Context, *terminalProgress) {
+// for, and sends ws's messages through it; the caller calls Finish once
+// the work is over.
+func withProgress(ctx context.Context, app *App, ws *workspace.Workspace) (context.Context, *terminalProgress) {
 	p := newTerminalProgress(progressFor(app))
+	if p.o.Bars && !app.Quiet {
+		ws.Log = p
+	}
 	return progress.With(ctx, p.Reporter()), p
+}
+
+// Write prints b above the bars while they are drawn, where a message
+// ("waiting for the store...") is not drawn over, else to Out.
+func (p *terminalProgress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	bars := p.bars
+	p.mu.Unlock()
+	if bars != nil {
+		if n, err := bars.Write(b); err == nil {
+			return n, nil
+		}
+	}
+	return p.o.Out.Write(b)
 }

@@ -64,6 +64,8 @@ func TestProgressBars(t *testing.T) {
 	waitFor(t, out, "unpacking torch-2.6.0 (1.0 GiB)")
 	waitFor(t, out, "50 %")
 	waitFor(t, out, "3/4")
+	p.Write([]byte("note: a message while bars are drawn\n"))
+	waitFor(t, out, "note: a message while bars are drawn")
 	unpack.Add(1 << 30) // reads past the declared size: not complete until Done
 	unpack.Done()
 	link.Add(1)
