@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"regexp"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
