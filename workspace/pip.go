@@ -14,6 +14,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/progress"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -150,7 +151,10 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
+	prog := progress.From(ctx)
+	st := prog.Phase("probe")
 	host, err := w.hostFor(e)
+	st.Done("")
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +167,9 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 		return nil, err
 	}
 	defer gcLock.Unlock()
+	st = prog.Phase("resolve")
 	plan, reason, err := w.planFromStore(ctx, e, req, host, policy, o.GPU, menv)
+	st.Done("from the store")
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +191,10 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	defer os.RemoveAll(staging)
 	argv := append([]string{pipPy, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", staging}, req.wheelArgs...)
 	rep.PipCommand = argv
-	if err := runPip(ctx, argv, dir, o.PipOutput); err != nil {
+	st = prog.Phase("pip")
+	err = runPip(ctx, argv, dir, o.PipOutput)
+	st.Done("")
+	if err != nil {
 		return rep, err
 	}
 	wheels, err := filepath.Glob(filepath.Join(staging, "*.whl"))
@@ -204,14 +213,22 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, rep *PipInstallReport, req *pipRequest, wheels []string, host *abi.Host, policy abi.Policy) error {
 	var cands []candidate
 	fresh := map[string]bool{} // entries this run added to the store
+	prog := progress.From(ctx)
+	st := prog.Phase("ingest")
+	var ingested []*store.IngestResult
 	for _, p := range wheels {
 		res, err := w.Store.Ingest(ctx, p)
 		if err != nil {
+			st.Done("failed")
 			return fmt.Errorf("%s: %w", filepath.Base(p), err)
 		}
 		fresh[res.Entry.SHA256] = !res.Reused
 		cands = append(cands, candidate{entry: res.Entry})
+		ingested = append(ingested, res)
 	}
+	st.Done(ingestSummary(ingested))
+	st = prog.Phase("abi check")
+	defer func() { st.Done(countOf(len(cands), "package")) }()
 	provided, err := w.providedLibs(ctx, e, cands)
 	if err != nil {
 		return err
@@ -253,6 +270,7 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 		sortPipPackages(rep.Packages)
 		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
+	st.Done(countOf(len(cands), "package"))
 	return w.pipLink(ctx, o, rep, deps, top, fresh)
 }
 

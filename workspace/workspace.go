@@ -216,10 +216,20 @@ func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
 // LayerSites are the site-packages of the parents (nearest first) and GLOBAL.
 func (w *Workspace) layerSites(e *Env) []string {
 	var out []string
-	for _, p := range e.Chain {
-		out = append(out, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
+	for _, l := range w.layerVenvs(e) {
+		out = append(out, l.SitePackages())
 	}
-	return append(out, w.globalVenv(e.Py).SitePackages())
+	return out
+}
+
+// layerVenvs are the layers e sees besides its own: its parents, nearest
+// first, then GLOBAL.
+func (w *Workspace) layerVenvs(e *Env) []linker.Venv {
+	var out []linker.Venv
+	for _, p := range e.Chain {
+		out = append(out, linker.Venv{Root: p.Path, Python: e.Py})
+	}
+	return append(out, w.globalVenv(e.Py))
 }
 
 // CreateOptions are the inputs of Create.
@@ -310,7 +320,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 			return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
 		}
 	}
-	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e), o.WithoutPip); err != nil {
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerVenvs(e), o.WithoutPip); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
 	// pip is linked before the record is written: until then no other
