@@ -24,9 +24,6 @@ var complexityAllowlist = map[string]int{
 	"workspace (*Workspace).strays":    41,
 	"workspace (*Workspace).Install":   40,
 	"workspace (*Workspace).DoctorABI": 31,
-	"abi ReadELF":                      40,
-	"abi parseFatbinAt":                39,
-	"abi (*Evaluator).checkKey":        33,
 }
 
 // maxFileLines is the most lines a non-test .go file may have.
