@@ -20,7 +20,8 @@ import (
 	"github.com/forge-ml/forge/store"
 )
 
-// Reuse kinds of an install report (PRODUCT.md).
+// Reuse kinds of an install report: how a package's store entry came to
+// serve this install.
 const (
 	ReuseExact         = "exact"
 	ReuseABICompatible = "abi_compatible"
