@@ -27,7 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forge-ml/forge/abi"
-	"github.com/forge-ml/forge/progress"
+	"github.com/forge-ml/forge/internal/progress"
 )
 
 // IngestResult says what Ingest did.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
-	"github.com/forge-ml/forge/progress"
+	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/store"
 )
 

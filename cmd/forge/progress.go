@@ -13,7 +13,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/forge-ml/forge/progress"
+	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/workspace"
 )
 

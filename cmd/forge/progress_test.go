@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/progress"
+	"github.com/forge-ml/forge/internal/progress"
 )
 
 // syncBuffer is a terminal stand-in mpb writes to from its own goroutine
