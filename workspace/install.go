@@ -14,9 +14,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
-	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/store"
 )
 

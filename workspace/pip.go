@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/internal/progress"
+	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
