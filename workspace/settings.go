@@ -54,6 +54,9 @@ var SettingSpecs = []SettingSpec{
 			m, err := resolver.ParseMode(s)
 			return m.String(), err
 		}},
+	{Key: SettingDistutilsShim, Values: []string{"on", "off"}, Default: "off",
+		Doc:   "on: setuptools' vendored distutils is importable as distutils when nothing else provides it (Python 3.12+)",
+		parse: parseOnOff},
 }
 
 // SettingKeys lists the valid keys, sorted.
@@ -102,6 +105,9 @@ type Setting struct {
 type SettingsReport struct {
 	Env      string    `json:"env"`
 	Settings []Setting `json:"settings"`
+	// Notes say what setting a value did besides storing it (files written
+	// or removed); only forge env set has them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Settings returns an environment's settings: every known key (set or
@@ -153,10 +159,23 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (*Se
 		}
 		value = v
 	}
+	var notes []string
+	if key == SettingDistutilsShim {
+		// Files first: a refused shim leaves the setting as it was.
+		n, err := w.applyDistutilsShim(ctx, env, value)
+		if err != nil {
+			return nil, err
+		}
+		notes = n
+	}
 	if err := w.Store.SetEnvSetting(ctx, env, key, value); err != nil {
 		return nil, err
 	}
-	return w.Settings(ctx, env, key)
+	rep, err := w.Settings(ctx, env, key)
+	if rep != nil {
+		rep.Notes = notes
+	}
+	return rep, err
 }
 
 // EnvSummary is one line of the environment list.

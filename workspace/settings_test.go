@@ -26,7 +26,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		{name: "link mode", key: "link_mode", value: "hardlink", want: "hardlink"},
 		{name: "resolver mode canonicalised", key: "resolver_mode", value: "Strict", want: "strict"},
 		{name: "empty value resets", key: "resolver_mode", value: "", want: ""},
-		{name: "unknown key", key: "colour", value: "blue", wantErr: []string{`"colour"`, "abi_policy, link_mode, resolver_mode"}},
+		{name: "unknown key", key: "colour", value: "blue", wantErr: []string{`"colour"`, "abi_policy, distutils_shim, link_mode, resolver_mode"}},
 		{name: "invalid policy", key: "abi_policy", value: "lenient", wantErr: []string{`"lenient"`, "strict_abi, warn_abi, allow_abi"}},
 		{name: "invalid link mode", key: "link_mode", value: "reflink", wantErr: []string{"symlink, hardlink, copy"}},
 		{name: "invalid resolver mode", key: "resolver_mode", value: "pedantic", wantErr: []string{"loose, warn, strict"}},

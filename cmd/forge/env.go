@@ -32,8 +32,12 @@ Flags on a command override them (--abi-policy, --link-mode, --mode).`,
 
 func settingsHelp() string {
 	var b strings.Builder
+	width := 0
 	for _, s := range workspace.SettingSpecs {
-		fmt.Fprintf(&b, "  %-14s %s (default %s): %s\n", s.Key, strings.Join(s.Values, "|"), s.Default, s.Doc)
+		width = max(width, len(s.Key))
+	}
+	for _, s := range workspace.SettingSpecs {
+		fmt.Fprintf(&b, "  %-*s  %s (default %s): %s\n", width, s.Key, strings.Join(s.Values, "|"), s.Default, s.Doc)
 	}
 	return b.String()
 }
@@ -43,7 +47,7 @@ func newEnvSetCmd(app *App) *cobra.Command {
 		Use:               "set ENV KEY VALUE",
 		Short:             "Set one setting of an environment",
 		Long:              "Set one setting of an environment. Keys and values:\n" + settingsHelp(),
-		Example:           "  forge env set app abi_policy strict_abi\n  forge env set app resolver_mode strict",
+		Example:           "  forge env set app abi_policy strict_abi\n  forge env set app resolver_mode strict\n  forge env set app distutils_shim on   # Python 3.12+: import distutils from setuptools",
 		Args:              cobra.ExactArgs(3),
 		ValidArgsFunction: completeSettingArgs(app),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,7 +81,12 @@ func runEnvSet(ctx context.Context, app *App, env, key, value string) error {
 	if err != nil {
 		return err
 	}
-	return app.Print(rep, func(w io.Writer) { printSettings(w, rep, false) })
+	return app.Print(rep, func(w io.Writer) {
+		printSettings(w, rep, false)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	})
 }
 
 func newEnvGetCmd(app *App) *cobra.Command {
