@@ -75,7 +75,7 @@ func settingSpec(key string) (SettingSpec, error) {
 			return s, nil
 		}
 	}
-	return SettingSpec{}, fmt.Errorf("unknown setting %q: valid keys are %s: %w", key, strings.Join(SettingKeys(), ", "), ErrUsage)
+	return SettingSpec{}, kinded(fmt.Errorf("unknown setting %q: valid keys are %s", key, strings.Join(SettingKeys(), ", ")), ErrUsage)
 }
 
 // ValidateSetting checks a key and value and returns the value as stored.
@@ -87,7 +87,7 @@ func ValidateSetting(key, value string) (string, error) {
 	}
 	v, err := spec.parse(value)
 	if err != nil {
-		return "", fmt.Errorf("setting %s: invalid value %q: valid values are %s: %w", key, value, strings.Join(spec.Values, ", "), ErrUsage)
+		return "", kinded(fmt.Errorf("setting %s: invalid value %q: valid values are %s", key, value, strings.Join(spec.Values, ", ")), ErrUsage)
 	}
 	return v, nil
 }
@@ -335,8 +335,10 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	}
 	// --force does not override this (a child would lose its parent's
 	// packages), so the message does not offer it.
-	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s)",
-		name, strings.Join(names, ", "), names[0]), store.ErrExists)
+	// Re-creating a project environment is what a test environment on it
+	// (forge env test) would block: say how to change it without that.
+	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s), or change %s in place (forge install / forge uninstall --env %s): its children see the change",
+		name, strings.Join(names, ", "), names[0], name, name), store.ErrExists)
 }
 
 // retireEnvDir renames an environment's directory to a hidden

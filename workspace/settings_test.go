@@ -135,7 +135,7 @@ func TestRemoveEnv(t *testing.T) {
 			}
 			// The kind decides the exit code; its text ("already exists")
 			// would only confuse: the message says what to do instead.
-			if want := "environment base has child environments app: remove them first (forge env rm app)"; err == nil || err.Error() != want {
+			if want := "environment base has child environments app: remove them first (forge env rm app), or change base in place (forge install / forge uninstall --env base): its children see the change"; err == nil || err.Error() != want {
 				t.Errorf("force=%v: message %q, want %q", force, err, want)
 			}
 		}

@@ -17,16 +17,16 @@ func init() { register(newEnvCmd) }
 func newEnvCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env",
-		Short: "Per-environment settings, and removing an environment",
+		Short: "Per-environment settings, removing an environment, and test environments",
 		Long: `Settings of an environment (defaults for its commands):
 ` + settingsHelp() + `
 Flags on a command override them (--abi-policy, --link-mode, --mode).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("forge env needs a subcommand: set, get, unset or rm")
+			return usagef("forge env needs a subcommand: set, get, unset, rm or test")
 		},
 	}
-	cmd.AddCommand(newEnvSetCmd(app), newEnvGetCmd(app), newEnvUnsetCmd(app), newEnvRmCmd(app))
+	cmd.AddCommand(newEnvSetCmd(app), newEnvGetCmd(app), newEnvUnsetCmd(app), newEnvRmCmd(app), newEnvTestCmd(app))
 	return cmd
 }
 

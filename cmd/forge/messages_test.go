@@ -103,6 +103,12 @@ func TestMessages(t *testing.T) {
 			stderr: []string{`--gpu "cu999": want auto, cpu or cuXYZ`, "forge knows CUDA up to"}},
 		{name: "--gpu rocm is a usage error", args: []string{"install", "--env", "app", "--gpu", "rocm", "numpy==2.0.0"}, code: exitUsage,
 			stderr: []string{`--gpu "rocm": want auto, cpu or cuXYZ`}},
+		{name: "env test makes a child of the project", args: []string{"env", "test", "app", "--without-pip", yaml54}, code: exitOK,
+			stdout: []string{"created app-test (Python 3.12", "layered on app", "installed PyYAML 5.4  [LOCAL", "forge run --env app-test -- python -m pytest"}},
+		{name: "env rm of a project with a test env says how to change it", args: []string{"env", "rm", "app"}, code: exitError,
+			stderr: []string{"remove them first (forge env rm app-test), or change app in place (forge install / forge uninstall --env app)"}},
+		{name: "env test of the project itself", args: []string{"env", "test", "app", "--name", "app"}, code: exitUsage,
+			stderr: []string{"the test environment cannot be app itself"}, notOut: []string{": usage"}},
 		{name: "--home on a symlink loop", args: []string{"--home", loop, "envs"}, code: exitError,
 			stderr: []string{"too many levels of symbolic links"}, notOut: []string{"file exists"}},
 	}
