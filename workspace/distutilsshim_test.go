@@ -110,6 +110,10 @@ func TestDistutilsShim(t *testing.T) {
 			t.Errorf("after on: %v", err)
 		}
 	}
+	// forge's own files are nothing for doctor to report or repair.
+	if rep, err := ws.Doctor(ctx, DoctorOptions{Fix: true, DryRun: true}); err != nil || len(rep.Issues) != 0 {
+		t.Errorf("doctor with the shim on: %v, issues %+v", err, rep)
+	}
 
 	rep = set(t, "off")
 	if len(rep.Notes) != 2 {
