@@ -200,7 +200,8 @@ func TestProbeNarrowsOverriddenGPUs(t *testing.T) {
 	if code := Main([]string{"--home", t.TempDir(), "probe"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "1 visible GPU(s)") || strings.Contains(out.String(), "sm 7.0") {
+	if !strings.Contains(out.String(), "1 visible GPU(s)") || strings.Contains(out.String(), "sm 7.0") ||
+		!strings.Contains(out.String(), "  gpu 0: override, sm 8.0, memory unknown\n") {
 		t.Errorf("probe with CUDA_VISIBLE_DEVICES=0 of two overridden GPUs:\n%s", out.String())
 	}
 }
