@@ -26,4 +26,5 @@ go vet ./...
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
 go test -timeout 20m ./...
-if [ -x .ci/fuzz.sh ]; then FUZZTIME="${FUZZTIME:-3s}" .ci/fuzz.sh; fi
+if [ -x .ci/fuzz.sh ]; then FUZZTIME="${FUZZTIME:-500x}" .ci/fuzz.sh; fi
+echo "ok: all tests passed ($(((SECONDS + 30) / 60)) min)"

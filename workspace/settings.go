@@ -57,6 +57,9 @@ var SettingSpecs = []SettingSpec{
 	{Key: SettingAutoSnapshots, Values: []string{"0.." + strconv.Itoa(maxAutoSnapshots)}, Default: strconv.Itoa(defaultAutoSnapshots),
 		Doc:   "automatic snapshots kept before rollback and sync (0: none)",
 		parse: parseAutoSnapshots},
+	{Key: SettingDistutilsShim, Values: []string{"on", "off"}, Default: "off",
+		Doc:   "on: setuptools' vendored distutils is importable as distutils when nothing else provides it (Python 3.12+)",
+		parse: parseOnOff},
 }
 
 // SettingKeys lists the valid keys, sorted.
@@ -75,7 +78,7 @@ func settingSpec(key string) (SettingSpec, error) {
 			return s, nil
 		}
 	}
-	return SettingSpec{}, fmt.Errorf("unknown setting %q: valid keys are %s: %w", key, strings.Join(SettingKeys(), ", "), ErrUsage)
+	return SettingSpec{}, kinded(fmt.Errorf("unknown setting %q: valid keys are %s", key, strings.Join(SettingKeys(), ", ")), ErrUsage)
 }
 
 // ValidateSetting checks a key and value and returns the value as stored.
@@ -87,7 +90,7 @@ func ValidateSetting(key, value string) (string, error) {
 	}
 	v, err := spec.parse(value)
 	if err != nil {
-		return "", fmt.Errorf("setting %s: invalid value %q: valid values are %s: %w", key, value, strings.Join(spec.Values, ", "), ErrUsage)
+		return "", kinded(fmt.Errorf("setting %s: invalid value %q: valid values are %s", key, value, strings.Join(spec.Values, ", ")), ErrUsage)
 	}
 	return v, nil
 }
@@ -105,6 +108,9 @@ type Setting struct {
 type SettingsReport struct {
 	Env      string    `json:"env"`
 	Settings []Setting `json:"settings"`
+	// Notes say what setting a value did besides storing it (files written
+	// or removed); only forge env set has them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Settings returns an environment's settings: every known key (set or
@@ -175,10 +181,23 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep
 		}
 		value = v
 	}
+	var notes []string
+	if key == SettingDistutilsShim {
+		// Files first: a refused shim leaves the setting as it was.
+		n, err := w.applyDistutilsShim(ctx, env, value)
+		if err != nil {
+			return nil, err
+		}
+		notes = n
+	}
 	if err := w.Store.SetEnvSetting(ctx, env, key, value); err != nil {
 		return nil, err
 	}
-	return w.Settings(ctx, env, key)
+	rep, err = w.Settings(ctx, env, key)
+	if rep != nil {
+		rep.Notes = notes
+	}
+	return rep, err
 }
 
 // EnvSummary is one line of the environment list.
@@ -338,8 +357,10 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	}
 	// --force does not override this (a child would lose its parent's
 	// packages), so the message does not offer it.
-	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s)",
-		name, strings.Join(names, ", "), names[0]), store.ErrExists)
+	// Re-creating a project environment is what a test environment on it
+	// (forge env test) would block: say how to change it without that.
+	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s), or change %s in place (forge install / forge uninstall --env %s): its children see the change",
+		name, strings.Join(names, ", "), names[0], name, name), store.ErrExists)
 }
 
 // retireEnvDir renames an environment's directory to a hidden
