@@ -190,7 +190,7 @@ func (p *reqParser) extras() ([]string, error) {
 
 var nameSeparators = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
-// normalizeName is the PEP 503 rule, the same as abi.NormalizeName. It is
+// normalizeName is the PEP 503 rule, the same as wheel.NormalizeName. It is
 // repeated here so that this pure package does not pull in abi's ELF and
 // fatbin readers; TestNormalizeNameMatchesPackaging pins it to packaging's
 // canonicalize_name.

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // IngestResult says what Ingest did.
@@ -84,7 +85,7 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
 			return nil, &fs.PathError{Op: "wheel", Path: p, Err: pe.Err}
 		}
-		wf, err := abi.ParseWheelFilename(j.base)
+		wf, err := wheel.ParseFilename(j.base)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
 		}
@@ -173,7 +174,7 @@ type ingestJob struct {
 	path, base string
 	id         fileID
 	size       int64 // of the wheel file
-	wf         abi.WheelFilename
+	wf         wheel.Filename
 	sha        string     // known from the file's identity, or once hashed
 	hashed     string     // the digest, when this call read the file for it
 	same       *ingestJob // an earlier job for the same file or digest
@@ -457,7 +458,7 @@ func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size 
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	e := &Entry{
-		Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
+		Name: plan.meta.meta.Name, NormName: wheel.NormalizeName(wf.Name), Version: wf.Version,
 		Build: wf.Build, Filename: base, WheelSize: size, Size: unpacked, Files: len(plan.files), Fingerprint: fp,
 	}
 	if e.Name == "" {
@@ -657,7 +658,7 @@ type memberPlan struct {
 	src         io.ReaderAt // the archive
 	files       []*zip.File // regular files, largest first
 	dirs        []string    // every directory to create, parents first
-	record      map[string]RecordEntry
+	record      map[string]wheel.RecordEntry
 	distInfo    string
 	meta        wheelMeta
 	metadataRaw []byte
@@ -668,7 +669,7 @@ var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD
 
 // planMembers validates names, modes, sizes and RECORD coverage before any
 // byte is written.
-func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, error) {
+func (s *Store) planMembers(zr *zip.Reader, wf wheel.Filename) (*memberPlan, error) {
 	if len(zr.File) > s.MaxMembers {
 		return nil, fmt.Errorf("%d members: too many members (limit %d): %w", len(zr.File), s.MaxMembers, ErrInvalid)
 	}
@@ -680,10 +681,10 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	byName := map[string]*zip.File{}
 	for _, f := range zr.File {
 		name := f.Name
-		if err := checkMemberName(name); err != nil {
+		if err := wheel.CheckMemberName(name); err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
 		}
-		key := foldName(strings.TrimSuffix(name, "/"))
+		key := wheel.FoldName(strings.TrimSuffix(name, "/"))
 		if prev, dup := seen[key]; dup {
 			if prev == name {
 				return nil, fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
@@ -734,7 +735,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 			return nil, fmt.Errorf("member %q is both a file and a directory (conflict): %w", d, ErrInvalid)
 		}
 	}
-	want := abi.DistInfoName(wf.Name)
+	want := wheel.DistInfoName(wf.Name)
 	switch len(distInfos) {
 	case 0:
 		return nil, fmt.Errorf("no .dist-info directory: %w", ErrInvalid)
@@ -746,7 +747,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 		p.distInfo = d
 	}
 	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(p.distInfo, ".dist-info"), "-")
-	if abi.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
+	if wheel.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
 		return nil, fmt.Errorf("directory %s does not match the file name (%s %s): %w", p.distInfo, wf.Name, wf.Version, ErrInvalid)
 	}
 	names := make([]string, len(zr.File))
@@ -780,11 +781,11 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	if err != nil {
 		return nil, err
 	}
-	entries, err := ParseRecord(recordRaw)
+	entries, err := wheel.ParseRecord(recordRaw)
 	if err != nil {
 		return nil, fmt.Errorf("malformed RECORD: %v: %w", err, ErrInvalid)
 	}
-	p.record = make(map[string]RecordEntry, len(entries))
+	p.record = make(map[string]wheel.RecordEntry, len(entries))
 	for _, e := range entries {
 		if _, dup := p.record[e.Path]; dup {
 			return nil, fmt.Errorf("RECORD lists %s twice: %w", e.Path, ErrInvalid)
@@ -815,8 +816,8 @@ func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, 
 	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
 		return nil, err
 	}
-	if wf.Variant != "" && byName[p.distInfo+"/"+abi.VariantFile] != nil {
-		if p.variantRaw, err = small(abi.VariantFile); err != nil {
+	if wf.Variant != "" && byName[p.distInfo+"/"+wheel.VariantFile] != nil {
+		if p.variantRaw, err = small(wheel.VariantFile); err != nil {
 			return nil, err
 		}
 	}
@@ -940,7 +941,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	var head headCapture
 	crc := crc32.NewIEEE()
 	sums := []io.Writer{&head, crc}
-	h := newHash(rec.Algo)
+	h := wheel.NewHash(rec.Algo)
 	if h != nil {
 		sums = append(sums, h)
 	}
@@ -976,7 +977,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 	if crc.Sum32() != f.CRC32 {
 		return n, fmt.Errorf("member %s: checksum error: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
 	}
-	if err := checkDescriptor(p.src, f); err != nil {
+	if err := wheel.CheckDescriptor(p.src, f); err != nil {
 		return n, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
 	}
 	if listed {
@@ -985,7 +986,7 @@ func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *ab
 		}
 		if h != nil {
 			if sum := h.Sum(nil); !bytes.Equal(sum, rec.Digest) {
-				return n, fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", f.Name, RecordDigest(rec.Algo, rec.Digest), RecordDigest(rec.Algo, sum), ErrCorrupt)
+				return n, fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", f.Name, wheel.RecordDigest(rec.Algo, rec.Digest), wheel.RecordDigest(rec.Algo, sum), ErrCorrupt)
 			}
 		}
 	}
@@ -1079,20 +1080,11 @@ func (s *Store) holdWheel(n int64) bool {
 
 // openZip opens an archive after checking what archive/zip lets pass.
 func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
-	if size == 0 {
-		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
-	}
-	var magic [4]byte
-	f.ReadAt(magic[:], 0)
-	isZip := bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06"))
-	zr, err := zip.NewReader(f, size)
+	zr, err := wheel.Open(f, size)
 	if err != nil {
-		if isZip {
-			return nil, fmt.Errorf("unreadable zip archive, truncated or damaged (%v): %w", err, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("not a zip archive (%v): %w", err, ErrInvalid)
+		return nil, err
 	}
-	if err := checkZipStructure(f, size, zr.File); err != nil {
+	if err := wheel.CheckStructure(f, size, zr.File); err != nil {
 		return nil, err
 	}
 	zr.RegisterDecompressor(zip.Deflate, inflater)

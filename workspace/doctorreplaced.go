@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // forgetReplacedAction is the doctor --fix repair of a package that pip
@@ -29,8 +29,8 @@ func replacedBy(root string, m store.Manifest) string {
 		if err != nil {
 			continue
 		}
-		md, err := abi.ParseMetadata(data)
-		if err == nil && abi.NormalizeName(md.Name) == m.NormName {
+		md, err := wheel.ParseMetadata(data)
+		if err == nil && wheel.NormalizeName(md.Name) == m.NormName {
 			return md.Name + " " + md.Version
 		}
 	}

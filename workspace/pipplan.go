@@ -10,6 +10,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // storePlan is what the fast path links: NAME==VERSION specs.
@@ -41,8 +42,8 @@ func (w *Workspace) planFromStore(ctx context.Context, e *Env, req *pipRequest, 
 	}
 	chosen := map[string]*planned{}
 	var order, work []string
-	metaCache := map[string]abi.Metadata{}
-	meta := func(en *store.Entry) (abi.Metadata, error) {
+	metaCache := map[string]wheel.Metadata{}
+	meta := func(en *store.Entry) (wheel.Metadata, error) {
 		if m, ok := metaCache[en.SHA256]; ok {
 			return m, nil
 		}
@@ -87,7 +88,7 @@ func (w *Workspace) planFromStore(ctx context.Context, e *Env, req *pipRequest, 
 	addExtras := func(pl *planned, extras []string) bool {
 		grew := false
 		for _, x := range extras {
-			x = abi.NormalizeName(x)
+			x = wheel.NormalizeName(x)
 			if !pl.extras[x] {
 				pl.extras[x], grew = true, true
 			}

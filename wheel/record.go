@@ -1,4 +1,4 @@
-package store
+package wheel
 
 import (
 	"bytes"
@@ -54,15 +54,15 @@ func ParseRecord(data []byte) ([]RecordEntry, error) {
 			if !ok {
 				return nil, fmt.Errorf("RECORD line %d: hash %q is not algo=digest", line, rec[1])
 			}
-			if newHash(algo) == nil {
+			if NewHash(algo) == nil {
 				return nil, fmt.Errorf("RECORD line %d: unsupported hash algorithm %q (want sha256, sha384 or sha512)", line, algo)
 			}
 			d, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(digest, "="))
 			if err != nil {
 				return nil, fmt.Errorf("RECORD line %d: hash of %s is not urlsafe base64", line, e.Path)
 			}
-			if len(d) != newHash(algo).Size() {
-				return nil, fmt.Errorf("RECORD line %d: %s digest of %s has %d bytes, want %d", line, algo, e.Path, len(d), newHash(algo).Size())
+			if len(d) != NewHash(algo).Size() {
+				return nil, fmt.Errorf("RECORD line %d: %s digest of %s has %d bytes, want %d", line, algo, e.Path, len(d), NewHash(algo).Size())
 			}
 			e.Algo, e.Digest = algo, d
 		}
@@ -78,7 +78,7 @@ func ParseRecord(data []byte) ([]RecordEntry, error) {
 	return out, nil
 }
 
-func newHash(algo string) hash.Hash {
+func NewHash(algo string) hash.Hash {
 	switch algo {
 	case "sha256":
 		return sha256.New()
