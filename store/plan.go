@@ -27,131 +27,205 @@ type memberPlan struct {
 var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
 
 // planMembers validates names, modes, sizes and RECORD coverage before any
-// byte is written.
+// byte is written. The checks run in a fixed order, member by member and
+// then over the whole archive, so that a wheel breaking several rules is
+// always refused for the same one.
 func (s *Store) planMembers(zr *zip.Reader, wf wheel.Filename) (*memberPlan, error) {
 	if len(zr.File) > s.MaxMembers {
 		return nil, fmt.Errorf("%d members: too many members (limit %d): %w", len(zr.File), s.MaxMembers, ErrInvalid)
 	}
-	p := &memberPlan{}
-	seen := make(map[string]string, len(zr.File))
-	dirs := map[string]bool{}
-	distInfos := map[string]bool{}
-	var total uint64
-	byName := map[string]*zip.File{}
-	for _, f := range zr.File {
-		name := f.Name
-		if err := wheel.CheckMemberName(name); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
-		}
-		key := wheel.FoldName(strings.TrimSuffix(name, "/"))
-		if prev, dup := seen[key]; dup {
-			if prev == name {
-				return nil, fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
-			}
-			return nil, fmt.Errorf("duplicate member names %q and %q (they differ only in case or Unicode normalisation): %w", prev, name, ErrInvalid)
-		}
-		seen[key] = name
-		mode := f.Mode()
-		if mode&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("member %q is a symlink: %w", name, ErrInvalid)
-		}
-		if mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0 {
-			return nil, fmt.Errorf("member %q is a special file (%v): %w", name, mode.Type(), ErrInvalid)
-		}
-		top, _, _ := strings.Cut(name, "/")
-		if strings.HasSuffix(top, ".dist-info") {
-			distInfos[top] = true
-		}
-		if strings.HasSuffix(name, "/") || mode.IsDir() {
-			// Its bytes would be dropped here, and installed as a file by
-			// pip: the two would disagree about what the wheel holds. An
-			// empty deflate stream is 2 bytes.
-			if f.UncompressedSize64 != 0 || f.CompressedSize64 > 2 {
-				return nil, fmt.Errorf("member %q (mode %v) is a directory carrying data (%d bytes): %w", name, mode, f.UncompressedSize64, ErrInvalid)
-			}
-			dirs[strings.TrimSuffix(name, "/")] = true
-			continue
-		}
-		for d := path.Dir(name); d != "."; d = path.Dir(d) {
-			dirs[d] = true
-		}
-		total += f.UncompressedSize64
-		if total > uint64(s.MaxUnpacked) {
-			return nil, fmt.Errorf("declares more than %d bytes unpacked: zip bomb: %w", s.MaxUnpacked, ErrInvalid)
-		}
-		if f.UncompressedSize64 > 1<<20 && (f.CompressedSize64 == 0 || f.UncompressedSize64/f.CompressedSize64 > uint64(s.MaxMemberRatio)) {
-			return nil, fmt.Errorf("member %q inflates %d bytes from %d: ratio above %d: zip bomb: %w", name, f.UncompressedSize64, f.CompressedSize64, s.MaxMemberRatio, ErrInvalid)
-		}
-		if f.Method != zip.Store && f.Method != zip.Deflate {
-			return nil, fmt.Errorf("member %q uses unsupported compression method %d: %w", name, f.Method, ErrInvalid)
-		}
-		byName[name] = f
-		p.files = append(p.files, f)
+	pl := &planner{
+		s:         s,
+		p:         &memberPlan{},
+		seen:      make(map[string]string, len(zr.File)),
+		dirs:      map[string]bool{},
+		distInfos: map[string]bool{},
+		byName:    map[string]*zip.File{},
 	}
-	// A directory name that is also a file name.
-	for d := range dirs {
-		if _, ok := byName[d]; ok {
-			return nil, fmt.Errorf("member %q is both a file and a directory (conflict): %w", d, ErrInvalid)
+	for _, f := range zr.File {
+		if err := pl.add(f); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.checkTree(zr.File, wf); err != nil {
+		return nil, err
+	}
+	if err := pl.readRecord(); err != nil {
+		return nil, err
+	}
+	if err := pl.readMeta(wf); err != nil {
+		return nil, err
+	}
+	return pl.finish(), nil
+}
+
+// planner is what planMembers learns about a wheel as it goes.
+type planner struct {
+	s         *Store
+	p         *memberPlan
+	seen      map[string]string // member names by foldName key
+	dirs      map[string]bool   // directories, listed or implied
+	distInfos map[string]bool   // top-level .dist-info directories
+	total     uint64            // declared unpacked size so far
+	byName    map[string]*zip.File
+}
+
+// add checks one member on its own: its name, that no other has it, its
+// mode and, for a file, its declared sizes and compression method.
+func (pl *planner) add(f *zip.File) error {
+	name := f.Name
+	if err := pl.checkName(name); err != nil {
+		return err
+	}
+	mode := f.Mode()
+	if err := checkMode(name, mode); err != nil {
+		return err
+	}
+	top, _, _ := strings.Cut(name, "/")
+	if strings.HasSuffix(top, ".dist-info") {
+		pl.distInfos[top] = true
+	}
+	if strings.HasSuffix(name, "/") || mode.IsDir() {
+		// Its bytes would be dropped here, and installed as a file by
+		// pip: the two would disagree about what the wheel holds. An
+		// empty deflate stream is 2 bytes.
+		if f.UncompressedSize64 != 0 || f.CompressedSize64 > 2 {
+			return fmt.Errorf("member %q (mode %v) is a directory carrying data (%d bytes): %w", name, mode, f.UncompressedSize64, ErrInvalid)
+		}
+		pl.dirs[strings.TrimSuffix(name, "/")] = true
+		return nil
+	}
+	for d := path.Dir(name); d != "."; d = path.Dir(d) {
+		pl.dirs[d] = true
+	}
+	if err := pl.checkSize(f); err != nil {
+		return err
+	}
+	if f.Method != zip.Store && f.Method != zip.Deflate {
+		return fmt.Errorf("member %q uses unsupported compression method %d: %w", name, f.Method, ErrInvalid)
+	}
+	pl.byName[name] = f
+	pl.p.files = append(pl.p.files, f)
+	return nil
+}
+
+// checkName refuses an unsafe name (wheel.CheckMemberName) and a name
+// another member has, exactly or once case and Unicode normalisation are
+// folded away.
+func (pl *planner) checkName(name string) error {
+	if err := wheel.CheckMemberName(name); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	key := wheel.FoldName(strings.TrimSuffix(name, "/"))
+	if prev, dup := pl.seen[key]; dup {
+		if prev == name {
+			return fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
+		}
+		return fmt.Errorf("duplicate member names %q and %q (they differ only in case or Unicode normalisation): %w", prev, name, ErrInvalid)
+	}
+	pl.seen[key] = name
+	return nil
+}
+
+// checkMode refuses symlinks and special files.
+func checkMode(name string, mode fs.FileMode) error {
+	if mode&fs.ModeSymlink != 0 {
+		return fmt.Errorf("member %q is a symlink: %w", name, ErrInvalid)
+	}
+	if mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0 {
+		return fmt.Errorf("member %q is a special file (%v): %w", name, mode.Type(), ErrInvalid)
+	}
+	return nil
+}
+
+// checkSize refuses a file that takes the wheel past the store's unpacked
+// size limit, or that inflates more than MaxMemberRatio times: zip bombs.
+func (pl *planner) checkSize(f *zip.File) error {
+	s := pl.s
+	pl.total += f.UncompressedSize64
+	if pl.total > uint64(s.MaxUnpacked) {
+		return fmt.Errorf("declares more than %d bytes unpacked: zip bomb: %w", s.MaxUnpacked, ErrInvalid)
+	}
+	if f.UncompressedSize64 > 1<<20 && (f.CompressedSize64 == 0 || f.UncompressedSize64/f.CompressedSize64 > uint64(s.MaxMemberRatio)) {
+		return fmt.Errorf("member %q inflates %d bytes from %d: ratio above %d: zip bomb: %w", f.Name, f.UncompressedSize64, f.CompressedSize64, s.MaxMemberRatio, ErrInvalid)
+	}
+	return nil
+}
+
+// checkTree checks the members together: no name is both a file and a
+// directory, there is one .dist-info directory and it is the file name's,
+// and every member lands where the wheel may own it (checkLayout).
+func (pl *planner) checkTree(files []*zip.File, wf wheel.Filename) error {
+	for d := range pl.dirs {
+		if _, ok := pl.byName[d]; ok {
+			return fmt.Errorf("member %q is both a file and a directory (conflict): %w", d, ErrInvalid)
 		}
 	}
 	want := wheel.DistInfoName(wf.Name)
-	switch len(distInfos) {
+	switch len(pl.distInfos) {
 	case 0:
-		return nil, fmt.Errorf("no .dist-info directory: %w", ErrInvalid)
+		return fmt.Errorf("no .dist-info directory: %w", ErrInvalid)
 	case 1:
 	default:
-		return nil, fmt.Errorf("%d .dist-info directories: %w", len(distInfos), ErrInvalid)
+		return fmt.Errorf("%d .dist-info directories: %w", len(pl.distInfos), ErrInvalid)
 	}
-	for d := range distInfos {
-		p.distInfo = d
+	for d := range pl.distInfos {
+		pl.p.distInfo = d
 	}
-	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(p.distInfo, ".dist-info"), "-")
+	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(pl.p.distInfo, ".dist-info"), "-")
 	if wheel.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
-		return nil, fmt.Errorf("directory %s does not match the file name (%s %s): %w", p.distInfo, wf.Name, wf.Version, ErrInvalid)
+		return fmt.Errorf("directory %s does not match the file name (%s %s): %w", pl.p.distInfo, wf.Name, wf.Version, ErrInvalid)
 	}
-	names := make([]string, len(zr.File))
-	for i, f := range zr.File {
+	names := make([]string, len(files))
+	for i, f := range files {
 		names[i] = f.Name
 	}
-	if err := checkLayout(names, p.distInfo); err != nil {
-		return nil, err
-	}
+	return checkLayout(names, pl.p.distInfo)
+}
 
-	small := func(name string) ([]byte, error) {
-		f := byName[p.distInfo+"/"+name]
-		if f == nil {
-			return nil, fmt.Errorf("missing %s (%s/%s): %w", name, p.distInfo, name, ErrInvalid)
-		}
-		if f.UncompressedSize64 > 64<<20 {
-			return nil, fmt.Errorf("%s/%s larger than 64 MiB: %w", p.distInfo, name, ErrInvalid)
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
-		}
-		return b, nil
+// readSmall reads the .dist-info file name (RECORD, WHEEL, ...) whole.
+func (pl *planner) readSmall(name string) ([]byte, error) {
+	distInfo := pl.p.distInfo
+	f := pl.byName[distInfo+"/"+name]
+	if f == nil {
+		return nil, fmt.Errorf("missing %s (%s/%s): %w", name, distInfo, name, ErrInvalid)
 	}
-	recordRaw, err := small("RECORD")
+	if f.UncompressedSize64 > 64<<20 {
+		return nil, fmt.Errorf("%s/%s larger than 64 MiB: %w", distInfo, name, ErrInvalid)
+	}
+	rc, err := f.Open()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
+	}
+	return b, nil
+}
+
+// readRecord reads RECORD and checks that it and the archive agree: each
+// path listed once and present, each file listed with a hash (signature
+// files aside).
+func (pl *planner) readRecord() error {
+	p := pl.p
+	recordRaw, err := pl.readSmall("RECORD")
+	if err != nil {
+		return err
 	}
 	entries, err := wheel.ParseRecord(recordRaw)
 	if err != nil {
-		return nil, fmt.Errorf("malformed RECORD: %v: %w", err, ErrInvalid)
+		return fmt.Errorf("malformed RECORD: %v: %w", err, ErrInvalid)
 	}
 	p.record = make(map[string]wheel.RecordEntry, len(entries))
 	for _, e := range entries {
 		if _, dup := p.record[e.Path]; dup {
-			return nil, fmt.Errorf("RECORD lists %s twice: %w", e.Path, ErrInvalid)
+			return fmt.Errorf("RECORD lists %s twice: %w", e.Path, ErrInvalid)
 		}
 		p.record[e.Path] = e
-		if byName[e.Path] == nil && !dirs[strings.TrimSuffix(e.Path, "/")] {
-			return nil, fmt.Errorf("RECORD lists %s, which is missing from archive: %w", e.Path, ErrCorrupt)
+		if pl.byName[e.Path] == nil && !pl.dirs[strings.TrimSuffix(e.Path, "/")] {
+			return fmt.Errorf("RECORD lists %s, which is missing from archive: %w", e.Path, ErrCorrupt)
 		}
 	}
 	for _, f := range p.files {
@@ -159,34 +233,45 @@ func (s *Store) planMembers(zr *zip.Reader, wf wheel.Filename) (*memberPlan, err
 		isSig := path.Dir(f.Name) == p.distInfo && signatureFiles[path.Base(f.Name)]
 		switch {
 		case !ok && !isSig:
-			return nil, fmt.Errorf("member %s is not in RECORD: %w", f.Name, ErrCorrupt)
+			return fmt.Errorf("member %s is not in RECORD: %w", f.Name, ErrCorrupt)
 		case ok && e.Algo == "" && !isSig:
-			return nil, fmt.Errorf("RECORD has no hash for %s: %w", f.Name, ErrCorrupt)
+			return fmt.Errorf("RECORD has no hash for %s: %w", f.Name, ErrCorrupt)
 		}
 	}
-	wheelRaw, err := small("WHEEL")
+	return nil
+}
+
+// readMeta reads WHEEL and METADATA, checks them against the file name,
+// and reads a variant wheel's variant.json when it has one.
+func (pl *planner) readMeta(wf wheel.Filename) error {
+	p := pl.p
+	wheelRaw, err := pl.readSmall("WHEEL")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.metadataRaw, err = small("METADATA")
-	if err != nil {
-		return nil, err
+	if p.metadataRaw, err = pl.readSmall("METADATA"); err != nil {
+		return err
 	}
 	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
-		return nil, err
+		return err
 	}
-	if wf.Variant != "" && byName[p.distInfo+"/"+wheel.VariantFile] != nil {
-		if p.variantRaw, err = small(wheel.VariantFile); err != nil {
-			return nil, err
+	if wf.Variant != "" && pl.byName[p.distInfo+"/"+wheel.VariantFile] != nil {
+		if p.variantRaw, err = pl.readSmall(wheel.VariantFile); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
+// finish orders the plan: files largest first, directories parents first.
+func (pl *planner) finish() *memberPlan {
+	p := pl.p
 	sort.SliceStable(p.files, func(i, j int) bool { return p.files[i].UncompressedSize64 > p.files[j].UncompressedSize64 })
-	for d := range dirs {
+	for d := range pl.dirs {
 		p.dirs = append(p.dirs, d)
 	}
 	sort.Strings(p.dirs) // parents sort before their children
-	return p, nil
+	return p
 }
 
 // sameVersion compares a .dist-info version with a file name version, which
