@@ -1,12 +1,10 @@
 package linker
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Files of an installed .dist-info that forge writes itself.
@@ -244,56 +243,25 @@ func shebang(python string) string {
 	return "#!/bin/sh\n'''exec' " + shellQuote(python) + " \"$0\" \"$@\"\n' '''\n"
 }
 
-var entryPointRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^([A-Za-z_][\w.]*)\s*(?::\s*([A-Za-z_][\w.]*))?\s*(\[.*\])?\s*$`)
-})
-
 // entryPoint is a console_scripts or gui_scripts entry.
 type entryPoint struct{ name, module, attr string }
 
 // entryPoints reads the entry's console_scripts and gui_scripts.
 func (l *linkOp) entryPoints() ([]entryPoint, error) {
-	f, err := os.Open(filepath.Join(l.p.EntryDir, l.p.DistInfo, "entry_points.txt"))
+	data, err := os.ReadFile(filepath.Join(l.p.EntryDir, l.p.DistInfo, wheel.EntryPointsFile))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	group := ""
-	sc := bufio.NewScanner(f)
-	var out []entryPoint
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-			continue
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			group = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		if group != "console_scripts" && group != "gui_scripts" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		m := entryPointRe().FindStringSubmatch(value)
-		if !ok || name == "" || m == nil || m[2] == "" {
-			return nil, fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
-		}
-		if why := badScriptName(name); why != "" {
-			return nil, fmt.Errorf("entry_points.txt of %s: %s entry point %q: %s", l.p.DistInfo, group, name, why)
-		}
-		out = append(out, entryPoint{name, m[1], m[2]})
+	scripts, err := wheel.ParseScripts(data)
+	if err != nil {
+		return nil, fmt.Errorf("entry_points.txt of %s: %w", l.p.DistInfo, err)
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		// bufio's own words ("token too long") name neither the file nor
-		// the limit.
-		return nil, fmt.Errorf("entry_points.txt of %s: a line is longer than %d KiB: not an entry point forge can link", l.p.DistInfo, bufio.MaxScanTokenSize>>10)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	out := make([]entryPoint, 0, len(scripts))
+	for _, ep := range scripts {
+		out = append(out, entryPoint{ep.Name, ep.Module, ep.Attr})
 	}
 	if strings.EqualFold(l.p.Project, "pip") && l.p.Layer.Python != nil {
 		out = pipLaunchers(out, l.p.Layer.Python.Major, l.p.Layer.Python.Minor)
@@ -345,20 +313,6 @@ func pipLaunchers(eps []entryPoint, major, minor int) []entryPoint {
 		out = append(out, entryPoint{name, pip.module, pip.attr})
 	}
 	return out
-}
-
-// badScriptName says why name cannot be a launcher in bin/ ("" when it
-// can): it is the file name written there, so it must be one plain name.
-func badScriptName(name string) string {
-	switch {
-	case name == "." || name == "..":
-		return "not a file name (it names a directory)"
-	case strings.ContainsAny(name, "/\\"):
-		return "a script name cannot contain a path separator"
-	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "a script name cannot contain control characters"
-	}
-	return ""
 }
 
 // scripts writes a bin/ launcher for every console_scripts and gui_scripts
