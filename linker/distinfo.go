@@ -3,8 +3,6 @@ package linker
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,9 +17,6 @@ import (
 	"github.com/forge-ml/forge/wheel"
 )
 
-// Files of an installed .dist-info that forge writes itself.
-var ownDistInfoFiles = map[string]bool{"RECORD": true, "INSTALLER": true, "REQUESTED": true, "RECORD.jws": true, "RECORD.p7s": true}
-
 // distInfo makes the installed .dist-info a real directory: METADATA and
 // the other files link to the store; INSTALLER, REQUESTED and RECORD are
 // forge's own, so that pip sees what is installed here and removes only that.
@@ -35,38 +30,22 @@ func (l *linkOp) distInfo() error {
 		return err
 	}
 	l.created = append(l.created, dst)
-	src := filepath.Join(l.p.EntryDir, l.p.DistInfo)
-	files, err := os.ReadDir(src)
+	mode := l.p.Mode
+	place := func(s, d string, f fs.DirEntry) error {
+		switch {
+		case mode == Symlink:
+			return os.Symlink(s, d)
+		case f.IsDir():
+			return copyTree(s, d)
+		case mode == Copy || os.Link(s, d) != nil:
+			return copyFile(s, d)
+		}
+		return nil
+	}
+	err := wheel.InstallDistInfo(filepath.Join(l.p.EntryDir, l.p.DistInfo), dst,
+		wheel.DistInfoOptions{Place: place, Requested: l.p.Requested, Perm: 0o644})
 	if err != nil {
 		return err
-	}
-	mode := l.p.Mode
-	for _, f := range files {
-		if ownDistInfoFiles[f.Name()] {
-			continue
-		}
-		s, d := filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())
-		if mode == Symlink {
-			if err := os.Symlink(s, d); err != nil {
-				return err
-			}
-		} else if f.IsDir() {
-			if err := copyTree(s, d); err != nil {
-				return err
-			}
-		} else if mode == Copy || os.Link(s, d) != nil {
-			if err := copyFile(s, d); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dst, "INSTALLER"), []byte("forge\n"), 0o644); err != nil {
-		return err
-	}
-	if l.p.Requested {
-		if err := os.WriteFile(filepath.Join(dst, "REQUESTED"), nil, 0o644); err != nil {
-			return err
-		}
 	}
 	l.own(dst, "dir")
 	return WriteRecord(l.p.Layer, l.p.DistInfo, l.res.Owned)
@@ -96,7 +75,7 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 			return err
 		}
 	}
-	var lines [][]string
+	var lines []wheel.RecordEntry
 	for _, o := range owned {
 		abs := filepath.Join(layer.Root, filepath.FromSlash(o.Path))
 		if o.Kind == "dir" {
@@ -112,32 +91,35 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 		lines = append(lines, recordLine(site, abs, o.Kind))
 	}
 	rel, _ := filepath.Rel(site, filepath.Join(site, distInfo, "RECORD"))
-	lines = append(lines, []string{filepath.ToSlash(rel), "", ""})
-	sort.Slice(lines[:len(lines)-1], func(i, j int) bool { return lines[i][0] < lines[j][0] })
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.WriteAll(lines)
-	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), b.Bytes(), 0o644)
+	lines = append(lines, wheel.RecordEntry{Path: filepath.ToSlash(rel), Size: -1})
+	sort.Slice(lines[:len(lines)-1], func(i, j int) bool { return lines[i].Path < lines[j].Path })
+	record, err := wheel.FormatRecord(lines)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), record, 0o644)
 }
 
-func recordLine(site, abs, kind string) []string {
+// recordLine is the RECORD line of abs: without a hash for a link (its
+// content is the store's) or for what is not a regular file.
+func recordLine(site, abs, kind string) wheel.RecordEntry {
 	rel, err := filepath.Rel(site, abs)
 	if err != nil {
 		rel = abs
 	}
-	rel = filepath.ToSlash(rel)
+	unhashed := wheel.RecordEntry{Path: filepath.ToSlash(rel), Size: -1}
 	fi, err := os.Lstat(abs)
 	if err != nil || kind == "link" || !fi.Mode().IsRegular() {
-		return []string{rel, "", ""}
+		return unhashed
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return []string{rel, "", ""}
+		return unhashed
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, f)
-	return []string{rel, "sha256=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)), fmt.Sprint(n)}
+	return wheel.RecordEntry{Path: unhashed.Path, Algo: "sha256", Digest: h.Sum(nil), Size: n}
 }
 
 // data places a wheel's .data directory as pip does: scripts into bin/ with

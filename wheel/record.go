@@ -94,3 +94,24 @@ func NewHash(algo string) hash.Hash {
 func RecordDigest(algo string, sum []byte) string {
 	return algo + "=" + base64.RawURLEncoding.EncodeToString(sum)
 }
+
+// FormatRecord writes entries as a RECORD file, in the order given: a
+// line's hash is empty when its Algo is, its size when its Size is -1.
+func FormatRecord(entries []RecordEntry) ([]byte, error) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	for _, e := range entries {
+		hash, size := "", ""
+		if e.Algo != "" {
+			hash = RecordDigest(e.Algo, e.Digest)
+		}
+		if e.Size >= 0 {
+			size = strconv.FormatInt(e.Size, 10)
+		}
+		if err := w.Write([]string{e.Path, hash, size}); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return b.Bytes(), w.Error()
+}
