@@ -128,7 +128,9 @@ func ParseFilename(file string) (Filename, error) {
 
 var normRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
-// NormalizeName is the PEP 503 normalised form of a project name.
+// NormalizeName is the PEP 503 normalised form of a project name: forge's
+// one name normaliser (resolver's TestNormalizeNameMatchesPackaging pins it
+// to packaging's canonicalize_name).
 func NormalizeName(name string) string {
 	return strings.ToLower(normRe().ReplaceAllString(name, "-"))
 }
