@@ -28,7 +28,7 @@ func parseWheelMeta(wf wheel.Filename, wheelFile, metadata []byte) (wheelMeta, e
 	if wheel.NormalizeName(md.Name) != wheel.NormalizeName(wf.Name) {
 		return wheelMeta{}, fmt.Errorf("name mismatch: METADATA says %q, the file name %q: %w", md.Name, wf.Name, ErrInvalid)
 	}
-	if !sameVersion(md.Version, wf.Version) && !sameVersion(strings.ReplaceAll(md.Version, "-", "_"), wf.Version) {
+	if !wheel.SameVersion(md.Version, wf.Version) && !wheel.SameVersion(strings.ReplaceAll(md.Version, "-", "_"), wf.Version) {
 		return wheelMeta{}, fmt.Errorf("version mismatch: METADATA says %q, the file name %q: %w", md.Version, wf.Version, ErrInvalid)
 	}
 	return wheelMeta{wheel: wi, meta: md}, nil

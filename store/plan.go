@@ -173,7 +173,7 @@ func (pl *planner) checkTree(files []*zip.File, wf wheel.Filename) error {
 		pl.p.distInfo = d
 	}
 	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(pl.p.distInfo, ".dist-info"), "-")
-	if wheel.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
+	if wheel.DistInfoName(diName) != want || !wheel.SameVersion(diVersion, wf.Version) {
 		return fmt.Errorf("directory %s does not match the file name (%s %s): %w", pl.p.distInfo, wf.Name, wf.Version, ErrInvalid)
 	}
 	names := make([]string, len(files))
@@ -272,11 +272,4 @@ func (pl *planner) finish() *memberPlan {
 	}
 	sort.Strings(p.dirs) // parents sort before their children
 	return p
-}
-
-// sameVersion compares a .dist-info version with a file name version, which
-// may differ only by the escaping of "-" and case.
-func sameVersion(a, b string) bool {
-	n := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
-	return n(a) == n(b)
 }

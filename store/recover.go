@@ -55,7 +55,7 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 	if wi.Build != "" {
 		filename += "-" + wi.Build
 	}
-	filename += "-" + compressTags(wi.Tags) + ".whl"
+	filename += "-" + wheel.CompressTags(wi.Tags) + ".whl"
 	wf, err := wheel.ParseFilename(filename)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, filename, err, ErrCorrupt)
@@ -84,30 +84,6 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 		return nil, fmt.Errorf("entry %s: recording: %w", sha, err)
 	}
 	return s.Get(ctx, sha)
-}
-
-// compressTags writes expanded tags ("cp312-cp312-linux_x86_64") as the tag
-// part of a wheel file name: each component's distinct values, in order,
-// joined with dots.
-func compressTags(tags []string) string {
-	var parts [3][]string
-	seen := [3]map[string]bool{{}, {}, {}}
-	for _, t := range tags {
-		f := strings.SplitN(t, "-", 3)
-		if len(f) != 3 {
-			continue
-		}
-		for i, v := range f {
-			if !seen[i][v] {
-				seen[i][v] = true
-				parts[i] = append(parts[i], v)
-			}
-		}
-	}
-	if len(parts[0]) == 0 {
-		return "py3-none-any"
-	}
-	return strings.Join(parts[0], ".") + "-" + strings.Join(parts[1], ".") + "-" + strings.Join(parts[2], ".")
 }
 
 // RecordRelinking inserts manifest rows in state "relinking" and counts

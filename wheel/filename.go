@@ -49,6 +49,33 @@ func ExpandTags(interp, abiTag, plat string) ([]Tag, error) {
 	return out, nil
 }
 
+// CompressTags writes expanded tags ("cp312-cp312-linux_x86_64") as the tag
+// part of a wheel file name: each component's distinct values, in order,
+// joined with dots; "py3-none-any" for none. The set it names is the
+// product of those values: it holds every tag given, and only those when
+// they are such a product, as the tags of one file name are. A string that
+// is not a tag is skipped.
+func CompressTags(tags []string) string {
+	var parts [3][]string
+	seen := [3]map[string]bool{{}, {}, {}}
+	for _, t := range tags {
+		f := strings.SplitN(t, "-", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for i, v := range f {
+			if !seen[i][v] {
+				seen[i][v] = true
+				parts[i] = append(parts[i], v)
+			}
+		}
+	}
+	if len(parts[0]) == 0 {
+		return "py3-none-any"
+	}
+	return strings.Join(parts[0], ".") + "-" + strings.Join(parts[1], ".") + "-" + strings.Join(parts[2], ".")
+}
+
 // Filename is a parsed wheel file name (PEP 427 / binary distribution format).
 type Filename struct {
 	Name    string `json:"name"`    // as written in the file name
@@ -138,4 +165,11 @@ func NormalizeName(name string) string {
 // DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
 func DistInfoName(name string) string {
 	return strings.ToLower(normRe().ReplaceAllString(name, "_"))
+}
+
+// SameVersion compares a .dist-info version with a file name version, which
+// may differ only by the escaping of "-" and case.
+func SameVersion(a, b string) bool {
+	n := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
+	return n(a) == n(b)
 }

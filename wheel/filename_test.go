@@ -77,3 +77,68 @@ func FuzzExpandTags(f *testing.F) {
 		}
 	})
 }
+
+func TestCompressTags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tags []string
+		want string
+	}{
+		{"one", []string{"cp312-cp312-manylinux_2_17_x86_64"}, "cp312-cp312-manylinux_2_17_x86_64"},
+		{"python set", []string{"py2-none-any", "py3-none-any"}, "py2.py3-none-any"},
+		{"platform set, repeated", []string{"cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64", "cp311-cp311-manylinux_2_17_x86_64"}, "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"},
+		{"not tags skipped", []string{"junk", "py3-none-any"}, "py3-none-any"},
+		{"none", nil, "py3-none-any"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := wheel.CompressTags(tc.tags); got != tc.want {
+				t.Errorf("CompressTags(%q) = %q, want %q", tc.tags, got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzCompressTags: the compressed set expands to a set holding every tag
+// it was made from.
+func FuzzCompressTags(f *testing.F) {
+	f.Add("py2-none-any", "py3-none-any")
+	f.Add("cp312-cp312-linux_x86_64", "cp312-abi3-linux_x86_64")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		var tags []string
+		for _, s := range []string{a, b} {
+			if tg, err := wheel.ParseTag(s); err == nil {
+				tags = append(tags, tg.String())
+			}
+		}
+		parts := strings.Split(wheel.CompressTags(tags), "-")
+		if len(parts) != 3 {
+			t.Fatalf("CompressTags(%q) has %d components", tags, len(parts))
+		}
+		set, err := wheel.ExpandTags(parts[0], parts[1], parts[2])
+		if err != nil {
+			t.Fatalf("CompressTags(%q) does not expand: %v", tags, err)
+		}
+		for _, tg := range tags {
+			found := false
+			for _, s := range set {
+				found = found || s.String() == tg
+			}
+			if !found {
+				t.Fatalf("CompressTags(%q) lost %s", tags, tg)
+			}
+		}
+	})
+}
+
+func TestSameVersion(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"1.0", "1.0", true}, {"1.0rc1", "1.0RC1", true}, {"1.0-1", "1.0_1", true}, {"1.0", "1.1", false}, {"1.0", "1.0.0", false},
+	} {
+		if got := wheel.SameVersion(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameVersion(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
