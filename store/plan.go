@@ -63,7 +63,7 @@ func (s *Store) planMembers(zr *zip.Reader, wf wheel.Filename) (*memberPlan, err
 type planner struct {
 	s         *Store
 	p         *memberPlan
-	seen      map[string]string // member names by foldName key
+	seen      map[string]string // member names by wheel.FoldName key
 	dirs      map[string]bool   // directories, listed or implied
 	distInfos map[string]bool   // top-level .dist-info directories
 	total     uint64            // declared unpacked size so far
