@@ -1,7 +1,6 @@
 package abi
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -43,14 +42,11 @@ func (b *FingerprintBuilder) SetVariantJSON(raw []byte) {
 		bad("the wheel has no .dist-info/%s, so what the label stands for is unknown", wheel.VariantFile)
 		return
 	}
-	var doc struct {
-		Variants map[string]map[string]map[string][]string `json:"variants"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
+	props, ok, err := wheel.VariantProperties(raw, label)
+	if err != nil {
 		bad("%s: %v", wheel.VariantFile, err)
 		return
 	}
-	props, ok := doc.Variants[label]
 	if !ok {
 		bad("%s has no entry for the label", wheel.VariantFile)
 		return

@@ -7,10 +7,6 @@ import (
 	"sync"
 )
 
-// VariantFile is the member name, in .dist-info, of a PEP 825 variant
-// wheel's metadata: what its label stands for.
-const VariantFile = "variant.json"
-
 // Tag is one (interpreter, abi, platform) triple of PEP 425.
 type Tag struct {
 	Interpreter string `json:"interpreter"`
