@@ -26,7 +26,7 @@ var (
 	ErrWheelCorrupt = wheel.ErrCorrupt
 	// ErrWheelInvalid: not a zip archive, a file name that is not a wheel's,
 	// no .dist-info directory, or WHEEL/METADATA missing, malformed or at odds
-	// with the file name (then ErrWheelMetadata is wrapped too)
+	// with the file name, when ErrWheelMetadata is wrapped too
 	// (wheel.ErrInvalid).
 	ErrWheelInvalid = wheel.ErrInvalid
 	// ErrWheelMetadata marks a malformed or inconsistent WHEEL or METADATA

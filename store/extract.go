@@ -22,6 +22,8 @@ import (
 	"github.com/forge-ml/forge/wheel"
 )
 
+// copyBufs are the 256 KiB buffers members are copied through (copyFull)
+// and wheel files hashed with (hashAt).
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // extract writes every member into staging in parallel, largest first, and
@@ -208,7 +210,8 @@ func sealDirs(root string, dirs []string) error {
 	return nil
 }
 
-// openZip opens an archive after checking what archive/zip lets pass.
+// openZip opens an archive (wheel.Open) after checking what archive/zip
+// lets pass (wheel.CheckStructure), with the faster inflater.
 func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
 	zr, err := wheel.Open(f, size)
 	if err != nil {
