@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -235,7 +234,7 @@ func (s *Store) CheckEntry(ctx context.Context, sha string, hash bool) (*EntryCh
 		if d.IsDir() {
 			return nil
 		}
-		if !listed[rel] && !(path.Dir(rel) == distInfo && signatureFiles[path.Base(rel)]) {
+		if !listed[rel] && !wheel.IsRecordFile(distInfo, rel) {
 			c.Extra = append(c.Extra, rel)
 		}
 		return nil

@@ -24,8 +24,6 @@ type memberPlan struct {
 	variantRaw  []byte // .dist-info/variant.json of a PEP 825 variant wheel, nil when absent
 }
 
-var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
-
 // planMembers validates names, modes, sizes and RECORD coverage before any
 // byte is written. The checks run in a fixed order, member by member and
 // then over the whole archive, so that a wheel breaking several rules is
@@ -230,7 +228,7 @@ func (pl *planner) readRecord() error {
 	}
 	for _, f := range p.files {
 		e, ok := p.record[f.Name]
-		isSig := path.Dir(f.Name) == p.distInfo && signatureFiles[path.Base(f.Name)]
+		isSig := wheel.IsRecordFile(p.distInfo, f.Name)
 		switch {
 		case !ok && !isSig:
 			return fmt.Errorf("member %s is not in RECORD: %w", f.Name, ErrCorrupt)

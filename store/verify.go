@@ -80,7 +80,7 @@ func VerifyWheel(ctx context.Context, wheelPath string) error {
 			continue
 		}
 		e, listed := record[m.Name]
-		isSig := path.Dir(m.Name) == distInfo && signatureFiles[path.Base(m.Name)]
+		isSig := wheel.IsRecordFile(distInfo, m.Name)
 		switch {
 		case isSig:
 			continue

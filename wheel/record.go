@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,16 @@ type RecordEntry struct {
 	Algo   string // "sha256", "sha384", "sha512"; "" when the line has no hash
 	Digest []byte
 	Size   int64 // -1 when absent
+}
+
+// recordFiles are RECORD and its signatures (PEP 427): the .dist-info
+// files a RECORD lists without a hash, or not at all.
+var recordFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
+
+// IsRecordFile reports whether the member name is the RECORD of the
+// .dist-info directory distInfo or one of its signatures.
+func IsRecordFile(distInfo, name string) bool {
+	return path.Dir(name) == distInfo && recordFiles[path.Base(name)]
 }
 
 // ParseRecord parses a RECORD file (CSV: path,algo=urlsafe-b64-digest,size).

@@ -90,3 +90,15 @@ func FuzzFormatRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestIsRecordFile(t *testing.T) {
+	const di = "pkg-1.0.dist-info"
+	for name, want := range map[string]bool{
+		di + "/RECORD": true, di + "/RECORD.jws": true, di + "/RECORD.p7s": true,
+		di + "/METADATA": false, "other-1.0.dist-info/RECORD": false, di + "/sub/RECORD": false, "RECORD": false,
+	} {
+		if got := wheel.IsRecordFile(di, name); got != want {
+			t.Errorf("IsRecordFile(%q, %q) = %v, want %v", di, name, got, want)
+		}
+	}
+}

@@ -22,7 +22,7 @@ const forgetReplacedAction = "forget_replaced"
 func replacedBy(root string, m store.Manifest) string {
 	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "*.dist-info"))
 	for _, d := range dirs {
-		if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == "forge" {
+		if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(d, "METADATA"))

@@ -36,7 +36,7 @@ func addUnmanaged(st []stackLayer) {
 		dirs, _ := filepath.Glob(filepath.Join(globEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
-			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == "forge" {
+			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
 				continue
 			}
 			data, err := os.ReadFile(filepath.Join(d, "METADATA"))
