@@ -3,9 +3,9 @@ package resolver
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ErrInvalidRequirement is wrapped by every ParseRequirement error.
@@ -103,7 +103,7 @@ func (p *reqParser) parse() (Requirement, error) {
 	if r.Name, err = p.identifier("a package name"); err != nil {
 		return r, err
 	}
-	r.Normalized = normalizeName(r.Name)
+	r.Normalized = wheel.NormalizeName(r.Name)
 	p.skipWS()
 	if p.peek() == '[' {
 		if r.Extras, err = p.extras(); err != nil {
@@ -186,14 +186,4 @@ func (p *reqParser) extras() ([]string, error) {
 			return nil, fmt.Errorf("expected ',' or ']' in extras at offset %d", p.pos)
 		}
 	}
-}
-
-var nameSeparators = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
-
-// normalizeName is the PEP 503 rule, the same as abi.NormalizeName. It is
-// repeated here so that this pure package does not pull in abi's ELF and
-// fatbin readers; TestNormalizeNameMatchesPackaging pins it to packaging's
-// canonicalize_name.
-func normalizeName(name string) string {
-	return strings.ToLower(nameSeparators().ReplaceAllString(name, "-"))
 }

@@ -1,7 +1,6 @@
 package workspace
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Issue kinds reported by Doctor. They are part of forge's JSON contract.
@@ -1380,31 +1380,13 @@ func removeStrays(venv linker.Venv, strays []stray) error {
 }
 
 // entryPointScripts lists the console and GUI script names of an
-// entry_points.txt.
+// entry_points.txt (wheel.ScriptNames); none when it cannot be read.
 func entryPointScripts(path string) []string {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	var out []string
-	group := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			group = strings.TrimSpace(line[1 : len(line)-1])
-		case group == "console_scripts" || group == "gui_scripts":
-			if name, _, ok := strings.Cut(line, "="); ok {
-				if n := strings.TrimSpace(name); n != "" && !strings.ContainsAny(n, "/\\") {
-					out = append(out, n)
-				}
-			}
-		}
-	}
-	return out
+	return wheel.ScriptNames(data)
 }
 
 func sameFileContent(a, b string) bool {
