@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,6 +206,15 @@ func shellCompletionCmd(root *cobra.Command) {
 	var shells []string
 	for _, sub := range c.Commands() {
 		shells = append(shells, sub.Name())
+		if sub.Name() == "bash" && sub.RunE != nil {
+			gen := sub.RunE
+			sub.RunE = func(cmd *cobra.Command, args []string) error {
+				if _, err := io.WriteString(cmd.OutOrStdout(), bashFallbacks); err != nil {
+					return err
+				}
+				return gen(cmd, args)
+			}
+		}
 	}
 	c.Args = cobra.ArbitraryArgs
 	c.RunE = func(cmd *cobra.Command, args []string) error {
@@ -214,3 +224,48 @@ func shellCompletionCmd(root *cobra.Command) {
 		return usagef("forge completion %s: no completion for that shell; forge completes %s", args[0], strings.Join(shells, ", "))
 	}
 }
+
+// bashFallbacks defines, when the bash-completion package has not, the two
+// of its functions cobra's bash script calls (_get_comp_words_by_ref and
+// _filedir): without them every TAB printed "command not found" on a
+// machine without that package. They are minimal: words split as bash
+// splits them (COMP_WORDBREAKS), file names from compgen. With the
+// package loaded, its own functions are used.
+const bashFallbacks = `# forge: stand-ins for bash-completion's functions when it is not installed.
+if ! declare -F _get_comp_words_by_ref >/dev/null 2>&1; then
+_get_comp_words_by_ref() {
+    while [[ $# -gt 0 && $1 == -* ]]; do
+        case $1 in -n) shift 2 ;; *) shift ;; esac
+    done
+    local v
+    for v in "$@"; do
+        case $v in
+            cur) cur=${COMP_WORDS[COMP_CWORD]} ;;
+            prev) prev=${COMP_WORDS[COMP_CWORD-1]} ;;
+            words) words=("${COMP_WORDS[@]}") ;;
+            cword) cword=$COMP_CWORD ;;
+        esac
+    done
+}
+fi
+if ! declare -F _filedir >/dev/null 2>&1; then
+_filedir() {
+    local IFS=$'\n' f
+    if [[ ${1:-} == -d ]]; then
+        COMPREPLY+=($(compgen -d -- "${cur:-}"))
+    elif [[ -n ${1:-} ]]; then
+        COMPREPLY+=($(compgen -d -- "${cur:-}"))
+        local ext
+        for f in $(compgen -f -- "${cur:-}"); do
+            [[ -d $f ]] && continue
+            for ext in ${1//|/$'\n'}; do
+                [[ $f == *.$ext ]] && COMPREPLY+=("$f") && break
+            done
+        done
+    else
+        COMPREPLY+=($(compgen -f -- "${cur:-}"))
+    fi
+    compopt -o filenames 2>/dev/null
+}
+fi
+`

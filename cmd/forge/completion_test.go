@@ -191,8 +191,12 @@ func TestBashCompletion(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
+	// With the bash-completion package, and without it (forge's script
+	// then brings stand-ins for the two functions cobra's script calls).
+	libs := []string{"", bashCompletionLib}
 	if _, err := os.Stat(bashCompletionLib); err != nil {
-		t.Skipf("bash-completion is not installed (%v): cobra's bash script needs it", err)
+		t.Logf("bash-completion is not installed (%v): completing without it only", err)
+		libs = libs[:1]
 	}
 	s := newLayeredCLI(t)
 	self, err := os.Executable()
@@ -214,18 +218,40 @@ func TestBashCompletion(t *testing.T) {
 		{"forge uninstall --env app ", []string{"colorama", "numpy"}},
 		{"forge install --link-mode h", []string{"hardlink"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.line, func(t *testing.T) {
-			script := `source ` + bashCompletionLib + `
-source <(forge completion bash) || exit 9
+	dir := t.TempDir()
+	for _, lib := range libs {
+		for _, tt := range tests {
+			name := tt.line
+			if lib == "" {
+				name += " (without bash-completion)"
+			}
+			t.Run(name, func(t *testing.T) {
+				bashCompletion(t, bash, lib, bin, dir, s.home, tt.line, tt.want)
+			})
+		}
+	}
+}
+
+// bashCompletion completes line in a bash that has sourced lib (none: "")
+// and forge's script, as bash does on TAB, and checks COMPREPLY.
+func bashCompletion(t *testing.T, bash, lib, bin, dir, home, line string, want []string) {
+	t.Helper()
+	{
+		{
+			script := ""
+			if lib != "" {
+				script = `source ` + lib + "\n"
+			}
+			script += `source <(forge completion bash) || exit 9
 COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}
 read -ra COMP_WORDS <<<"$COMP_LINE"
 [[ $COMP_LINE == *" " ]] && COMP_WORDS+=("")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 __start_forge
 printf '%s\n' "${COMPREPLY[@]}"`
-			cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script, "bash", tt.line)
-			cmd.Env = append(os.Environ(), asForgeEnv+"=1", "FORGE_HOME="+s.home, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+			cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script, "bash", line)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), asForgeEnv+"=1", "FORGE_HOME="+home, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr // compopt complains outside a real TAB
 			out, err := cmd.Output()
@@ -238,9 +264,9 @@ printf '%s\n' "${COMPREPLY[@]}"`
 					got = append(got, l)
 				}
 			}
-			if !sameSet(got, tt.want) {
-				t.Errorf("COMPREPLY %q, want %q", got, tt.want)
+			if !sameSet(got, want) {
+				t.Errorf("COMPREPLY %q, want %q", got, want)
 			}
-		})
+		}
 	}
 }
