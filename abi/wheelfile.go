@@ -14,19 +14,23 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/forge-ml/forge/internal/errkind"
 )
 
-// Error kinds of FingerprintWheel. abi knows nothing of the store; callers
-// that do map them onto the store's kinds (ErrWheelCorrupt is an integrity
-// failure, ErrWheelInvalid a file that is not a usable wheel).
+// Error kinds of FingerprintWheel. They are forge's kinds (errkind), so
+// that errors.Is(err, store.ErrCorrupt) holds for a damaged wheel wherever
+// forge reads it, with no mapping in between.
 var (
 	// ErrWheelCorrupt: a damaged archive, or a member whose content does not
-	// match its CRC-32 or declared size.
-	ErrWheelCorrupt = errors.New("corrupt wheel")
+	// match its CRC-32 or declared size. An integrity failure (errkind.Corrupt)
+	// with its own text.
+	ErrWheelCorrupt = errkind.Named("corrupt wheel", errkind.Corrupt)
 	// ErrWheelInvalid: not a zip archive, a file name that is not a wheel's,
 	// no .dist-info directory, or WHEEL/METADATA missing, malformed or at odds
-	// with the file name (then ErrWheelMetadata is wrapped too).
-	ErrWheelInvalid = errors.New("invalid wheel")
+	// with the file name (then ErrWheelMetadata is wrapped too). The same
+	// sentinel as store.ErrInvalid.
+	ErrWheelInvalid = errkind.InvalidWheel
 )
 
 // maxMetadataSize bounds the WHEEL and METADATA files read into memory.

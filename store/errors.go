@@ -1,20 +1,22 @@
 package store
 
-import "errors"
+import "github.com/forge-ml/forge/internal/errkind"
 
 // Error kinds. Errors returned by this package wrap one of these with the
 // identity of what failed: "wheel foo-1.0-py3-none-any.whl: member ../x: %w".
+// They are errkind's sentinels, so that abi's wheel errors (declared with
+// errkind.Named) are these kinds too.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrExists   = errors.New("already exists")
+	ErrNotFound = errkind.NotFound
+	ErrExists   = errkind.Exists
 	// ErrCorrupt is an integrity failure: a wheel or a store file whose content
 	// does not match what it claims (hash, size, CRC, structure).
-	ErrCorrupt = errors.New("integrity failure")
-	ErrLocked  = errors.New("locked by another process")
+	ErrCorrupt = errkind.Corrupt
+	ErrLocked  = errkind.Locked
 )
 
 // ErrInvalid is a wheel that is well-formed as a file but breaks the wheel
 // format or forge's safety rules (path traversal, symlink members, duplicate
 // names, missing metadata, overlapping or prepended archive data, content
 // that would land outside its own package: see checkLayout).
-var ErrInvalid = errors.New("invalid wheel")
+var ErrInvalid = errkind.InvalidWheel
