@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // Tag is one (interpreter, abi, platform) triple of PEP 425.
@@ -139,14 +141,10 @@ func ParseWheelFilename(file string) (WheelFilename, error) {
 	return w, nil
 }
 
-var normRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
+// NormalizeName is the PEP 503 normalised form of a project name
+// (pyname.Normalize, the one rule forge has).
+func NormalizeName(name string) string { return pyname.Normalize(name) }
 
-// NormalizeName is the PEP 503 normalised form of a project name.
-func NormalizeName(name string) string {
-	return strings.ToLower(normRe().ReplaceAllString(name, "-"))
-}
-
-// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
-func DistInfoName(name string) string {
-	return strings.ToLower(normRe().ReplaceAllString(name, "_"))
-}
+// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427;
+// pyname.DistInfo).
+func DistInfoName(name string) string { return pyname.DistInfo(name) }

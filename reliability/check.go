@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forge-ml/forge/internal/pyname"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -401,10 +402,6 @@ for dist, mod in json.loads(sys.argv[1]):
 print(json.dumps(out))
 `
 
-func normalize(name string) string {
-	return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
-}
-
 // checkPython compares Python's view of every environment with the
 // manifests of its layers.
 func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdict) error {
@@ -456,7 +453,7 @@ func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdi
 		sort.Strings(names)
 		for _, n := range names {
 			g := got[n]
-			wv, installed := want[normalize(n)]
+			wv, installed := want[pyname.Normalize(n)]
 			meta, imp := deref(g.Meta), deref(g.Import)
 			switch {
 			case installed && (meta != wv || imp != wv):

@@ -3,9 +3,9 @@ package resolver
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
+
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // ErrInvalidRequirement is wrapped by every ParseRequirement error.
@@ -188,12 +188,8 @@ func (p *reqParser) extras() ([]string, error) {
 	}
 }
 
-var nameSeparators = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
-
-// normalizeName is the PEP 503 rule, the same as abi.NormalizeName. It is
-// repeated here so that this pure package does not pull in abi's ELF and
-// fatbin readers; TestNormalizeNameMatchesPackaging pins it to packaging's
-// canonicalize_name.
-func normalizeName(name string) string {
-	return strings.ToLower(nameSeparators().ReplaceAllString(name, "-"))
-}
+// normalizeName is the PEP 503 rule (pyname.Normalize, shared with abi
+// through a leaf package so that this pure package does not pull in abi's
+// ELF and fatbin readers); TestNormalizeNameMatchesPackaging pins it to
+// packaging's canonicalize_name.
+func normalizeName(name string) string { return pyname.Normalize(name) }
