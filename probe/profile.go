@@ -67,9 +67,5 @@ func SaveProfile(path string, h *abi.Host) error {
 	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("host profile %s: %w", path, err)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
 }
