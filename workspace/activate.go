@@ -78,5 +78,3 @@ func (a *Activation) Shell() string {
 	b.WriteString("unset PYTHONHOME\n")
 	return b.String()
 }
-
-func sanitize(layer string) string { return strings.ReplaceAll(layer, "/", "_") }

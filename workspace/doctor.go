@@ -232,7 +232,7 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 }
 
 // lockAll takes the gc lock exclusively and then every layer's lock, in the
-// order install takes them (gc, then layer), so that it cannot deadlock.
+// lock order (store/locks.go: gc, then layers), so that it cannot deadlock.
 func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
 	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
 		layers := map[string]bool{}
@@ -264,7 +264,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 			locks[i].Unlock()
 		}
 	}
-	gc, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (an install or gc is running)"))
+	gc, err := w.Store.LockGC(ctx, true, w.waiting("the store (an install or gc is running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 		return nil, err
 	}
 	for _, l := range slices.Sorted(maps.Keys(set)) {
-		lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(l), true, w.waiting("layer "+l))
+		lk, err := w.Store.LockLayer(ctx, l, w.waiting("layer "+l))
 		if err != nil {
 			unlock()
 			return nil, err
@@ -980,7 +980,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		_, err := w.Store.SealEntry(p.entry)
 		return err
 	case "remove_orphan_env":
-		lk, err := w.Store.TryLockFile("env-" + p.env)
+		lk, err := w.Store.TryLockEnv(p.env)
 		if lk == nil || err != nil {
 			return fmt.Errorf("environment %s is being created: left in place", p.env)
 		}

@@ -105,7 +105,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	// gc takes this lock exclusively: nothing we ingest or pick can be
 	// collected before it is linked and counted.
-	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (w *Workspace) rehome(ctx context.Context) error {
 		}
 		return nil
 	}
-	lk, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (re-rooting a copied or moved home)"))
+	lk, err := w.Store.LockGC(ctx, true, w.waiting("the store (re-rooting a copied or moved home)"))
 	if err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if !o.WithoutPip {
 		// Before the environment's lock, as install takes them: gc, then
 		// a layer. Held until pip is linked, so gc cannot collect it first.
-		gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+		gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 		if err != nil {
 			return nil, err
 		}
@@ -263,7 +263,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 			return nil, err
 		}
 	}
-	lk, err := w.Store.LockFile(ctx, "env-"+o.Name, true, w.waiting("environment "+o.Name))
+	lk, err := w.Store.LockEnv(ctx, o.Name, w.waiting("environment "+o.Name))
 	if err != nil {
 		return nil, err
 	}
