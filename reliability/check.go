@@ -274,7 +274,7 @@ func loadModel(ctx context.Context, home string) (*model, error) {
 }
 
 func (m *model) layerRoot(layer string) string {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		return filepath.Join(m.home, "global", xy)
 	}
 	if e := m.byName[layer]; e != nil {
@@ -422,7 +422,7 @@ func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdi
 			p = pr.Parent
 		}
 		xy := strings.Join(strings.SplitN(e.PythonVersion, ".", 3)[:2], ".")
-		layers = append(layers, "GLOBAL/"+xy)
+		layers = append(layers, string(store.GlobalLayer(xy)))
 		for _, l := range layers {
 			for _, x := range m.manifests[l] {
 				if _, seen := want[x.NormName]; !seen && m.entries[x.Entry] != nil {

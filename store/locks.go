@@ -30,7 +30,9 @@ const gcLockName = "gc"
 func envLockName(env string) string { return "env-" + env }
 
 // layerLockName is the lock file of a layer key: "GLOBAL/3.12" has a '/'.
-func layerLockName(layer string) string { return "layer-" + strings.ReplaceAll(layer, "/", "_") }
+func layerLockName(layer LayerKey) string {
+	return "layer-" + strings.ReplaceAll(string(layer), "/", "_")
+}
 
 // ingestLockName is the lock of the entry whose digest (or a name that
 // starts with its 16-hex-digit prefix) is sha.
@@ -52,9 +54,8 @@ func (s *Store) TryLockEnv(env string) (*Lock, error) {
 	return s.TryLockFile(envLockName(env))
 }
 
-// LockLayer takes the lock of the layer with key layer (an environment's
-// name, or GLOBAL/X.Y), exclusively.
-func (s *Store) LockLayer(ctx context.Context, layer string, onWait func()) (*Lock, error) {
+// LockLayer takes the lock of the layer with key layer, exclusively.
+func (s *Store) LockLayer(ctx context.Context, layer LayerKey, onWait func()) (*Lock, error) {
 	return s.LockFile(ctx, layerLockName(layer), true, onWait)
 }
 

@@ -134,7 +134,7 @@ func (c *abiCache) save(made []int, results []*ABIEnv, envs map[string]bool) {
 	for f := range touched {
 		m := c.stored[f]
 		for name := range m {
-			if !envs[name] && !strings.HasPrefix(name, "GLOBAL/") {
+			if !envs[name] && !store.LayerKey(name).IsGlobal() {
 				delete(m, name)
 			}
 		}

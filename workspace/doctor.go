@@ -275,7 +275,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 		return nil, err
 	}
 	for _, l := range slices.Sorted(maps.Keys(set)) {
-		lk, err := w.Store.LockLayer(ctx, l, w.waiting("layer "+l))
+		lk, err := w.Store.LockLayer(ctx, store.LayerKey(l), w.waiting("layer "+l))
 		if err != nil {
 			unlock()
 			return nil, err
@@ -603,7 +603,7 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s names entry %s, which has no row", label, short(m.Entry)),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its entry is gone; install it again)"}, m: m}})
-		case !isEnv && !strings.HasPrefix(m.Layer, "GLOBAL/"):
+		case !isEnv && !store.LayerKey(m.Layer).IsGlobal():
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: environment %s has no record", label, m.Layer),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its environment is gone)"}, m: m}})
@@ -857,7 +857,7 @@ func (s *scanState) rootExists(root string) bool {
 // layerRoot is the prefix of a layer: its environment's directory, or
 // $FORGE_HOME/global/X.Y.
 func (w *Workspace) layerRoot(s *scanState, layer string) string {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		return filepath.Join(w.Home, "global", xy)
 	}
 	if e, ok := s.envs[layer]; ok {
@@ -1005,7 +1005,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 // layerTarget is what linkEntry needs for a layer: an Env (for launchers)
 // and the layer's prefix.
 func (w *Workspace) layerTarget(ctx context.Context, layer string) (*Env, linker.Venv, error) {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		py, err := w.pythonXY(ctx, xy)
 		if err != nil {
 			return nil, linker.Venv{}, err
@@ -1055,9 +1055,9 @@ func (w *Workspace) layerVenv(ctx context.Context, layer string) linker.Venv {
 	if _, v, err := w.layerTarget(ctx, layer); err == nil {
 		return v
 	}
-	xy := strings.TrimPrefix(layer, "GLOBAL/")
+	xy, global := store.LayerKey(layer).XY()
 	root := filepath.Join(w.Home, "global", xy)
-	if !strings.HasPrefix(layer, "GLOBAL/") {
+	if !global {
 		root = filepath.Join(w.EnvsDir(), layer)
 		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
 			xy = pyXY(row.PythonVersion) // the root stays this home's

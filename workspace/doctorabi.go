@@ -143,7 +143,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 			if usedGlobals[l] {
 				continue
 			}
-			xy := strings.TrimPrefix(l, "GLOBAL/")
+			xy, _ := store.LayerKey(l).XY()
 			p := abiPlan{env: ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}, policy: abi.DefaultPolicy,
 				layers: []abiLayer{{l, "GLOBAL"}}}
 			p.py, p.err = w.pythonXY(ctx, xy)

@@ -257,7 +257,7 @@ func codes(fs []abi.Finding) string {
 }
 
 func layerLabel(layer string) string {
-	if strings.HasPrefix(layer, "GLOBAL/") {
+	if store.LayerKey(layer).IsGlobal() {
 		return "GLOBAL"
 	}
 	return "LOCAL"
@@ -538,7 +538,7 @@ func (w *Workspace) siteRel(venv linker.Venv) string {
 // environment's own python, or for GLOBAL the python on PATH of whichever
 // environment runs it.
 func launcherFor(layer string, venv linker.Venv, e *Env) string {
-	if strings.HasPrefix(layer, "GLOBAL/") {
+	if store.LayerKey(layer).IsGlobal() {
 		return "/usr/bin/env python" + e.Py.XY()
 	}
 	return venv.Interpreter()

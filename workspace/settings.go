@@ -224,7 +224,7 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 		return nil, err
 	}
 	defer envLock.Unlock()
-	layerLock, err := w.Store.LockLayer(ctx, row.Name, w.waiting("layer LOCAL of "+row.Name))
+	layerLock, err := w.Store.LockLayer(ctx, store.EnvLayer(row.Name), w.waiting("layer LOCAL of "+row.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func (w *Workspace) Interp(path string) (*probe.Interp, error) {
 }
 
 // GlobalLayer is the name of the implicit GLOBAL layer for Python X.Y.
-func GlobalLayer(xy string) string { return "GLOBAL/" + xy }
+func GlobalLayer(xy string) string { return string(store.GlobalLayer(xy)) }
 
 // globalVenv is GLOBAL's prefix for an interpreter.
 func (w *Workspace) globalVenv(py *probe.Interp) linker.Venv {
