@@ -287,7 +287,7 @@ func (m *model) layerRoot(layer string) string {
 func (m *model) checkLinked(v *Verdict) {
 	for layer, ms := range m.manifests {
 		for _, x := range ms {
-			if x.State != "linked" {
+			if x.State != store.StateLinked {
 				v.addf("%s in %s is %q after doctor --fix", x.NormName, layer, x.State)
 			}
 			if m.entries[x.Entry] == nil {

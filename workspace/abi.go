@@ -438,7 +438,7 @@ func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.C
 			return nil, abi.CheckOptions{}, err
 		}
 		for _, m := range ms {
-			if m.State != "linked" {
+			if m.State != store.StateLinked {
 				continue
 			}
 			en, err := w.Store.Get(ctx, m.Entry)

@@ -647,7 +647,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 					Description: fmt.Sprintf("drop the path rows of entry %s in %s", short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
 			continue
 		}
-		if m.State != "linked" {
+		if m.State != store.StateLinked {
 			continue // reported as interrupted_link
 		}
 		if _, isEnv := s.envs[l.Layer]; isEnv && !s.rootExists(root) {
@@ -965,7 +965,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.rollbackLink(ctx, p.m)
 	case "finish_unlink":
 		venv := w.layerVenv(ctx, p.m.Layer)
-		if err := w.Store.SetManifestState(ctx, p.m.Layer, p.m.NormName, "unlinking"); err != nil {
+		if err := w.Store.SetManifestState(ctx, p.m.Layer, p.m.NormName, store.StateUnlinking); err != nil {
 			return err
 		}
 		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {

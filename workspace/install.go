@@ -433,7 +433,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	var begin []store.Manifest
 	for i, en := range ents {
 		if old, ok := byName[en.NormName]; ok {
-			if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
+			if old.Entry == en.SHA256 && old.State == store.StateLinked && w.linksPresent(ctx, layer, venv, old.Entry) {
 				outs[i].already, outs[i].linked = true, true
 				continue
 			}
@@ -444,7 +444,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 				outs[i].notes = append(outs[i].notes, w.replacedNote(ctx, old.Entry))
 			}
 		}
-		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: "linked"} // a repeated spec is already linked
+		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: store.StateLinked} // a repeated spec is already linked
 		jobs = append(jobs, job{i, en})
 		begin = append(begin, store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested})
 	}
@@ -591,7 +591,7 @@ func findDistInfo(dir string) (string, error) {
 // unlinkManifest removes a package from a layer: its exclusive paths, then
 // its row (refcount follows in the same transaction).
 func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
-	if err := w.Store.SetManifestState(ctx, layer, m.NormName, "unlinking"); err != nil {
+	if err := w.Store.SetManifestState(ctx, layer, m.NormName, store.StateUnlinking); err != nil {
 		return err
 	}
 	links, err := w.Store.ExclusiveLinks(ctx, layer, m.Entry)
