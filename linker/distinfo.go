@@ -121,7 +121,7 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), b.Bytes(), 0o644)
 }
 
-func recordLine(site, abs, kind string) []string {
+func recordLine(site, abs string, kind LinkKind) []string {
 	rel, err := filepath.Rel(site, abs)
 	if err != nil {
 		rel = abs

@@ -686,12 +686,12 @@ func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.M
 		if _, err := os.Stat(abs); err != nil {
 			return KindBrokenLink, fmt.Sprintf("%s of %s points to %s, which does not exist", l.Path, m.NormName, target)
 		}
-	case fi.IsDir() && l.Kind == "link" && m.LinkMode == string(linker.Symlink):
+	case fi.IsDir() && linker.LinkKind(l.Kind) == linker.KindLink && m.LinkMode == string(linker.Symlink):
 		if _, err := os.Lstat(filepath.Join(abs, linker.SharedMarker)); err == nil {
 			return KindBrokenLink, fmt.Sprintf("%s of %s was split into a shared directory that was never recorded", l.Path, m.NormName)
 		}
 		return KindBrokenLink, fmt.Sprintf("%s of %s should be a link but is a directory", l.Path, m.NormName)
-	case l.Kind == "dir":
+	case linker.LinkKind(l.Kind) == linker.KindDir:
 		if !fi.IsDir() {
 			return KindBrokenLink, fmt.Sprintf("%s of %s should be a directory", l.Path, m.NormName)
 		}
@@ -1085,7 +1085,7 @@ func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Ven
 		if !within(abs, venv.Root) {
 			continue
 		}
-		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && l.Kind != "dir" {
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && linker.LinkKind(l.Kind) != linker.KindDir {
 			shared, err := w.Store.LinksUnder(ctx, layer, l.Path, entry)
 			if err != nil {
 				return err
@@ -1097,7 +1097,7 @@ func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Ven
 				return err
 			}
 		}
-		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
 	}
 	return linker.Unlink(venv, owned)
 }
@@ -1188,7 +1188,7 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	}
 	d := store.Linked{Entry: en.SHA256}
 	for _, o := range res.Owned {
-		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
 	}
 	for _, s := range res.Split {
 		d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
@@ -1398,7 +1398,7 @@ func removeStrays(venv linker.Venv, strays []stray) error {
 			errs = append(errs, err)
 			continue
 		}
-		removed = append(removed, linker.Owned{Path: rel(venv.Root, s.abs), Kind: "link"})
+		removed = append(removed, linker.Owned{Path: rel(venv.Root, s.abs), Kind: linker.KindLink})
 	}
 	if len(removed) > 0 {
 		if err := linker.Unlink(venv, removed); err != nil {

@@ -481,7 +481,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		}
 		d := store.Linked{Entry: j.en.SHA256}
 		for _, o := range res.Owned {
-			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
 			pth = pth || (strings.HasSuffix(o.Path, ".pth") && !strings.Contains(strings.TrimPrefix(o.Path, w.siteRel(venv)+"/"), "/"))
 		}
 		for _, s := range res.Split {
@@ -564,8 +564,8 @@ func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker
 	var owned []linker.Owned
 	distInfo := ""
 	for _, l := range links {
-		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
-		if l.Kind == "dir" && strings.HasSuffix(l.Path, ".dist-info") {
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
+		if linker.LinkKind(l.Kind) == linker.KindDir && strings.HasSuffix(l.Path, ".dist-info") {
 			distInfo = filepath.Base(l.Path)
 		}
 	}
@@ -600,7 +600,7 @@ func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linke
 	}
 	owned := make([]linker.Owned, len(links))
 	for i, l := range links {
-		owned[i] = linker.Owned{Path: l.Path, Kind: l.Kind}
+		owned[i] = linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)}
 	}
 	if err := linker.Unlink(venv, owned); err != nil {
 		return err
