@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
@@ -154,8 +155,9 @@ func envNameOK(name string) bool {
 	return true
 }
 
-// ErrUsage marks an error in what the user asked for (exit 2).
-var ErrUsage = errors.New("usage")
+// ErrUsage marks an error in what the user asked for (exit 2). It is
+// errkind.Usage, so that a package below workspace may mark one too.
+var ErrUsage = errkind.Usage
 
 // Env is an open environment: its record, interpreter and layers.
 type Env struct {

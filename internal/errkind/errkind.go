@@ -21,6 +21,9 @@ var (
 	Corrupt = errors.New("integrity failure")
 	// Locked: another process holds a lock this one needs.
 	Locked = errors.New("locked by another process")
+	// Usage is an invalid argument: a mistake in what the user asked for
+	// (a flag, a setting value, a target), not in the world. Exit 2.
+	Usage = errors.New("usage")
 	// InvalidWheel is a file that is not a usable wheel: well-formed as a
 	// file, but breaking the wheel format or forge's safety rules.
 	InvalidWheel = errors.New("invalid wheel")
