@@ -70,6 +70,21 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 	case elf.ELFCLASS64:
 		e.Class = 64
 	}
+	readInterp(f, &e, bad)
+	readDynamic(f, &e, bad)
+	readVersionFloors(f, &e, bad)
+	readCUDANeeds(&e)
+	e.Libc = libcOf(e)
+	readISALevel(f, &e, bad)
+	e.GPUCode = readGPUCode(f, size, bad)
+	return e, problems
+}
+
+// badFunc records a finding about the member being read.
+type badFunc func(code, format string, args ...any)
+
+// readInterp reads PT_INTERP.
+func readInterp(f *elf.File, e *ELF, bad badFunc) {
 	for _, p := range f.Progs {
 		if p.Type != elf.PT_INTERP {
 			continue
@@ -85,25 +100,35 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 		}
 		e.Interp = string(bytes.TrimRight(buf, "\x00"))
 	}
-	if f.Section(".dynamic") != nil || hasDynamicProg(f) {
-		var errs []error
-		dyn := func(tag elf.DynTag) []string {
-			v, err := f.DynString(tag)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			return v
-		}
-		e.Needed = dyn(elf.DT_NEEDED)
-		if s := dyn(elf.DT_SONAME); len(s) > 0 {
-			e.Soname = s[0]
-		}
-		e.Runpath = splitPaths(dyn(elf.DT_RUNPATH))
-		e.Rpath = splitPaths(dyn(elf.DT_RPATH))
-		if len(errs) > 0 {
-			bad(CodeMalformedELF, "dynamic section: %v", errs[0])
-		}
+}
+
+// readDynamic reads DT_NEEDED, DT_SONAME, DT_RUNPATH and DT_RPATH.
+func readDynamic(f *elf.File, e *ELF, bad badFunc) {
+	if f.Section(".dynamic") == nil && !hasDynamicProg(f) {
+		return
 	}
+	var errs []error
+	dyn := func(tag elf.DynTag) []string {
+		v, err := f.DynString(tag)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+	e.Needed = dyn(elf.DT_NEEDED)
+	if s := dyn(elf.DT_SONAME); len(s) > 0 {
+		e.Soname = s[0]
+	}
+	e.Runpath = splitPaths(dyn(elf.DT_RUNPATH))
+	e.Rpath = splitPaths(dyn(elf.DT_RPATH))
+	if len(errs) > 0 {
+		bad(CodeMalformedELF, "dynamic section: %v", errs[0])
+	}
+}
+
+// readVersionFloors reads the highest GLIBC_, GLIBCXX_ and CXXABI_ versions
+// the member's version needs name.
+func readVersionFloors(f *elf.File, e *ELF, bad badFunc) {
 	needs, err := f.DynamicVersionNeeds()
 	// No dynamic symbols or no version table means "needs nothing"; only a
 	// format error in the tables is a problem.
@@ -111,18 +136,24 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 	if errors.As(err, &ferr) {
 		bad(CodeMalformedELF, "version needs: %v", err)
 	}
+	floors := []struct {
+		prefix string
+		floor  *string
+	}{{glibcVersionPrefix, &e.GlibcFloor}, {glibcxxVersionPrefix, &e.GlibcxxFloor}, {cxxabiVersionPrefix, &e.CxxabiFloor}}
 	for _, n := range needs {
 		for _, d := range n.Needs {
-			for _, v := range []struct {
-				prefix string
-				floor  *string
-			}{{glibcVersionPrefix, &e.GlibcFloor}, {glibcxxVersionPrefix, &e.GlibcxxFloor}, {cxxabiVersionPrefix, &e.CxxabiFloor}} {
+			for _, v := range floors {
 				if tail, ok := strings.CutPrefix(d.Dep, v.prefix); ok && versionTailRe().MatchString(tail) {
 					*v.floor = MaxVersion(*v.floor, tail)
 				}
 			}
 		}
 	}
+}
+
+// readCUDANeeds reads libcuda and the CUDA runtime's major version from
+// DT_NEEDED.
+func readCUDANeeds(e *ELF) {
 	for _, n := range e.Needed {
 		switch {
 		case n == libcudaSoname:
@@ -133,18 +164,28 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 			}
 		}
 	}
-	e.Libc = libcOf(e)
-	if s := f.Section(".note.gnu.property"); s != nil && s.Type != elf.SHT_NOBITS {
-		if s.Size > maxNoteSection {
-			bad(CodeMalformedELF, ".note.gnu.property of %d bytes", s.Size)
-		} else if data, err := s.Data(); err != nil {
-			bad(CodeMalformedELF, ".note.gnu.property: %v", err)
-		} else if lvl, err := ParseGNUProperty(data, f.Class, f.ByteOrder); err != nil {
-			bad(CodeMalformedELF, "%v", err)
-		} else {
-			e.ISALevel = lvl
-		}
+}
+
+// readISALevel reads the x86-64 ISA level from .note.gnu.property.
+func readISALevel(f *elf.File, e *ELF, bad badFunc) {
+	s := f.Section(".note.gnu.property")
+	if s == nil || s.Type == elf.SHT_NOBITS {
+		return
 	}
+	if s.Size > maxNoteSection {
+		bad(CodeMalformedELF, ".note.gnu.property of %d bytes", s.Size)
+	} else if data, err := s.Data(); err != nil {
+		bad(CodeMalformedELF, ".note.gnu.property: %v", err)
+	} else if lvl, err := ParseGNUProperty(data, f.Class, f.ByteOrder); err != nil {
+		bad(CodeMalformedELF, "%v", err)
+	} else {
+		e.ISALevel = lvl
+	}
+}
+
+// readGPUCode reads the GPU code of .nv_fatbin and of the fatbin
+// containers other allocated sections hold, deduplicated.
+func readGPUCode(f *elf.File, size int64, bad badFunc) []FatbinEntry {
 	var code []FatbinEntry
 	if s := f.Section(defaultFatbinSectionNm); s != nil && s.Type != elf.SHT_NOBITS {
 		if s.Size > maxFatbinSection || int64(s.Size) > size {
@@ -173,8 +214,7 @@ func ReadELF(name string, r io.ReaderAt, size int64) (e ELF, problems []Finding)
 	if scan.bad != nil {
 		bad(CodeMalformedFatbin, "%v", scan.bad)
 	}
-	e.GPUCode = dedupeCode(append(code, scan.code...))
-	return e, problems
+	return dedupeCode(append(code, scan.code...))
 }
 
 // isScannedSection reports whether s may hold fatbin containers that a GPU

@@ -150,101 +150,119 @@ var fingerprintMembers = sync.OnceValue(func() map[string]int {
 // names regardless of case, so another spelling could set a field the key
 // does not show.
 func (ev *Evaluator) checkKey(raw string) ([]byte, bool) {
-	known := fingerprintMembers()
-	var seen uint64
-	b := append(ev.buf[:0], '{')
-	version, cuda := "", false
+	k := keyBuilder{b: append(ev.buf[:0], '{'), known: fingerprintMembers()}
+	i, ok := k.object(raw)
+	if !ok || skipSpace(raw, i) != len(raw) {
+		return k.b, false
+	}
+	if k.cuda && k.version != "" {
+		// The CUDA checks name the version.
+		k.add("version", k.version)
+	}
+	return append(k.b, '}'), true
+}
+
+// keyBuilder is checkKey's progress through one object.
+type keyBuilder struct {
+	b       []byte // the key so far
+	known   map[string]int
+	seen    uint64 // bit n: member n of known was read
+	version string // the version member's text
+	cuda    bool   // a cuda_flavour member was read
+}
+
+// object reads the object at the start of raw into the key; it returns the
+// index after it.
+func (k *keyBuilder) object(raw string) (int, bool) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
-		return b, false
+		return i, false
 	}
 	i = skipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
-		i++
-	} else {
-		for {
-			if i >= len(raw) || raw[i] != '"' {
-				return b, false
-			}
-			end, ok := scanString(raw, i)
-			if !ok {
-				return b, false
-			}
-			name := raw[i+1 : end-1]
-			n, ok := known[name]
-			if !ok || seen&(1<<n) != 0 {
-				return b, false
-			}
-			seen |= 1 << n
-			i = skipSpace(raw, end)
-			if i >= len(raw) || raw[i] != ':' {
-				return b, false
-			}
-			i = skipSpace(raw, i+1)
-			vend := skipValue(raw, i)
-			value := raw[i:vend]
-			switch name {
-			case "name", "build":
-				if !stringOrNull(value) {
-					return b, false
-				}
-				if name == "name" && strings.Contains(value, "-cu") {
-					// CUDAMajor reads a nvidia-*-cuNN name.
-					if len(b) > 1 {
-						b = append(b, ',')
-					}
-					b = append(b, `"name":`...)
-					b = append(b, value...)
-				}
-			case "version":
-				if !stringOrNull(value) {
-					return b, false
-				}
-				version = value
-			case "files":
-				if !intOrNull(value) {
-					return b, false
-				}
-			case "wheel_tags":
-				if !stringsOrNull(value) {
-					return b, false
-				}
-			default:
-				cuda = cuda || name == "cuda_flavour"
-				if len(b) > 1 {
-					b = append(b, ',')
-				}
-				b = append(b, '"')
-				b = append(b, name...)
-				b = append(b, '"', ':')
-				b = append(b, value...)
-			}
-			i = skipSpace(raw, vend)
-			if i >= len(raw) {
-				return b, false
-			}
-			if raw[i] == '}' {
-				i++
-				break
-			}
-			if raw[i] != ',' {
-				return b, false
-			}
-			i = skipSpace(raw, i+1)
+		return i + 1, true
+	}
+	for {
+		name, value, vend, ok := k.nextMember(raw, i)
+		if !ok || !k.member(name, value) {
+			return i, false
 		}
-	}
-	if skipSpace(raw, i) != len(raw) {
-		return b, false
-	}
-	if cuda && version != "" {
-		// The CUDA checks name the version.
-		if len(b) > 1 {
-			b = append(b, ',')
+		i = skipSpace(raw, vend)
+		if i >= len(raw) {
+			return i, false
 		}
-		b = append(b, `"version":`...)
-		b = append(b, version...)
+		if raw[i] == '}' {
+			return i + 1, true
+		}
+		if raw[i] != ',' {
+			return i, false
+		}
+		i = skipSpace(raw, i+1)
 	}
-	return append(b, '}'), true
+}
+
+// nextMember reads the member at i: its name (a Fingerprint member not seen
+// before), its value's text and the index after the value.
+func (k *keyBuilder) nextMember(raw string, i int) (name, value string, vend int, ok bool) {
+	if i >= len(raw) || raw[i] != '"' {
+		return "", "", 0, false
+	}
+	end, ok := scanString(raw, i)
+	if !ok {
+		return "", "", 0, false
+	}
+	name = raw[i+1 : end-1]
+	n, known := k.known[name]
+	if !known || k.seen&(1<<n) != 0 {
+		return "", "", 0, false
+	}
+	k.seen |= 1 << n
+	i = skipSpace(raw, end)
+	if i >= len(raw) || raw[i] != ':' {
+		return "", "", 0, false
+	}
+	i = skipSpace(raw, i+1)
+	vend = skipValue(raw, i)
+	return name, raw[i:vend], vend, true
+}
+
+// member adds one member to the key, or checks that one the key leaves out
+// decodes into its field.
+func (k *keyBuilder) member(name, value string) bool {
+	switch name {
+	case "name", "build":
+		if !stringOrNull(value) {
+			return false
+		}
+		if name == "name" && strings.Contains(value, "-cu") {
+			// CUDAMajor reads a nvidia-*-cuNN name.
+			k.add(name, value)
+		}
+	case "version":
+		if !stringOrNull(value) {
+			return false
+		}
+		k.version = value
+	case "files":
+		return intOrNull(value)
+	case "wheel_tags":
+		return stringsOrNull(value)
+	default:
+		k.cuda = k.cuda || name == "cuda_flavour"
+		k.add(name, value)
+	}
+	return true
+}
+
+// add appends "name":value to the key.
+func (k *keyBuilder) add(name, value string) {
+	if len(k.b) > 1 {
+		k.b = append(k.b, ',')
+	}
+	k.b = append(k.b, '"')
+	k.b = append(k.b, name...)
+	k.b = append(k.b, '"', ':')
+	k.b = append(k.b, value...)
 }
 
 func skipSpace(s string, i int) int {

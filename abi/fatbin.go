@@ -12,7 +12,7 @@ import (
 )
 
 // Fatbin layout (little-endian), as read here. The container header and the
-// entry fields at +0..+12, +28 and +40 are PRODUCT.md's; the rest was checked
+// entry fields at +0..+12, +28 and +40 are the documented ones; the rest was checked
 // against a real nvcc-generated .nv_fatbin dump and the open-source readers
 // of the format (jiegec/fatbinary, n-eiling/cuda-fatbin-decompression,
 // nvopen-tools' FORMAT_SPECIFICATION):
@@ -131,35 +131,24 @@ func ParseFatbinAt(r io.ReaderAt, n64 int64) ([]FatbinEntry, error) {
 // parseFatbinAt is ParseFatbinAt counting the entries it reads in *count
 // (when not nil) and stopping with an error past maxFatbinEntries.
 func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) {
-	var out []FatbinEntry
 	var local int
-	dedupeAt := 8192
 	if count == nil {
 		count = &local
 	}
-	le := binary.LittleEndian
 	if n64 < 0 {
 		return nil, fmt.Errorf("%w: negative size", ErrFatbin)
 	}
-	n := uint64(n64)
-	read := func(off, size uint64) ([]byte, error) {
-		buf := make([]byte, size)
-		if _, err := r.ReadAt(buf, int64(off)); err != nil && !(errors.Is(err, io.EOF) && off+size <= n) {
-			return nil, fmt.Errorf("%w: reading %d bytes at %#x: %v", ErrFatbin, size, off, err)
-		}
-		return buf, nil
-	}
+	p := &fatbinParser{r: r, n: uint64(n64), count: count, dedupeAt: 8192}
 	off := uint64(0)
 	var block []byte
 	var blockAt uint64
-	for off < n {
+	for off < p.n {
 		// Containers are 8-aligned; skip the zero padding between them,
 		// reading it a block at a time.
 		if block == nil || off < blockAt || off >= blockAt+uint64(len(block)) {
-			size := min(uint64(fatbinPeek), n-off)
-			b, err := read(off, size)
+			b, err := p.read(off, min(uint64(fatbinPeek), p.n-off))
 			if err != nil {
-				return out, err
+				return p.out, err
 			}
 			block, blockAt = b, off
 		}
@@ -167,98 +156,156 @@ func parseFatbinAt(r io.ReaderAt, n64 int64, count *int) ([]FatbinEntry, error) 
 			off++
 			continue
 		}
-		if n-off < fatbinContainerHdrSize {
-			return out, fmt.Errorf("%w: container at %#x: truncated header", ErrFatbin, off)
-		}
-		hdr, err := read(off, fatbinContainerHdrSize)
+		end, err := p.container(off)
 		if err != nil {
-			return out, err
-		}
-		if m := le.Uint32(hdr); m != FatbinMagic {
-			return out, fmt.Errorf("%w: container at %#x: magic %#x, want %#x", ErrFatbin, off, m, FatbinMagic)
-		}
-		hs := uint64(le.Uint16(hdr[6:]))
-		size := le.Uint64(hdr[8:])
-		if hs < fatbinContainerHdrSize || hs > n-off {
-			return out, fmt.Errorf("%w: container at %#x: header size %d", ErrFatbin, off, hs)
-		}
-		start := off + hs
-		if size > n-start {
-			return out, fmt.Errorf("%w: container at %#x: size %d runs past the end (%d bytes left)", ErrFatbin, off, size, n-start)
-		}
-		end := start + size
-		for e := start; e < end; {
-			if end-e < fatbinEntryMinHdrSize {
-				return out, fmt.Errorf("%w: entry at %#x: truncated header", ErrFatbin, e)
-			}
-			eh, err := read(e, fatbinEntryMinHdrSize)
-			if err != nil {
-				return out, err
-			}
-			kind := le.Uint16(eh)
-			ehs := uint64(le.Uint32(eh[4:]))
-			padded := le.Uint64(eh[8:])
-			if ehs < fatbinEntryMinHdrSize || ehs > end-e {
-				return out, fmt.Errorf("%w: entry at %#x: header size %d", ErrFatbin, e, ehs)
-			}
-			if padded > end-e-ehs {
-				return out, fmt.Errorf("%w: entry at %#x: payload size %d runs past the container", ErrFatbin, e, padded)
-			}
-			payloadAt, payloadLen := e+ehs, padded
-			compSize := uint64(le.Uint32(eh[16:]))
-			minor, major := le.Uint16(eh[24:]), le.Uint16(eh[26:])
-			sm := le.Uint32(eh[28:])
-			flags := le.Uint64(eh[40:])
-			at := e
-			e += ehs + padded
-			if *count++; *count > maxFatbinEntries {
-				return out, fmt.Errorf("%w: more than %d entries", ErrFatbin, maxFatbinEntries)
-			}
-			var fe FatbinEntry
-			switch kind {
-			case FatbinKindPTX:
-				fe.Kind = KindPTX
-			case FatbinKindCubin, 0x10:
-				fe.Kind = KindCubin
-			default:
-				fe.Kind, fe.RawKind = KindUnknown, int(kind)
-			}
-			if sm > 10000 {
-				return out, fmt.Errorf("%w: entry at %#x: SM arch %d", ErrFatbin, at, sm)
-			}
-			fe.SM = int(sm)
-			fe.ArchSpecific = flags&FatbinFlagArchSpecific != 0
-			fe.Compressed = flags&(FatbinFlagCompressed|FatbinFlagCompressedZstd) != 0
-			if fe.Compressed && compSize > 0 && compSize <= payloadLen {
-				payloadLen = compSize
-			}
-			if fe.Kind == KindPTX && major > 0 {
-				fe.PTXVersion = fmt.Sprintf("%d.%d", major, minor)
-			}
-			if !fe.Compressed && fe.Kind != KindUnknown {
-				payload, err := read(payloadAt, min(payloadLen, fatbinPeek))
-				if err != nil {
-					return out, err
-				}
-				if fe.Kind == KindPTX {
-					readPTXText(payload, &fe)
-				} else if cubinArchSpecific(payload) {
-					fe.ArchSpecific = true
-				}
-			}
-			out = append(out, fe)
-			if len(out) >= dedupeAt {
-				// libtorch_cuda repeats a dozen archs in thousands of
-				// entries: keep the distinct ones, bounded memory. The
-				// threshold doubles so that many distinct entries cost
-				// amortised linear time, not quadratic.
-				out = dedupeCode(out)
-				dedupeAt = max(dedupeAt, 2*len(out))
-			}
+			return p.out, err
 		}
 		off = end
 	}
-	return out, nil
+	return p.out, nil
+}
+
+// fatbinParser is the state of one parseFatbinAt.
+type fatbinParser struct {
+	r        io.ReaderAt
+	n        uint64 // section size
+	count    *int   // entries read, across sections
+	out      []FatbinEntry
+	dedupeAt int // len(out) at which out is deduplicated next
+}
+
+// read reads size bytes at off; EOF inside the section is no error.
+func (p *fatbinParser) read(off, size uint64) ([]byte, error) {
+	buf := make([]byte, size)
+	if _, err := p.r.ReadAt(buf, int64(off)); err != nil && !(errors.Is(err, io.EOF) && off+size <= p.n) {
+		return nil, fmt.Errorf("%w: reading %d bytes at %#x: %v", ErrFatbin, size, off, err)
+	}
+	return buf, nil
+}
+
+// container reads the container whose header is at off and every entry in
+// it; it returns the offset after it.
+func (p *fatbinParser) container(off uint64) (uint64, error) {
+	le := binary.LittleEndian
+	n := p.n
+	if n-off < fatbinContainerHdrSize {
+		return 0, fmt.Errorf("%w: container at %#x: truncated header", ErrFatbin, off)
+	}
+	hdr, err := p.read(off, fatbinContainerHdrSize)
+	if err != nil {
+		return 0, err
+	}
+	if m := le.Uint32(hdr); m != FatbinMagic {
+		return 0, fmt.Errorf("%w: container at %#x: magic %#x, want %#x", ErrFatbin, off, m, FatbinMagic)
+	}
+	hs := uint64(le.Uint16(hdr[6:]))
+	size := le.Uint64(hdr[8:])
+	if hs < fatbinContainerHdrSize || hs > n-off {
+		return 0, fmt.Errorf("%w: container at %#x: header size %d", ErrFatbin, off, hs)
+	}
+	start := off + hs
+	if size > n-start {
+		return 0, fmt.Errorf("%w: container at %#x: size %d runs past the end (%d bytes left)", ErrFatbin, off, size, n-start)
+	}
+	end := start + size
+	for e := start; e < end; {
+		if e, err = p.entry(e, end); err != nil {
+			return 0, err
+		}
+	}
+	return end, nil
+}
+
+// entry reads the entry whose header is at e, in a container ending at end,
+// into p.out; it returns the offset after the entry.
+func (p *fatbinParser) entry(e, end uint64) (uint64, error) {
+	le := binary.LittleEndian
+	if end-e < fatbinEntryMinHdrSize {
+		return 0, fmt.Errorf("%w: entry at %#x: truncated header", ErrFatbin, e)
+	}
+	eh, err := p.read(e, fatbinEntryMinHdrSize)
+	if err != nil {
+		return 0, err
+	}
+	kind := le.Uint16(eh)
+	ehs := uint64(le.Uint32(eh[4:]))
+	padded := le.Uint64(eh[8:])
+	if ehs < fatbinEntryMinHdrSize || ehs > end-e {
+		return 0, fmt.Errorf("%w: entry at %#x: header size %d", ErrFatbin, e, ehs)
+	}
+	if padded > end-e-ehs {
+		return 0, fmt.Errorf("%w: entry at %#x: payload size %d runs past the container", ErrFatbin, e, padded)
+	}
+	payloadAt, payloadLen := e+ehs, padded
+	compSize := uint64(le.Uint32(eh[16:]))
+	minor, major := le.Uint16(eh[24:]), le.Uint16(eh[26:])
+	sm := le.Uint32(eh[28:])
+	flags := le.Uint64(eh[40:])
+	if *p.count++; *p.count > maxFatbinEntries {
+		return 0, fmt.Errorf("%w: more than %d entries", ErrFatbin, maxFatbinEntries)
+	}
+	fe := FatbinEntry{Kind: fatbinKind(kind)}
+	if fe.Kind == KindUnknown {
+		fe.RawKind = int(kind)
+	}
+	if sm > 10000 {
+		return 0, fmt.Errorf("%w: entry at %#x: SM arch %d", ErrFatbin, e, sm)
+	}
+	fe.SM = int(sm)
+	fe.ArchSpecific = flags&FatbinFlagArchSpecific != 0
+	fe.Compressed = flags&(FatbinFlagCompressed|FatbinFlagCompressedZstd) != 0
+	if fe.Compressed && compSize > 0 && compSize <= payloadLen {
+		payloadLen = compSize
+	}
+	if fe.Kind == KindPTX && major > 0 {
+		fe.PTXVersion = fmt.Sprintf("%d.%d", major, minor)
+	}
+	if !fe.Compressed && fe.Kind != KindUnknown {
+		if err := p.peekPayload(&fe, payloadAt, payloadLen); err != nil {
+			return 0, err
+		}
+	}
+	p.add(fe)
+	return e + ehs + padded, nil
+}
+
+// fatbinKind is the kind of an entry header's kind field.
+func fatbinKind(kind uint16) string {
+	switch kind {
+	case FatbinKindPTX:
+		return KindPTX
+	case FatbinKindCubin, 0x10:
+		return KindCubin
+	}
+	return KindUnknown
+}
+
+// peekPayload reads what the start of an uncompressed payload says: the
+// PTX directives, or a cubin's ELF header flags.
+func (p *fatbinParser) peekPayload(fe *FatbinEntry, at, size uint64) error {
+	payload, err := p.read(at, min(size, fatbinPeek))
+	if err != nil {
+		return err
+	}
+	if fe.Kind == KindPTX {
+		readPTXText(payload, fe)
+	} else if cubinArchSpecific(payload) {
+		fe.ArchSpecific = true
+	}
+	return nil
+}
+
+// add appends fe to p.out.
+func (p *fatbinParser) add(fe FatbinEntry) {
+	p.out = append(p.out, fe)
+	if len(p.out) >= p.dedupeAt {
+		// libtorch_cuda repeats a dozen archs in thousands of
+		// entries: keep the distinct ones, bounded memory. The
+		// threshold doubles so that many distinct entries cost
+		// amortised linear time, not quadratic.
+		p.out = dedupeCode(p.out)
+		p.dedupeAt = max(p.dedupeAt, 2*len(p.out))
+	}
 }
 
 // readPTXText fills the arch-specific flag (".target sm_90a") and, when the

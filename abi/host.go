@@ -8,7 +8,8 @@ import (
 const HostSchema = "forge.host/v1"
 
 // Host describes a machine as the ABI rules see it: the forge.host/v1 host
-// profile of PRODUCT.md. A nil section means "absent" (nil CUDA = no NVIDIA
+// profile that `forge probe --json` prints and every --host-profile reads
+// (schema HostSchema). A nil section means "absent" (nil CUDA = no NVIDIA
 // driver). Unknown top-level fields are kept in Extra and written back.
 type Host struct {
 	Schema         string   `json:"schema"`

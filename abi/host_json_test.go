@@ -66,15 +66,27 @@ func TestProfilesLoad(t *testing.T) {
 	if len(ps) < 9 {
 		t.Fatalf("%d profiles", len(ps))
 	}
+	minors := map[string]bool{}
 	for name, h := range ps {
 		t.Run(name, func(t *testing.T) {
-			if h.Name != name || h.Python == nil || len(h.Python.Tags) == 0 || !strings.HasPrefix(h.Python.Tags[0], "cp311-cp311-") {
-				t.Errorf("profile %q: name %q, python %+v", name, h.Name, h.Python)
+			if h.Name != name || h.Python == nil || len(h.Python.Tags) == 0 {
+				t.Fatalf("profile %q: name %q, python %+v", name, h.Name, h.Python)
 			}
+			mm := strings.Split(h.Python.Version, ".")
+			if len(mm) < 2 || h.Python.ABI != "cp"+mm[0]+mm[1] || !strings.HasPrefix(h.Python.Tags[0], h.Python.ABI+"-"+h.Python.ABI+"-") {
+				t.Errorf("profile %q: python %s, ABI %s, best tag %s", name, h.Python.Version, h.Python.ABI, h.Python.Tags[0])
+			}
+			minors[h.Python.ABI] = true
 			if !strings.HasSuffix(h.Python.Tags[len(h.Python.Tags)-1], "-none-any") {
 				t.Errorf("last tag %q", h.Python.Tags[len(h.Python.Tags)-1])
 			}
 		})
+	}
+	// A matrix over the fleet answers for every Python forge supports.
+	for _, abi := range []string{"cp310", "cp311", "cp312", "cp313"} {
+		if !minors[abi] {
+			t.Errorf("no profile for %s", abi)
+		}
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"strings"
 )
 
-// Policy says what a verdict does with findings (PRODUCT.md, "The ABI engine").
+// Policy says what a verdict does with findings: strict_abi refuses
+// incompatible and risk findings, warn_abi (the default) refuses
+// incompatible ones and warns on risks, allow_abi warns on incompatible ones
+// and accepts risks (recorded).
 type Policy string
 
 const (

@@ -8,7 +8,8 @@ import (
 	"sync"
 )
 
-// This file holds the ABI rules as data: the tables PRODUCT.md names, and the
+// This file holds the ABI rules as data: manylinux aliases, x86-64 ISA
+// levels, CUDA driver floors, PTX ISA → toolkit, baseline libraries; and the
 // small helpers that read them. Checks in check.go consult these tables and
 // never hard-code a version.
 

@@ -52,6 +52,8 @@ func loadCorpus(cache, name string, scale float64) (*corpus, error) {
 		err = g.mixed(scale)
 	case "scale":
 		err = g.tiny(5000)
+	case "rollback":
+		err = g.rollbackSet()
 	default:
 		return nil, fmt.Errorf("unknown corpus %q (large, many, mixed)", name)
 	}
@@ -123,7 +125,11 @@ func (g *generator) finish(w *wheelWriter, p, name, version, tag string) error {
 // fingerprinting reads real ELF structures), real small .so files, and many
 // Python sources and headers.
 func (g *generator) nativeWheel(name string, bigMiB []float64, small int) error {
-	const version = "2.4.0"
+	return g.nativeWheelVersion(name, "2.4.0", bigMiB, small)
+}
+
+// nativeWheelVersion is nativeWheel of a given version.
+func (g *generator) nativeWheelVersion(name, version string, bigMiB []float64, small int) error {
 	w, p, err := g.begin(name, version, nativeTag)
 	if err != nil {
 		return err
@@ -223,6 +229,23 @@ func (g *generator) mixed(scale float64) error {
 	}
 	for i := 0; i < 60; i++ {
 		if err := g.pureWheel(fmt.Sprintf("mixed-small-%02d", i), 17, 4000); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rollbackSet: a torch-sized environment of 30 wheels, ≈20,000 files:
+// a native torch-like wheel in two versions (2.4.0 and 2.5.0; ≈6,000
+// files and 12 MiB of libraries each) and 29 pure wheels of 480 files.
+func (g *generator) rollbackSet() error {
+	for _, v := range []string{"2.4.0", "2.5.0"} {
+		if err := g.nativeWheelVersion("rbtorch", v, []float64{8, 4}, 6000); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < 29; i++ {
+		if err := g.pureWheel(fmt.Sprintf("rb-pkg-%02d", i), 480, 3000); err != nil {
 			return err
 		}
 	}

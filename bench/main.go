@@ -1,7 +1,8 @@
 // Command bench measures forge against pip on identical inputs, in one run:
 // cold and warm installs, environment creation, disk use of ten
-// environments, peak memory of a cold ingest, and how install, inspect,
-// gc and doctor scale with the size of the store. Every figure is a median
+// environments, peak memory of a cold ingest, how install, inspect, gc and
+// doctor scale with the size of the store, sync of a 200-package lock, and
+// a rollback of a torch-sized environment. Every figure is a median
 // of --reps repetitions, forge and its peer alternating; ratios are what
 // count (absolute times on a shared machine are context).
 //
@@ -35,6 +36,8 @@ type options struct {
 	cache    string
 	scaling  bool
 	disk     bool
+	rollback bool
+	sync     bool
 	forgeBin string
 }
 
@@ -50,6 +53,8 @@ func main() {
 	flag.StringVar(&o.cache, "cache", "/tmp/forge-bench", "directory for corpora, the forge binary and scratch environments")
 	flag.BoolVar(&o.scaling, "scaling", true, "measure the 5,000-entry/200-environment store against a 50-entry one")
 	flag.BoolVar(&o.disk, "disk", true, "measure disk use of 10 environments against the store alone")
+	flag.BoolVar(&o.rollback, "rollback", true, "measure forge rollback of a torch-sized environment (30 wheels, 20,000 files)")
+	flag.BoolVar(&o.sync, "sync", true, "measure forge sync of a 200-package lock against warm install and pip --require-hashes, and forge lock")
 	flag.StringVar(&o.forgeBin, "forge", "", "use this forge binary instead of building ./cmd/forge")
 	flag.Parse()
 	for _, c := range strings.Split(corpora, ",") {
@@ -77,13 +82,15 @@ func defaultPython() string {
 
 // results is the JSON document.
 type results struct {
-	Command string          `json:"command"`
-	Machine string          `json:"machine"`
-	Python  string          `json:"python"`
-	Reps    int             `json:"reps"`
-	Scale   float64         `json:"scale"`
-	Corpora []*corpusResult `json:"corpora"`
-	Scaling *scalingResult  `json:"scaling,omitempty"`
+	Command  string          `json:"command"`
+	Machine  string          `json:"machine"`
+	Python   string          `json:"python"`
+	Reps     int             `json:"reps"`
+	Scale    float64         `json:"scale"`
+	Corpora  []*corpusResult `json:"corpora"`
+	Scaling  *scalingResult  `json:"scaling,omitempty"`
+	Rollback *rollbackResult `json:"rollback,omitempty"`
+	Sync     *syncResult     `json:"sync,omitempty"`
 	// TopDir: whether the scratch directory is marked as a top of
 	// hierarchy for ext4's allocator (see setTopDir).
 	TopDir   bool      `json:"scratch_topdir"`
@@ -185,6 +192,20 @@ func run(o options) error {
 			return fmt.Errorf("scaling: %w", err)
 		}
 		b.res.Scaling = sr
+	}
+	if o.rollback {
+		rr, err := b.rollback()
+		if err != nil {
+			return fmt.Errorf("rollback: %w", err)
+		}
+		b.res.Rollback = rr
+	}
+	if o.sync {
+		sr, err := b.syncScenario()
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		b.res.Sync = sr
 	}
 	b.res.Goals = goals(b.res)
 	b.res.Duration = time.Since(start).Seconds()

@@ -49,7 +49,10 @@ func goals(r *results) []goalRow {
 				fmt.Sprintf("%d/%d %s", s.SmallEntries, s.SmallEnvs, dur(small)), q, "≤ 2×", q <= 2})
 		}
 	}
-	return out
+	if r.Sync != nil {
+		out = append(out, syncGoals(r.Sync)...)
+	}
+	return append(out, rollbackGoals(r.Rollback)...)
 }
 
 func dur(s float64) string {
@@ -77,8 +80,11 @@ func printTable(w io.Writer, r *results) {
 	fmt.Fprintln(tw, "corpus\tfigure\tforge\tpeer / reference\tratio\tgoal\tmet")
 	for _, g := range r.Goals {
 		unit := "×"
-		if strings.HasPrefix(g.Figure, "peak RSS") {
+		switch {
+		case strings.HasPrefix(g.Figure, "peak RSS"):
 			unit = " MiB"
+		case strings.HasPrefix(g.Figure, "lock of"):
+			unit = " ms"
 		}
 		met := "yes"
 		if !g.Met {

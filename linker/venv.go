@@ -44,14 +44,14 @@ func (v Venv) Headers(project string) string {
 }
 
 // CreateVenv writes a virtual environment at root for interpreter py without
-// running python: pyvenv.cfg, bin/python links, an activate script, an empty
-// site-packages and its layering (the files WriteLayers writes, for
-// layerSites). All of it is written into a directory beside root that is
+// running python: pyvenv.cfg, bin/python links, activate scripts, an empty
+// site-packages and its layering (the files WriteLayers writes, for the
+// site-packages of layers: the parents, nearest first, then GLOBAL). All of it is written into a directory beside root that is
 // then renamed into place, so root either does not exist or is a complete,
 // layered environment; its files need no write-and-rename of their own.
 // withoutPip is recorded in pyvenv.cfg (see WithoutPip); the caller links
 // pip, or not.
-func CreateVenv(root string, py *probe.Interp, command string, layerSites []string, withoutPip bool) error {
+func CreateVenv(root string, py *probe.Interp, command string, layers []Venv, withoutPip bool) error {
 	if _, err := os.Lstat(root); err == nil {
 		return fmt.Errorf("environment directory %s: %w", root, os.ErrExist)
 	}
@@ -109,8 +109,14 @@ func CreateVenv(root string, py *probe.Interp, command string, layerSites []stri
 	if err := os.WriteFile(filepath.Join(tmp, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(staged.Bin(), "activate"), []byte(activateScript(final)), 0o644); err != nil {
-		return err
+	for name, script := range activateScripts(final, layers) {
+		if err := os.WriteFile(filepath.Join(staged.Bin(), name), []byte(script), 0o644); err != nil {
+			return err
+		}
+	}
+	layerSites := make([]string, len(layers))
+	for i, l := range layers {
+		layerSites[i] = l.SitePackages()
 	}
 	if err := writeLayers(staged.SitePackages(), final, layerSites, os.WriteFile, false); err != nil {
 		return err
@@ -163,30 +169,17 @@ func mkdirStaging(root string) (string, error) {
 	}
 }
 
-func activateScript(v Venv) string {
-	return `# This file must be used with "source bin/activate" from bash or zsh.
-# Written by forge.
-deactivate () {
-    if [ -n "${_OLD_VIRTUAL_PATH:-}" ]; then PATH="${_OLD_VIRTUAL_PATH}"; export PATH; unset _OLD_VIRTUAL_PATH; fi
-    if [ -n "${_OLD_VIRTUAL_PS1:-}" ]; then PS1="${_OLD_VIRTUAL_PS1}"; export PS1; unset _OLD_VIRTUAL_PS1; fi
-    unset VIRTUAL_ENV VIRTUAL_ENV_PROMPT
-    hash -r 2>/dev/null
-    if [ ! "${1:-}" = "nondestructive" ]; then unset -f deactivate; fi
+// activateScripts are bin/activate and bin/activate.fish of env, whose
+// layers are parents (nearest first) and then GLOBAL: sourced, they put
+// every layer's bin on PATH, so that the parents' console scripts run as
+// their modules import.
+func activateScripts(env Venv, layers []Venv) map[string]string {
+	a := Activation{VirtualEnv: env.Root, Prompt: "(" + filepath.Base(env.Root) + ") ", Path: []string{env.Bin()}}
+	for _, l := range layers {
+		a.Path = append(a.Path, l.Bin())
+	}
+	return map[string]string{"activate": ActivateScript(POSIX, a), "activate.fish": ActivateScript(Fish, a)}
 }
-deactivate nondestructive
-VIRTUAL_ENV=` + shellQuote(v.Root) + `
-export VIRTUAL_ENV
-_OLD_VIRTUAL_PATH="$PATH"
-PATH="$VIRTUAL_ENV/bin:$PATH"
-export PATH
-VIRTUAL_ENV_PROMPT=` + shellQuote("("+filepath.Base(v.Root)+") ") + `
-export VIRTUAL_ENV_PROMPT
-if [ -z "${VIRTUAL_ENV_DISABLE_PROMPT:-}" ]; then _OLD_VIRTUAL_PS1="${PS1:-}"; PS1="${VIRTUAL_ENV_PROMPT}${PS1:-}"; export PS1; fi
-hash -r 2>/dev/null
-`
-}
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // Layer .pth files written by forge; other .pth files in a parent layer are
 // mirrored into its children so that they take effect there too.

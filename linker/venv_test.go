@@ -55,14 +55,14 @@ func TestCreateVenvPythonAccepts(t *testing.T) {
 				t.Fatal(err)
 			}
 			root := filepath.Join(dir, "envs", "app")
-			if err := CreateVenv(root, py, "forge create app", []string{parent.SitePackages(), global.SitePackages()}, false); err != nil {
+			if err := CreateVenv(root, py, "forge create app", []Venv{parent, global}, false); err != nil {
 				t.Fatal(err)
 			}
 			env := Venv{Root: root, Python: py}
 
 			lib := "lib/python" + xy
 			want := []string{"d bin", "d include", "d lib", "d " + lib, "d " + lib + "/site-packages",
-				"f bin/activate", "f pyvenv.cfg",
+				"f bin/activate", "f bin/activate.fish", "f pyvenv.cfg",
 				"f " + lib + "/site-packages/" + layersPth, "f " + lib + "/site-packages/" + pycachePth,
 				"f " + lib + "/site-packages/" + mirrorPth + "00_extra.pth",
 				"l bin/python", "l bin/python3", "l bin/python" + xy}

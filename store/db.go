@@ -124,6 +124,59 @@ BEGIN UPDATE meta SET value = value + 1 WHERE key = 'abi_entries'; END;
 	`
 CREATE INDEX entries_unreferenced ON entries(norm_name, version, sha256) WHERE refs = 0;
 `,
+	// 4: snapshots of environments' own layers (restore points that keep
+	// their entries from gc), the rollback in progress per environment,
+	// and each environment's append-only history of operations. All go
+	// with their environment's row (forge env rm, doctor's forget_env).
+	`
+CREATE TABLE snapshots (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	env        TEXT NOT NULL REFERENCES envs(name) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	auto       INTEGER NOT NULL DEFAULT 0,
+	settings   TEXT NOT NULL DEFAULT '{}',  -- JSON object, the environment's settings
+	created_at INTEGER NOT NULL,
+	UNIQUE (env, name)
+);
+-- A snapshot's packages: what its layer's manifest rows held. No foreign
+-- key to entries: gc keeps a named entry (see Unreferenced), and a row
+-- that outlives its entry (doctor dropped it) makes rollback say so.
+CREATE TABLE snapshot_entries (
+	snapshot  INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+	norm_name TEXT NOT NULL,
+	entry     TEXT NOT NULL,
+	name      TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	link_mode TEXT NOT NULL,
+	requested INTEGER NOT NULL,
+	PRIMARY KEY (snapshot, norm_name)
+);
+CREATE INDEX snapshot_entries_by_entry ON snapshot_entries(entry);
+
+-- A rollback that changed files and has not finished: doctor --fix finishes it.
+CREATE TABLE rollbacks (
+	env        TEXT PRIMARY KEY REFERENCES envs(name) ON DELETE CASCADE,
+	snapshot   INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+	started_at INTEGER NOT NULL
+);
+
+CREATE TABLE history (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	env           TEXT NOT NULL REFERENCES envs(name) ON DELETE CASCADE,
+	started_at    INTEGER NOT NULL,
+	finished_at   INTEGER,              -- NULL while running, or forever if it did not finish
+	forge_version TEXT NOT NULL,
+	command       TEXT NOT NULL,
+	pid           INTEGER NOT NULL,
+	status        TEXT NOT NULL,        -- 'running', 'ok' or 'failed'
+	exit_code     INTEGER,
+	error         TEXT NOT NULL DEFAULT '',
+	changes       TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX history_by_env ON history(env, id);
+CREATE TRIGGER history_append_only BEFORE UPDATE ON history WHEN old.finished_at IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'history rows are append-only'); END;
+`,
 }
 
 // SQLite's settings for forge.db. WAL with synchronous=NORMAL: a commit

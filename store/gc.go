@@ -21,8 +21,11 @@ func (s *Store) Unreferenced(ctx context.Context) ([]*Entry, error) {
 
 // unreferencedQuery reads the index entries_unreferenced, which holds the
 // entries with refs = 0 in this order: not every entry of the store.
+//
+// An entry a snapshot names is kept too: a rollback links it again.
 const unreferencedQuery = `SELECT ` + entryCols + ` FROM entries e WHERE e.refs = 0
-	AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256) ORDER BY norm_name, version, sha256`
+	AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.entry = e.sha256)
+	AND NOT EXISTS (SELECT 1 FROM snapshot_entries s WHERE s.entry = e.sha256) ORDER BY norm_name, version, sha256`
 
 // RemoveEntry collects one unreferenced entry. It returns false, and removes
 // nothing, when the entry is referenced (or gone) by the time it looks.
@@ -52,7 +55,8 @@ func (s *Store) RemoveEntry(ctx context.Context, sha string) (bool, error) {
 	}
 	defer tx.Rollback()
 	res, err := tx.ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ? AND refs = 0
-		AND NOT EXISTS (SELECT 1 FROM manifests WHERE entry = ?)`, sha, sha)
+		AND NOT EXISTS (SELECT 1 FROM manifests WHERE entry = ?)
+		AND NOT EXISTS (SELECT 1 FROM snapshot_entries WHERE entry = ?)`, sha, sha, sha)
 	if err != nil {
 		return false, fmt.Errorf("entry %s: %w", sha, err)
 	}

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/progress"
 )
 
 // IngestResult says what Ingest did.
@@ -383,7 +384,9 @@ func (s *Store) stage(ctx context.Context, j *ingestJob, c *claims) error {
 	go func() {
 		defer close(done)
 		var sha string
-		if sha, herr = hashAt(uctx, f, size); herr == nil {
+		t := progress.From(ctx).Task("hashing", j.wf.Name+"-"+j.wf.Version, size, progress.Bytes)
+		sha, herr = hashAt(uctx, progress.ReaderAt(f, t), size)
+		if t.Done(); herr == nil {
 			j.hashed = sha
 			mine, herr = c.claim(ctx, j, sha)
 		}
@@ -415,6 +418,9 @@ func (s *Store) stage(ctx context.Context, j *ingestJob, c *claims) error {
 // reads no other field of j that claim may be writing meanwhile.
 func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size int64, sha string) error {
 	base, wf := j.base, j.wf
+	t := progress.From(ctx).Task("unpacking", wf.Name+"-"+wf.Version, size, progress.Bytes)
+	defer t.Done()
+	src = progress.ReaderAt(src, t) // the archive's bytes, as archive/zip reads them
 	zr, err := openZip(src, size)
 	if err != nil {
 		return fmt.Errorf("wheel %s: %w", base, err)

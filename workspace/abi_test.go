@@ -296,9 +296,11 @@ func TestABIMatrixWheels(t *testing.T) {
 	if !slices.Equal(names, []string{"cudapkg", "glibcpkg", "purepkg"}) {
 		t.Errorf("rows %v (want sorted by file name)", names)
 	}
-	// cudapkg: refuse on aarch64, h100, musl, v100; warn on the no-GPU hosts
-	// and v100+a100; glibcpkg: accept on h100 and rtx4090 only.
-	want := ABISummary{Accept: 9 + 2 + 2, Warn: 3, Refuse: 4 + 7}
+	// purepkg: accept on all 13; cudapkg (cp311): refuse on aarch64,
+	// h100, musl, v100 and the 4 hosts of other Pythons, warn on the
+	// cp311 no-GPU hosts and v100+a100; glibcpkg (cp311): accept on h100 and
+	// rtx4090 only.
+	want := ABISummary{Accept: 13 + 2 + 2, Warn: 3, Refuse: 4 + 4 + 7 + 4}
 	if rep.Summary != want {
 		t.Errorf("summary %+v, want %+v", rep.Summary, want)
 	}

@@ -11,6 +11,7 @@ import (
 
 // Activation is what entering an environment sets.
 type Activation struct {
+	Name       string   `json:"-"`
 	VirtualEnv string   `json:"virtual_env"`
 	Path       []string `json:"path"`       // bin directories to put first on PATH, nearest first
 	PythonPath []string `json:"pythonpath"` // site-packages of every layer, LOCAL first
@@ -30,16 +31,12 @@ func (w *Workspace) Activate(ctx context.Context, name string) (*Activation, err
 	if err != nil {
 		return nil, err
 	}
-	a := &Activation{VirtualEnv: e.Path, Path: []string{e.Venv.Bin()}, PythonPath: []string{e.Venv.SitePackages()},
+	a := &Activation{Name: e.Name, VirtualEnv: e.Path, Path: []string{e.Venv.Bin()}, PythonPath: []string{e.Venv.SitePackages()},
 		PycachePrefix: linker.PycacheDir(e.Venv)}
-	for _, p := range e.Chain {
-		v := linker.Venv{Root: p.Path, Python: e.Py}
+	for _, v := range w.layerVenvs(e) {
 		a.Path = append(a.Path, v.Bin())
 		a.PythonPath = append(a.PythonPath, v.SitePackages())
 	}
-	g := w.globalVenv(e.Py)
-	a.Path = append(a.Path, g.Bin())
-	a.PythonPath = append(a.PythonPath, g.SitePackages())
 	return a, nil
 }
 
@@ -67,14 +64,10 @@ func (a *Activation) Environ(base []string) []string {
 		"PYTHONPYCACHEPREFIX="+a.PycachePrefix)
 }
 
-// Shell renders the activation as POSIX shell exports.
-func (a *Activation) Shell() string {
-	var b strings.Builder
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	b.WriteString("export VIRTUAL_ENV=" + q(a.VirtualEnv) + "\n")
-	b.WriteString("export PATH=" + q(strings.Join(a.Path, ":")) + "\"${PATH:+:$PATH}\"\n")
-	b.WriteString("export PYTHONPATH=" + q(strings.Join(a.PythonPath, ":")) + "\n")
-	b.WriteString("export PYTHONPYCACHEPREFIX=" + q(a.PycachePrefix) + "\n")
-	b.WriteString("unset PYTHONHOME\n")
-	return b.String()
+// Script renders the activation for sh (see linker.ActivateScript): eval'd,
+// it enters the environment with a "(NAME) " prompt and defines
+// deactivate, which restores everything it changed.
+func (a *Activation) Script(sh linker.Shell) string {
+	return linker.ActivateScript(sh, linker.Activation{VirtualEnv: a.VirtualEnv, Prompt: "(" + a.Name + ") ", Path: a.Path,
+		PythonPath: a.PythonPath, PycachePrefix: a.PycachePrefix})
 }

@@ -42,6 +42,7 @@ const (
 	KindStoreFileMissing = "store_file_missing" // store file listed in RECORD is absent (integrity)
 	KindStoreFileExtra   = "store_file_extra"   // store file RECORD does not list (integrity)
 	KindEntryCorrupt     = "entry_corrupt"      // entry without a readable RECORD (integrity)
+	// KindRollbackInterrupted: doctorrollback.go.
 )
 
 // IntegrityKind reports whether an issue of this kind means store content no
@@ -362,7 +363,10 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 	if err := w.scanEnvs(ctx, s, envs); err != nil {
 		return nil, err
 	}
-	w.scanPip(s, envs)          // doctorpip.go
+	w.scanPip(s, envs)                              // doctorpip.go
+	if err := w.scanRollbacks(ctx, s); err != nil { // doctorrollback.go
+		return nil, err
+	}
 	w.scanFingerprints(s, ents) // doctorfp.go
 	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
 		return nil, err
@@ -885,7 +889,8 @@ var fixOrder = map[string]int{
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
 	linkPipAction: 13, forgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
-	refingerprintAction: 14, // doctorfp.go
+	refingerprintAction:  14, // doctorfp.go
+	finishRollbackAction: 11, // doctorrollback.go: after the rows are settled
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -998,6 +1003,8 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case refingerprintAction: // doctorfp.go
 		return w.refingerprint(ctx, p.entry)
+	case finishRollbackAction: // doctorrollback.go
+		return w.finishRollback(ctx, p.env, p.path)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }

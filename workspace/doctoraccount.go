@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -53,7 +55,7 @@ var venvSkeleton = map[string]bool{"bin": true, "lib": true, "lib64": true, "inc
 // envPopulated reports whether an environment directory holds more than
 // an interrupted forge create leaves: anything beside the venv skeleton,
 // in site-packages beside forge's own .pth files, or in bin beside the
-// interpreter links and activate. When in doubt (unreadable), it is.
+// interpreter links and activate scripts. When in doubt (unreadable), it is.
 func envPopulated(dir string) bool {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -81,7 +83,7 @@ func envPopulated(dir string) bool {
 		return !errors.Is(err, fs.ErrNotExist)
 	}
 	for _, b := range bins {
-		if n := b.Name(); n != "activate" && !strings.HasPrefix(n, "python") {
+		if n := b.Name(); !slices.Contains(linker.ActivateScriptNames, n) && !strings.HasPrefix(n, "python") {
 			return true
 		}
 	}

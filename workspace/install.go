@@ -14,12 +14,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
-// Reuse kinds of an install report (PRODUCT.md).
+// Reuse kinds of an install report: how a package's store entry came to
+// serve this install.
 const (
 	ReuseExact         = "exact"
 	ReuseABICompatible = "abi_compatible"
@@ -85,7 +87,37 @@ type candidate struct {
 // against the host under the ABI policy, and links them into the layer. A
 // refused package stops the whole install before anything is linked; the
 // error wraps abi.ErrIncompatible and the report says why.
+//
+// The operation is recorded in the environment's history (see History).
 func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
+	op, err := w.beginLayerOp(ctx, o.Env, o.Global, "install", installArgs(o))
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.install(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+// installArgs is an install's command line after "forge install".
+func installArgs(o InstallOptions) []string {
+	args := append([]string(nil), o.Specs...)
+	args = append(args, "--env", o.Env)
+	if o.Global {
+		args = append(args, "--global")
+	}
+	for _, f := range [][2]string{{"--link-mode", o.LinkMode}, {"--abi-policy", o.Policy}, {"--gpu", o.GPU}} {
+		if f[1] != "" {
+			args = append(args, f[0], f[1])
+		}
+	}
+	if o.NotRequested {
+		args = append(args, "--not-requested")
+	}
+	return args
+}
+
+func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
 	specs, err := oneVersionEach(o.Specs)
 	if err != nil {
 		return nil, err
@@ -116,8 +148,11 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		err  error
 	}
 	hostc := make(chan probed, 1)
+	prog := progress.From(ctx)
 	go func() {
+		st := prog.Phase("probe")
 		h, err := w.hostFor(e)
+		st.Done("")
 		hostc <- probed{h, err}
 	}()
 	rep := &InstallReport{Env: e.Name, Policy: string(policy)}
@@ -131,13 +166,16 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	ingested := map[string]*store.IngestResult{}
 	if len(wheels) > 0 {
+		st := prog.Phase("ingest")
 		res, err := w.Store.IngestAll(ctx, wheels)
 		if err != nil {
+			st.Done("failed")
 			return rep, err
 		}
 		for i, p := range wheels {
 			ingested[p] = res[i]
 		}
+		st.Done(ingestSummary(res))
 	}
 	hp := <-hostc
 	if hp.err != nil {
@@ -146,6 +184,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	host := hp.host
 	rep.Host = hostName(host)
 	var cands []candidate
+	st := prog.Phase("resolve")
 	for _, spec := range o.Specs {
 		if res := ingested[spec]; res != nil {
 			cands = append(cands, wheelCandidate(res, layer, mode))
@@ -158,6 +197,8 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
 		cands = append(cands, c)
 	}
+	st.Done(countOf(len(cands), "package"))
+	st = prog.Phase("abi check")
 	provided, err := w.providedLibs(ctx, e, cands)
 	if err != nil {
 		return rep, err
@@ -177,6 +218,7 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 	for _, c := range cands {
 		rep.Packages = append(rep.Packages, c.report)
 	}
+	st.Done(countOf(len(cands), "package"))
 	if len(refused) > 0 {
 		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
@@ -226,7 +268,9 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 			fresh[c.entry.SHA256] = true
 		}
 	}
+	st = prog.Phase("link")
 	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
+	st.Done(countOf(len(ents), "package"))
 	for i, out := range outs {
 		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
 		rep.Packages[i].AlreadyLinked = out.already
@@ -236,11 +280,35 @@ func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, err
 	}
 	if pth {
-		if err := w.refreshLayering(ctx, e, o.Global); err != nil {
+		st := prog.Phase("layering refresh")
+		err := w.refreshLayering(ctx, e, o.Global)
+		st.Done("")
+		if err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// ingestSummary says what an ingest covered: "2 wheels, 1.3 GiB (1 new)".
+func ingestSummary(res []*store.IngestResult) string {
+	var size int64
+	fresh := 0
+	for _, r := range res {
+		size += r.Entry.WheelSize
+		if !r.Reused {
+			fresh++
+		}
+	}
+	return fmt.Sprintf("%s, %s (%d new)", countOf(len(res), "wheel"), HumanBytes(size), fresh)
+}
+
+// countOf is "1 package", "2 packages".
+func countOf(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func codes(fs []abi.Finding) string {
@@ -468,10 +536,13 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	}
 	var done []store.Linked
 	var linkErr error
+	t := progress.From(ctx).Task("linking", layer, int64(len(jobs)), progress.Items)
+	defer t.Done()
 	next := 0
 	for ; next < len(jobs); next++ {
 		j := jobs[next]
 		res, err := linker.Link(plan(j.en))
+		t.Add(1)
 		if errors.Is(err, linker.ErrNoDistInfo) {
 			err = fmt.Errorf("entry %s: %w: %w", j.en.SHA256, err, store.ErrCorrupt)
 		}

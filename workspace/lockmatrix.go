@@ -117,32 +117,64 @@ func localWheel(base string, wh lockfile.Wheel) string {
 // ingestLocked hashes a locked wheel's local file and ingests it only when
 // it is what the lock says it is.
 func (w *Workspace) ingestLocked(ctx context.Context, lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string) (*store.Entry, error) {
-	what := fmt.Sprintf("%s: package %s: wheel %s", lockPath, p.ID(), local)
-	f, err := os.Open(local)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != wh.SHA256() {
-		return nil, fmt.Errorf("%s: sha256 %s, the lock says %s: %w", what, got, wh.SHA256(), store.ErrCorrupt)
-	}
-	if wh.Size > 0 && n != wh.Size {
-		return nil, fmt.Errorf("%s: %d bytes, the lock says %d: %w", what, n, wh.Size, store.ErrCorrupt)
+	if _, err := verifyLocked(ctx, lockPath, p, wh, local); err != nil {
+		return nil, err
 	}
 	res, err := w.Store.Ingest(ctx, local)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, fmt.Errorf("%s: package %s: wheel %s: %w", lockPath, p.ID(), local, err)
 	}
-	// The file may have changed between the two reads.
-	if res.Entry.SHA256 != wh.SHA256() {
-		return nil, fmt.Errorf("%s: changed while read: sha256 %s, the lock says %s: %w", what, res.Entry.SHA256, wh.SHA256(), store.ErrCorrupt)
+	if err := lockedIngested(lockPath, p, wh, local, res.Entry); err != nil {
+		return nil, err
 	}
 	return res.Entry, nil
+}
+
+// verifyLocked hashes a locked wheel's local file: its sha256 (and size,
+// when the lock gives one) must be the lock's, else the error wraps
+// store.ErrCorrupt and names the package, the file and both digests. It
+// returns the file's size.
+func verifyLocked(ctx context.Context, lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string) (int64, error) {
+	what := fmt.Sprintf("%s: package %s: wheel %s", lockPath, p.ID(), local)
+	f, err := os.Open(local)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != wh.SHA256() {
+		return n, fmt.Errorf("%s: sha256 %s, the lock says %s: %w", what, got, wh.SHA256(), store.ErrCorrupt)
+	}
+	if wh.Size > 0 && n != wh.Size {
+		return n, fmt.Errorf("%s: %d bytes, the lock says %d: %w", what, n, wh.Size, store.ErrCorrupt)
+	}
+	return n, nil
+}
+
+// lockedIngested checks that what the store ingested from local is the
+// locked wheel: the file may have changed between verifyLocked and Ingest.
+func lockedIngested(lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string, en *store.Entry) error {
+	if en.SHA256 != wh.SHA256() {
+		return fmt.Errorf("%s: package %s: wheel %s: changed while read: sha256 %s, the lock says %s: %w", lockPath, p.ID(), local, en.SHA256, wh.SHA256(), store.ErrCorrupt)
+	}
+	return nil
+}
+
+// ctxReader stops a long read when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(b []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(b)
 }
 
 func hashNames(h map[string]string) string {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
@@ -112,7 +113,19 @@ func (e *PipError) Unwrap() error { return e.Err }
 // the highest version in the store that every requirement accepts, which
 // may be older than what pip would fetch from an index. The gc lock is held
 // shared from planning to the last link.
+//
+// The operation is recorded in the environment's history (see History).
 func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
+	op, err := w.beginLayerOp(ctx, o.Env, false, "pip", append([]string{"install", "--env", o.Env}, o.Args...))
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.pipInstall(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
 	dir := o.Dir
 	if dir == "" {
 		var err error
@@ -138,7 +151,10 @@ func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
+	prog := progress.From(ctx)
+	st := prog.Phase("probe")
 	host, err := w.hostFor(e)
+	st.Done("")
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +167,9 @@ func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 		return nil, err
 	}
 	defer gcLock.Unlock()
+	st = prog.Phase("resolve")
 	plan, reason, err := w.planFromStore(ctx, e, req, host, policy, o.GPU, menv)
+	st.Done("from the store")
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +191,10 @@ func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	defer os.RemoveAll(staging)
 	argv := append([]string{pipPy, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", staging}, req.wheelArgs...)
 	rep.PipCommand = argv
-	if err := runPip(ctx, argv, dir, o.PipOutput); err != nil {
+	st = prog.Phase("pip")
+	err = runPip(ctx, argv, dir, o.PipOutput)
+	st.Done("")
+	if err != nil {
 		return rep, err
 	}
 	wheels, err := filepath.Glob(filepath.Join(staging, "*.whl"))
@@ -192,14 +213,22 @@ func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, rep *PipInstallReport, req *pipRequest, wheels []string, host *abi.Host, policy abi.Policy) error {
 	var cands []candidate
 	fresh := map[string]bool{} // entries this run added to the store
+	prog := progress.From(ctx)
+	st := prog.Phase("ingest")
+	var ingested []*store.IngestResult
 	for _, p := range wheels {
 		res, err := w.Store.Ingest(ctx, p)
 		if err != nil {
+			st.Done("failed")
 			return fmt.Errorf("%s: %w", filepath.Base(p), err)
 		}
 		fresh[res.Entry.SHA256] = !res.Reused
 		cands = append(cands, candidate{entry: res.Entry})
+		ingested = append(ingested, res)
 	}
+	st.Done(ingestSummary(ingested))
+	st = prog.Phase("abi check")
+	defer func() { st.Done(countOf(len(cands), "package")) }()
 	provided, err := w.providedLibs(ctx, e, cands)
 	if err != nil {
 		return err
@@ -241,6 +270,7 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 		sortPipPackages(rep.Packages)
 		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
+	st.Done(countOf(len(cands), "package"))
 	return w.pipLink(ctx, o, rep, deps, top, fresh)
 }
 
@@ -264,7 +294,7 @@ func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipIn
 		if len(batch.specs) == 0 {
 			continue
 		}
-		r, err := w.Install(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
+		r, err := w.install(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
 		if r != nil {
 			rep.Host, rep.Policy = r.Host, r.Policy
 			for _, p := range r.Packages {

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -20,7 +22,7 @@ import (
 //   - environment rows (store.SetHome; the commit, last, completes it);
 //   - in every layer (envs/*, global/*): symlinks into the old home (links
 //     into the store, split directories' links), and the text forge wrote
-//     naming it: pyvenv.cfg, bin/activate, launchers' #! lines, and the
+//     naming it: pyvenv.cfg, bin/activate and activate.fish, launchers' #! lines, and the
 //     top-level .pth files of site-packages (layers, pycache, mirrors);
 //   - the store's shared layouts (views/): their symlinks to entries.
 //
@@ -117,7 +119,7 @@ func rerootTree(root, old, home string) error {
 		case dir == root && name == "pyvenv.cfg",
 			dir == bin,
 			siteSet[dir] && strings.HasSuffix(name, ".pth"):
-			return rewriteText(p, old, home, dir == bin && name != "activate")
+			return rewriteText(p, old, home, dir == bin && !slices.Contains(linker.ActivateScriptNames, name))
 		}
 		return nil
 	})

@@ -54,6 +54,12 @@ var SettingSpecs = []SettingSpec{
 			m, err := resolver.ParseMode(s)
 			return m.String(), err
 		}},
+	{Key: SettingAutoSnapshots, Values: []string{"0.." + strconv.Itoa(maxAutoSnapshots)}, Default: strconv.Itoa(defaultAutoSnapshots),
+		Doc:   "automatic snapshots kept before rollback and sync (0: none)",
+		parse: parseAutoSnapshots},
+	{Key: SettingDistutilsShim, Values: []string{"on", "off"}, Default: "off",
+		Doc:   "on: setuptools' vendored distutils is importable as distutils when nothing else provides it (Python 3.12+)",
+		parse: parseOnOff},
 }
 
 // SettingKeys lists the valid keys, sorted.
@@ -72,7 +78,7 @@ func settingSpec(key string) (SettingSpec, error) {
 			return s, nil
 		}
 	}
-	return SettingSpec{}, fmt.Errorf("unknown setting %q: valid keys are %s: %w", key, strings.Join(SettingKeys(), ", "), ErrUsage)
+	return SettingSpec{}, kinded(fmt.Errorf("unknown setting %q: valid keys are %s", key, strings.Join(SettingKeys(), ", ")), ErrUsage)
 }
 
 // ValidateSetting checks a key and value and returns the value as stored.
@@ -84,7 +90,7 @@ func ValidateSetting(key, value string) (string, error) {
 	}
 	v, err := spec.parse(value)
 	if err != nil {
-		return "", fmt.Errorf("setting %s: invalid value %q: valid values are %s: %w", key, value, strings.Join(spec.Values, ", "), ErrUsage)
+		return "", kinded(fmt.Errorf("setting %s: invalid value %q: valid values are %s", key, value, strings.Join(spec.Values, ", ")), ErrUsage)
 	}
 	return v, nil
 }
@@ -102,6 +108,9 @@ type Setting struct {
 type SettingsReport struct {
 	Env      string    `json:"env"`
 	Settings []Setting `json:"settings"`
+	// Notes say what setting a value did besides storing it (files written
+	// or removed); only forge env set has them.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Settings returns an environment's settings: every known key (set or
@@ -141,7 +150,26 @@ func (w *Workspace) Settings(ctx context.Context, env, key string) (*SettingsRep
 
 // SetSetting validates and stores one setting; value "" removes it, so the
 // default applies again. It returns the setting as it now reads.
-func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (*SettingsReport, error) {
+//
+// The change is recorded in the environment's history (see History).
+func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep *SettingsReport, err error) {
+	if row, gerr := w.Store.GetEnv(ctx, env); gerr == nil {
+		args := []string{"set", env, key, value}
+		if value == "" {
+			args = []string{"unset", env, key}
+		}
+		op, err := w.beginHistory(ctx, env, "env", args)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			after := map[string]string{}
+			if r, gerr := w.Store.GetEnv(context.WithoutCancel(ctx), env); gerr == nil {
+				after = r.Settings
+			}
+			op.finish(ctx, nil, nil, settingsChanges(row.Settings, after), err)
+		}()
+	}
 	if value == "" {
 		if _, err := settingSpec(key); err != nil {
 			return nil, err
@@ -153,10 +181,23 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (*Se
 		}
 		value = v
 	}
+	var notes []string
+	if key == SettingDistutilsShim {
+		// Files first: a refused shim leaves the setting as it was.
+		n, err := w.applyDistutilsShim(ctx, env, value)
+		if err != nil {
+			return nil, err
+		}
+		notes = n
+	}
 	if err := w.Store.SetEnvSetting(ctx, env, key, value); err != nil {
 		return nil, err
 	}
-	return w.Settings(ctx, env, key)
+	rep, err = w.Settings(ctx, env, key)
+	if rep != nil {
+		rep.Notes = notes
+	}
+	return rep, err
 }
 
 // EnvSummary is one line of the environment list.
@@ -316,8 +357,10 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	}
 	// --force does not override this (a child would lose its parent's
 	// packages), so the message does not offer it.
-	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s)",
-		name, strings.Join(names, ", "), names[0]), store.ErrExists)
+	// Re-creating a project environment is what a test environment on it
+	// (forge env test) would block: say how to change it without that.
+	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s), or change %s in place (forge install / forge uninstall --env %s): its children see the change",
+		name, strings.Join(names, ", "), names[0], name, name), store.ErrExists)
 }
 
 // retireEnvDir renames an environment's directory to a hidden

@@ -26,10 +26,14 @@ func TestSettingsRoundTrip(t *testing.T) {
 		{name: "link mode", key: "link_mode", value: "hardlink", want: "hardlink"},
 		{name: "resolver mode canonicalised", key: "resolver_mode", value: "Strict", want: "strict"},
 		{name: "empty value resets", key: "resolver_mode", value: "", want: ""},
-		{name: "unknown key", key: "colour", value: "blue", wantErr: []string{`"colour"`, "abi_policy, link_mode, resolver_mode"}},
+		{name: "unknown key", key: "colour", value: "blue", wantErr: []string{`"colour"`, "abi_policy, auto_snapshots, distutils_shim, link_mode, resolver_mode"}},
 		{name: "invalid policy", key: "abi_policy", value: "lenient", wantErr: []string{`"lenient"`, "strict_abi, warn_abi, allow_abi"}},
 		{name: "invalid link mode", key: "link_mode", value: "reflink", wantErr: []string{"symlink, hardlink, copy"}},
 		{name: "invalid resolver mode", key: "resolver_mode", value: "pedantic", wantErr: []string{"loose, warn, strict"}},
+		{name: "auto snapshots canonicalised", key: "auto_snapshots", value: " 07", want: "7"},
+		{name: "auto snapshots off", key: "auto_snapshots", value: "0", want: "0"},
+		{name: "auto snapshots negative", key: "auto_snapshots", value: "-1", wantErr: []string{`"-1"`, "0..1000"}},
+		{name: "auto snapshots not a number", key: "auto_snapshots", value: "many", wantErr: []string{"0..1000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,7 +139,7 @@ func TestRemoveEnv(t *testing.T) {
 			}
 			// The kind decides the exit code; its text ("already exists")
 			// would only confuse: the message says what to do instead.
-			if want := "environment base has child environments app: remove them first (forge env rm app)"; err == nil || err.Error() != want {
+			if want := "environment base has child environments app: remove them first (forge env rm app), or change base in place (forge install / forge uninstall --env base): its children see the change"; err == nil || err.Error() != want {
 				t.Errorf("force=%v: message %q, want %q", force, err, want)
 			}
 		}

@@ -45,7 +45,23 @@ type UninstallReport struct {
 // second run; a package whose removal was interrupted is still listed and
 // is removed again. Only when none of the names is installed is the error
 // store.ErrNotFound. Every name is looked up before anything is removed.
+//
+// The operation is recorded in the environment's history (see History).
 func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) (*UninstallReport, error) {
+	args := append(append([]string(nil), o.Names...), "--env", o.Env)
+	if o.Global {
+		args = append(args, "--global")
+	}
+	op, err := w.beginLayerOp(ctx, o.Env, o.Global, "uninstall", args)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := w.uninstall(ctx, o)
+	op.done(ctx, err)
+	return rep, err
+}
+
+func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*UninstallReport, error) {
 	e, err := w.OpenEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/errkind"
@@ -29,6 +30,21 @@ type Workspace struct {
 	Log io.Writer
 	// Host, when set, stands in for the probed host (--host-profile).
 	Host *abi.Host
+	// Version is forge's version, recorded in each history row ("" in
+	// tests: "dev").
+	Version string
+	// ExitCode maps an operation's error to the exit code history records
+	// (the CLI's mapping); nil records 1 for any error.
+	ExitCode func(error) int
+	// Clock names snapshots and dates history rows (time.Now when nil).
+	Clock func() time.Time
+}
+
+func (w *Workspace) now() time.Time {
+	if w.Clock != nil {
+		return w.Clock()
+	}
+	return time.Now()
 }
 
 // Open opens the forge home at home, creating it if needed: in a directory
@@ -202,10 +218,20 @@ func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
 // LayerSites are the site-packages of the parents (nearest first) and GLOBAL.
 func (w *Workspace) layerSites(e *Env) []string {
 	var out []string
-	for _, p := range e.Chain {
-		out = append(out, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
+	for _, l := range w.layerVenvs(e) {
+		out = append(out, l.SitePackages())
 	}
-	return append(out, w.globalVenv(e.Py).SitePackages())
+	return out
+}
+
+// layerVenvs are the layers e sees besides its own: its parents, nearest
+// first, then GLOBAL.
+func (w *Workspace) layerVenvs(e *Env) []linker.Venv {
+	var out []linker.Venv
+	for _, p := range e.Chain {
+		out = append(out, linker.Venv{Root: p.Path, Python: e.Py})
+	}
+	return append(out, w.globalVenv(e.Py))
 }
 
 // CreateOptions are the inputs of Create.
@@ -296,7 +322,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 			return nil, fmt.Errorf("environment %s: %w", o.Name, store.ErrExists)
 		}
 	}
-	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerSites(e), o.WithoutPip); err != nil {
+	if err := linker.CreateVenv(root, py, "forge create "+o.Name, w.layerVenvs(e), o.WithoutPip); err != nil {
 		return nil, fmt.Errorf("environment %s: %w", o.Name, err)
 	}
 	// pip is linked before the record is written: until then no other

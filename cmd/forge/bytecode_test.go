@@ -40,7 +40,7 @@ func TestForeignInterpreterBytecode(t *testing.T) {
 	}
 	entries := filepath.Join(s.home, "store", "entries")
 	before := treeOf(t, entries)
-	exports, errOut, code := s.run("activate", "app")
+	exports, errOut, code := s.run("activate", "app", "--shell", "bash")
 	if code != 0 {
 		t.Fatalf("forge activate: exit %d\n%s", code, errOut)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
 )
@@ -112,6 +113,14 @@ func pythonSpecs(*cobra.Command, []string, string) ([]string, cobra.ShellCompDir
 }
 
 // fixed completes a flag with a list of values.
+func shellNames() []string {
+	var out []string
+	for _, sh := range linker.Shells {
+		out = append(out, string(sh))
+	}
+	return out
+}
+
 func fixed(values []string) completeFunc {
 	return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
 }
@@ -131,6 +140,7 @@ func addCompletions(root *cobra.Command, app *App) {
 		"abi-policy": fixed(settingValues(workspace.SettingABIPolicy)),
 		"mode":       fixed(settingValues(workspace.SettingResolverMode)),
 		"python":     pythonSpecs,
+		"shell":      fixed(shellNames()),
 	}
 	uninstallLayer := func(cmd *cobra.Command) workspace.Layers {
 		if g, _ := cmd.Flags().GetBool("global"); g {

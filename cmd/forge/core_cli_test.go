@@ -72,7 +72,7 @@ func TestCoreCommands(t *testing.T) {
 
 	m = doc(t, 0, "activate", "app")
 	checkShape(t, "activate", m, jsonShape{"virtual_env": "string", "path": "array", "pythonpath": "array", "pycache_prefix": "string"})
-	out, _ = text(t, 0, "activate", "app")
+	out, _ = text(t, 0, "activate", "app", "--shell", "bash")
 	checkGolden(t, "activate.txt", out)
 
 	out, _ = text(t, 0, "uninstall", "extra", "--env", "app")

@@ -35,7 +35,8 @@ func newDoctorCmd(app *App) *cobra.Command {
 		Long: `doctor compares the metadata with the filesystem: store entries and their
 directories, refcounts and manifests, links in environments, staging
 leftovers, writable store files, entries fingerprinted by an older forge
-(stale_fingerprint: --fix fingerprints them again from their files).
+(stale_fingerprint: --fix fingerprints them again from their files),
+rollbacks that did not finish (rollback_interrupted: --fix finishes them).
 --verify re-hashes every store file against its RECORD (exit 4 on a
 mismatch). --fix applies only safe repairs and says
 what it planned and did; --fix --dry-run only plans. --enforce exits 3 when
@@ -55,7 +56,7 @@ environments, for a database that was emptied, replaced or rolled back
 (doctor reports metadata_lost): entries from their directories, environments
 from pyvenv.cfg and their layering, installed packages from their .dist-info
 (relinked as --fix relinks). It only adds records; settings set with forge
-env set are not recovered.`,
+env set, snapshots and history are not recovered.`,
 		Example: `  forge doctor
   forge doctor --fix --dry-run
   forge doctor --verify --json

@@ -17,23 +17,27 @@ func init() { register(newEnvCmd) }
 func newEnvCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "env",
-		Short: "Per-environment settings, and removing an environment",
+		Short: "Per-environment settings, removing an environment, and test environments",
 		Long: `Settings of an environment (defaults for its commands):
 ` + settingsHelp() + `
 Flags on a command override them (--abi-policy, --link-mode, --mode).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("forge env needs a subcommand: set, get, unset or rm")
+			return usagef("forge env needs a subcommand: set, get, unset, rm or test")
 		},
 	}
-	cmd.AddCommand(newEnvSetCmd(app), newEnvGetCmd(app), newEnvUnsetCmd(app), newEnvRmCmd(app))
+	cmd.AddCommand(newEnvSetCmd(app), newEnvGetCmd(app), newEnvUnsetCmd(app), newEnvRmCmd(app), newEnvTestCmd(app))
 	return cmd
 }
 
 func settingsHelp() string {
 	var b strings.Builder
+	width := 0
 	for _, s := range workspace.SettingSpecs {
-		fmt.Fprintf(&b, "  %-14s %s (default %s): %s\n", s.Key, strings.Join(s.Values, "|"), s.Default, s.Doc)
+		width = max(width, len(s.Key))
+	}
+	for _, s := range workspace.SettingSpecs {
+		fmt.Fprintf(&b, "  %-*s  %s (default %s): %s\n", width, s.Key, strings.Join(s.Values, "|"), s.Default, s.Doc)
 	}
 	return b.String()
 }
@@ -43,7 +47,7 @@ func newEnvSetCmd(app *App) *cobra.Command {
 		Use:               "set ENV KEY VALUE",
 		Short:             "Set one setting of an environment",
 		Long:              "Set one setting of an environment. Keys and values:\n" + settingsHelp(),
-		Example:           "  forge env set app abi_policy strict_abi\n  forge env set app resolver_mode strict",
+		Example:           "  forge env set app abi_policy strict_abi\n  forge env set app resolver_mode strict\n  forge env set app distutils_shim on   # Python 3.12+: import distutils from setuptools",
 		Args:              cobra.ExactArgs(3),
 		ValidArgsFunction: completeSettingArgs(app),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,7 +81,12 @@ func runEnvSet(ctx context.Context, app *App, env, key, value string) error {
 	if err != nil {
 		return err
 	}
-	return app.Print(rep, func(w io.Writer) { printSettings(w, rep, false) })
+	return app.Print(rep, func(w io.Writer) {
+		printSettings(w, rep, false)
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	})
 }
 
 func newEnvGetCmd(app *App) *cobra.Command {

@@ -149,7 +149,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{name: "env get one key", args: []string{"env", "get", "app", "abi_policy"}, golden: "env_get_key.txt"},
 		{name: "setting makes inspect strict", args: []string{"inspect", "numpy", "--env", "app", "--quiet"}, code: exitRefused, stderr: "strict mode"},
 		{name: "env unset", args: []string{"env", "unset", "app", "resolver_mode", "--quiet"}},
-		{name: "env set unknown key", args: []string{"env", "set", "app", "colour", "blue"}, code: exitUsage, stderr: "valid keys are abi_policy, link_mode, resolver_mode"},
+		{name: "env set unknown key", args: []string{"env", "set", "app", "colour", "blue"}, code: exitUsage, stderr: "valid keys are abi_policy, auto_snapshots, distutils_shim, link_mode, resolver_mode"},
 		{name: "env set invalid value", args: []string{"env", "set", "app", "link_mode", "reflink"}, code: exitUsage, stderr: "valid values are symlink, hardlink, copy"},
 		{name: "env get unknown key", args: []string{"env", "get", "app", "colour"}, code: exitUsage, stderr: "valid keys"},
 		{name: "env get unknown env", args: []string{"env", "get", "nope"}, code: exitError, stderr: "environment nope"},

@@ -62,7 +62,9 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 		return err
 	}
 	defer ws.Close()
+	ctx, prog := withProgress(ctx, app, ws)
 	rep, err := ws.Install(ctx, workspace.InstallOptions{Env: o.env, Specs: specs, Global: o.global, LinkMode: o.linkMode, Policy: o.policy, GPU: o.gpu})
+	prog.Finish()
 	if rep == nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func TestLockExportCLI(t *testing.T) {
 		{"lock no --env", []string{"lock"}, 2, "env"},
 		{"lock bad profiles", []string{"lock", "--env", "app", "-o", "-", "--profiles", filepath.Join(out, "none")}, 2, "host profile"},
 		{"lock stdout json", []string{"--json", "lock", "--env", "app", "-o", "-"}, 2, "does not combine with --json"},
-		{"matrix lock", []string{"abi", "matrix", "--lock", lockPath, "--profiles", fleet}, 0, "2 wheel(s) × 9 profile(s)"},
+		{"matrix lock", []string{"abi", "matrix", "--lock", lockPath, "--profiles", fleet}, 0, "2 wheel(s) × 13 profile(s)"},
 		{"matrix lock and env", []string{"abi", "matrix", "--lock", lockPath, "--env", "app", "--profiles", fleet}, 2, "give one of"},
 		{"matrix uv lock", []string{"abi", "matrix", "--lock", "../../lockfile/testdata/uv-style.toml", "--profiles", fleet}, 1, "5 locked wheel(s) not checkable"},
 		{"matrix truncated lock", []string{"abi", "matrix", "--lock", "../../lockfile/testdata/bad-truncated.toml", "--profiles", fleet}, 1, "bad-truncated.toml: not valid TOML"},
@@ -92,7 +92,7 @@ func TestLockExportCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(l.Packages) != 2 || l.Packages[0].Name != "alpha" || l.Packages[1].Wheels[0].Path != wheels[1] || len(l.Packages[0].Tool.Forge.Verdicts) != 9 {
+		if len(l.Packages) != 2 || l.Packages[0].Name != "alpha" || l.Packages[1].Wheels[0].Path != wheels[1] || len(l.Packages[0].Tool.Forge.Verdicts) != len(fixtures.ProfileNames()) {
 			t.Fatalf("%+v", l.Packages)
 		}
 	})

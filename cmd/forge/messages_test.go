@@ -49,6 +49,14 @@ func TestMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	yaml54, yaml60 := whl(fixtures.PurePackage("PyYAML", "5.4")), whl(fixtures.PurePackage("PyYAML", "6.0"))
+	cp312 := fixtures.PurePackage("newpy", "1.0")
+	cp312.Tag = "cp312-cp312-manylinux_2_17_x86_64"
+	cp311m := fixtures.PurePackage("oldabi", "1.0")
+	cp311m.Tag = "cp311-cp311m-manylinux_2_17_x86_64"
+	a100, err := filepath.Abs("../../fixtures/profiles/a100-driver535.json")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name   string
@@ -85,6 +93,22 @@ func TestMessages(t *testing.T) {
 			stdout: []string{"removed colorama 0.4.6 from app (LOCAL layer)"}},
 		{name: "abi check verifies RECORD", args: []string{"abi", "check", tamperedPath}, code: exitIntegrity,
 			stderr: []string{tampered.Filename, "hash mismatch"}, notOut: []string{"accept"}},
+		{name: "host named with one space", args: []string{"abi", "check", "--host-profile", a100, whl(cp312)}, code: exitRefused,
+			stdout: []string{"no wheel tag is supported by host a100-driver535 (cp311 ", "interpreter cp312 not supported"},
+			notOut: []string{"host  ("}},
+		{name: "ABI tag names both ABIs", args: []string{"abi", "check", "--host-profile", a100, whl(cp311m)}, code: exitRefused,
+			stdout: []string{"ABI cp311m not supported (the host takes cp311 only with ABI cp311"},
+			notOut: []string{"ABI cp311 not supported for cp311"}},
+		{name: "--gpu cu999 is a usage error", args: []string{"install", "--env", "app", "--gpu", "cu999", "numpy==2.0.0"}, code: exitUsage,
+			stderr: []string{`--gpu "cu999": want auto, cpu or cuXYZ`, "forge knows CUDA up to"}},
+		{name: "--gpu rocm is a usage error", args: []string{"install", "--env", "app", "--gpu", "rocm", "numpy==2.0.0"}, code: exitUsage,
+			stderr: []string{`--gpu "rocm": want auto, cpu or cuXYZ`}},
+		{name: "env test makes a child of the project", args: []string{"env", "test", "app", "--without-pip", yaml54}, code: exitOK,
+			stdout: []string{"created app-test (Python 3.12", "layered on app", "installed PyYAML 5.4  [LOCAL", "forge run --env app-test -- python -m pytest"}},
+		{name: "env rm of a project with a test env says how to change it", args: []string{"env", "rm", "app"}, code: exitError,
+			stderr: []string{"remove them first (forge env rm app-test), or change app in place (forge install / forge uninstall --env app)"}},
+		{name: "env test of the project itself", args: []string{"env", "test", "app", "--name", "app"}, code: exitUsage,
+			stderr: []string{"the test environment cannot be app itself"}, notOut: []string{": usage"}},
 		{name: "--home on a symlink loop", args: []string{"--home", loop, "envs"}, code: exitError,
 			stderr: []string{"too many levels of symbolic links"}, notOut: []string{"file exists"}},
 	}
@@ -176,7 +200,8 @@ func TestProbeNarrowsOverriddenGPUs(t *testing.T) {
 	if code := Main([]string{"--home", t.TempDir(), "probe"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "1 visible GPU(s)") || strings.Contains(out.String(), "sm 7.0") {
+	if !strings.Contains(out.String(), "1 visible GPU(s)") || strings.Contains(out.String(), "sm 7.0") ||
+		!strings.Contains(out.String(), "  gpu 0: override, sm 8.0, memory unknown\n") {
 		t.Errorf("probe with CUDA_VISIBLE_DEVICES=0 of two overridden GPUs:\n%s", out.String())
 	}
 }

@@ -216,7 +216,9 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 	if app.Verbose && !app.Quiet {
 		opts.PipOutput = app.Stderr
 	}
+	ctx, prog := withProgress(ctx, app, ws)
 	rep, err := ws.PipInstall(ctx, opts)
+	prog.Finish()
 	var pe *workspace.PipError
 	if errors.As(err, &pe) && opts.PipOutput == nil && !app.JSON {
 		// pip's own words, verbatim; forge's one-line summary follows.

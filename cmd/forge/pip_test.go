@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -117,7 +118,7 @@ func TestPipInstallCLI(t *testing.T) {
 		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
 		return out.String(), errOut.String(), code
 	}
-	for _, env := range []string{"app", "app2", "warn"} {
+	for _, env := range []string{"app", "app2", "warn", "verbose"} {
 		if out, errOut, code := run("create", env, "--python", exe); code != 0 {
 			t.Fatalf("create %s: exit %d\n%s%s", env, code, out, errOut)
 		}
@@ -140,6 +141,17 @@ func TestPipInstallCLI(t *testing.T) {
 		for _, p := range pkgs {
 			if want := p["name"] == "app"; p["requested"] != want || p["reuse_kind"] != "none" {
 				t.Errorf("%s: requested %v, reuse_kind %v", p["name"], p["requested"], p["reuse_kind"])
+			}
+		}
+	})
+	t.Run("verbose: phase times", func(t *testing.T) {
+		out, errOut, code := run("pip", "install", "app", "--env", "verbose", "--no-index", "--find-links", wheels, "--verbose")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		for _, phase := range []string{"probe", "resolve", "pip", "ingest", "abi check", "link"} {
+			if !regexp.MustCompile(`(?m)^phase ` + phase + ` [0-9]+\.[0-9]{2}s`).MatchString(errOut) {
+				t.Errorf("no time for phase %q on stderr:\n%s", phase, errOut)
 			}
 		}
 	})

@@ -85,7 +85,16 @@ func writeHost(w io.Writer, h *abi.Host) {
 			if d.MIG {
 				mig = ", MIG"
 			}
-			fmt.Fprintf(w, "  gpu %d: %s, sm %s, %d MiB%s %s\n", d.Index, orDash(d.Name), d.ComputeCapability, d.MemoryMiB, mig, d.UUID)
+			// FORGE_OVERRIDE_GPUS devices have neither memory nor a UUID.
+			mem := "memory unknown"
+			if d.MemoryMiB > 0 {
+				mem = fmt.Sprintf("%d MiB", d.MemoryMiB)
+			}
+			uuid := ""
+			if d.UUID != "" {
+				uuid = " " + d.UUID
+			}
+			fmt.Fprintf(w, "  gpu %d: %s, sm %s, %s%s%s\n", d.Index, orDash(d.Name), d.ComputeCapability, mem, mig, uuid)
 		}
 	} else {
 		row("cuda", "none")

@@ -16,7 +16,8 @@ import (
 	"github.com/forge-ml/forge/workspace"
 )
 
-// Exit codes (PRODUCT.md).
+// Exit codes, a contract with scripts (README's table): errors map to them
+// by type in exitCode, never by message.
 const (
 	exitOK        = 0
 	exitError     = 1

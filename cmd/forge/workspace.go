@@ -14,6 +14,7 @@ func openWorkspace(app *App, profile string) (*workspace.Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
+	ws.Version, ws.ExitCode = version, exitCode
 	if !app.Quiet {
 		ws.Log = app.Stderr
 	} else {

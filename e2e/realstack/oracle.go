@@ -5,8 +5,8 @@
 //   - GPU code: abi.ReadELF's GPUCode per ELF file against cuobjdump
 //     (--list-elf, --list-ptx, and its fatbin headers for PTX ISA versions);
 //   - verdicts: forge abi check per wheel × host profile against
-//     testdata/verdicts.txt, derived from PRODUCT.md's rules and cuobjdump's
-//     facts;
+//     testdata/verdicts.txt, derived from the ABI rules (abi/rules.go,
+//     abi/check.go) and cuobjdump's facts;
 //   - the loader: ldd's "not found" per file of a forge-made and a pip-made
 //     environment against forge's missing_library findings.
 //
@@ -196,8 +196,8 @@ func ParseCuobjdump(listElf, listPTX, headers string) Code {
 	return Code{Cubin: sortedKeys(cub), PTX: sortedKeys(ptx)}
 }
 
-// fatbinMagic starts every fatbin container (PRODUCT.md: u32 magic, u16
-// version, u16 header size 16, u64 size of the rest).
+// fatbinMagic starts every fatbin container (header: u32 magic, u16
+// version, u16 header size 16, u64 size of the rest; see abi/fatbin.go).
 var fatbinMagic = []byte{0x50, 0xed, 0x55, 0xba}
 
 // CarveContainers copies every fatbin container that lies outside

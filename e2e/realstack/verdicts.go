@@ -105,7 +105,7 @@ type Got struct {
 }
 
 // CheckReport is the part of `forge abi check --json` these oracles read
-// (PRODUCT.md's contract: per wheel name, version, verdicts with findings).
+// (a stable JSON contract: per wheel name, version, verdicts with findings).
 type CheckReport struct {
 	Wheels []struct {
 		Name     string `json:"name"`

@@ -1,0 +1,260 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/forge-ml/forge/store"
+)
+
+// HistoryChange is one package or setting an operation changed.
+type HistoryChange = store.HistoryChange
+
+// HistoryDidNotFinish is the status History reports for a row still
+// "running" whose process is gone: the operation was killed or crashed.
+const HistoryDidNotFinish = "did_not_finish"
+
+// historyOp is one operation's row in its environment's history, written
+// "running" by beginHistory before the operation changes anything and
+// completed once by finish. A nil *historyOp records nothing.
+type historyOp struct {
+	w  *Workspace
+	id int64
+}
+
+// beginHistory appends a "running" row for command (with args) on env. A
+// crash before finish leaves the row as it is: History then shows the
+// operation as did_not_finish. The lead's sync calls it too.
+func (w *Workspace) beginHistory(ctx context.Context, env, command string, args []string) (*historyOp, error) {
+	line := append([]string{"forge", command}, quoteArgs(args)...)
+	v := w.Version
+	if v == "" {
+		v = "dev"
+	}
+	id, err := w.Store.BeginHistory(ctx, env, strings.Join(line, " "), v, os.Getpid(), w.now())
+	if err != nil {
+		return nil, fmt.Errorf("environment %s: recording the operation in its history: %w", env, err)
+	}
+	return &historyOp{w: w, id: id}, nil
+}
+
+// finish completes the row with the operation's outcome and changes; err
+// is the operation's error (nil: it succeeded). The row is never written
+// again. A failure to write it is logged, not returned over the
+// operation's own outcome.
+func (op *historyOp) finish(ctx context.Context, added, removed, changed []HistoryChange, err error) {
+	if op == nil {
+		return
+	}
+	status, code, text := store.HistoryOK, 0, ""
+	if err != nil {
+		status, code, text = store.HistoryFailed, 1, err.Error()
+		if op.w.ExitCode != nil {
+			code = op.w.ExitCode(err)
+		}
+	}
+	ch := store.HistoryChanges{Added: nonNil(added), Removed: nonNil(removed), Changed: nonNil(changed)}
+	// The operation's context may be cancelled (Ctrl-C): its outcome is
+	// still recorded.
+	if ferr := op.w.Store.FinishHistory(context.WithoutCancel(ctx), op.id, status, code, text, ch, op.w.now()); ferr != nil {
+		op.w.logf("history: %v", ferr)
+	}
+}
+
+func nonNil(cs []HistoryChange) []HistoryChange {
+	if cs == nil {
+		return []HistoryChange{}
+	}
+	return cs
+}
+
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// layerOp is a history row for an operation that changes one layer: the
+// changes are what its packages were before and after.
+type layerOp struct {
+	*historyOp
+	layer  string
+	before map[string]store.SnapshotEntry
+}
+
+// beginLayerOp begins env's history row for an operation on its own layer
+// (or, global, on GLOBAL's for its Python). An environment that does not
+// exist gets none (nil, nil): the operation itself reports it.
+func (w *Workspace) beginLayerOp(ctx context.Context, env string, global bool, command string, args []string) (*layerOp, error) {
+	row, err := w.Store.GetEnv(ctx, env)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	layer := row.Name
+	if global {
+		layer = GlobalLayer(pyXY(row.PythonVersion))
+	}
+	before, err := w.layerPackages(ctx, layer)
+	if err != nil {
+		return nil, err
+	}
+	op, err := w.beginHistory(ctx, row.Name, command, args)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // removed meanwhile: the operation says so
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &layerOp{historyOp: op, layer: layer, before: before}, nil
+}
+
+// done finishes the row with the layer's changes since beginLayerOp.
+func (op *layerOp) done(ctx context.Context, err error) {
+	if op == nil {
+		return
+	}
+	after, aerr := op.w.layerPackages(context.WithoutCancel(ctx), op.layer)
+	if aerr != nil {
+		op.w.logf("history: %v", aerr)
+	}
+	added, removed, changed := diffPackages(op.before, after)
+	op.finish(ctx, added, removed, changed, err)
+}
+
+// layerPackages are a layer's packages by normalised name.
+func (w *Workspace) layerPackages(ctx context.Context, layer string) (map[string]store.SnapshotEntry, error) {
+	ps, err := w.Store.LayerPackages(ctx, layer)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]store.SnapshotEntry, len(ps))
+	for _, p := range ps {
+		out[p.NormName] = p
+	}
+	return out, nil
+}
+
+// diffPackages lists, by name, what after added to before, removed from it
+// and changed in it (another version or build).
+func diffPackages(before, after map[string]store.SnapshotEntry) (added, removed, changed []HistoryChange) {
+	for _, n := range sortedKeys(after) {
+		a := after[n]
+		b, ok := before[n]
+		switch {
+		case !ok:
+			added = append(added, HistoryChange{Name: a.Name, NewVersion: a.Version, NewDigest: a.Entry})
+		case b.Entry != a.Entry:
+			changed = append(changed, HistoryChange{Name: a.Name, OldVersion: b.Version, OldDigest: b.Entry, NewVersion: a.Version, NewDigest: a.Entry})
+		}
+	}
+	for _, n := range sortedKeys(before) {
+		if _, ok := after[n]; !ok {
+			b := before[n]
+			removed = append(removed, HistoryChange{Name: b.Name, OldVersion: b.Version, OldDigest: b.Entry})
+		}
+	}
+	return added, removed, changed
+}
+
+// settingsChanges lists the settings that differ between two maps, as
+// changes named "setting KEY" whose versions are the values.
+func settingsChanges(before, after map[string]string) []HistoryChange {
+	var out []HistoryChange
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	for _, k := range sortedKeys(keys) {
+		if before[k] != after[k] {
+			out = append(out, HistoryChange{Name: "setting " + k, OldVersion: before[k], NewVersion: after[k]})
+		}
+	}
+	return out
+}
+
+// HistoryReport is an environment's history, oldest first.
+type HistoryReport struct {
+	Env        string               `json:"env"`
+	Operations []store.HistoryEntry `json:"operations"`
+}
+
+// History returns env's operations, oldest first. A row still "running"
+// whose process is gone (or is this one, which is reading, not running it)
+// reads did_not_finish. (A process id reused since a crash reads as still
+// running until that process ends.)
+func (w *Workspace) History(ctx context.Context, env string) (*HistoryReport, error) {
+	if _, err := w.Store.GetEnv(ctx, env); err != nil {
+		return nil, err
+	}
+	ops, err := w.Store.History(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ops {
+		if ops[i].Status == store.HistoryRunning && !otherLiveProcess(ops[i].PID) {
+			ops[i].Status = HistoryDidNotFinish
+		}
+	}
+	return &HistoryReport{Env: env, Operations: ops}, nil
+}
+
+// otherLiveProcess reports whether pid is a running process other than this one.
+func otherLiveProcess(pid int) bool {
+	if pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// HistorySummary is one operation's changes as a line:
+// "+numpy 2.1.0 -pandas 2.2.2 ~torch 2.5.0→2.6.0".
+func HistorySummary(c store.HistoryChanges) string {
+	var parts []string
+	for _, a := range c.Added {
+		parts = append(parts, "+"+a.Name+" "+a.NewVersion)
+	}
+	for _, r := range c.Removed {
+		parts = append(parts, "-"+r.Name+" "+r.OldVersion)
+	}
+	for _, ch := range c.Changed {
+		old, nw := ch.OldVersion, ch.NewVersion
+		if old == nw && ch.OldDigest != "" && ch.NewDigest != "" {
+			old, nw = old+" ("+short(ch.OldDigest)+")", nw+" ("+short(ch.NewDigest)+")"
+		}
+		if old == "" {
+			old = "(unset)"
+		}
+		if nw == "" {
+			nw = "(unset)"
+		}
+		parts = append(parts, "~"+ch.Name+" "+old+"→"+nw)
+	}
+	return strings.Join(parts, " ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}

@@ -1,0 +1,192 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/forge-ml/forge/store"
+)
+
+// SettingAutoSnapshots bounds the automatic snapshots kept per environment.
+const SettingAutoSnapshots = "auto_snapshots"
+
+// defaultAutoSnapshots is auto_snapshots when unset.
+const defaultAutoSnapshots = 5
+
+// maxAutoSnapshots bounds the setting: each snapshot keeps its entries
+// from gc.
+const maxAutoSnapshots = 1000
+
+func parseAutoSnapshots(s string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > maxAutoSnapshots {
+		return "", fmt.Errorf("not an integer from 0 to %d", maxAutoSnapshots)
+	}
+	return strconv.Itoa(n), nil
+}
+
+// snapshotStamp is the default snapshot name's form (UTC).
+const snapshotStamp = "20060102-150405"
+
+// ValidSnapshotName checks a snapshot name: 1-64 of [A-Za-z0-9._-], not
+// starting with a dot. Errors wrap ErrUsage.
+func ValidSnapshotName(name string) error {
+	ok := len(name) > 0 && len(name) <= 64 && name[0] != '.'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("snapshot name %q: use 1-64 letters, digits, '.', '_' or '-', not starting with '.': %w", name, ErrUsage)
+	}
+	return nil
+}
+
+// SnapshotOptions are the inputs of Snapshot.
+type SnapshotOptions struct {
+	Env  string
+	Name string // "" = the time now, YYYYMMDD-HHMMSS (UTC), made unique
+}
+
+// Snapshot records the environment's own layer (its packages: entry, link
+// mode, requested flag) and its settings under a name. The entries stay
+// in the store, whatever gc finds, until the snapshot is removed. A name
+// the environment already uses is store.ErrExists; nothing is changed.
+func (w *Workspace) Snapshot(ctx context.Context, o SnapshotOptions) (sn *store.Snapshot, err error) {
+	if o.Name != "" {
+		if err := ValidSnapshotName(o.Name); err != nil {
+			return nil, err
+		}
+	}
+	e, err := w.openUsableEnv(ctx, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{e.Name}
+	if o.Name != "" {
+		args = append(args, o.Name)
+	}
+	op, err := w.beginHistory(ctx, e.Name, "snapshot", args)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { op.finish(ctx, nil, nil, nil, err) }()
+	lk, err := w.lockLayer(ctx, e, e.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	if err := w.refuseUnsettled(ctx, e); err != nil {
+		return nil, err
+	}
+	if o.Name != "" {
+		return w.Store.CreateSnapshot(ctx, e.Name, o.Name, false, w.now())
+	}
+	return w.snapshotNow(ctx, e, "", false)
+}
+
+// snapshotNow records a snapshot named prefix+the time, with -2, -3, … on
+// a clash (two in one second). The caller holds the layer's lock.
+func (w *Workspace) snapshotNow(ctx context.Context, e *Env, prefix string, auto bool) (*store.Snapshot, error) {
+	now := w.now()
+	base := prefix + now.UTC().Format(snapshotStamp)
+	for i := 1; ; i++ {
+		name := base
+		if i > 1 {
+			name += "-" + strconv.Itoa(i)
+		}
+		sn, err := w.Store.CreateSnapshot(ctx, e.Name, name, auto, now)
+		if errors.Is(err, store.ErrExists) && i < 100 {
+			continue
+		}
+		return sn, err
+	}
+}
+
+// refuseUnsettled fails when the layer has a manifest row an interrupted
+// command left (not "linked") or an interrupted rollback: doctor --fix
+// settles them first.
+func (w *Workspace) refuseUnsettled(ctx context.Context, e *Env) error {
+	ms, err := w.Store.Manifests(ctx, e.Name)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.State != store.StateLinked {
+			return fmt.Errorf("environment %s: %s was left %s by an interrupted command: run forge doctor --fix first: %w", e.Name, m.NormName, m.State, store.ErrLocked)
+		}
+	}
+	pending, err := w.Store.PendingRollbacks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if p.Env == e.Name {
+			return fmt.Errorf("environment %s: a rollback to %s was interrupted: run forge doctor --fix first: %w", e.Name, p.Snapshot, store.ErrLocked)
+		}
+	}
+	return nil
+}
+
+// autoSnapshot records an automatic snapshot of e named
+// auto-REASON-YYYYMMDD-HHMMSS before an operation that replaces the layer
+// (rollback; sync), then drops the oldest automatic snapshots beyond the
+// environment's auto_snapshots setting (default 5; 0: none is taken and
+// "" returned). Snapshots taken by hand are never dropped. The caller
+// holds the layer's lock.
+func (w *Workspace) autoSnapshot(ctx context.Context, e *Env, reason string) (name string, err error) {
+	row, err := w.Store.GetEnv(ctx, e.Name)
+	if err != nil {
+		return "", err
+	}
+	keep := defaultAutoSnapshots
+	if v, ok := row.Settings[SettingAutoSnapshots]; ok {
+		if keep, err = strconv.Atoi(v); err != nil {
+			return "", fmt.Errorf("environment %s: setting %s = %q: %w", e.Name, SettingAutoSnapshots, v, ErrUsage)
+		}
+	}
+	if keep <= 0 {
+		return "", nil
+	}
+	sn, err := w.snapshotNow(ctx, e, "auto-"+reason+"-", true)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Store.PruneAutoSnapshots(ctx, e.Name, keep); err != nil {
+		return sn.Name, err
+	}
+	return sn.Name, nil
+}
+
+// Snapshots lists an environment's snapshots, oldest first, with their
+// packages and settings.
+func (w *Workspace) Snapshots(ctx context.Context, env string) ([]*store.Snapshot, error) {
+	if _, err := w.Store.GetEnv(ctx, env); err != nil {
+		return nil, err
+	}
+	out, err := w.Store.Snapshots(ctx, env)
+	if out == nil {
+		out = []*store.Snapshot{}
+	}
+	return out, err
+}
+
+// RemoveSnapshot deletes an environment's snapshot (store.ErrNotFound when
+// it has none of that name); gc may then collect the entries only it kept.
+func (w *Workspace) RemoveSnapshot(ctx context.Context, env, name string) (err error) {
+	if err := ValidSnapshotName(name); err != nil {
+		return err
+	}
+	if _, err := w.Store.GetEnv(ctx, env); err != nil {
+		return err
+	}
+	op, err := w.beginHistory(ctx, env, "snapshot", []string{"rm", env, name})
+	if err != nil {
+		return err
+	}
+	defer func() { op.finish(ctx, nil, nil, nil, err) }()
+	return w.Store.RemoveSnapshot(ctx, env, name)
+}
