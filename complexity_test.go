@@ -20,10 +20,8 @@ const maxComplexity = 30
 // function not listed goes over, and when a listed one is back under the
 // limit (delete its line). Lower a number when you simplify a function.
 var complexityAllowlist = map[string]int{
-	"store (*Store).planMembers":       53,
-	"workspace (*Workspace).strays":    41,
-	"workspace (*Workspace).Install":   40,
-	"workspace (*Workspace).DoctorABI": 31,
+	"store (*Store).planMembers":     53,
+	"workspace (*Workspace).Install": 40,
 }
 
 // maxFileLines is the most lines a non-test .go file may have.
@@ -32,9 +30,9 @@ const maxFileLines = 800
 // fileSizeAllowlist are today's longer files with their line counts; it
 // shrinks like complexityAllowlist.
 var fileSizeAllowlist = map[string]int{
-	"workspace/doctor.go": 1410,
+	"workspace/doctor.go": 1221,
 	"store/ingest.go":     1135,
-	"abi/check.go":        851,
+	"abi/check.go":        845,
 	"fixtures/hostile.go": 819,
 }
 

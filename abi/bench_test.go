@@ -7,6 +7,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // BenchmarkReadELF fingerprints a real gcc-built shared object (versioned
@@ -50,7 +51,7 @@ func BenchmarkFingerprintBuilder(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	wf, err := abi.ParseWheelFilename("benchpkg-1.0-py3-none-manylinux_2_17_x86_64.whl")
+	wf, err := wheel.ParseFilename("benchpkg-1.0-py3-none-manylinux_2_17_x86_64.whl")
 	if err != nil {
 		b.Fatal(err)
 	}

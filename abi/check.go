@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Stable finding codes of Check. They are part of forge's JSON contract.
@@ -127,9 +129,9 @@ func (c *checker) fileWith(get func(ELF) string, want string) string {
 // ---- tags ----
 
 func (c *checker) tags() {
-	var tags []Tag
+	var tags []wheel.Tag
 	for _, s := range c.fp.Tags {
-		if t, err := ParseTag(s); err == nil {
+		if t, err := wheel.ParseTag(s); err == nil {
 			tags = append(tags, t)
 		}
 	}
@@ -148,7 +150,7 @@ func (c *checker) tags() {
 		interps, pairs, plats := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		abis := map[string][]string{} // interpreter → the ABIs the host accepts with it
 		for _, s := range c.h.Python.Tags {
-			if t, err := ParseTag(s); err == nil {
+			if t, err := wheel.ParseTag(s); err == nil {
 				interps[t.Interpreter] = true
 				if !pairs[t.Interpreter+"-"+t.ABI] {
 					abis[t.Interpreter] = append(abis[t.Interpreter], t.ABI)
@@ -227,7 +229,7 @@ var interpRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(
 
 // tagProblems derives support of one tag from the host's python and libc
 // when the profile has no tag list.
-func (c *checker) tagProblems(t Tag) []string {
+func (c *checker) tagProblems(t wheel.Tag) []string {
 	var why []string
 	if py := c.h.Python; py != nil {
 		impl := py.Implementation
@@ -372,7 +374,7 @@ func (c *checker) libc() {
 	// What the tag promises: the lowest manylinux floor among its platforms.
 	declared, declTag := "", ""
 	for _, s := range c.fp.Tags {
-		t, err := ParseTag(s)
+		t, err := wheel.ParseTag(s)
 		if err != nil {
 			continue
 		}
@@ -510,7 +512,7 @@ func (fp *Fingerprint) CUDAMajor() (int, string) {
 		consider(MajorOf(fl), "version "+fp.Version)
 	}
 	if n := NvidiaCUDAMajor(fp.Name); n > 0 {
-		consider(n, "distribution "+NormalizeName(fp.Name))
+		consider(n, "distribution "+wheel.NormalizeName(fp.Name))
 	}
 	for _, r := range fp.NvidiaRequires {
 		consider(NvidiaCUDAMajor(r), "requires "+r)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Stable codes of the findings made while reading a wheel.
@@ -351,7 +353,7 @@ var (
 
 // NvidiaCUDAMajor returns N for a requirement name "nvidia-*-cuN", else 0.
 func NvidiaCUDAMajor(name string) int {
-	m := nvidiaCUDARe().FindStringSubmatch(NormalizeName(name))
+	m := nvidiaCUDARe().FindStringSubmatch(wheel.NormalizeName(name))
 	if m == nil {
 		return 0
 	}
@@ -360,14 +362,14 @@ func NvidiaCUDAMajor(name string) int {
 }
 
 func nvidiaRequires(metadata []byte) []string {
-	md, _ := parseHeaders(metadata)
+	md, _ := wheel.ParseHeaders(metadata)
 	seen := map[string]bool{}
 	var out []string
 	for _, req := range md["requires-dist"] {
 		name := requirementName(req)
-		if NvidiaCUDAMajor(name) > 0 && !seen[NormalizeName(name)] {
-			seen[NormalizeName(name)] = true
-			out = append(out, NormalizeName(name))
+		if NvidiaCUDAMajor(name) > 0 && !seen[wheel.NormalizeName(name)] {
+			seen[wheel.NormalizeName(name)] = true
+			out = append(out, wheel.NormalizeName(name))
 		}
 	}
 	sort.Strings(out)

@@ -3,6 +3,8 @@ package abi
 import (
 	"io"
 	"sync"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Fingerprint is what a wheel needs from a host, as data. It is computed once,
@@ -116,7 +118,7 @@ type FingerprintBuilder struct {
 }
 
 // NewFingerprintBuilder starts a fingerprint for the wheel whose file name is given.
-func NewFingerprintBuilder(w WheelFilename) *FingerprintBuilder {
+func NewFingerprintBuilder(w wheel.Filename) *FingerprintBuilder {
 	b := &FingerprintBuilder{}
 	b.fp.Name, b.fp.Version, b.fp.Build, b.fp.Variant = w.Name, w.Version, w.Build, w.Variant
 	for _, t := range w.Tags {

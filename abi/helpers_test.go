@@ -10,6 +10,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Built once per test binary: gcc is slow and the files are read-only inputs.
@@ -117,7 +118,7 @@ func fileMember(t testing.TB, wheelPath, file string) member {
 // fingerprint runs the FingerprintBuilder the way ingest does.
 func fingerprint(t testing.TB, filename, metadata string, members ...member) *abi.Fingerprint {
 	t.Helper()
-	w, err := abi.ParseWheelFilename(filename)
+	w, err := wheel.ParseFilename(filename)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // These tests hold the shapes the real NVIDIA stack has and synthetic
@@ -112,9 +113,9 @@ func ptx(sm int, version string) abi.FatbinEntry {
 const manylinuxTag = "py3-none-manylinux_2_17_x86_64"
 
 func handFingerprint(name, version string, tags []string, elfs ...abi.ELF) *abi.Fingerprint {
-	w := abi.WheelFilename{Name: name, Version: version}
+	w := wheel.Filename{Name: name, Version: version}
 	for _, s := range tags {
-		tg, err := abi.ParseTag(s)
+		tg, err := wheel.ParseTag(s)
 		if err != nil {
 			panic(err)
 		}

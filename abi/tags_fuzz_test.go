@@ -33,46 +33,6 @@ func FuzzParsePlatform(f *testing.F) {
 	})
 }
 
-// FuzzExpandTags: every expanded tag round-trips through ParseTag and is
-// one of the compressed set's combinations.
-func FuzzExpandTags(f *testing.F) {
-	f.Add("py2.py3", "none", "any")
-	f.Add("cp312", "cp312", "manylinux_2_17_x86_64.manylinux2014_x86_64")
-	f.Add("cp3", "abi3", "linux_x86_64")
-	f.Add("", ".", "..")
-	f.Fuzz(func(t *testing.T, interp, abiTag, plat string) {
-		// Callers pass the parts of a name split on "-"; the file name
-		// length limit (255) bounds the product.
-		if strings.Contains(interp+abiTag+plat, "-") || len(interp)+len(abiTag)+len(plat) > 255 {
-			return
-		}
-		tags, err := abi.ExpandTags(interp, abiTag, plat)
-		if err != nil {
-			return
-		}
-		if len(tags) == 0 {
-			t.Fatalf("ExpandTags(%q, %q, %q): no tags and no error", interp, abiTag, plat)
-		}
-		in := func(set, part string) bool {
-			for _, s := range strings.Split(set, ".") {
-				if s == part {
-					return true
-				}
-			}
-			return false
-		}
-		for _, tag := range tags {
-			back, err := abi.ParseTag(tag.String())
-			if err != nil || back != tag {
-				t.Fatalf("tag %v does not round-trip: %v, %v", tag, back, err)
-			}
-			if !in(interp, tag.Interpreter) || !in(abiTag, tag.ABI) || !in(plat, tag.Platform) {
-				t.Fatalf("ExpandTags(%q, %q, %q) made %v", interp, abiTag, plat, tag)
-			}
-		}
-	})
-}
-
 // FuzzParseFlavour never panics and names a CUDA flavour only from a local
 // version label.
 func FuzzParseFlavour(f *testing.F) {

@@ -1,11 +1,12 @@
 package abi
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // PEP 825 (draft) wheel variants: a label in the file name
@@ -15,9 +16,6 @@ import (
 // version bounds and SM architectures — and holds them against what the
 // wheel's files carry: a variant that claims sm_90 but carries no sm_90
 // code would be picked for an H100 and fail there.
-
-// VariantFile is the member name of the variant metadata in .dist-info.
-const VariantFile = "variant.json"
 
 // Finding codes of variant checks.
 const (
@@ -41,19 +39,16 @@ func (b *FingerprintBuilder) SetVariantJSON(raw []byte) {
 			Message: fmt.Sprintf("variant %s: ", label) + fmt.Sprintf(format, args...)})
 	}
 	if raw == nil {
-		bad("the wheel has no .dist-info/%s, so what the label stands for is unknown", VariantFile)
+		bad("the wheel has no .dist-info/%s, so what the label stands for is unknown", wheel.VariantFile)
 		return
 	}
-	var doc struct {
-		Variants map[string]map[string]map[string][]string `json:"variants"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		bad("%s: %v", VariantFile, err)
+	props, ok, err := wheel.VariantProperties(raw, label)
+	if err != nil {
+		bad("%s: %v", wheel.VariantFile, err)
 		return
 	}
-	props, ok := doc.Variants[label]
 	if !ok {
-		bad("%s has no entry for the label", VariantFile)
+		bad("%s has no entry for the label", wheel.VariantFile)
 		return
 	}
 	b.fp.VariantClaims = props

@@ -6,43 +6,13 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/wheel"
 )
-
-func TestParseWheelFilenameVariant(t *testing.T) {
-	for _, tc := range []struct {
-		file, build, variant, tag, err string
-	}{
-		{file: "torch-2.9.0-cp313-cp313-linux_x86_64-cu128.whl", variant: "cu128", tag: "cp313-cp313-linux_x86_64"},
-		{file: "torch-2.9.0-1-cp313-cp313-linux_x86_64-cu128.whl", build: "1", variant: "cu128", tag: "cp313-cp313-linux_x86_64"},
-		{file: "numpy-2.3.2-cp313-cp313t-musllinux_1_2_x86_64-x86_64_v3.whl", variant: "x86_64_v3", tag: "cp313-cp313t-musllinux_1_2_x86_64"},
-		{file: "pkg-1.0-2-py3-none-any.whl", build: "2", tag: "py3-none-any"},
-		{file: "pkg-1.0-py3-none-any-null.whl", variant: "null", tag: "py3-none-any"},
-		{file: "pkg-1.0-py3-none-any-CU128.whl", err: "variant label"},
-		{file: "pkg-1.0-x-py3-none-any-cu1.whl", err: "build tag"},
-		{file: "pkg-1.0-1-2-py3-none-any-cu1.whl", err: "want name-version"},
-	} {
-		t.Run(tc.file, func(t *testing.T) {
-			w, err := abi.ParseWheelFilename(tc.file)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("err = %v, want %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.Build != tc.build || w.Variant != tc.variant || len(w.Tags) != 1 || w.Tags[0].String() != tc.tag {
-				t.Errorf("= %+v, want build %q variant %q tag %s", w, tc.build, tc.variant, tc.tag)
-			}
-		})
-	}
-}
 
 func TestVariantClaims(t *testing.T) {
 	h100 := hostWith(t, "nogpu-glibc228", "570.26", "12.8", "9.0")
 	build := func(variantJSON string, code ...abi.FatbinEntry) *abi.Fingerprint {
-		w, err := abi.ParseWheelFilename("torch-2.9.0-py3-none-manylinux_2_17_x86_64-cu128.whl")
+		w, err := wheel.ParseFilename("torch-2.9.0-py3-none-manylinux_2_17_x86_64-cu128.whl")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,22 +15,23 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/forge-ml/forge/internal/errkind"
+	"github.com/forge-ml/forge/wheel"
 )
 
-// Error kinds of FingerprintWheel. They are forge's kinds (errkind), so
-// that errors.Is(err, store.ErrCorrupt) holds for a damaged wheel wherever
-// forge reads it, with no mapping in between.
+// Error kinds of FingerprintWheel: the wheel package's, under the names abi
+// has always given them, so that errors.Is answers alike for either name.
 var (
 	// ErrWheelCorrupt: a damaged archive, or a member whose content does not
-	// match its CRC-32 or declared size. An integrity failure (errkind.Corrupt)
-	// with its own text.
-	ErrWheelCorrupt = errkind.Named("corrupt wheel", errkind.Corrupt)
+	// match its CRC-32 or declared size (wheel.ErrCorrupt).
+	ErrWheelCorrupt = wheel.ErrCorrupt
 	// ErrWheelInvalid: not a zip archive, a file name that is not a wheel's,
 	// no .dist-info directory, or WHEEL/METADATA missing, malformed or at odds
-	// with the file name (then ErrWheelMetadata is wrapped too). The same
-	// sentinel as store.ErrInvalid.
-	ErrWheelInvalid = errkind.InvalidWheel
+	// with the file name, when ErrWheelMetadata is wrapped too
+	// (wheel.ErrInvalid).
+	ErrWheelInvalid = wheel.ErrInvalid
+	// ErrWheelMetadata marks a malformed or inconsistent WHEEL or METADATA
+	// file (wheel.ErrMetadata).
+	ErrWheelMetadata = wheel.ErrMetadata
 )
 
 // maxMetadataSize bounds the WHEEL and METADATA files read into memory.
@@ -54,7 +55,7 @@ func FingerprintWheel(path string) (*Fingerprint, error) {
 // Malformed ELF or fatbin data is not an error: it is a Problem finding.
 func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprint, error) {
 	base := path.Base(strings.ReplaceAll(wheelPath, `\`, "/"))
-	wf, err := ParseWheelFilename(base)
+	wf, err := wheel.ParseFilename(base)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrWheelInvalid)
 	}
@@ -70,7 +71,7 @@ func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprin
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("wheel %s: not a regular file: %w", base, ErrWheelInvalid)
 	}
-	zr, err := openWheelZip(f, st.Size())
+	zr, err := wheel.Open(f, st.Size())
 	if err != nil {
 		return nil, fmt.Errorf("wheel %s: %w", base, err)
 	}
@@ -86,18 +87,18 @@ func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprin
 	if err != nil {
 		return nil, fmt.Errorf("wheel %s: %w", base, err)
 	}
-	info, err := ParseWheelFile(wheelRaw)
+	info, err := wheel.ParseInfo(wheelRaw)
 	if err != nil {
 		return nil, fmt.Errorf("wheel %s: %w (%w)", base, err, ErrWheelInvalid)
 	}
-	md, err := ParseMetadata(metaRaw)
+	md, err := wheel.ParseMetadata(metaRaw)
 	if err != nil {
 		return nil, fmt.Errorf("wheel %s: %w (%w)", base, err, ErrWheelInvalid)
 	}
-	if err := CheckFilenameAgainstWheel(wf, info); err != nil {
+	if err := wheel.CheckFilename(wf, info); err != nil {
 		return nil, fmt.Errorf("wheel %s: %w (%w)", base, err, ErrWheelInvalid)
 	}
-	if NormalizeName(md.Name) != NormalizeName(wf.Name) {
+	if wheel.NormalizeName(md.Name) != wheel.NormalizeName(wf.Name) {
 		return nil, fmt.Errorf("wheel %s: METADATA names %q, the file name %q: %w (%w)", base, md.Name, wf.Name, ErrWheelMetadata, ErrWheelInvalid)
 	}
 
@@ -105,7 +106,7 @@ func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprin
 	b.SetWheelFile(info.Tags)
 	b.SetMetadata(metaRaw)
 	if wf.Variant != "" {
-		raw, err := readSmallMember(zr, distInfo+"/"+VariantFile)
+		raw, err := readSmallMember(zr, distInfo+"/"+wheel.VariantFile)
 		if err != nil && !errors.Is(err, ErrWheelInvalid) {
 			return nil, fmt.Errorf("wheel %s: %w", base, err)
 		}
@@ -146,28 +147,10 @@ func FingerprintWheelContext(ctx context.Context, wheelPath string) (*Fingerprin
 	return &fp, nil
 }
 
-// openWheelZip opens the archive; a file that starts like a zip but cannot
-// be read is damaged (corrupt), anything else is not a wheel.
-func openWheelZip(f *os.File, size int64) (*zip.Reader, error) {
-	if size == 0 {
-		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrWheelInvalid)
-	}
-	var magic [4]byte
-	f.ReadAt(magic[:], 0)
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		if bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06")) {
-			return nil, fmt.Errorf("unreadable zip archive, truncated or damaged (%v): %w", err, ErrWheelCorrupt)
-		}
-		return nil, fmt.Errorf("not a zip archive (%v): %w", err, ErrWheelInvalid)
-	}
-	return zr, nil
-}
-
 // findDistInfo returns the wheel's "name-version.dist-info" directory: the
 // one top-level .dist-info directory whose name matches the file name's.
-func findDistInfo(zr *zip.Reader, wf WheelFilename) (string, error) {
-	want := DistInfoName(wf.Name)
+func findDistInfo(zr *zip.Reader, wf wheel.Filename) (string, error) {
+	want := wheel.DistInfoName(wf.Name)
 	seen := map[string]bool{}
 	var match []string
 	for _, zf := range zr.File {
@@ -177,7 +160,7 @@ func findDistInfo(zr *zip.Reader, wf WheelFilename) (string, error) {
 		}
 		seen[top] = true
 		name, _, _ := strings.Cut(strings.TrimSuffix(top, ".dist-info"), "-")
-		if DistInfoName(name) == want {
+		if wheel.DistInfoName(name) == want {
 			match = append(match, top)
 		}
 	}

@@ -1,12 +1,8 @@
 package linker
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,10 +14,8 @@ import (
 	"sync"
 
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/wheel"
 )
-
-// Files of an installed .dist-info that forge writes itself.
-var ownDistInfoFiles = map[string]bool{"RECORD": true, "INSTALLER": true, "REQUESTED": true, "RECORD.jws": true, "RECORD.p7s": true}
 
 // distInfo makes the installed .dist-info a real directory: METADATA and
 // the other files link to the store; INSTALLER, REQUESTED and RECORD are
@@ -36,38 +30,22 @@ func (l *linkOp) distInfo() error {
 		return err
 	}
 	l.created = append(l.created, dst)
-	src := filepath.Join(l.p.EntryDir, l.p.DistInfo)
-	files, err := os.ReadDir(src)
+	mode := l.p.Mode
+	place := func(s, d string, f fs.DirEntry) error {
+		switch {
+		case mode == Symlink:
+			return os.Symlink(s, d)
+		case f.IsDir():
+			return copyTree(s, d)
+		case mode == Copy || os.Link(s, d) != nil:
+			return copyFile(s, d)
+		}
+		return nil
+	}
+	err := wheel.InstallDistInfo(filepath.Join(l.p.EntryDir, l.p.DistInfo), dst,
+		wheel.DistInfoOptions{Place: place, Requested: l.p.Requested, Perm: 0o644})
 	if err != nil {
 		return err
-	}
-	mode := l.p.Mode
-	for _, f := range files {
-		if ownDistInfoFiles[f.Name()] {
-			continue
-		}
-		s, d := filepath.Join(src, f.Name()), filepath.Join(dst, f.Name())
-		if mode == Symlink {
-			if err := os.Symlink(s, d); err != nil {
-				return err
-			}
-		} else if f.IsDir() {
-			if err := copyTree(s, d); err != nil {
-				return err
-			}
-		} else if mode == Copy || os.Link(s, d) != nil {
-			if err := copyFile(s, d); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dst, "INSTALLER"), []byte("forge\n"), 0o644); err != nil {
-		return err
-	}
-	if l.p.Requested {
-		if err := os.WriteFile(filepath.Join(dst, "REQUESTED"), nil, 0o644); err != nil {
-			return err
-		}
 	}
 	l.own(dst, "dir")
 	return WriteRecord(l.p.Layer, l.p.DistInfo, l.res.Owned)
@@ -97,7 +75,7 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 			return err
 		}
 	}
-	var lines [][]string
+	var lines []wheel.RecordEntry
 	for _, o := range owned {
 		abs := filepath.Join(layer.Root, filepath.FromSlash(o.Path))
 		if o.Kind == "dir" {
@@ -113,32 +91,35 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 		lines = append(lines, recordLine(site, abs, o.Kind))
 	}
 	rel, _ := filepath.Rel(site, filepath.Join(site, distInfo, "RECORD"))
-	lines = append(lines, []string{filepath.ToSlash(rel), "", ""})
-	sort.Slice(lines[:len(lines)-1], func(i, j int) bool { return lines[i][0] < lines[j][0] })
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	w.WriteAll(lines)
-	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), b.Bytes(), 0o644)
+	lines = append(lines, wheel.RecordEntry{Path: filepath.ToSlash(rel), Size: -1})
+	sort.Slice(lines[:len(lines)-1], func(i, j int) bool { return lines[i].Path < lines[j].Path })
+	record, err := wheel.FormatRecord(lines)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(site, distInfo, "RECORD"), record, 0o644)
 }
 
-func recordLine(site, abs string, kind LinkKind) []string {
+// recordLine is the RECORD line of abs: without a hash for a link (its
+// content is the store's) or for what is not a regular file.
+func recordLine(site, abs string, kind LinkKind) wheel.RecordEntry {
 	rel, err := filepath.Rel(site, abs)
 	if err != nil {
 		rel = abs
 	}
-	rel = filepath.ToSlash(rel)
+	unhashed := wheel.RecordEntry{Path: filepath.ToSlash(rel), Size: -1}
 	fi, err := os.Lstat(abs)
 	if err != nil || kind == "link" || !fi.Mode().IsRegular() {
-		return []string{rel, "", ""}
+		return unhashed
 	}
 	f, err := os.Open(abs)
 	if err != nil {
-		return []string{rel, "", ""}
+		return unhashed
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, _ := io.Copy(h, f)
-	return []string{rel, "sha256=" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)), fmt.Sprint(n)}
+	return wheel.RecordEntry{Path: unhashed.Path, Algo: "sha256", Digest: h.Sum(nil), Size: n}
 }
 
 // data places a wheel's .data directory as pip does: scripts into bin/ with
@@ -244,56 +225,25 @@ func shebang(python string) string {
 	return "#!/bin/sh\n'''exec' " + shellQuote(python) + " \"$0\" \"$@\"\n' '''\n"
 }
 
-var entryPointRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^([A-Za-z_][\w.]*)\s*(?::\s*([A-Za-z_][\w.]*))?\s*(\[.*\])?\s*$`)
-})
-
 // entryPoint is a console_scripts or gui_scripts entry.
 type entryPoint struct{ name, module, attr string }
 
 // entryPoints reads the entry's console_scripts and gui_scripts.
 func (l *linkOp) entryPoints() ([]entryPoint, error) {
-	f, err := os.Open(filepath.Join(l.p.EntryDir, l.p.DistInfo, "entry_points.txt"))
+	data, err := os.ReadFile(filepath.Join(l.p.EntryDir, l.p.DistInfo, wheel.EntryPointsFile))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	group := ""
-	sc := bufio.NewScanner(f)
-	var out []entryPoint
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
-			continue
-		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
-			group = strings.TrimSpace(line[1 : len(line)-1])
-			continue
-		}
-		if group != "console_scripts" && group != "gui_scripts" {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		m := entryPointRe().FindStringSubmatch(value)
-		if !ok || name == "" || m == nil || m[2] == "" {
-			return nil, fmt.Errorf("entry_points.txt of %s: invalid entry point %q", l.p.DistInfo, line)
-		}
-		if why := badScriptName(name); why != "" {
-			return nil, fmt.Errorf("entry_points.txt of %s: %s entry point %q: %s", l.p.DistInfo, group, name, why)
-		}
-		out = append(out, entryPoint{name, m[1], m[2]})
+	scripts, err := wheel.ParseScripts(data)
+	if err != nil {
+		return nil, fmt.Errorf("entry_points.txt of %s: %w", l.p.DistInfo, err)
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		// bufio's own words ("token too long") name neither the file nor
-		// the limit.
-		return nil, fmt.Errorf("entry_points.txt of %s: a line is longer than %d KiB: not an entry point forge can link", l.p.DistInfo, bufio.MaxScanTokenSize>>10)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
+	out := make([]entryPoint, 0, len(scripts))
+	for _, ep := range scripts {
+		out = append(out, entryPoint{ep.Name, ep.Module, ep.Attr})
 	}
 	if strings.EqualFold(l.p.Project, "pip") && l.p.Layer.Python != nil {
 		out = pipLaunchers(out, l.p.Layer.Python.Major, l.p.Layer.Python.Minor)
@@ -345,20 +295,6 @@ func pipLaunchers(eps []entryPoint, major, minor int) []entryPoint {
 		out = append(out, entryPoint{name, pip.module, pip.attr})
 	}
 	return out
-}
-
-// badScriptName says why name cannot be a launcher in bin/ ("" when it
-// can): it is the file name written there, so it must be one plain name.
-func badScriptName(name string) string {
-	switch {
-	case name == "." || name == "..":
-		return "not a file name (it names a directory)"
-	case strings.ContainsAny(name, "/\\"):
-		return "a script name cannot contain a path separator"
-	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return "a script name cannot contain control characters"
-	}
-	return ""
 }
 
 // scripts writes a bin/ launcher for every console_scripts and gui_scripts

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // The distutils shim: Python 3.12 removed distutils from the standard
@@ -29,8 +29,8 @@ import (
 // finds, without importing setuptools itself. FORGE_DISTUTILS_SHIM=0 in the
 // environment of a Python process turns it off for that process.
 const (
-	DistutilsShimPth    = abi.ReservedSitePrefix + "distutils.pth"
-	DistutilsShimModule = abi.ReservedSitePrefix + "distutils.py"
+	DistutilsShimPth    = wheel.ReservedSitePrefix + "distutils.pth"
+	DistutilsShimModule = wheel.ReservedSitePrefix + "distutils.py"
 	// distutilsShimMarker opens both files: a file of those names without it
 	// was not written by forge and is never replaced or removed.
 	distutilsShimMarker = "# forge distutils shim:"
@@ -42,7 +42,7 @@ var ErrNotForgeFile = errors.New("file not written by forge")
 
 var distutilsShimFiles = map[string]string{
 	DistutilsShimPth: distutilsShimMarker + " written by forge (forge env set ENV distutils_shim off removes it).\n" +
-		"import " + abi.ReservedSitePrefix + "distutils\n",
+		"import " + wheel.ReservedSitePrefix + "distutils\n",
 	DistutilsShimModule: distutilsShimMarker + ` written by forge (forge env set ENV distutils_shim off removes it).
 """Make setuptools' vendored distutils importable as distutils when nothing
 else provides it (Python 3.12 removed it from the standard library).

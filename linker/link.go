@@ -440,7 +440,7 @@ func copyFile(src, dst string) error {
 
 // SplitTemp is where the real directory replacing the link dst is staged;
 // whatever is there is removed first. Its name is reserved in wheels
-// (abi.IsForgeWorkName).
+// (wheel.IsForgeWorkName).
 func SplitTemp(dst string) string { return dst + ".forge-split" }
 
 // CopyTemp is where a copy of dst is written before it is renamed to dst.

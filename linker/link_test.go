@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // makeEntry writes a fake store entry: files maps slash paths to content.
@@ -207,12 +207,12 @@ func TestWorkNamesReserved(t *testing.T) {
 	}
 	tmp.Close()
 	for _, name := range []string{SharedMarker, filepath.Base(SplitTemp(dst)), filepath.Base(CopyTemp(dst)), filepath.Base(tmp.Name()), layersPth, pycachePth, mirrorPth + "00_x.pth"} {
-		if !abi.IsForgeWorkName(name) && !strings.HasPrefix(name, abi.ReservedSitePrefix) {
+		if !wheel.IsForgeWorkName(name) && !strings.HasPrefix(name, wheel.ReservedSitePrefix) {
 			t.Errorf("%s is not reserved", name)
 		}
 	}
 	for _, name := range []string{"mod.py", ".hidden", "forge", "forge-split", "x.forge"} {
-		if abi.IsForgeWorkName(name) {
+		if wheel.IsForgeWorkName(name) {
 			t.Errorf("%s is reserved", name)
 		}
 	}

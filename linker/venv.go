@@ -16,8 +16,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Venv names the directories of a virtual environment (or of a layer prefix
@@ -184,9 +184,9 @@ func activateScripts(env Venv, layers []Venv) map[string]string {
 // Layer .pth files written by forge; other .pth files in a parent layer are
 // mirrored into its children so that they take effect there too.
 const (
-	layersPth  = abi.ReservedSitePrefix + "layers.pth"
-	pycachePth = abi.ReservedSitePrefix + "pycache.pth"
-	mirrorPth  = abi.ReservedSitePrefix + "mirror_"
+	layersPth  = wheel.ReservedSitePrefix + "layers.pth"
+	pycachePth = wheel.ReservedSitePrefix + "pycache.pth"
+	mirrorPth  = wheel.ReservedSitePrefix + "mirror_"
 )
 
 // WriteLayers writes the layering of an environment's site-packages: a .pth
@@ -232,7 +232,7 @@ func writeLayers(site string, env Venv, layerSites []string, write func(string, 
 		sort.Strings(pths)
 		for _, p := range pths {
 			name := filepath.Base(p)
-			if strings.HasPrefix(name, abi.ReservedSitePrefix) {
+			if strings.HasPrefix(name, wheel.ReservedSitePrefix) {
 				continue
 			}
 			data, err := os.ReadFile(p)

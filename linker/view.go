@@ -1,9 +1,7 @@
 package linker
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Views is the store's side of the shared installation layout (see
@@ -205,7 +205,7 @@ func (l *linkOp) sharedRecord(tops []string, scripts []entryPoint, binRel string
 			return err
 		}
 		rel, _ := filepath.Rel(src, path)
-		if !ownDistInfoFiles[rel] {
+		if !wheel.IsInstallerFile(rel) {
 			files[filepath.ToSlash(rel)] = true
 		}
 		return nil
@@ -217,13 +217,11 @@ func (l *linkOp) sharedRecord(tops []string, scripts []entryPoint, binRel string
 		names = append(names, l.p.DistInfo+"/"+f)
 	}
 	sort.Strings(names)
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
-	for _, n := range names {
-		w.Write([]string{n, "", ""})
+	lines := make([]wheel.RecordEntry, len(names))
+	for i, n := range names {
+		lines[i] = wheel.RecordEntry{Path: n, Size: -1}
 	}
-	w.Flush()
-	return b.Bytes(), w.Error()
+	return wheel.FormatRecord(lines)
 }
 
 // materialize replaces a link to a shared .dist-info by a real directory

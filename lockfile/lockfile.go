@@ -22,8 +22,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Version is the lock-version forge writes. Readers accept any 1.x.
@@ -203,7 +203,7 @@ func (l *Lock) validate(file string) error {
 		if p.Name == "" {
 			return bad(fmt.Sprintf("#%d", i+1), "name is missing")
 		}
-		if !abi.ValidProjectName(p.Name) {
+		if !wheel.ValidProjectName(p.Name) {
 			return bad(id, "name %q is not a project name", p.Name)
 		}
 		if p.Marker != "" {
@@ -211,7 +211,7 @@ func (l *Lock) validate(file string) error {
 				return bad(id, "marker: %v", err)
 			}
 		}
-		key := abi.NormalizeName(p.Name) + "\x00" + p.Version + "\x00" + p.Marker
+		key := wheel.NormalizeName(p.Name) + "\x00" + p.Version + "\x00" + p.Marker
 		if j, dup := seen[key]; dup {
 			return bad(id, "listed twice (packages #%d and #%d) with the same version and marker", j+1, i+1)
 		}
@@ -227,7 +227,7 @@ func (l *Lock) validate(file string) error {
 			if name == "" {
 				return bad(id, "wheel #%d has no name, path or url", k+1)
 			}
-			if _, err := abi.ParseWheelFilename(name); err != nil {
+			if _, err := wheel.ParseFilename(name); err != nil {
 				return bad(id, "wheel #%d: %v", k+1, err)
 			}
 		}

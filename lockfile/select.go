@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Target is the interpreter a lock file is read for.
@@ -21,7 +21,7 @@ type Target struct {
 type Selected struct {
 	Package *Package
 	Wheel   Wheel
-	File    abi.WheelFilename
+	File    wheel.Filename
 }
 
 // Select returns, in file order, the packages whose marker holds for the
@@ -73,7 +73,7 @@ func (l *Lock) Select(file string, t Target) ([]Selected, error) {
 				continue
 			}
 		}
-		norm := abi.NormalizeName(p.Name)
+		norm := wheel.NormalizeName(p.Name)
 		if prev, dup := chosen[norm]; dup {
 			return nil, &Error{File: file, Package: p.ID(), Problem: fmt.Sprintf("applies to this interpreter as %s does: a name may be installed once", prev), Kind: ErrInvalid}
 		}
@@ -89,10 +89,10 @@ func (l *Lock) Select(file string, t Target) ([]Selected, error) {
 
 func bestWheel(p *Package, rank map[string]int) (Selected, error) {
 	best, bestRank := -1, 0
-	var bestFile abi.WheelFilename
+	var bestFile wheel.Filename
 	var offered []string
 	for i, w := range p.Wheels {
-		wf, err := abi.ParseWheelFilename(w.FileName())
+		wf, err := wheel.ParseFilename(w.FileName())
 		if err != nil {
 			return Selected{}, err
 		}

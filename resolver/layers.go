@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ErrConflict is wrapped by Resolution.Err when a strict resolution found
@@ -210,13 +212,13 @@ func (r Resolution) Err() error {
 // Inspect finds the effective package called name (any spelling) and the
 // conflicts in which it is the requirer or the required package.
 func Inspect(res Resolution, name string) (Effective, []Conflict, bool) {
-	norm := normalizeName(name)
+	norm := wheel.NormalizeName(name)
 	i, ok := slices.BinarySearchFunc(res.Packages, norm, func(e Effective, n string) int {
 		return cmp.Compare(e.Normalized, n)
 	})
 	var conflicts []Conflict
 	for _, c := range res.Conflicts {
-		if c.Package == norm || normalizeName(c.RequiredBy) == norm {
+		if c.Package == norm || wheel.NormalizeName(c.RequiredBy) == norm {
 			conflicts = append(conflicts, c)
 		}
 	}
@@ -246,7 +248,7 @@ func Resolve(layers []Layer, env MarkerEnv, mode Mode) Resolution {
 	for li := range layers {
 		for pi := range layers[li].Packages {
 			p := &layers[li].Packages[pi]
-			n := normalizeName(p.Name)
+			n := wheel.NormalizeName(p.Name)
 			if c := sources[n]; len(c) > 0 && c[len(c)-1].layer == li {
 				continue // a layer holds one copy of a name; the first listed counts
 			}
@@ -386,7 +388,7 @@ func (c *checker) propagateExtras() {
 			}
 			grew := false
 			for _, x := range r.Extras {
-				x = normalizeName(x)
+				x = wheel.NormalizeName(x)
 				if !set[x] {
 					set[x], grew = true, true
 				}
@@ -449,7 +451,7 @@ func (c *checker) conflicts() []Conflict {
 	}
 	slices.SortFunc(out, func(a, b Conflict) int {
 		return cmp.Or(
-			cmp.Compare(normalizeName(a.RequiredBy), normalizeName(b.RequiredBy)),
+			cmp.Compare(wheel.NormalizeName(a.RequiredBy), wheel.NormalizeName(b.RequiredBy)),
 			cmp.Compare(a.Package, b.Package),
 			cmp.Compare(a.Requirement, b.Requirement),
 		)

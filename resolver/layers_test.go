@@ -33,6 +33,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 type scenario struct {
@@ -159,10 +161,10 @@ func parseScenario(t *testing.T, file string) scenario {
 					fail("unknown want attribute %q", kv)
 				}
 			}
-			sc.want[normalizeName(f[0])] = w
+			sc.want[wheel.NormalizeName(f[0])] = w
 		case "want-reason":
 			name, text, _ := strings.Cut(rest, " ")
-			sc.reasons[normalizeName(name)] = strings.TrimSpace(text)
+			sc.reasons[wheel.NormalizeName(name)] = strings.TrimSpace(text)
 		case "want-conflict":
 			if len(f) < 3 {
 				fail("want-conflict BY REQ... kind=K")
@@ -283,7 +285,7 @@ func checkConflicts(t *testing.T, sc scenario, res Resolution) {
 			t.Errorf("conflict %+v has no message", c)
 		}
 		i := slices.IndexFunc(left, func(w wantConflict) bool {
-			return normalizeName(w.by) == normalizeName(c.RequiredBy) && w.req == c.Requirement &&
+			return wheel.NormalizeName(w.by) == wheel.NormalizeName(c.RequiredBy) && w.req == c.Requirement &&
 				w.found == c.Found && w.kind == c.Kind && (!w.hasFoundLayer || w.foundLayer == c.FoundLayer)
 		})
 		if i < 0 {

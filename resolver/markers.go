@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ErrInvalidMarker is wrapped by every marker parse error.
@@ -107,7 +109,7 @@ func (m *Marker) Evaluate(env MarkerEnv) bool {
 		return true
 	}
 	for _, e := range env.Extras {
-		if m.root.eval(env.Vars, normalizeName(e)) {
+		if m.root.eval(env.Vars, wheel.NormalizeName(e)) {
 			return true
 		}
 	}
@@ -160,7 +162,7 @@ func (v markerValue) value(vars map[string]string, extra string) string {
 func (c markerCompare) eval(vars map[string]string, extra string) bool {
 	lhs, rhs := c.lhs.value(vars, extra), c.rhs.value(vars, extra)
 	if (c.lhs.variable && c.lhs.text == "extra") || (c.rhs.variable && c.rhs.text == "extra") {
-		lhs, rhs = normalizeName(lhs), normalizeName(rhs)
+		lhs, rhs = wheel.NormalizeName(lhs), wheel.NormalizeName(rhs)
 	}
 	return compareMarkerValues(lhs, c.op, rhs)
 }
@@ -301,10 +303,10 @@ func (p *markerParser) parseAtom() (markerNode, error) {
 	// Normalise extra literals once, as packaging does, so String shows
 	// `extra == "foo-bar"` for `extra == "Foo_Bar"`.
 	if lhs.variable && lhs.text == "extra" && !rhs.variable {
-		c.rhs.text = normalizeName(rhs.text)
+		c.rhs.text = wheel.NormalizeName(rhs.text)
 	}
 	if rhs.variable && rhs.text == "extra" && !lhs.variable {
-		c.lhs.text = normalizeName(lhs.text)
+		c.lhs.text = wheel.NormalizeName(lhs.text)
 	}
 	return c, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // packagingPythons returns the interpreters whose pip vendors the
@@ -414,8 +416,8 @@ func TestNormalizeNameMatchesPackaging(t *testing.T) {
 			var want []string
 			runPackaging(t, python, canonicalizeScript, names, &want)
 			for i, n := range names {
-				if got := normalizeName(n); got != want[i] {
-					t.Errorf("normalizeName(%q) = %q, packaging gives %q", n, got, want[i])
+				if got := wheel.NormalizeName(n); got != want[i] {
+					t.Errorf("NormalizeName(%q) = %q, packaging gives %q", n, got, want[i])
 				}
 			}
 		})

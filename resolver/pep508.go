@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/forge-ml/forge/internal/pyname"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ErrInvalidRequirement is wrapped by every ParseRequirement error.
@@ -103,7 +103,7 @@ func (p *reqParser) parse() (Requirement, error) {
 	if r.Name, err = p.identifier("a package name"); err != nil {
 		return r, err
 	}
-	r.Normalized = normalizeName(r.Name)
+	r.Normalized = wheel.NormalizeName(r.Name)
 	p.skipWS()
 	if p.peek() == '[' {
 		if r.Extras, err = p.extras(); err != nil {
@@ -187,9 +187,3 @@ func (p *reqParser) extras() ([]string, error) {
 		}
 	}
 }
-
-// normalizeName is the PEP 503 rule (pyname.Normalize, shared with abi
-// through a leaf package so that this pure package does not pull in abi's
-// ELF and fatbin readers); TestNormalizeNameMatchesPackaging pins it to
-// packaging's canonicalize_name.
-func normalizeName(name string) string { return pyname.Normalize(name) }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Build is one installable artifact of one version of a project: for forge,
@@ -120,7 +122,7 @@ type pick struct {
 func (pk *pick) addExtras(extras []string) bool {
 	grew := false
 	for _, x := range extras {
-		x = normalizeName(x)
+		x = wheel.NormalizeName(x)
 		if !pk.extras[x] {
 			pk.extras[x], grew = true, true
 		}

@@ -30,6 +30,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 type fakeBuild struct {
@@ -47,7 +49,7 @@ type fakeCandidates struct {
 func (f *fakeCandidates) Builds(name, version string) ([]Build, error) {
 	var out []Build
 	for _, b := range f.builds {
-		if b.build.NormName != normalizeName(name) {
+		if b.build.NormName != wheel.NormalizeName(name) {
 			continue
 		}
 		if version == "" || b.build.Version == version || strings.HasPrefix(b.build.Version, version+"+") {
@@ -174,7 +176,7 @@ func parseBuildLine(rest string, n int, fail func(string, ...any)) *fakeBuild {
 	if len(f) < 2 {
 		fail("want build NAME VERSION")
 	}
-	fb := &fakeBuild{build: Build{Name: f[0], NormName: normalizeName(f[0]), Version: f[1], ID: fmt.Sprintf("sha256:%02d", n)}}
+	fb := &fakeBuild{build: Build{Name: f[0], NormName: wheel.NormalizeName(f[0]), Version: f[1], ID: fmt.Sprintf("sha256:%02d", n)}}
 	for _, kv := range f[2:] {
 		switch k, v, _ := strings.Cut(kv, "="); k {
 		case "python":

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Inventory is what an environment imports.
@@ -27,7 +27,7 @@ type Package struct {
 	SHA256  string // of the wheel file
 	Wheel   string // its file name
 	Layer   string // LOCAL, a parent environment's name, GLOBAL
-	// Licence as METADATA gives it (see abi.Metadata).
+	// Licence as METADATA gives it (see wheel.Metadata).
 	LicenseExpression  string
 	License            string
 	LicenseClassifiers []string
@@ -36,7 +36,7 @@ type Package struct {
 // PURL is the package URL of a PyPI package: pkg:pypi/NAME@VERSION, the
 // name normalised as the purl spec's pypi type asks (lower case, '-').
 func PURL(name, version string) string {
-	return "pkg:pypi/" + abi.NormalizeName(name) + "@" + purlEscape(version)
+	return "pkg:pypi/" + wheel.NormalizeName(name) + "@" + purlEscape(version)
 }
 
 // purlEscape percent-encodes what a purl version may not hold as is; a
@@ -176,7 +176,7 @@ func WriteRequirements(w io.Writer, inv *Inventory) error {
 		return err
 	}
 	for _, p := range inv.Packages {
-		if _, err := fmt.Fprintf(w, "%s==%s \\\n    --hash=sha256:%s\n", abi.NormalizeName(p.Name), p.Version, p.SHA256); err != nil {
+		if _, err := fmt.Fprintf(w, "%s==%s \\\n    --hash=sha256:%s\n", wheel.NormalizeName(p.Name), p.Version, p.SHA256); err != nil {
 			return err
 		}
 	}

@@ -150,21 +150,6 @@ func benchInflateHash(b *testing.B, klauspost bool) {
 	}
 }
 
-// BenchmarkParseRecord is RECORD parsing for a 10,000-file wheel.
-func BenchmarkParseRecord(b *testing.B) {
-	var files []fixtures.File
-	for i := 0; i < 10000; i++ {
-		files = append(files, fixtures.File{Name: fmt.Sprintf("pkg/sub%02d/file%05d.py", i%40, i), Data: []byte(fmt.Sprint(i))})
-	}
-	rec := fixtures.Record(files, "pkg-1.0.dist-info/RECORD")
-	b.SetBytes(int64(len(rec)))
-	for i := 0; i < b.N; i++ {
-		if _, err := store.ParseRecord(rec); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // cpuTime is this process's user+system CPU time: on a shared machine it
 // moves less with other load than wall time does.
 func cpuTime() time.Duration {

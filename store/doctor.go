@@ -8,10 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // LayerLink is one row of the links table.
@@ -205,7 +206,7 @@ func (s *Store) CheckEntry(ctx context.Context, sha string, hash bool) (*EntryCh
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: RECORD: %v: %w", sha, err, ErrCorrupt)
 	}
-	recs, err := ParseRecord(raw)
+	recs, err := wheel.ParseRecord(raw)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
 	}
@@ -233,7 +234,7 @@ func (s *Store) CheckEntry(ctx context.Context, sha string, hash bool) (*EntryCh
 		if d.IsDir() {
 			return nil
 		}
-		if !listed[rel] && !(path.Dir(rel) == distInfo && signatureFiles[path.Base(rel)]) {
+		if !listed[rel] && !wheel.IsRecordFile(distInfo, rel) {
 			c.Extra = append(c.Extra, rel)
 		}
 		return nil
@@ -265,7 +266,7 @@ func (s *Store) CheckEntry(ctx context.Context, sha string, hash bool) (*EntryCh
 		}
 		c.Hashed++
 		if !bytes.Equal(sum, r.Digest) {
-			c.Mismatch = append(c.Mismatch, FileMismatch{Path: r.Path, Want: RecordDigest(r.Algo, r.Digest), Got: RecordDigest(r.Algo, sum)})
+			c.Mismatch = append(c.Mismatch, FileMismatch{Path: r.Path, Want: wheel.RecordDigest(r.Algo, r.Digest), Got: wheel.RecordDigest(r.Algo, sum)})
 		}
 	}
 	sort.Strings(c.Extra)
@@ -278,7 +279,7 @@ func hashFile(p, algo string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	h := newHash(algo)
+	h := wheel.NewHash(algo)
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
 	if _, err := io.CopyBuffer(h, f, *bufp); err != nil {

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"archive/zip"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,24 +8,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/klauspost/compress/flate"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/progress"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // IngestResult says what Ingest did.
@@ -85,7 +80,7 @@ func (s *Store) IngestAll(ctx context.Context, paths []string) ([]*IngestResult,
 		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
 			return nil, &fs.PathError{Op: "wheel", Path: p, Err: pe.Err}
 		}
-		wf, err := abi.ParseWheelFilename(j.base)
+		wf, err := wheel.ParseFilename(j.base)
 		if err != nil {
 			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
 		}
@@ -174,7 +169,7 @@ type ingestJob struct {
 	path, base string
 	id         fileID
 	size       int64 // of the wheel file
-	wf         abi.WheelFilename
+	wf         wheel.Filename
 	sha        string     // known from the file's identity, or once hashed
 	hashed     string     // the digest, when this call read the file for it
 	same       *ingestJob // an earlier job for the same file or digest
@@ -463,7 +458,7 @@ func (s *Store) unpack(ctx context.Context, j *ingestJob, src io.ReaderAt, size 
 		return fmt.Errorf("wheel %s: %w", base, err)
 	}
 	e := &Entry{
-		Name: plan.meta.meta.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version,
+		Name: plan.meta.meta.Name, NormName: wheel.NormalizeName(wf.Name), Version: wf.Version,
 		Build: wf.Build, Filename: base, WheelSize: size, Size: unpacked, Files: len(plan.files), Fingerprint: fp,
 	}
 	if e.Name == "" {
@@ -554,480 +549,6 @@ func (s *Store) complete(ctx context.Context, sha string) (*Entry, error) {
 	return e, nil
 }
 
-// fileID is the identity a wheel file is recognised by: see README "warm
-// installs". A file whose identity matches one hashed before is trusted to
-// have the same content.
-type fileID struct {
-	abs                          string
-	dev, ino, size, mtime, ctime int64
-}
-
-func wheelFileID(p string) (fileID, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return fileID{}, err
-	}
-	var st unix.Stat_t
-	if err := unix.Stat(abs, &st); err != nil {
-		return fileID{}, &fs.PathError{Op: "stat", Path: p, Err: err}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fileID{}, fmt.Errorf("not a regular file: %w", ErrInvalid)
-	}
-	return fileID{abs, int64(st.Dev), int64(st.Ino), st.Size, st.Mtim.Nano(), st.Ctim.Nano()}, nil
-}
-
-// knownDigests returns, by absolute path, the digests of the files whose
-// identity matches the one recorded when they were hashed, in one query.
-func (s *Store) knownDigests(ctx context.Context, ids []fileID) (map[string]string, error) {
-	paths := make([]any, len(ids))
-	for i, id := range ids {
-		paths[i] = id.abs
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT path, dev, inode, size, mtime_ns, ctime_ns, sha256 FROM wheel_files
-		WHERE path IN (SELECT value FROM json_each(?))`, jsonList(paths))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	recorded := map[string]fileID{}
-	shas := map[string]string{}
-	for rows.Next() {
-		var id fileID
-		var sha string
-		if err := rows.Scan(&id.abs, &id.dev, &id.ino, &id.size, &id.mtime, &id.ctime, &sha); err != nil {
-			return nil, err
-		}
-		recorded[id.abs], shas[id.abs] = id, sha
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, id := range ids {
-		if r, ok := recorded[id.abs]; ok && r == id {
-			out[id.abs] = shas[id.abs]
-		}
-	}
-	return out, nil
-}
-
-// hashAt returns the SHA-256 of the size bytes of f, reading them in
-// chunks until ctx is done.
-func hashAt(ctx context.Context, f io.ReaderAt, size int64) (string, error) {
-	h := sha256.New()
-	bufp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bufp)
-	buf := *bufp
-	for off := int64(0); off < size; {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
-		h.Write(buf[:n])
-		off += int64(n)
-		if err != nil && !(err == io.EOF && off == size) {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the file shrank
-			}
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// recordWheelFiles records the identity of each wheel file a job hashed
-// (taken before it was read), in one statement: one commit per wheel cost
-// a cold install of 200 small wheels 25 ms, the commits queueing for the
-// write lock.
-func (s *Store) recordWheelFiles(ctx context.Context, jobs []*ingestJob) error {
-	var rows []any
-	for _, j := range jobs {
-		if id := j.id; j.hashed != "" {
-			rows = append(rows, []any{id.abs, id.dev, id.ino, id.size, id.mtime, id.ctime, j.hashed})
-		}
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO wheel_files (path, dev, inode, size, mtime_ns, ctime_ns, sha256)
-		SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'),
-			json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]') FROM json_each(?) WHERE true
-		ON CONFLICT(path) DO UPDATE SET dev=excluded.dev, inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns, ctime_ns=excluded.ctime_ns, sha256=excluded.sha256`,
-		jsonList(rows))
-	return err
-}
-
-// memberPlan is a validated wheel, ready to extract.
-type memberPlan struct {
-	src         io.ReaderAt // the archive
-	files       []*zip.File // regular files, largest first
-	dirs        []string    // every directory to create, parents first
-	record      map[string]RecordEntry
-	distInfo    string
-	meta        wheelMeta
-	metadataRaw []byte
-	variantRaw  []byte // .dist-info/variant.json of a PEP 825 variant wheel, nil when absent
-}
-
-var signatureFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
-
-// planMembers validates names, modes, sizes and RECORD coverage before any
-// byte is written.
-func (s *Store) planMembers(zr *zip.Reader, wf abi.WheelFilename) (*memberPlan, error) {
-	if len(zr.File) > s.MaxMembers {
-		return nil, fmt.Errorf("%d members: too many members (limit %d): %w", len(zr.File), s.MaxMembers, ErrInvalid)
-	}
-	p := &memberPlan{}
-	seen := make(map[string]string, len(zr.File))
-	dirs := map[string]bool{}
-	distInfos := map[string]bool{}
-	var total uint64
-	byName := map[string]*zip.File{}
-	for _, f := range zr.File {
-		name := f.Name
-		if err := checkMemberName(name); err != nil {
-			return nil, fmt.Errorf("%v: %w", err, ErrInvalid)
-		}
-		key := foldName(strings.TrimSuffix(name, "/"))
-		if prev, dup := seen[key]; dup {
-			if prev == name {
-				return nil, fmt.Errorf("duplicate member name %q: %w", name, ErrInvalid)
-			}
-			return nil, fmt.Errorf("duplicate member names %q and %q (they differ only in case or Unicode normalisation): %w", prev, name, ErrInvalid)
-		}
-		seen[key] = name
-		mode := f.Mode()
-		if mode&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("member %q is a symlink: %w", name, ErrInvalid)
-		}
-		if mode&(fs.ModeDevice|fs.ModeCharDevice|fs.ModeNamedPipe|fs.ModeSocket|fs.ModeIrregular) != 0 {
-			return nil, fmt.Errorf("member %q is a special file (%v): %w", name, mode.Type(), ErrInvalid)
-		}
-		top, _, _ := strings.Cut(name, "/")
-		if strings.HasSuffix(top, ".dist-info") {
-			distInfos[top] = true
-		}
-		if strings.HasSuffix(name, "/") || mode.IsDir() {
-			// Its bytes would be dropped here, and installed as a file by
-			// pip: the two would disagree about what the wheel holds. An
-			// empty deflate stream is 2 bytes.
-			if f.UncompressedSize64 != 0 || f.CompressedSize64 > 2 {
-				return nil, fmt.Errorf("member %q (mode %v) is a directory carrying data (%d bytes): %w", name, mode, f.UncompressedSize64, ErrInvalid)
-			}
-			dirs[strings.TrimSuffix(name, "/")] = true
-			continue
-		}
-		for d := path.Dir(name); d != "."; d = path.Dir(d) {
-			dirs[d] = true
-		}
-		total += f.UncompressedSize64
-		if total > uint64(s.MaxUnpacked) {
-			return nil, fmt.Errorf("declares more than %d bytes unpacked: zip bomb: %w", s.MaxUnpacked, ErrInvalid)
-		}
-		if f.UncompressedSize64 > 1<<20 && (f.CompressedSize64 == 0 || f.UncompressedSize64/f.CompressedSize64 > uint64(s.MaxMemberRatio)) {
-			return nil, fmt.Errorf("member %q inflates %d bytes from %d: ratio above %d: zip bomb: %w", name, f.UncompressedSize64, f.CompressedSize64, s.MaxMemberRatio, ErrInvalid)
-		}
-		if f.Method != zip.Store && f.Method != zip.Deflate {
-			return nil, fmt.Errorf("member %q uses unsupported compression method %d: %w", name, f.Method, ErrInvalid)
-		}
-		byName[name] = f
-		p.files = append(p.files, f)
-	}
-	// A directory name that is also a file name.
-	for d := range dirs {
-		if _, ok := byName[d]; ok {
-			return nil, fmt.Errorf("member %q is both a file and a directory (conflict): %w", d, ErrInvalid)
-		}
-	}
-	want := abi.DistInfoName(wf.Name)
-	switch len(distInfos) {
-	case 0:
-		return nil, fmt.Errorf("no .dist-info directory: %w", ErrInvalid)
-	case 1:
-	default:
-		return nil, fmt.Errorf("%d .dist-info directories: %w", len(distInfos), ErrInvalid)
-	}
-	for d := range distInfos {
-		p.distInfo = d
-	}
-	diName, diVersion, _ := strings.Cut(strings.TrimSuffix(p.distInfo, ".dist-info"), "-")
-	if abi.DistInfoName(diName) != want || !sameVersion(diVersion, wf.Version) {
-		return nil, fmt.Errorf("directory %s does not match the file name (%s %s): %w", p.distInfo, wf.Name, wf.Version, ErrInvalid)
-	}
-	names := make([]string, len(zr.File))
-	for i, f := range zr.File {
-		names[i] = f.Name
-	}
-	if err := checkLayout(names, p.distInfo); err != nil {
-		return nil, err
-	}
-
-	small := func(name string) ([]byte, error) {
-		f := byName[p.distInfo+"/"+name]
-		if f == nil {
-			return nil, fmt.Errorf("missing %s (%s/%s): %w", name, p.distInfo, name, ErrInvalid)
-		}
-		if f.UncompressedSize64 > 64<<20 {
-			return nil, fmt.Errorf("%s/%s larger than 64 MiB: %w", p.distInfo, name, ErrInvalid)
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", f.Name, err, ErrCorrupt)
-		}
-		return b, nil
-	}
-	recordRaw, err := small("RECORD")
-	if err != nil {
-		return nil, err
-	}
-	entries, err := ParseRecord(recordRaw)
-	if err != nil {
-		return nil, fmt.Errorf("malformed RECORD: %v: %w", err, ErrInvalid)
-	}
-	p.record = make(map[string]RecordEntry, len(entries))
-	for _, e := range entries {
-		if _, dup := p.record[e.Path]; dup {
-			return nil, fmt.Errorf("RECORD lists %s twice: %w", e.Path, ErrInvalid)
-		}
-		p.record[e.Path] = e
-		if byName[e.Path] == nil && !dirs[strings.TrimSuffix(e.Path, "/")] {
-			return nil, fmt.Errorf("RECORD lists %s, which is missing from archive: %w", e.Path, ErrCorrupt)
-		}
-	}
-	for _, f := range p.files {
-		e, ok := p.record[f.Name]
-		isSig := path.Dir(f.Name) == p.distInfo && signatureFiles[path.Base(f.Name)]
-		switch {
-		case !ok && !isSig:
-			return nil, fmt.Errorf("member %s is not in RECORD: %w", f.Name, ErrCorrupt)
-		case ok && e.Algo == "" && !isSig:
-			return nil, fmt.Errorf("RECORD has no hash for %s: %w", f.Name, ErrCorrupt)
-		}
-	}
-	wheelRaw, err := small("WHEEL")
-	if err != nil {
-		return nil, err
-	}
-	p.metadataRaw, err = small("METADATA")
-	if err != nil {
-		return nil, err
-	}
-	if p.meta, err = parseWheelMeta(wf, wheelRaw, p.metadataRaw); err != nil {
-		return nil, err
-	}
-	if wf.Variant != "" && byName[p.distInfo+"/"+abi.VariantFile] != nil {
-		if p.variantRaw, err = small(abi.VariantFile); err != nil {
-			return nil, err
-		}
-	}
-
-	sort.SliceStable(p.files, func(i, j int) bool { return p.files[i].UncompressedSize64 > p.files[j].UncompressedSize64 })
-	for d := range dirs {
-		p.dirs = append(p.dirs, d)
-	}
-	sort.Strings(p.dirs) // parents sort before their children
-	return p, nil
-}
-
-// sameVersion compares a .dist-info version with a file name version, which
-// may differ only by the escaping of "-" and case.
-func sameVersion(a, b string) bool {
-	n := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
-	return n(a) == n(b)
-}
-
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// extract writes every member into staging in parallel, largest first, and
-// returns the unpacked size.
-func (s *Store) extract(ctx context.Context, p *memberPlan, staging string, fb *abi.FingerprintBuilder) (int64, error) {
-	for _, d := range p.dirs {
-		if err := os.Mkdir(filepath.Join(staging, filepath.FromSlash(d)), 0o755); err != nil {
-			return 0, err
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	workers := s.Workers
-	if workers < 1 {
-		workers = 1
-	}
-	g.SetLimit(workers)
-	var mu sync.Mutex
-	var total int64
-	for _, f := range p.files {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			n, err := s.extractMember(f, p, staging, fb)
-			mu.Lock()
-			total += n
-			mu.Unlock()
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return 0, err
-	}
-	return total, ctx.Err()
-}
-
-// copyFull is io.CopyBuffer that fills buf before each write: inflate
-// returns at most a window's worth (≤ 32 KiB) per Read, and writing that
-// to the file directly cost a write(2) per 27 KiB (37,586 writes for the
-// 1 GB corpus wheel, 8 s of system time here); 256 KiB writes make it 4,000.
-func copyFull(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
-	var total int64
-	for {
-		n := 0
-		var err error
-		for n < len(buf) && err == nil {
-			var m int
-			m, err = src.Read(buf[n:])
-			n += m
-		}
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-type headCapture struct {
-	buf [4]byte
-	n   int
-}
-
-func (h *headCapture) Write(p []byte) (int, error) {
-	if h.n < len(h.buf) {
-		h.n += copy(h.buf[h.n:], p)
-	}
-	return len(p), nil
-}
-
-func (s *Store) extractMember(f *zip.File, p *memberPlan, staging string, fb *abi.FingerprintBuilder) (int64, error) {
-	rec, listed := p.record[f.Name]
-	mode := os.FileMode(0o444)
-	if f.Mode()&0o111 != 0 {
-		mode = 0o555
-	}
-	dst := filepath.Join(staging, filepath.FromSlash(f.Name))
-	out, err := createMember(dst, mode)
-	if err != nil {
-		return 0, err
-	}
-	defer out.Close()
-	// Raw, so that the CRC-32 is computed once, with the hashes, not also
-	// by archive/zip's reader; the data descriptor is checked below.
-	raw, err := f.OpenRaw()
-	if err != nil {
-		return 0, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
-	}
-	rc := raw
-	if f.Method == zip.Deflate {
-		inf := inflater(raw)
-		defer inf.Close()
-		rc = inf
-	}
-	var head headCapture
-	crc := crc32.NewIEEE()
-	sums := []io.Writer{&head, crc}
-	h := newHash(rec.Algo)
-	if h != nil {
-		sums = append(sums, h)
-	}
-	src := io.LimitReader(rc, int64(f.UncompressedSize64)+1)
-	var n int64
-	var dw *directWriter
-	if f.UncompressedSize64 >= directMin {
-		dw = newDirectWriter(out)
-		n, err = copyPipelined(dw, io.MultiWriter(sums...), src)
-	} else {
-		bufp := copyBufs.Get().(*[]byte)
-		n, err = copyFull(io.MultiWriter(append(sums, out)...), src, *bufp)
-		copyBufs.Put(bufp)
-	}
-	if dw != nil {
-		if ferr := dw.finish(); err == nil && ferr != nil {
-			err = &fs.PathError{Op: "fcntl", Path: dst, Err: ferr}
-		}
-	}
-	if err != nil {
-		if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("member %s: %v (checksum or size check failed): %w", f.Name, err, ErrCorrupt)
-		}
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return n, fmt.Errorf("member %s: writing: %w", f.Name, err)
-		}
-		return n, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
-	}
-	if uint64(n) != f.UncompressedSize64 {
-		return n, fmt.Errorf("member %s: inflated to %d bytes, header says %d: %w", f.Name, n, f.UncompressedSize64, ErrCorrupt)
-	}
-	if crc.Sum32() != f.CRC32 {
-		return n, fmt.Errorf("member %s: checksum error: CRC-32 %08x, header says %08x: %w", f.Name, crc.Sum32(), f.CRC32, ErrCorrupt)
-	}
-	if err := checkDescriptor(p.src, f); err != nil {
-		return n, fmt.Errorf("member %s: %v: %w", f.Name, err, ErrCorrupt)
-	}
-	if listed {
-		if rec.Size >= 0 && rec.Size != n {
-			return n, fmt.Errorf("member %s: size mismatch: %d bytes, RECORD says %d: %w", f.Name, n, rec.Size, ErrCorrupt)
-		}
-		if h != nil {
-			if sum := h.Sum(nil); !bytes.Equal(sum, rec.Digest) {
-				return n, fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", f.Name, RecordDigest(rec.Algo, rec.Digest), RecordDigest(rec.Algo, sum), ErrCorrupt)
-			}
-		}
-	}
-	if abi.IsELF(head.buf[:head.n]) && !s.skipFingerprint {
-		fb.AddELF(f.Name, out, n)
-	}
-	return n, out.Close()
-}
-
-// createMember creates a member's file with its final read-only mode: the
-// permission applies to later opens, not to this descriptor, and it saves a
-// chmod per member. os.OpenFile would add five system calls to the one
-// that creates the file (it offers every descriptor to the network poller,
-// which refuses regular files): through os.NewFile, a descriptor that is
-// not non-blocking costs one.
-func createMember(path string, mode os.FileMode) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
-	for err == unix.EINTR {
-		fd, err = unix.Open(path, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR|unix.O_CLOEXEC, uint32(mode.Perm()))
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
-
-// sealDirs makes every directory below root read-only, deepest first.
-func sealDirs(root string, dirs []string) error {
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := os.Chmod(filepath.Join(root, filepath.FromSlash(dirs[i])), 0o555); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // syncFS flushes the filesystem holding dir: one syncfs(2) instead of an
 // fsync per member.
 func syncFS(dir string) error {
@@ -1081,61 +602,4 @@ func (s *Store) holdWheel(n int64) bool {
 		return false
 	}
 	return true
-}
-
-// openZip opens an archive after checking what archive/zip lets pass.
-func openZip(f io.ReaderAt, size int64) (*zip.Reader, error) {
-	if size == 0 {
-		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
-	}
-	var magic [4]byte
-	f.ReadAt(magic[:], 0)
-	isZip := bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06"))
-	zr, err := zip.NewReader(f, size)
-	if err != nil {
-		if isZip {
-			return nil, fmt.Errorf("unreadable zip archive, truncated or damaged (%v): %w", err, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("not a zip archive (%v): %w", err, ErrInvalid)
-	}
-	if err := checkZipStructure(f, size, zr.File); err != nil {
-		return nil, err
-	}
-	zr.RegisterDecompressor(zip.Deflate, inflater)
-	return zr, nil
-}
-
-// inflater replaces compress/flate, whose inflate is the largest cost of a
-// cold ingest, with klauspost/compress's (same format, same errors for
-// corrupt input, about half the CPU). archive/zip still checks sizes and
-// CRC-32 around it. The read buffer is larger than flate's default 4 KiB so
-// that a 1 GB member is not read with 250,000 pread calls; readers are
-// pooled because a wheel of 10,000 small members would otherwise allocate
-// 10,000 decompressors.
-func inflater(r io.Reader) io.ReadCloser {
-	p := inflaters.Get().(*pooledInflater)
-	p.br.Reset(r)
-	if p.fr == nil {
-		p.fr = flate.NewReader(p.br)
-	} else {
-		p.fr.(flate.Resetter).Reset(p.br, nil)
-	}
-	return p
-}
-
-type pooledInflater struct {
-	br *bufio.Reader
-	fr io.ReadCloser
-}
-
-var inflaters = sync.Pool{New: func() any { return &pooledInflater{br: bufio.NewReaderSize(nil, 64<<10)} }}
-
-func (p *pooledInflater) Read(b []byte) (int, error) { return p.fr.Read(b) }
-
-// Close returns the reader to the pool; archive/zip calls it once.
-func (p *pooledInflater) Close() error {
-	err := p.fr.Close()
-	p.br.Reset(nil)
-	inflaters.Put(p)
-	return err
 }

@@ -471,49 +471,6 @@ func TestIngestAfterCrash(t *testing.T) {
 	}
 }
 
-func TestParseRecord(t *testing.T) {
-	tests := []struct {
-		name, in string
-		n        int
-		bad      bool
-	}{
-		{"plain", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nx.dist-info/RECORD,,\n", 2, false},
-		{"quoted comma", "\"a,b.py\",sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n", 1, false},
-		{"md5", "a.py,md5=1B2M2Y8AsgTpgAmY7PhCfg,0\n", 0, true},
-		{"short digest", "a.py,sha256=AAAA,0\n", 0, true},
-		{"two fields", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU\n", 0, true},
-		{"negative size", "a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,-1\n", 0, true},
-		{"no equals", "a.py,sha256,0\n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := store.ParseRecord([]byte(tt.in))
-			if (err != nil) != tt.bad {
-				t.Fatalf("err = %v, want bad=%v", err, tt.bad)
-			}
-			if !tt.bad && len(got) != tt.n {
-				t.Errorf("%d entries, want %d", len(got), tt.n)
-			}
-		})
-	}
-}
-
-func FuzzParseRecord(f *testing.F) {
-	f.Add([]byte("a.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\nx.dist-info/RECORD,,\n"))
-	f.Add([]byte("\"a\nb\",,\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := store.ParseRecord(data)
-		if err != nil {
-			return
-		}
-		for _, e := range entries {
-			if e.Path == "" || (e.Algo != "" && len(e.Digest) == 0) || e.Size < -1 {
-				t.Fatalf("bad entry %+v", e)
-			}
-		}
-	})
-}
-
 // TestIngestLargeMembers: members written with O_DIRECT (see directWriter)
 // land byte for byte, and a large ELF is still fingerprinted from the staged
 // copy (its machine and its .nv_fatbin entries).

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // dataSchemes are the directories a wheel's .data directory may hold
@@ -24,14 +24,14 @@ var dataReserved = map[string]bool{"lib64": true, "pyvenv.cfg": true}
 // .data/data, project metadata (.dist-info, .egg-info) under purelib or
 // platlib, where importlib.metadata would read it as another project, and
 // forge's own reserved names: _forge_* in site-packages, its work files'
-// names anywhere (abi.IsForgeWorkName). distInfo is the wheel's
+// names anywhere (wheel.IsForgeWorkName). distInfo is the wheel's
 // .dist-info directory; names are all member names, directories included.
 func checkLayout(names []string, distInfo string) error {
 	dataDir := strings.TrimSuffix(distInfo, ".dist-info") + ".data"
 	for _, name := range names {
 		parts := strings.Split(strings.TrimSuffix(name, "/"), "/")
 		for _, c := range parts {
-			if abi.IsForgeWorkName(c) {
+			if wheel.IsForgeWorkName(c) {
 				return fmt.Errorf("member %s: %s is reserved for forge's own work files in an environment: %w", name, c, ErrInvalid)
 			}
 		}
@@ -87,8 +87,8 @@ func checkDataMember(name string, rest []string) error {
 // installed into site-packages.
 func checkSiteTop(name, top string) error {
 	switch {
-	case strings.HasPrefix(top, abi.ReservedSitePrefix):
-		return fmt.Errorf("member %s: %s* names are reserved for forge's own files in site-packages: %w", name, abi.ReservedSitePrefix, ErrInvalid)
+	case strings.HasPrefix(top, wheel.ReservedSitePrefix):
+		return fmt.Errorf("member %s: %s* names are reserved for forge's own files in site-packages: %w", name, wheel.ReservedSitePrefix, ErrInvalid)
 	case strings.HasSuffix(top, ".dist-info"), strings.HasSuffix(top, ".egg-info"):
 		return fmt.Errorf("member %s: a second .dist-info or .egg-info directory (%s) would install as another project's metadata: %w", name, top, ErrInvalid)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // RecoverEntry makes the row of an entry directory that has none (forge.db
@@ -41,7 +42,7 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	md, err := abi.ParseMetadata(metaRaw)
+	md, err := wheel.ParseMetadata(metaRaw)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
 	}
@@ -54,8 +55,8 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 	if wi.Build != "" {
 		filename += "-" + wi.Build
 	}
-	filename += "-" + compressTags(wi.Tags) + ".whl"
-	wf, err := abi.ParseWheelFilename(filename)
+	filename += "-" + wheel.CompressTags(wi.Tags) + ".whl"
+	wf, err := wheel.ParseFilename(filename)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, filename, err, ErrCorrupt)
 	}
@@ -63,7 +64,7 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: %w", sha, err)
 	}
-	e := &Entry{SHA256: sha, Name: md.Name, NormName: abi.NormalizeName(wf.Name), Version: wf.Version, Build: wf.Build,
+	e := &Entry{SHA256: sha, Name: md.Name, NormName: wheel.NormalizeName(wf.Name), Version: wf.Version, Build: wf.Build,
 		Filename: filename, Size: size, Files: files, Fingerprint: fp}
 	if e.Name == "" {
 		e.Name = wf.Name
@@ -83,30 +84,6 @@ func (s *Store) RecoverEntry(ctx context.Context, sha string) (*Entry, error) {
 		return nil, fmt.Errorf("entry %s: recording: %w", sha, err)
 	}
 	return s.Get(ctx, sha)
-}
-
-// compressTags writes expanded tags ("cp312-cp312-linux_x86_64") as the tag
-// part of a wheel file name: each component's distinct values, in order,
-// joined with dots.
-func compressTags(tags []string) string {
-	var parts [3][]string
-	seen := [3]map[string]bool{{}, {}, {}}
-	for _, t := range tags {
-		f := strings.SplitN(t, "-", 3)
-		if len(f) != 3 {
-			continue
-		}
-		for i, v := range f {
-			if !seen[i][v] {
-				seen[i][v] = true
-				parts[i] = append(parts[i], v)
-			}
-		}
-	}
-	if len(parts[0]) == 0 {
-		return "py3-none-any"
-	}
-	return strings.Join(parts[0], ".") + "-" + strings.Join(parts[1], ".") + "-" + strings.Join(parts[2], ".")
 }
 
 // RecordRelinking inserts manifest rows in state "relinking" and counts
@@ -140,12 +117,12 @@ func (s *Store) RecordRelinking(ctx context.Context, ms []Manifest) error {
 // fingerprintDir computes the ABI fingerprint of an unpacked wheel from its
 // files, as ingest computes it from the archive, and counts its files and
 // bytes.
-func fingerprintDir(dir, distInfo string, wf abi.WheelFilename, wheelTags []string, metaRaw []byte) (abi.Fingerprint, int, int64, error) {
+func fingerprintDir(dir, distInfo string, wf wheel.Filename, wheelTags []string, metaRaw []byte) (abi.Fingerprint, int, int64, error) {
 	fb := abi.NewFingerprintBuilder(wf)
 	fb.SetWheelFile(wheelTags)
 	fb.SetMetadata(metaRaw)
 	if wf.Variant != "" {
-		raw, err := os.ReadFile(filepath.Join(dir, distInfo, abi.VariantFile))
+		raw, err := os.ReadFile(filepath.Join(dir, distInfo, wheel.VariantFile))
 		if err != nil {
 			raw = nil
 		}
@@ -192,7 +169,7 @@ func (s *Store) Refingerprint(ctx context.Context, sha string) (*Entry, error) {
 		return nil, err
 	}
 	dir := s.EntryDir(sha)
-	wf, err := abi.ParseWheelFilename(e.Filename)
+	wf, err := wheel.ParseFilename(e.Filename)
 	if err != nil {
 		return nil, fmt.Errorf("entry %s: file name %s: %v: %w", sha, e.Filename, err, ErrCorrupt)
 	}
@@ -216,7 +193,7 @@ func (s *Store) Refingerprint(ctx context.Context, sha string) (*Entry, error) {
 
 // readEntryMeta reads the .dist-info of the entry directory dir: its name,
 // its WHEEL (parsed) and its METADATA (raw).
-func readEntryMeta(dir, sha string) (distInfo string, wi abi.WheelInfo, metaRaw []byte, err error) {
+func readEntryMeta(dir, sha string) (distInfo string, wi wheel.Info, metaRaw []byte, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return "", wi, nil, err
@@ -233,7 +210,7 @@ func readEntryMeta(dir, sha string) (distInfo string, wi abi.WheelInfo, metaRaw 
 	if metaRaw, err = os.ReadFile(filepath.Join(dir, distInfo, "METADATA")); err != nil {
 		return "", wi, nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
 	}
-	if wi, err = abi.ParseWheelFile(wheelRaw); err != nil {
+	if wi, err = wheel.ParseInfo(wheelRaw); err != nil {
 		return "", wi, nil, fmt.Errorf("entry %s: %v: %w", sha, err, ErrCorrupt)
 	}
 	return distInfo, wi, metaRaw, nil

@@ -23,6 +23,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // Store is an open store. It is safe for concurrent use by several goroutines
@@ -144,7 +145,7 @@ func (s *Store) Get(ctx context.Context, sha string) (*Entry, error) {
 // newest ingest first.
 func (s *Store) Find(ctx context.Context, name, version string) ([]*Entry, error) {
 	q := `SELECT ` + entryCols + ` FROM entries WHERE norm_name = ?`
-	args := []any{abi.NormalizeName(name)}
+	args := []any{wheel.NormalizeName(name)}
 	if version != "" {
 		q += ` AND (version = ? OR version LIKE ?)`
 		args = append(args, version, version+"+%")

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // VerifyWheel checks a wheel file against its own RECORD without a store:
@@ -20,9 +22,9 @@ import (
 // Errors wrap ErrCorrupt (content or archive damage) or ErrInvalid (no or
 // malformed RECORD), with the wheel's file name. It reads every member
 // once; ctx is checked between members.
-func VerifyWheel(ctx context.Context, wheel string) error {
-	base := filepath.Base(wheel)
-	f, err := os.Open(wheel)
+func VerifyWheel(ctx context.Context, wheelPath string) error {
+	base := filepath.Base(wheelPath)
+	f, err := os.Open(wheelPath)
 	if err != nil {
 		return err
 	}
@@ -59,11 +61,11 @@ func VerifyWheel(ctx context.Context, wheel string) error {
 			}
 		}
 	}
-	entries, err := ParseRecord(raw)
+	entries, err := wheel.ParseRecord(raw)
 	if err != nil {
 		return fmt.Errorf("wheel %s: malformed RECORD: %v: %w", base, err, ErrInvalid)
 	}
-	record := make(map[string]RecordEntry, len(entries))
+	record := make(map[string]wheel.RecordEntry, len(entries))
 	for _, e := range entries {
 		record[e.Path] = e
 		if !byName[e.Path] && !byName[strings.TrimSuffix(e.Path, "/")+"/"] {
@@ -78,7 +80,7 @@ func VerifyWheel(ctx context.Context, wheel string) error {
 			continue
 		}
 		e, listed := record[m.Name]
-		isSig := path.Dir(m.Name) == distInfo && signatureFiles[path.Base(m.Name)]
+		isSig := wheel.IsRecordFile(distInfo, m.Name)
 		switch {
 		case isSig:
 			continue
@@ -95,13 +97,13 @@ func VerifyWheel(ctx context.Context, wheel string) error {
 }
 
 // verifyMember hashes one member and compares it with its RECORD line.
-func verifyMember(open func() (io.ReadCloser, error), name string, e RecordEntry) error {
+func verifyMember(open func() (io.ReadCloser, error), name string, e wheel.RecordEntry) error {
 	rc, err := open()
 	if err != nil {
 		return fmt.Errorf("member %s: %v: %w", name, err, ErrCorrupt)
 	}
 	defer rc.Close()
-	h := newHash(e.Algo)
+	h := wheel.NewHash(e.Algo)
 	n, err := io.Copy(h, rc)
 	if err != nil { // archive/zip's CRC-32 and size checks
 		return fmt.Errorf("member %s: %v: %w", name, err, ErrCorrupt)
@@ -110,7 +112,7 @@ func verifyMember(open func() (io.ReadCloser, error), name string, e RecordEntry
 		return fmt.Errorf("member %s: size mismatch: %d bytes, RECORD says %d: %w", name, n, e.Size, ErrCorrupt)
 	}
 	if sum := h.Sum(nil); !bytes.Equal(sum, e.Digest) {
-		return fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", name, RecordDigest(e.Algo, e.Digest), RecordDigest(e.Algo, sum), ErrCorrupt)
+		return fmt.Errorf("member %s: hash mismatch: RECORD %s, content %s: %w", name, wheel.RecordDigest(e.Algo, e.Digest), wheel.RecordDigest(e.Algo, sum), ErrCorrupt)
 	}
 	return nil
 }

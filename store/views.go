@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ViewsDir holds, per entry, what environments share of its installation
@@ -87,43 +89,43 @@ func (v *EntryViews) View(distInfo string, tops []string, key string, requested 
 	return distLink, topLinks, nil
 }
 
-// buildView makes the installed .dist-info at view. It is built in place:
-// nothing uses a view before its .link exists, and a leftover of an
-// interrupted build (no .link yet) is replaced.
+// buildView makes the installed .dist-info at view (wheel.InstallDistInfo)
+// from the entry's own, hard-linking its files: same inodes, no copies. It
+// is built in place: nothing uses a view before its .link exists, and a
+// leftover of an interrupted build (no .link yet) is replaced.
 func (v *EntryViews) buildView(src, view string, record []byte, requested bool) error {
 	if _, err := os.Lstat(view); err == nil {
 		if err := removeTree(view); err != nil {
 			return err
 		}
 	}
-	var dirs []string
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		dst := filepath.Join(view, rel)
-		switch {
-		case d.IsDir():
-			dirs = append(dirs, dst)
-			return os.Mkdir(dst, 0o755)
-		case rel == "RECORD" || rel == "INSTALLER" || rel == "REQUESTED" || rel == "RECORD.jws" || rel == "RECORD.p7s":
-			return nil
-		}
-		// The entry's own file: same inode, no copy.
-		return os.Link(p, dst)
-	})
-	if err != nil {
+	if err := os.Mkdir(view, 0o755); err != nil {
 		return err
 	}
-	own := map[string][]byte{"INSTALLER": []byte("forge\n"), "RECORD": record}
-	if requested {
-		own["REQUESTED"] = nil
-	}
-	for name, data := range own {
-		if err := os.WriteFile(filepath.Join(view, name), data, 0o444); err != nil {
-			return err
+	dirs := []string{view}
+	place := func(src, dst string, d fs.DirEntry) error {
+		if !d.IsDir() {
+			return os.Link(src, dst)
 		}
+		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(src, p)
+			to := filepath.Join(dst, rel)
+			if !d.IsDir() {
+				return os.Link(p, to)
+			}
+			dirs = append(dirs, to)
+			return os.Mkdir(to, 0o755)
+		})
+	}
+	if record == nil {
+		record = []byte{} // an empty RECORD is still forge's, not the wheel's
+	}
+	err := wheel.InstallDistInfo(src, view, wheel.DistInfoOptions{Place: place, Requested: requested, Record: record, Perm: 0o444})
+	if err != nil {
+		return err
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
 		if err := os.Chmod(dirs[i], 0o555); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // ABICheckOptions are the inputs of ABICheck.
@@ -454,7 +455,7 @@ func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.C
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool {
-		return abi.NormalizeName(items[i].row.Name) < abi.NormalizeName(items[j].row.Name)
+		return wheel.NormalizeName(items[i].row.Name) < wheel.NormalizeName(items[j].row.Name)
 	})
 	return items, shippedLibs(fps...), nil
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // forgetReplacedAction is the doctor --fix repair of a package that pip
@@ -22,15 +22,15 @@ const forgetReplacedAction = "forget_replaced"
 func replacedBy(root string, m store.Manifest) string {
 	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "*.dist-info"))
 	for _, d := range dirs {
-		if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == "forge" {
+		if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(d, "METADATA"))
 		if err != nil {
 			continue
 		}
-		md, err := abi.ParseMetadata(data)
-		if err == nil && abi.NormalizeName(md.Name) == m.NormName {
+		md, err := wheel.ParseMetadata(data)
+		if err == nil && wheel.NormalizeName(md.Name) == m.NormName {
 			return md.Name + " " + md.Version
 		}
 	}

@@ -12,11 +12,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // globalLayerName is how the resolver and reports name the GLOBAL layer;
@@ -93,16 +93,16 @@ func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.P
 }
 
 // entryMetadata reads the METADATA of an unpacked entry.
-func entryMetadata(dir string) (abi.Metadata, error) {
+func entryMetadata(dir string) (wheel.Metadata, error) {
 	di, err := findDistInfo(dir)
 	if err != nil {
-		return abi.Metadata{}, err
+		return wheel.Metadata{}, err
 	}
 	b, err := os.ReadFile(filepath.Join(dir, di, "METADATA"))
 	if err != nil {
-		return abi.Metadata{}, err
+		return wheel.Metadata{}, err
 	}
-	return abi.ParseMetadata(b)
+	return wheel.ParseMetadata(b)
 }
 
 // Uname is the part of uname(2) that PEP 508 markers read.
@@ -254,7 +254,7 @@ func (w *Workspace) Inspect(ctx context.Context, o InspectOptions) (*InspectRepo
 		if l.layer.Name == eff.Layer && l.layer.Kind == eff.LayerKind {
 			rep.LayerKey, rep.Path = l.key, l.site
 			for _, p := range l.layer.Packages {
-				if abi.NormalizeName(p.Name) == eff.Normalized && p.Requires != nil {
+				if wheel.NormalizeName(p.Name) == eff.Normalized && p.Requires != nil {
 					rep.Requires = p.Requires
 				}
 			}
@@ -363,7 +363,7 @@ func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error
 		tl := TreeLayer{Name: l.layer.Name, Key: l.key, Kind: l.layer.Kind, Path: l.site, Packages: []TreePackage{}}
 		for i, p := range l.layer.Packages {
 			m := l.manifests[i]
-			norm := abi.NormalizeName(p.Name)
+			norm := wheel.NormalizeName(p.Name)
 			tp := TreePackage{Name: p.Name, Normalized: norm, Version: p.Version, Entry: p.Entry, LinkMode: m.LinkMode, State: m.State, Requested: p.Requested, Requires: p.Requires}
 			if tp.Requires == nil {
 				tp.Requires = []string{}
@@ -391,12 +391,12 @@ func (r *TreeReport) Err() error {
 func treeEdges(st []stackLayer, eff []resolver.Effective, winners map[string]resolver.Effective, markers resolver.MarkerEnv, conflicts []resolver.Conflict) []TreeEdge {
 	kind := map[[3]string]string{}
 	for _, c := range conflicts {
-		kind[[3]string{abi.NormalizeName(c.RequiredBy), c.Package, c.Requirement}] = c.Kind
+		kind[[3]string{wheel.NormalizeName(c.RequiredBy), c.Package, c.Requirement}] = c.Kind
 	}
 	requires := map[[2]string][]string{} // (layer name, norm) → Requires-Dist
 	for _, l := range st {
 		for _, p := range l.layer.Packages {
-			k := [2]string{l.layer.Name, abi.NormalizeName(p.Name)}
+			k := [2]string{l.layer.Name, wheel.NormalizeName(p.Name)}
 			if _, ok := requires[k]; !ok {
 				requires[k] = p.Requires
 			}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // oneVersionEach refuses (ErrUsage) an install that names two versions of
@@ -27,7 +27,7 @@ func oneVersionEach(specs []string) (out []string, err error) {
 			out = append(out, spec)
 			continue
 		}
-		norm := abi.NormalizeName(name)
+		norm := wheel.NormalizeName(name)
 		prev, seen := first[norm]
 		switch {
 		case !seen:
@@ -50,7 +50,7 @@ func oneVersionEach(specs []string) (out []string, err error) {
 // a wheel file's name, or NAME==VERSION.
 func specNameVersion(spec string) (name, version string, ok bool) {
 	if strings.HasSuffix(spec, ".whl") {
-		wf, err := abi.ParseWheelFilename(filepath.Base(spec))
+		wf, err := wheel.ParseFilename(filepath.Base(spec))
 		if err != nil {
 			return "", "", false
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // PipInstallOptions are the inputs of PipInstall.
@@ -331,7 +332,7 @@ func pipPackage(p PackageReport, requested bool) PipPackageReport {
 }
 
 func sortPipPackages(ps []PipPackageReport) {
-	sort.SliceStable(ps, func(i, j int) bool { return abi.NormalizeName(ps[i].Name) < abi.NormalizeName(ps[j].Name) })
+	sort.SliceStable(ps, func(i, j int) bool { return wheel.NormalizeName(ps[i].Name) < wheel.NormalizeName(ps[j].Name) })
 }
 
 // runPip runs pip, capturing its output for a PipError and copying it to

@@ -14,6 +14,7 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
+	"github.com/forge-ml/forge/wheel"
 )
 
 func TestParsePipArgs(t *testing.T) {
@@ -282,7 +283,7 @@ func TestPipInstall(t *testing.T) {
 			}
 			for _, p := range rep.Packages {
 				// The whole wheelhouse was in the store before: everything is reused.
-				if !p.Reused || p.ReuseKind != ReuseExact || p.Verdict != abi.Accept || tc.want[abi.NormalizeName(p.Name)] != p.Version {
+				if !p.Reused || p.ReuseKind != ReuseExact || p.Verdict != abi.Accept || tc.want[wheel.NormalizeName(p.Name)] != p.Version {
 					t.Errorf("%s %s: reused %v (%s), verdict %s", p.Name, p.Version, p.Reused, p.ReuseKind, p.Verdict)
 				}
 			}

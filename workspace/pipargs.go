@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // pipReq is one requirement the user named, on the command line or in a
@@ -162,8 +162,8 @@ func (p *pipRequest) addRequirement(s, source string) {
 	r, err := resolver.ParseRequirement(s)
 	if err != nil {
 		if strings.HasSuffix(s, ".whl") {
-			if wf, werr := abi.ParseWheelFilename(filepath.Base(s)); werr == nil {
-				r = resolver.Requirement{Name: wf.Name, Normalized: abi.NormalizeName(wf.Name), URL: s}
+			if wf, werr := wheel.ParseFilename(filepath.Base(s)); werr == nil {
+				r = resolver.Requirement{Name: wf.Name, Normalized: wheel.NormalizeName(wf.Name), URL: s}
 				p.reqs = append(p.reqs, pipReq{raw: s, source: source, req: r})
 				p.miss(s + " is a wheel file, not a pinned requirement")
 				return

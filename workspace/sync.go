@@ -12,6 +12,7 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // SyncOptions are the inputs of Sync.
@@ -84,7 +85,7 @@ type syncWant struct {
 	fresh bool         // fetched by this sync
 }
 
-func (s *syncWant) norm() string { return abi.NormalizeName(s.sel.Package.Name) }
+func (s *syncWant) norm() string { return wheel.NormalizeName(s.sel.Package.Name) }
 
 // Sync makes an environment's own (LOCAL) layer exactly what a PEP 751
 // lock file installs for its interpreter: packages whose marker holds,
@@ -425,7 +426,7 @@ func (w *Workspace) syncPlan(ctx context.Context, e *Env, l *lockfile.Lock, want
 		p.pkgs = append(p.pkgs, w.removedPackage(ctx, m))
 	}
 	sort.SliceStable(p.pkgs, func(i, j int) bool {
-		a, b := abi.NormalizeName(p.pkgs[i].Name), abi.NormalizeName(p.pkgs[j].Name)
+		a, b := wheel.NormalizeName(p.pkgs[i].Name), wheel.NormalizeName(p.pkgs[j].Name)
 		if a != b {
 			return a < b
 		}
@@ -449,7 +450,7 @@ func layerName(key string) string {
 // pip forge linked alone.
 func lockListsPip(l *lockfile.Lock) bool {
 	for _, p := range l.Packages {
-		if abi.NormalizeName(p.Name) == "pip" {
+		if wheel.NormalizeName(p.Name) == "pip" {
 			return true
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // UninstallOptions are the inputs of Uninstall.
@@ -83,7 +83,7 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 	var targets []target
 	seen := map[string]bool{}
 	for _, n := range o.Names {
-		norm := abi.NormalizeName(n)
+		norm := wheel.NormalizeName(n)
 		if seen[norm] {
 			continue
 		}

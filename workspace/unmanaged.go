@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/wheel"
 )
 
 // A package that pip (or anything but forge) installed into a layer, which
@@ -31,23 +31,23 @@ func addUnmanaged(st []stackLayer) {
 		l := &st[i]
 		at := map[string]int{}
 		for j, p := range l.layer.Packages {
-			at[abi.NormalizeName(p.Name)] = j
+			at[wheel.NormalizeName(p.Name)] = j
 		}
 		dirs, _ := filepath.Glob(filepath.Join(globEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
-			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == "forge" {
+			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
 				continue
 			}
 			data, err := os.ReadFile(filepath.Join(d, "METADATA"))
 			if err != nil {
 				continue
 			}
-			md, err := abi.ParseMetadata(data)
+			md, err := wheel.ParseMetadata(data)
 			if err != nil || md.Name == "" {
 				continue
 			}
-			norm := abi.NormalizeName(md.Name)
+			norm := wheel.NormalizeName(md.Name)
 			_, rerr := os.Stat(filepath.Join(d, "REQUESTED"))
 			p := resolver.Package{Name: md.Name, Version: md.Version, Requires: md.RequiresDist, Extras: md.ProvidesExtra, Requested: rerr == nil}
 			m := store.Manifest{Layer: l.key, NormName: norm, LinkMode: LinkModeUnmanaged, State: StateUnmanaged, Requested: rerr == nil}

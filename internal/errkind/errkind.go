@@ -3,10 +3,9 @@
 // leaf: it imports no forge package, so abi and resolver, which import no
 // other forge package, may use it.
 //
-// store re-exports these as store.ErrNotFound, store.ErrCorrupt, …; a
-// package with its own, more specific text for a kind (abi's "corrupt
-// wheel") declares it with Named, so that errors.Is(err, store.ErrCorrupt)
-// holds for it with no mapping between packages.
+// store and wheel re-export these (store.ErrNotFound, wheel.ErrCorrupt,
+// store.ErrCorrupt, abi.ErrWheelCorrupt are one value), so that errors.Is
+// holds with no mapping between packages, and workspace.ErrUsage is Usage.
 package errkind
 
 import "errors"
@@ -28,18 +27,3 @@ var (
 	// file, but breaking the wheel format or forge's safety rules.
 	InvalidWheel = errors.New("invalid wheel")
 )
-
-// Named returns a sentinel whose text is text and whose kind is kind:
-// errors.Is(Named(text, kind), kind) holds, and the text reads as the
-// declaring package chose. Two calls return distinct values.
-func Named(text string, kind error) error { return &named{text, kind} }
-
-type named struct {
-	text string
-	kind error
-}
-
-func (n *named) Error() string { return n.text }
-
-// Is makes the sentinel match its kind as well as itself.
-func (n *named) Is(target error) bool { return target == n.kind }

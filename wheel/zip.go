@@ -1,4 +1,4 @@
-package store
+package wheel
 
 import (
 	"archive/zip"
@@ -23,10 +23,34 @@ const (
 	maxCommentLen = 0xffff
 )
 
-// checkZipStructure finds what archive/zip accepts silently: bytes after the
-// end record, local headers that disagree with the central directory, and
-// encrypted members. files is archive/zip's reading of the same archive.
-func checkZipStructure(r io.ReaderAt, size int64, files []*zip.File) error {
+// Open reads the archive's central directory. A file that starts like a
+// zip archive but cannot be read is damaged (ErrCorrupt); anything else
+// that is not a zip archive, an empty file included, is not a wheel
+// (ErrInvalid). It does not look further than archive/zip does: see
+// CheckStructure.
+func Open(r io.ReaderAt, size int64) (*zip.Reader, error) {
+	if size == 0 {
+		return nil, fmt.Errorf("empty file, not a zip archive: %w", ErrInvalid)
+	}
+	var magic [4]byte
+	r.ReadAt(magic[:], 0)
+	isZip := bytes.Equal(magic[:], []byte("PK\x03\x04")) || bytes.Equal(magic[:], []byte("PK\x05\x06"))
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		if isZip {
+			return nil, fmt.Errorf("unreadable zip archive, truncated or damaged (%v): %w", err, ErrCorrupt)
+		}
+		return nil, fmt.Errorf("not a zip archive (%v): %w", err, ErrInvalid)
+	}
+	return zr, nil
+}
+
+// CheckStructure finds what archive/zip accepts silently: bytes after the
+// end record, local headers that disagree with the central directory,
+// encrypted members, members that overlap and bytes no member accounts
+// for. files is archive/zip's reading of the same archive (Open's).
+// Errors wrap ErrCorrupt or ErrInvalid.
+func CheckStructure(r io.ReaderAt, size int64, files []*zip.File) error {
 	tail := int64(endLen + maxCommentLen)
 	if tail > size {
 		tail = size
@@ -226,12 +250,13 @@ func checkLocalHeader(r io.ReaderAt, at int64, f *zip.File) (int64, error) {
 	return dataAt, nil
 }
 
-// checkDescriptor compares the CRC-32 in the data descriptor that follows a
+// CheckDescriptor compares the CRC-32 in the data descriptor that follows a
 // member's data, when its local header says there is one, with the central
 // directory's, as archive/zip's reader does at the end of a member. The
 // descriptor may or may not start with its signature; the sizes after the
-// CRC may be 32 or 64 bits wide, and are not read.
-func checkDescriptor(r io.ReaderAt, f *zip.File) error {
+// CRC may be 32 or 64 bits wide, and are not read. Its error names no
+// kind: the caller, which knows the member, adds it.
+func CheckDescriptor(r io.ReaderAt, f *zip.File) error {
 	if f.Flags&0x8 == 0 {
 		return nil
 	}

@@ -1,13 +1,28 @@
-package store
+package wheel_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
 	"sort"
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/wheel"
 )
+
+// openZip opens an archive as store's ingest does: Open, then
+// CheckStructure.
+func openZip(r *bytes.Reader, size int64) (*zip.Reader, error) {
+	zr, err := wheel.Open(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if err := wheel.CheckStructure(r, size, zr.File); err != nil {
+		return nil, err
+	}
+	return zr, nil
+}
 
 // FuzzOpenZip feeds arbitrary bytes to openZip, the structural checks
 // before any member is read: it never panics; a refusal wraps ErrInvalid or
@@ -30,7 +45,7 @@ func FuzzOpenZip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		zr, err := openZip(bytes.NewReader(data), int64(len(data)))
 		if err != nil {
-			if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrCorrupt) {
+			if !errors.Is(err, wheel.ErrInvalid) && !errors.Is(err, wheel.ErrCorrupt) {
 				t.Fatalf("refusal is neither ErrInvalid nor ErrCorrupt: %v", err)
 			}
 			return
@@ -44,7 +59,7 @@ func FuzzOpenZip(f *testing.F) {
 			}
 			// The local header holds the name at least; its extra field
 			// may be longer than the central directory's.
-			ms = append(ms, member{header: at - localLen - int64(len(zf.Name)), dataAt: at, end: at + int64(zf.CompressedSize64)})
+			ms = append(ms, member{header: at - wheel.LocalHeaderLen - int64(len(zf.Name)), dataAt: at, end: at + int64(zf.CompressedSize64)})
 		}
 		sort.Slice(ms, func(a, b int) bool { return ms[a].dataAt < ms[b].dataAt })
 		for i := 1; i < len(ms); i++ {

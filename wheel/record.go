@@ -1,4 +1,4 @@
-package store
+package wheel
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,16 @@ type RecordEntry struct {
 	Algo   string // "sha256", "sha384", "sha512"; "" when the line has no hash
 	Digest []byte
 	Size   int64 // -1 when absent
+}
+
+// recordFiles are RECORD and its signatures (PEP 427): the .dist-info
+// files a RECORD lists without a hash, or not at all.
+var recordFiles = map[string]bool{"RECORD": true, "RECORD.jws": true, "RECORD.p7s": true}
+
+// IsRecordFile reports whether the member name is the RECORD of the
+// .dist-info directory distInfo or one of its signatures.
+func IsRecordFile(distInfo, name string) bool {
+	return path.Dir(name) == distInfo && recordFiles[path.Base(name)]
 }
 
 // ParseRecord parses a RECORD file (CSV: path,algo=urlsafe-b64-digest,size).
@@ -54,15 +65,15 @@ func ParseRecord(data []byte) ([]RecordEntry, error) {
 			if !ok {
 				return nil, fmt.Errorf("RECORD line %d: hash %q is not algo=digest", line, rec[1])
 			}
-			if newHash(algo) == nil {
+			if NewHash(algo) == nil {
 				return nil, fmt.Errorf("RECORD line %d: unsupported hash algorithm %q (want sha256, sha384 or sha512)", line, algo)
 			}
 			d, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(digest, "="))
 			if err != nil {
 				return nil, fmt.Errorf("RECORD line %d: hash of %s is not urlsafe base64", line, e.Path)
 			}
-			if len(d) != newHash(algo).Size() {
-				return nil, fmt.Errorf("RECORD line %d: %s digest of %s has %d bytes, want %d", line, algo, e.Path, len(d), newHash(algo).Size())
+			if len(d) != NewHash(algo).Size() {
+				return nil, fmt.Errorf("RECORD line %d: %s digest of %s has %d bytes, want %d", line, algo, e.Path, len(d), NewHash(algo).Size())
 			}
 			e.Algo, e.Digest = algo, d
 		}
@@ -78,7 +89,7 @@ func ParseRecord(data []byte) ([]RecordEntry, error) {
 	return out, nil
 }
 
-func newHash(algo string) hash.Hash {
+func NewHash(algo string) hash.Hash {
 	switch algo {
 	case "sha256":
 		return sha256.New()
@@ -93,4 +104,25 @@ func newHash(algo string) hash.Hash {
 // RecordDigest formats a digest as RECORD writes it.
 func RecordDigest(algo string, sum []byte) string {
 	return algo + "=" + base64.RawURLEncoding.EncodeToString(sum)
+}
+
+// FormatRecord writes entries as a RECORD file, in the order given: a
+// line's hash is empty when its Algo is, its size when its Size is -1.
+func FormatRecord(entries []RecordEntry) ([]byte, error) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	for _, e := range entries {
+		hash, size := "", ""
+		if e.Algo != "" {
+			hash = RecordDigest(e.Algo, e.Digest)
+		}
+		if e.Size >= 0 {
+			size = strconv.FormatInt(e.Size, 10)
+		}
+		if err := w.Write([]string{e.Path, hash, size}); err != nil {
+			return nil, err
+		}
+	}
+	w.Flush()
+	return b.Bytes(), w.Error()
 }

@@ -1,12 +1,10 @@
-package abi
+package wheel
 
 import (
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
-
-	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // Tag is one (interpreter, abi, platform) triple of PEP 425.
@@ -47,8 +45,35 @@ func ExpandTags(interp, abiTag, plat string) ([]Tag, error) {
 	return out, nil
 }
 
-// WheelFilename is a parsed wheel file name (PEP 427 / binary distribution format).
-type WheelFilename struct {
+// CompressTags writes expanded tags ("cp312-cp312-linux_x86_64") as the tag
+// part of a wheel file name: each component's distinct values, in order,
+// joined with dots; "py3-none-any" for none. The set it names is the
+// product of those values: it holds every tag given, and only those when
+// they are such a product, as the tags of one file name are. A string that
+// is not a tag is skipped.
+func CompressTags(tags []string) string {
+	var parts [3][]string
+	seen := [3]map[string]bool{{}, {}, {}}
+	for _, t := range tags {
+		f := strings.SplitN(t, "-", 3)
+		if len(f) != 3 {
+			continue
+		}
+		for i, v := range f {
+			if !seen[i][v] {
+				seen[i][v] = true
+				parts[i] = append(parts[i], v)
+			}
+		}
+	}
+	if len(parts[0]) == 0 {
+		return "py3-none-any"
+	}
+	return strings.Join(parts[0], ".") + "-" + strings.Join(parts[1], ".") + "-" + strings.Join(parts[2], ".")
+}
+
+// Filename is a parsed wheel file name (PEP 427 / binary distribution format).
+type Filename struct {
 	Name    string `json:"name"`    // as written in the file name
 	Version string `json:"version"` // as written, "+" local part included
 	Build   string `json:"build,omitempty"`
@@ -78,73 +103,69 @@ var (
 // defines it (ASCII letters and digits, with '.', '_' and '-' inside).
 func ValidProjectName(name string) bool { return projectRe().MatchString(name) }
 
-// ReservedSitePrefix begins the names forge writes into an environment's
-// site-packages itself (the layering .pth files); refreshing the layering
-// replaces or deletes them, so no wheel may ship one.
-const ReservedSitePrefix = "_forge_"
-
-// IsForgeWorkName reports whether a path component is one of the names forge
-// gives its own work files inside an environment, at any depth: the
-// marker of a directory it shares between packages (".forge-shared"), the
-// directory a split is staged in ("DIR.forge-split", removed before each
-// split) and the copy a file is written to before its rename
-// (".NAME.forge-tmp", ".forge-tmp-*"; doctor removes stray ones). A wheel
-// shipping one would have it overwritten or deleted.
-func IsForgeWorkName(c string) bool {
-	return c == ".forge-shared" || strings.HasSuffix(c, ".forge-split") ||
-		strings.HasSuffix(c, ".forge-tmp") || strings.HasPrefix(c, ".forge-tmp-")
-}
-
-// ParseWheelFilename parses "name-version(-build)?-py-abi-plat(-variant)?.whl".
+// ParseFilename parses "name-version(-build)?-py-abi-plat(-variant)?.whl".
 // With six components the third tells a build tag (it starts with a digit,
 // as PEP 427 requires) from a python tag, which never does; then the last
 // is a PEP 825 variant label.
-func ParseWheelFilename(file string) (WheelFilename, error) {
+func ParseFilename(file string) (Filename, error) {
 	base := file
 	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
 		base = base[i+1:]
 	}
 	if !strings.HasSuffix(base, ".whl") {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: does not end in .whl", base)
+		return Filename{}, fmt.Errorf("wheel filename %q: does not end in .whl", base)
 	}
 	parts := strings.Split(strings.TrimSuffix(base, ".whl"), "-")
 	if len(parts) < 5 || len(parts) > 7 {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform[-variant].whl", base)
+		return Filename{}, fmt.Errorf("wheel filename %q: want name-version[-build]-python-abi-platform[-variant].whl", base)
 	}
-	w := WheelFilename{Name: parts[0], Version: parts[1]}
+	w := Filename{Name: parts[0], Version: parts[1]}
 	if !nameRe().MatchString(w.Name) {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid project name %q", base, w.Name)
+		return Filename{}, fmt.Errorf("wheel filename %q: invalid project name %q", base, w.Name)
 	}
 	if !versionRe().MatchString(w.Version) {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: invalid version %q", base, w.Version)
+		return Filename{}, fmt.Errorf("wheel filename %q: invalid version %q", base, w.Version)
 	}
 	hasBuild := len(parts) == 7 || len(parts) == 6 && parts[2] != "" && parts[2][0] >= '0' && parts[2][0] <= '9'
 	if hasBuild {
 		w.Build = parts[2]
 		if !buildRe().MatchString(w.Build) {
-			return WheelFilename{}, fmt.Errorf("wheel filename %q: build tag %q must start with a digit", base, w.Build)
+			return Filename{}, fmt.Errorf("wheel filename %q: build tag %q must start with a digit", base, w.Build)
 		}
 	}
 	n := len(parts)
 	if len(parts) == 7 || len(parts) == 6 && !hasBuild {
 		w.Variant = parts[n-1]
 		if !variantRe().MatchString(w.Variant) {
-			return WheelFilename{}, fmt.Errorf("wheel filename %q: variant label %q: want lower-case letters, digits, _ and . (PEP 825)", base, w.Variant)
+			return Filename{}, fmt.Errorf("wheel filename %q: variant label %q: want lower-case letters, digits, _ and . (PEP 825)", base, w.Variant)
 		}
 		n--
 	}
 	tags, err := ExpandTags(parts[n-3], parts[n-2], parts[n-1])
 	if err != nil {
-		return WheelFilename{}, fmt.Errorf("wheel filename %q: %w", base, err)
+		return Filename{}, fmt.Errorf("wheel filename %q: %w", base, err)
 	}
 	w.Tags = tags
 	return w, nil
 }
 
-// NormalizeName is the PEP 503 normalised form of a project name
-// (pyname.Normalize, the one rule forge has).
-func NormalizeName(name string) string { return pyname.Normalize(name) }
+var normRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
-// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427;
-// pyname.DistInfo).
-func DistInfoName(name string) string { return pyname.DistInfo(name) }
+// NormalizeName is the PEP 503 normalised form of a project name: forge's
+// one name normaliser (resolver's TestNormalizeNameMatchesPackaging pins it
+// to packaging's canonicalize_name).
+func NormalizeName(name string) string {
+	return strings.ToLower(normRe().ReplaceAllString(name, "-"))
+}
+
+// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
+func DistInfoName(name string) string {
+	return strings.ToLower(normRe().ReplaceAllString(name, "_"))
+}
+
+// SameVersion compares a .dist-info version with a file name version, which
+// may differ only by the escaping of "-" and case.
+func SameVersion(a, b string) bool {
+	n := func(s string) string { return strings.ToLower(strings.ReplaceAll(s, "-", "_")) }
+	return n(a) == n(b)
+}

@@ -1,17 +1,14 @@
-package abi
+package wheel
 
 import (
-	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// ErrWheelMetadata marks a malformed or inconsistent WHEEL or METADATA file.
-var ErrWheelMetadata = errors.New("invalid wheel metadata")
-
-// WheelInfo is a parsed .dist-info/WHEEL file.
-type WheelInfo struct {
+// Info is a parsed .dist-info/WHEEL file.
+type Info struct {
 	WheelVersion  string   `json:"wheel_version"`
 	Generator     string   `json:"generator,omitempty"`
 	RootIsPurelib bool     `json:"root_is_purelib"`
@@ -35,11 +32,11 @@ type Metadata struct {
 	LicenseClassifiers []string `json:"license_classifiers,omitempty"`
 }
 
-// parseHeaders reads RFC 822-style headers up to the first blank line: keys are
+// ParseHeaders reads RFC 822-style headers up to the first blank line: keys are
 // lower-cased, values trimmed, continuation lines (leading space or tab) joined
 // to the previous value with a newline. A line that is neither is an error, but
 // what was read before it is returned too.
-func parseHeaders(data []byte) (map[string][]string, error) {
+func ParseHeaders(data []byte) (map[string][]string, error) {
 	h := map[string][]string{}
 	var last string
 	for i, line := range strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") {
@@ -48,7 +45,7 @@ func parseHeaders(data []byte) (map[string][]string, error) {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if last == "" {
-				return h, fmt.Errorf("%w: line %d: continuation line before any header", ErrWheelMetadata, i+1)
+				return h, fmt.Errorf("%w: line %d: continuation line before any header", ErrMetadata, i+1)
 			}
 			vs := h[last]
 			vs[len(vs)-1] += "\n" + strings.TrimSpace(line)
@@ -57,7 +54,7 @@ func parseHeaders(data []byte) (map[string][]string, error) {
 		k, v, ok := strings.Cut(line, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return h, fmt.Errorf("%w: line %d: %q is not a \"Key: value\" header", ErrWheelMetadata, i+1, truncate(line, 60))
+			return h, fmt.Errorf("%w: line %d: %q is not a \"Key: value\" header", ErrMetadata, i+1, truncate(line, 60))
 		}
 		last = strings.ToLower(k)
 		h[last] = append(h[last], strings.TrimSpace(v))
@@ -80,57 +77,57 @@ func single(h map[string][]string, key string) (string, error) {
 	case 1:
 		return v[0], nil
 	}
-	return "", fmt.Errorf("%w: %s given %d times", ErrWheelMetadata, key, len(v))
+	return "", fmt.Errorf("%w: %s given %d times", ErrMetadata, key, len(v))
 }
 
-// ParseWheelFile parses a WHEEL file. Wheel-Version is required and its major
+// ParseInfo parses a WHEEL file. Wheel-Version is required and its major
 // version must be 1; Tag lines are expanded (a compressed set such as
 // "py2.py3-none-any" gives two tags); Root-Is-Purelib must be true or false.
-func ParseWheelFile(data []byte) (WheelInfo, error) {
-	h, err := parseHeaders(data)
+func ParseInfo(data []byte) (Info, error) {
+	h, err := ParseHeaders(data)
 	if err != nil {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
+		return Info{}, fmt.Errorf("WHEEL: %w", err)
 	}
-	var w WheelInfo
+	var w Info
 	if w.WheelVersion, err = single(h, "Wheel-Version"); err != nil {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
+		return Info{}, fmt.Errorf("WHEEL: %w", err)
 	}
 	if w.WheelVersion == "" {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w: Wheel-Version missing", ErrWheelMetadata)
+		return Info{}, fmt.Errorf("WHEEL: %w: Wheel-Version missing", ErrMetadata)
 	}
 	majorS, _, _ := strings.Cut(w.WheelVersion, ".")
 	if major, err := strconv.Atoi(majorS); err != nil || major != 1 {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w: Wheel-Version %q unsupported, want 1.x", ErrWheelMetadata, w.WheelVersion)
+		return Info{}, fmt.Errorf("WHEEL: %w: Wheel-Version %q unsupported, want 1.x", ErrMetadata, w.WheelVersion)
 	}
 	if w.Generator, err = single(h, "Generator"); err != nil {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
+		return Info{}, fmt.Errorf("WHEEL: %w", err)
 	}
 	purelib, err := single(h, "Root-Is-Purelib")
 	if err != nil {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
+		return Info{}, fmt.Errorf("WHEEL: %w", err)
 	}
 	switch strings.ToLower(purelib) {
 	case "true":
 		w.RootIsPurelib = true
 	case "false", "":
 	default:
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w: Root-Is-Purelib %q, want true or false", ErrWheelMetadata, purelib)
+		return Info{}, fmt.Errorf("WHEEL: %w: Root-Is-Purelib %q, want true or false", ErrMetadata, purelib)
 	}
 	if w.Build, err = single(h, "Build"); err != nil {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w", err)
+		return Info{}, fmt.Errorf("WHEEL: %w", err)
 	}
 	if w.Build != "" && !buildRe().MatchString(w.Build) {
-		return WheelInfo{}, fmt.Errorf("WHEEL: %w: Build %q must start with a digit", ErrWheelMetadata, w.Build)
+		return Info{}, fmt.Errorf("WHEEL: %w: Build %q must start with a digit", ErrMetadata, w.Build)
 	}
 	seen := map[string]bool{}
 	for _, line := range h["tag"] {
 		parts := strings.Split(line, "-")
 		if len(parts) != 3 {
-			return WheelInfo{}, fmt.Errorf("WHEEL: %w: Tag %q: want interpreter-abi-platform", ErrWheelMetadata, line)
+			return Info{}, fmt.Errorf("WHEEL: %w: Tag %q: want interpreter-abi-platform", ErrMetadata, line)
 		}
 		tags, err := ExpandTags(parts[0], parts[1], parts[2])
 		if err != nil {
-			return WheelInfo{}, fmt.Errorf("WHEEL: %w: %v", ErrWheelMetadata, err)
+			return Info{}, fmt.Errorf("WHEEL: %w: %v", ErrMetadata, err)
 		}
 		for _, t := range tags {
 			if s := t.String(); !seen[s] {
@@ -145,7 +142,7 @@ func ParseWheelFile(data []byte) (WheelInfo, error) {
 // ParseMetadata parses a METADATA (or PKG-INFO) file's headers; the body after
 // the first blank line is ignored. Name and Version are required.
 func ParseMetadata(data []byte) (Metadata, error) {
-	h, err := parseHeaders(data)
+	h, err := ParseHeaders(data)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("METADATA: %w", err)
 	}
@@ -159,13 +156,13 @@ func ParseMetadata(data []byte) (Metadata, error) {
 		}
 	}
 	if m.Name == "" {
-		return Metadata{}, fmt.Errorf("METADATA: %w: Name missing", ErrWheelMetadata)
+		return Metadata{}, fmt.Errorf("METADATA: %w: Name missing", ErrMetadata)
 	}
 	if !ValidProjectName(m.Name) {
-		return Metadata{}, fmt.Errorf("METADATA: %w: Name %+q is not a project name (PEP 508: ASCII letters and digits, with '.', '_' and '-' inside)", ErrWheelMetadata, m.Name)
+		return Metadata{}, fmt.Errorf("METADATA: %w: Name %+q is not a project name (PEP 508: ASCII letters and digits, with '.', '_' and '-' inside)", ErrMetadata, m.Name)
 	}
 	if m.Version == "" {
-		return Metadata{}, fmt.Errorf("METADATA: %w: Version missing", ErrWheelMetadata)
+		return Metadata{}, fmt.Errorf("METADATA: %w: Version missing", ErrMetadata)
 	}
 	m.RequiresDist = h["requires-dist"]
 	m.ProvidesExtra = h["provides-extra"]
@@ -185,21 +182,21 @@ func ParseMetadata(data []byte) (Metadata, error) {
 	return m, nil
 }
 
-// CheckFilenameAgainstWheel reports whether a wheel's file name agrees with its
+// CheckFilename reports whether a wheel's file name agrees with its
 // WHEEL file: the same set of tags, and the same build tag when the WHEEL file
 // has one.
-func CheckFilenameAgainstWheel(w WheelFilename, info WheelInfo) error {
+func CheckFilename(w Filename, info Info) error {
 	var fromName []string
 	for _, t := range w.Tags {
 		fromName = append(fromName, t.String())
 	}
 	a, b := setOf(fromName), setOf(info.Tags)
 	if !equalSets(a, b) {
-		return fmt.Errorf("%w: file name tags %s differ from WHEEL tags %s", ErrWheelMetadata,
+		return fmt.Errorf("%w: file name tags %s differ from WHEEL tags %s", ErrMetadata,
 			strings.Join(sortedKeys(a), ","), strings.Join(sortedKeys(b), ","))
 	}
 	if info.Build != "" && info.Build != w.Build {
-		return fmt.Errorf("%w: file name build tag %q differs from WHEEL Build %q", ErrWheelMetadata, w.Build, info.Build)
+		return fmt.Errorf("%w: file name build tag %q differs from WHEEL Build %q", ErrMetadata, w.Build, info.Build)
 	}
 	return nil
 }
@@ -222,4 +219,16 @@ func equalSets(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

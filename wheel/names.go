@@ -1,4 +1,4 @@
-package store
+package wheel
 
 import (
 	"fmt"
@@ -15,10 +15,10 @@ const (
 	maxComponentLen = 255
 )
 
-// checkMemberName refuses names that could escape the entry directory or that
+// CheckMemberName refuses names that could escape the entry directory or that
 // no filesystem would store faithfully: empty, absolute, "..", backslashes,
 // drive letters, NUL, control characters, non-UTF-8, overlong paths.
-func checkMemberName(name string) error {
+func CheckMemberName(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("empty member name")
@@ -57,8 +57,25 @@ func checkMemberName(name string) error {
 	return nil
 }
 
-// foldName is the key under which two member names collide on a
+// FoldName is the key under which two member names collide on a
 // case-insensitive or normalising filesystem.
-func foldName(name string) string {
+func FoldName(name string) string {
 	return strings.ToLower(norm.NFC.String(name))
+}
+
+// ReservedSitePrefix begins the names forge writes into an environment's
+// site-packages itself (the layering .pth files); refreshing the layering
+// replaces or deletes them, so no wheel may ship one.
+const ReservedSitePrefix = "_forge_"
+
+// IsForgeWorkName reports whether a path component is one of the names forge
+// gives its own work files inside an environment, at any depth: the
+// marker of a directory it shares between packages (".forge-shared"), the
+// directory a split is staged in ("DIR.forge-split", removed before each
+// split) and the copy a file is written to before its rename
+// (".NAME.forge-tmp", ".forge-tmp-*"; doctor removes stray ones). A wheel
+// shipping one would have it overwritten or deleted.
+func IsForgeWorkName(c string) bool {
+	return c == ".forge-shared" || strings.HasSuffix(c, ".forge-split") ||
+		strings.HasSuffix(c, ".forge-tmp") || strings.HasPrefix(c, ".forge-tmp-")
 }
