@@ -968,14 +968,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "rollback_link":
 		return w.rollbackLink(ctx, p.m)
 	case "finish_unlink":
-		venv := w.layerVenv(ctx, p.m.Layer)
-		if err := w.Store.SetManifestState(ctx, p.m.Layer, p.m.NormName, store.StateUnlinking); err != nil {
-			return err
-		}
-		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
-			return err
-		}
-		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+		return w.finishUnlink(ctx, p.m)
 	case "relink":
 		return w.relink(ctx, p.m)
 	case "reingest":
@@ -984,15 +977,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		_, err := w.Store.SealEntry(p.entry)
 		return err
 	case "remove_orphan_env":
-		lk, err := w.Store.TryLockEnv(p.env)
-		if lk == nil || err != nil {
-			return fmt.Errorf("environment %s is being created: left in place", p.env)
-		}
-		defer lk.Unlock()
-		if _, err := w.Store.GetEnv(ctx, p.env); err == nil {
-			return fmt.Errorf("environment %s is recorded now: left in place", p.env)
-		}
-		return os.RemoveAll(p.path)
+		return w.removeOrphanEnv(ctx, p.env, p.path)
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
@@ -1006,6 +991,33 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		return w.finishRollback(ctx, p.env, p.path)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
+}
+
+// finishUnlink completes an interrupted uninstall of m: its links go, then
+// its row.
+func (w *Workspace) finishUnlink(ctx context.Context, m store.Manifest) error {
+	venv := w.layerVenv(ctx, m.Layer)
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateUnlinking); err != nil {
+		return err
+	}
+	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
+		return err
+	}
+	return w.Store.DropManifest(ctx, m.Layer, m.NormName)
+}
+
+// removeOrphanEnv removes the directory path of environment env, which has
+// no record, unless a create holds its lock or has recorded it since.
+func (w *Workspace) removeOrphanEnv(ctx context.Context, env, path string) error {
+	lk, err := w.Store.TryLockEnv(env)
+	if lk == nil || err != nil {
+		return fmt.Errorf("environment %s is being created: left in place", env)
+	}
+	defer lk.Unlock()
+	if _, err := w.Store.GetEnv(ctx, env); err == nil {
+		return fmt.Errorf("environment %s is recorded now: left in place", env)
+	}
+	return os.RemoveAll(path)
 }
 
 // layerTarget is what linkEntry needs for a layer: an Env (for launchers)

@@ -2,16 +2,8 @@ package workspace
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/progress"
@@ -142,40 +134,11 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return nil, err
 	}
 	defer gcLock.Unlock()
-	// The host is probed (libc, libstdc++, NVML) while the wheels are read.
-	type probed struct {
-		host *abi.Host
-		err  error
-	}
-	hostc := make(chan probed, 1)
-	prog := progress.From(ctx)
-	go func() {
-		st := prog.Phase("probe")
-		h, err := w.hostFor(e)
-		st.Done("")
-		hostc <- probed{h, err}
-	}()
+	hostc := w.probeHost(ctx, e) // while the wheels are read
 	rep := &InstallReport{Env: e.Name, Policy: string(policy)}
-
-	// Wheel files are ingested together: concurrently, with one flush.
-	var wheels []string
-	for _, spec := range o.Specs {
-		if strings.HasSuffix(spec, ".whl") {
-			wheels = append(wheels, spec)
-		}
-	}
-	ingested := map[string]*store.IngestResult{}
-	if len(wheels) > 0 {
-		st := prog.Phase("ingest")
-		res, err := w.Store.IngestAll(ctx, wheels)
-		if err != nil {
-			st.Done("failed")
-			return rep, err
-		}
-		for i, p := range wheels {
-			ingested[p] = res[i]
-		}
-		st.Done(ingestSummary(res))
+	ingested, err := w.ingestSpecs(ctx, o.Specs)
+	if err != nil {
+		return rep, err
 	}
 	hp := <-hostc
 	if hp.err != nil {
@@ -183,8 +146,85 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	host := hp.host
 	rep.Host = hostName(host)
+	cands, err := w.installCandidates(ctx, o, ingested, layer, mode, host, policy)
+	if err != nil {
+		return rep, err
+	}
+	if err := w.admit(ctx, e, cands, host, policy, rep); err != nil {
+		return rep, err
+	}
+	reingested, err := w.reingestQuarantined(ctx, o.Specs, cands, ingested, rep)
+	if err != nil {
+		return rep, err
+	}
+	lk, err := w.lockLayer(ctx, e, layer)
+	if err != nil {
+		return rep, err
+	}
+	defer lk.Unlock()
+	for _, en := range reingested {
+		// Its links here go through its shared layout, which went with the
+		// damaged copy; other layers that use it: doctor --fix relinks.
+		if m, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil && m.Entry == en.SHA256 && m.State == store.StateLinked {
+			if err := w.relink(ctx, *m); err != nil {
+				return rep, err
+			}
+		}
+	}
+	return rep, w.linkInstall(ctx, o, e, layer, venv, mode, cands, rep)
+}
+
+// probed is the host an install checks against, or why it is unknown.
+type probed struct {
+	host *abi.Host
+	err  error
+}
+
+// probeHost probes the environment's host (libc, libstdc++, NVML) in the
+// background; the channel gives the one result.
+func (w *Workspace) probeHost(ctx context.Context, e *Env) <-chan probed {
+	hostc := make(chan probed, 1)
+	go func() {
+		st := progress.From(ctx).Phase("probe")
+		h, err := w.hostFor(e)
+		st.Done("")
+		hostc <- probed{h, err}
+	}()
+	return hostc
+}
+
+// ingestSpecs ingests the wheel files among specs together: concurrently,
+// with one flush. The result maps each file to what its ingest did.
+func (w *Workspace) ingestSpecs(ctx context.Context, specs []string) (map[string]*store.IngestResult, error) {
+	var wheels []string
+	for _, spec := range specs {
+		if strings.HasSuffix(spec, ".whl") {
+			wheels = append(wheels, spec)
+		}
+	}
+	ingested := map[string]*store.IngestResult{}
+	if len(wheels) == 0 {
+		return ingested, nil
+	}
+	st := progress.From(ctx).Phase("ingest")
+	res, err := w.Store.IngestAll(ctx, wheels)
+	if err != nil {
+		st.Done("failed")
+		return nil, err
+	}
+	for i, p := range wheels {
+		ingested[p] = res[i]
+	}
+	st.Done(ingestSummary(res))
+	return ingested, nil
+}
+
+// installCandidates gives each spec, in order, its store entry: the one
+// just ingested from a wheel file, or the build of NAME==VERSION chosen
+// for the host.
+func (w *Workspace) installCandidates(ctx context.Context, o InstallOptions, ingested map[string]*store.IngestResult, layer string, mode linker.Mode, host *abi.Host, policy abi.Policy) ([]candidate, error) {
+	st := progress.From(ctx).Phase("resolve")
 	var cands []candidate
-	st := prog.Phase("resolve")
 	for _, spec := range o.Specs {
 		if res := ingested[spec]; res != nil {
 			cands = append(cands, wheelCandidate(res, layer, mode))
@@ -192,16 +232,23 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 		}
 		c, err := w.resolveSpec(ctx, spec, host, policy, o.GPU)
 		if err != nil {
-			return rep, err
+			return nil, err
 		}
 		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
 		cands = append(cands, c)
 	}
 	st.Done(countOf(len(cands), "package"))
-	st = prog.Phase("abi check")
+	return cands, nil
+}
+
+// admit checks every candidate against the host under the policy and puts
+// each verdict in the report. One refusal refuses the install: the error
+// wraps abi.ErrIncompatible and names every refused package.
+func (w *Workspace) admit(ctx context.Context, e *Env, cands []candidate, host *abi.Host, policy abi.Policy, rep *InstallReport) error {
+	st := progress.From(ctx).Phase("abi check")
 	provided, err := w.providedLibs(ctx, e, cands)
 	if err != nil {
-		return rep, err
+		return err
 	}
 	var refused []string
 	for i := range cands {
@@ -220,55 +267,52 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	st.Done(countOf(len(cands), "package"))
 	if len(refused) > 0 {
-		return rep, fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
+		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
 	}
+	return nil
+}
 
-	// A quarantined entry is linked only once re-ingested from its wheel.
+// reingestQuarantined re-ingests, from the wheel file the install was
+// given, every candidate whose store copy is quarantined: a quarantined
+// entry is linked only once re-ingested. One named by NAME==VERSION
+// cannot be, and stops the install.
+func (w *Workspace) reingestQuarantined(ctx context.Context, specs []string, cands []candidate, ingested map[string]*store.IngestResult, rep *InstallReport) ([]*store.Entry, error) {
 	var reingested []*store.Entry
-	for i, spec := range o.Specs {
+	for i, spec := range specs {
 		c := cands[i]
 		reason, err := w.Store.Quarantined(ctx, c.entry.SHA256)
-		if err != nil || reason == "" {
-			if err != nil {
-				return rep, err
-			}
+		if err != nil {
+			return nil, err
+		}
+		if reason == "" {
 			continue
 		}
 		if ingested[spec] == nil {
-			return rep, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, short(c.entry.SHA256), store.ErrQuarantined, reason)
+			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, short(c.entry.SHA256), store.ErrQuarantined, reason)
 		}
 		if err := w.Store.Reingest(ctx, c.entry.SHA256, spec); err != nil {
-			return rep, err
+			return nil, err
 		}
 		rep.Packages[i].Reused, cands[i].report.Reused = false, false
 		rep.Packages[i].Notes = append(rep.Packages[i].Notes, "re-ingested: the store copy had failed verification")
 		reingested = append(reingested, c.entry)
 	}
-	lk, err := w.lockLayer(ctx, e, layer)
-	if err != nil {
-		return rep, err
-	}
-	defer lk.Unlock()
-	for _, en := range reingested {
-		// Its links here go through its shared layout, which went with the
-		// damaged copy; other layers that use it: doctor --fix relinks.
-		if m, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil && m.Entry == en.SHA256 && m.State == store.StateLinked {
-			if err := w.relink(ctx, *m); err != nil {
-				return rep, err
-			}
-		}
-	}
+	return reingested, nil
+}
+
+// linkInstall links the admitted candidates into the layer (the caller
+// holds its lock) and refreshes the layering when a .pth file came or went.
+func (w *Workspace) linkInstall(ctx context.Context, o InstallOptions, e *Env, layer string, venv linker.Venv, mode linker.Mode, cands []candidate, rep *InstallReport) error {
 	ents := make([]*store.Entry, len(cands))
+	fresh := map[string]bool{} // unpacked by this install: their views are new
 	for i, c := range cands {
 		ents[i] = c.entry
-	}
-	fresh := map[string]bool{} // unpacked by this install: their views are new
-	for _, c := range cands {
 		if !c.report.Reused {
 			fresh[c.entry.SHA256] = true
 		}
 	}
-	st = prog.Phase("link")
+	prog := progress.From(ctx)
+	st := prog.Phase("link")
 	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
 	st.Done(countOf(len(ents), "package"))
 	for i, out := range outs {
@@ -276,18 +320,13 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 		rep.Packages[i].AlreadyLinked = out.already
 		rep.Packages[i].Linked = out.linked
 	}
-	if err != nil {
-		return rep, err
+	if err != nil || !pth {
+		return err
 	}
-	if pth {
-		st := prog.Phase("layering refresh")
-		err := w.refreshLayering(ctx, e, o.Global)
-		st.Done("")
-		if err != nil {
-			return rep, err
-		}
-	}
-	return rep, nil
+	st = prog.Phase("layering refresh")
+	err = w.refreshLayering(ctx, e, o.Global)
+	st.Done("")
+	return err
 }
 
 // ingestSummary says what an ingest covered: "2 wheels, 1.3 GiB (1 new)".
@@ -457,356 +496,4 @@ func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate)
 		}
 	}
 	return p.Options(), nil
-}
-
-// linkEntry links one entry into a layer (see linkEntries).
-func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
-	outs, _, err := w.linkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested, nil)
-	if len(outs) == 1 {
-		notes, already = outs[0].notes, outs[0].already
-	}
-	return notes, already, err
-}
-
-// linkOutcome is what linking did for one entry.
-type linkOutcome struct {
-	notes   []string
-	already bool
-	linked  bool // in the layer and recorded, by this call or before it
-}
-
-// linkEntries links entries into a layer, replacing other builds of the
-// same projects. Manifest rows go in first, all in one transaction, as
-// "linking"; they are marked "linked" (again in one transaction) only when
-// every link of theirs exists. On an error, the entries linked so far stay
-// linked and recorded, and the rest leave no row. pth reports whether a
-// top-level .pth file appeared, so children's layering must be refreshed.
-// The store views of fresh entries (by digest) are built first, in
-// parallel, while the rows go in; linking itself is sequential.
-func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool, fresh map[string]bool) (outs []linkOutcome, pth bool, err error) {
-	outs = make([]linkOutcome, len(ents))
-	current, err := w.Store.Manifests(ctx, layer)
-	if err != nil {
-		return outs, false, err
-	}
-	byName := map[string]store.Manifest{}
-	for _, m := range current {
-		byName[m.NormName] = m
-	}
-	type job struct {
-		i  int
-		en *store.Entry
-	}
-	var jobs []job
-	var begin []store.Manifest
-	for i, en := range ents {
-		if old, ok := byName[en.NormName]; ok {
-			if old.Entry == en.SHA256 && old.State == store.StateLinked && w.linksPresent(ctx, layer, venv, old.Entry) {
-				outs[i].already, outs[i].linked = true, true
-				continue
-			}
-			if err := w.unlinkManifest(ctx, layer, venv, old); err != nil {
-				return outs, false, fmt.Errorf("%s %s: %w", en.Name, en.Version, err)
-			}
-			if old.Entry != en.SHA256 {
-				outs[i].notes = append(outs[i].notes, w.replacedNote(ctx, old.Entry))
-			}
-		}
-		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: store.StateLinked} // a repeated spec is already linked
-		jobs = append(jobs, job{i, en})
-		begin = append(begin, store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested})
-	}
-	if len(jobs) == 0 {
-		return outs, false, nil
-	}
-	plan := func(en *store.Entry) linker.Plan { return w.linkPlan(ctx, layer, venv, e, en, ents, mode, requested) }
-	began := make(chan error, 1)
-	go func() { began <- w.Store.BeginLinks(ctx, begin) }()
-	var views errgroup.Group
-	views.SetLimit(runtime.NumCPU())
-	for _, j := range jobs {
-		if fresh[j.en.SHA256] {
-			// An error is Link's to report, in order.
-			views.Go(func() error { linker.PrepareView(plan(j.en)); return nil })
-		}
-	}
-	views.Wait()
-	if err := <-began; err != nil {
-		return outs, false, err
-	}
-	var done []store.Linked
-	var linkErr error
-	t := progress.From(ctx).Task("linking", layer, int64(len(jobs)), progress.Items)
-	defer t.Done()
-	next := 0
-	for ; next < len(jobs); next++ {
-		j := jobs[next]
-		res, err := linker.Link(plan(j.en))
-		t.Add(1)
-		if errors.Is(err, linker.ErrNoDistInfo) {
-			err = fmt.Errorf("entry %s: %w: %w", j.en.SHA256, err, store.ErrCorrupt)
-		}
-		if err != nil {
-			linkErr = fmt.Errorf("%s %s: %w", j.en.Name, j.en.Version, err)
-			break
-		}
-		d := store.Linked{Entry: j.en.SHA256}
-		for _, o := range res.Owned {
-			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
-			pth = pth || (strings.HasSuffix(o.Path, ".pth") && !strings.Contains(strings.TrimPrefix(o.Path, w.siteRel(venv)+"/"), "/"))
-		}
-		for _, s := range res.Split {
-			d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
-		}
-		done = append(done, d)
-		outs[j.i].notes = append(outs[j.i].notes, res.Notes...)
-	}
-	// Rows of entries never linked (the failed one, and those after it) go.
-	for _, j := range jobs[next:] {
-		if rerr := w.Store.RemoveManifest(ctx, layer, j.en.NormName); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
-			linkErr = errors.Join(linkErr, rerr)
-		}
-	}
-	if len(done) > 0 {
-		changed, err := w.Store.FinishLinks(ctx, layer, done)
-		if err != nil {
-			return outs, pth, errors.Join(linkErr, err)
-		}
-		for _, j := range jobs[:next] {
-			outs[j.i].linked = true
-		}
-		for _, c := range changed {
-			if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {
-				return outs, pth, errors.Join(linkErr, err)
-			}
-		}
-	}
-	return outs, pth, linkErr
-}
-
-// linkPlan is how install links one entry into a layer.
-func (w *Workspace) linkPlan(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, batch []*store.Entry, mode linker.Mode, requested bool) linker.Plan {
-	return linker.Plan{
-		Layer: venv, Launcher: launcherFor(layer, venv, e), EntryDir: w.Store.EntryDir(en.SHA256), StoreRoot: w.Store.EntriesDir(),
-		Project: en.Name, Mode: mode, Requested: requested, Owner: en.Name + " " + en.Version,
-		RealDirs:    RealDirs(&en.Fingerprint, entryShips(w.Store.EntryDir(en.SHA256))),
-		Bridges:     w.bridges(layer, venv, e, en, batch),
-		OwnedByName: func(rel string) string { return w.ownerName(ctx, layer, rel) },
-		Views:       w.Store.Views(ctx, en.SHA256),
-	}
-}
-
-// siteRel is site-packages relative to the layer root ("lib/python3.12/site-packages").
-func (w *Workspace) siteRel(venv linker.Venv) string {
-	rel, err := filepath.Rel(venv.Root, venv.SitePackages())
-	if err != nil {
-		return ""
-	}
-	return filepath.ToSlash(rel)
-}
-
-// launcherFor is the interpreter named by bin/ launchers of a layer: the
-// environment's own python, or for GLOBAL the python on PATH of whichever
-// environment runs it.
-func launcherFor(layer string, venv linker.Venv, e *Env) string {
-	if store.LayerKey(layer).IsGlobal() {
-		return "/usr/bin/env python" + e.Py.XY()
-	}
-	return venv.Interpreter()
-}
-
-func (w *Workspace) ownerName(ctx context.Context, layer, rel string) string {
-	owners, err := w.Store.PathOwners(ctx, layer, rel)
-	if err != nil || len(owners) == 0 {
-		return ""
-	}
-	en, err := w.Store.Get(ctx, owners[0])
-	if err != nil {
-		return owners[0]
-	}
-	return en.Name + " " + en.Version
-}
-
-func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker.Venv, entry string) error {
-	links, err := w.Store.Links(ctx, layer, entry)
-	if err != nil {
-		return err
-	}
-	var owned []linker.Owned
-	distInfo := ""
-	for _, l := range links {
-		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
-		if linker.LinkKind(l.Kind) == linker.KindDir && strings.HasSuffix(l.Path, ".dist-info") {
-			distInfo = filepath.Base(l.Path)
-		}
-	}
-	if distInfo == "" {
-		return nil
-	}
-	return linker.WriteRecord(venv, distInfo, owned)
-}
-
-func findDistInfo(dir string) (string, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return "", err
-	}
-	for _, e := range ents {
-		if e.IsDir() && strings.HasSuffix(e.Name(), ".dist-info") {
-			return e.Name(), nil
-		}
-	}
-	return "", fmt.Errorf("no .dist-info directory")
-}
-
-// unlinkManifest removes a package from a layer: its exclusive paths, then
-// its row (refcount follows in the same transaction).
-func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
-	if err := w.Store.SetManifestState(ctx, layer, m.NormName, store.StateUnlinking); err != nil {
-		return err
-	}
-	links, err := w.Store.ExclusiveLinks(ctx, layer, m.Entry)
-	if err != nil {
-		return err
-	}
-	owned := make([]linker.Owned, len(links))
-	for i, l := range links {
-		owned[i] = linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)}
-	}
-	if err := linker.Unlink(venv, owned); err != nil {
-		return err
-	}
-	w.dropBytecode(ctx, layer, venv, owned)
-	return w.Store.RemoveManifest(ctx, layer, m.NormName)
-}
-
-// refreshLayering rewrites the layer .pth files of every environment that
-// sees the changed layer, so parents' own .pth files take effect in them.
-func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bool) error {
-	envs, err := w.Store.ListEnvs(ctx)
-	if err != nil {
-		return err
-	}
-	for _, row := range envs {
-		if row.Name == changed.Name {
-			continue
-		}
-		child, err := w.OpenEnv(ctx, row.Name)
-		if err != nil {
-			continue // reported by doctor
-		}
-		sees := global && child.Py.XY() == changed.Py.XY()
-		for _, p := range child.Chain {
-			sees = sees || p.Name == changed.Name
-		}
-		if sees {
-			if err := linker.WriteLayers(child.Venv, w.layerSites(child)); err != nil {
-				if errors.Is(err, os.ErrNotExist) {
-					continue // removed meanwhile (forge env rm holds its own lock, not ours)
-				}
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// linksPresent reports whether every path the entry owns in the layer still
-// exists (pip uninstall, or a user, may have removed them behind forge).
-func (w *Workspace) linksPresent(ctx context.Context, layer string, venv linker.Venv, entry string) bool {
-	links, err := w.Store.Links(ctx, layer, entry)
-	if err != nil || len(links) == 0 {
-		return false
-	}
-	for _, l := range links {
-		if _, err := os.Lstat(filepath.Join(venv.Root, filepath.FromSlash(l.Path))); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// bridges lists the links a layer needs so that en's RUNPATH reaches the
-// library directories that only a layer below provides (linker.Bridge):
-// torch in a child environment, nvidia-cublas in its parent. Directories
-// that en, another entry of the batch, or the layer itself provides need
-// none.
-func (w *Workspace) bridges(layer string, venv linker.Venv, e *Env, en *store.Entry, batch []*store.Entry) []linker.Bridge {
-	if e == nil || layer != e.Name {
-		return nil
-	}
-	var below []string // site-packages of the layers below, nearest first
-	for _, p := range e.Chain {
-		below = append(below, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
-	}
-	below = append(below, w.globalVenv(e.Py).SitePackages())
-	seen := map[string]bool{}
-	var out []linker.Bridge
-	for _, el := range en.Fingerprint.ELFs {
-		for _, d := range abi.SearchDirs(el) {
-			if seen[d] {
-				continue
-			}
-			seen[d] = true
-			if _, err := os.Lstat(filepath.Join(venv.SitePackages(), filepath.FromSlash(d))); err == nil {
-				continue
-			}
-			if slices.ContainsFunc(batch, func(b *store.Entry) bool { return entryShips(w.Store.EntryDir(b.SHA256))(d) }) {
-				continue
-			}
-			for _, site := range below {
-				target := filepath.Join(site, filepath.FromSlash(d))
-				if fi, err := os.Stat(target); err == nil && fi.IsDir() {
-					out = append(out, linker.Bridge{Path: d, Target: target})
-					break
-				}
-			}
-		}
-	}
-	return out
-}
-
-// entryShips reports whether the store entry at dir has a directory at an
-// entry-relative path.
-func entryShips(dir string) func(string) bool {
-	return func(rel string) bool {
-		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
-		return err == nil && fi.IsDir()
-	}
-}
-
-// RealDirs lists the directories of an entry that must be real in a layer
-// (see linker.Plan.RealDirs): every directory above an ELF whose RUNPATH or
-// RPATH climbs through $ORIGIN/.. to a directory the entry itself does not
-// ship. Sharing a top-level directory is not enough: nvidia-cusparse's
-// $ORIGIN/../../nvjitlink/lib stays under nvidia/ but reaches another
-// wheel, and through a link to nvidia/cusparse the kernel would resolve
-// those ".." inside cusparse's store entry. ships reports whether the
-// entry has a directory at an entry-relative path.
-func RealDirs(fp *abi.Fingerprint, ships func(dir string) bool) map[string]bool {
-	var out map[string]bool
-	for _, el := range fp.ELFs {
-		dir := path.Dir(el.Path)
-		for _, rp := range append(append([]string(nil), el.Runpath...), el.Rpath...) {
-			for _, item := range strings.Split(rp, ":") {
-				rel, ok := strings.CutPrefix(item, "$ORIGIN")
-				if !ok {
-					rel, ok = strings.CutPrefix(item, "${ORIGIN}")
-				}
-				if !ok || !strings.Contains(rel, "..") {
-					continue
-				}
-				if target := path.Clean(dir + "/" + rel); !strings.HasPrefix(target, "../") && ships(target) {
-					continue // stays inside what this entry ships
-				}
-				if out == nil {
-					out = map[string]bool{}
-				}
-				for d := dir; d != "." && d != "/"; d = path.Dir(d) {
-					out[d] = true
-				}
-			}
-		}
-	}
-	return out
 }
