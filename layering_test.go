@@ -48,7 +48,7 @@ var layerRules = []struct {
 	{"fixtures/realstack", nil},
 	{"fixtures/cmd/...", []string{"fixtures", "fixtures/realstack", "probe"}},
 	{"bench", []string{"fixtures"}},
-	{"reliability", []string{"fixtures", "probe", "store", "wheel"}},
+	{"reliability", []string{"fixtures", "probe", "store"}},
 	{"reliability/...", []string{"reliability"}},
 	{"e2e", nil},
 	{"e2e/lifecycle", nil},

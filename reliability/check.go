@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forge-ml/forge/internal/pyname"
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/wheel"
 )
 
 // CheckOptions says how far Check goes.
@@ -453,7 +453,7 @@ func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdi
 		sort.Strings(names)
 		for _, n := range names {
 			g := got[n]
-			wv, installed := want[wheel.NormalizeName(n)]
+			wv, installed := want[pyname.Normalize(n)]
 			meta, imp := deref(g.Meta), deref(g.Import)
 			switch {
 			case installed && (meta != wv || imp != wv):
