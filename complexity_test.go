@@ -19,12 +19,7 @@ const maxComplexity = 30
 // complexity. It only shrinks: the test fails when one grows, when a
 // function not listed goes over, and when a listed one is back under the
 // limit (delete its line). Lower a number when you simplify a function.
-var complexityAllowlist = map[string]int{
-	"store (*Store).planMembers":       53,
-	"workspace (*Workspace).strays":    41,
-	"workspace (*Workspace).Install":   40,
-	"workspace (*Workspace).DoctorABI": 31,
-}
+var complexityAllowlist = map[string]int{}
 
 // maxFileLines is the most lines a non-test .go file may have.
 const maxFileLines = 800
@@ -32,9 +27,8 @@ const maxFileLines = 800
 // fileSizeAllowlist are today's longer files with their line counts; it
 // shrinks like complexityAllowlist.
 var fileSizeAllowlist = map[string]int{
-	"workspace/doctor.go": 1410,
-	"store/ingest.go":     1135,
-	"abi/check.go":        851,
+	"workspace/doctor.go": 1233,
+	"abi/check.go":        845,
 	"fixtures/hostile.go": 819,
 }
 

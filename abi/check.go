@@ -92,15 +92,7 @@ func (c *checker) add(code string, sev Severity, file, format string, args ...an
 }
 
 // hostArch is the host architecture in platform-tag spelling.
-func (c *checker) hostArch() string {
-	switch c.h.Arch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	}
-	return c.h.Arch
-}
+func (c *checker) hostArch() string { return ArchOfGOARCH(c.h.Arch) }
 
 func (c *checker) hostLibc() (family, version string) {
 	if c.h.Libc == nil {

@@ -275,28 +275,11 @@ func libcOf(e ELF) string {
 	return ""
 }
 
-// machineName maps e_machine to the platform tag's architecture spelling.
+// machineName maps e_machine to the platform tag's architecture spelling
+// (the arches table), else to the machine's own name ("EM_MIPS": "mips").
 func machineName(f *elf.File) string {
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "x86_64"
-	case elf.EM_AARCH64:
-		return "aarch64"
-	case elf.EM_386:
-		return "i686"
-	case elf.EM_ARM:
-		return "armv7l"
-	case elf.EM_PPC64:
-		if f.ByteOrder == binary.LittleEndian {
-			return "ppc64le"
-		}
-		return "ppc64"
-	case elf.EM_S390:
-		return "s390x"
-	case elf.EM_RISCV:
-		return "riscv64"
-	case elf.EM_LOONGARCH:
-		return "loongarch64"
+	if a := archOfELF(f.Machine, f.ByteOrder); a != "" {
+		return a
 	}
 	return strings.ToLower(strings.TrimPrefix(f.Machine.String(), "EM_"))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"sync"
 )
@@ -118,6 +119,9 @@ func ParseHost(data []byte) (*Host, error) {
 	return &h, nil
 }
 
+// pythonXYRe is a Python version that names its minor release: X.Y[.Z…].
+var pythonXYRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)*$`) })
+
 // Validate checks the values ParseHost checks; errors wrap ErrHostProfile.
 func (h *Host) Validate() error {
 	bad := func(field, format string, args ...any) error {
@@ -141,6 +145,11 @@ func (h *Host) Validate() error {
 	}
 	if h.Python != nil && h.Python.Version != "" && !versionTailRe().MatchString(h.Python.Version) {
 		return bad("python.version", "%q is not a dotted version", h.Python.Version)
+	}
+	if h.Python != nil && len(h.Python.Tags) == 0 && !pythonXYRe().MatchString(h.Python.Version) {
+		// The tags are derived from the version (probe.DeriveTags): without
+		// either, no wheel could be judged for this host.
+		return bad("python.version", "%q is not X.Y[.Z], and python.tags is absent", h.Python.Version)
 	}
 	if h.CUDA != nil {
 		if h.CUDA.DriverVersion != "" && !versionTailRe().MatchString(h.CUDA.DriverVersion) {

@@ -102,7 +102,7 @@ func WriteRecord(layer Venv, distInfo string, owned []Owned) error {
 
 // recordLine is the RECORD line of abs: without a hash for a link (its
 // content is the store's) or for what is not a regular file.
-func recordLine(site, abs, kind string) wheel.RecordEntry {
+func recordLine(site, abs string, kind LinkKind) wheel.RecordEntry {
 	rel, err := filepath.Rel(site, abs)
 	if err != nil {
 		rel = abs

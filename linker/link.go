@@ -87,9 +87,19 @@ type Bridge struct {
 // Owned is a path (relative to the layer root) that an installation created
 // or shares.
 type Owned struct {
-	Path string `json:"path"`
-	Kind string `json:"kind"` // "link" (into the store), "file" (written by forge), "dir" (the .dist-info)
+	Path string   `json:"path"`
+	Kind LinkKind `json:"kind"`
 }
+
+// LinkKind is what forge made at a path it owns in a layer. A string type:
+// the links table, RECORD rewrites and JSON keep its spelling.
+type LinkKind string
+
+const (
+	KindLink LinkKind = "link" // into the store: a symlink, hard link or copy of an entry's file
+	KindFile LinkKind = "file" // written by forge: a launcher, INSTALLER, RECORD
+	KindDir  LinkKind = "dir"  // the installed .dist-info directory, removed with its content
+)
 
 // Split records that an existing link to a directory was replaced by a real
 // directory holding one link per child, so that another entry could merge
@@ -213,7 +223,7 @@ func (l *linkOp) bridges() error {
 			return err
 		}
 		l.created = append(l.created, dst)
-		l.own(dst, "link")
+		l.own(dst, KindLink)
 	}
 	return nil
 }
@@ -226,7 +236,7 @@ func (l *linkOp) rel(abs string) string {
 	return filepath.ToSlash(r)
 }
 
-func (l *linkOp) own(abs, kind string) {
+func (l *linkOp) own(abs string, kind LinkKind) {
 	l.res.Owned = append(l.res.Owned, Owned{Path: l.rel(abs), Kind: kind})
 }
 
@@ -253,7 +263,7 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 			return err
 		}
 		if target == src && !l.mustBeReal(src) {
-			l.own(dst, "link") // already ours: a reinstall
+			l.own(dst, KindLink) // already ours: a reinstall
 			return nil
 		}
 		// forge's links are absolute (into the store). A relative one is
@@ -274,7 +284,7 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 			return l.mergeDir(src, dst)
 		}
 		if !srcIsDir && tfi.Mode().IsRegular() && sameContent(src, dst) {
-			l.own(dst, "link") // identical file shipped by two projects
+			l.own(dst, KindLink) // identical file shipped by two projects
 			return nil
 		}
 	case fi.IsDir():
@@ -283,7 +293,7 @@ func (l *linkOp) place(src, dst string, srcIsDir bool) error {
 		}
 	case fi.Mode().IsRegular():
 		if !srcIsDir && sameContent(src, dst) {
-			l.own(dst, "link")
+			l.own(dst, KindLink)
 			return nil
 		}
 	}
@@ -367,7 +377,7 @@ func (l *linkOp) create(src, dst string, srcIsDir bool) error {
 			return err
 		}
 		l.created = append(l.created, dst)
-		l.own(dst, "link")
+		l.own(dst, KindLink)
 		return nil
 	}
 	if srcIsDir {
@@ -381,7 +391,7 @@ func (l *linkOp) create(src, dst string, srcIsDir bool) error {
 		err := os.Link(src, dst)
 		if err == nil {
 			l.created = append(l.created, dst)
-			l.own(dst, "link")
+			l.own(dst, KindLink)
 			return nil
 		}
 		if !errors.Is(err, syscall.EXDEV) && !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EPERM) {
@@ -395,7 +405,7 @@ func (l *linkOp) create(src, dst string, srcIsDir bool) error {
 		return err
 	}
 	l.created = append(l.created, dst)
-	l.own(dst, "file")
+	l.own(dst, KindFile)
 	return nil
 }
 
@@ -482,7 +492,7 @@ func Unlink(layer Venv, paths []Owned) error {
 			continue
 		}
 		var err error
-		if o.Kind == "dir" {
+		if o.Kind == KindDir {
 			err = removeAllNoFollow(abs)
 		} else {
 			err = os.Remove(abs)

@@ -63,7 +63,7 @@ func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 			return false, err
 		}
 		l.created = append(l.created, dst)
-		l.own(dst, "link")
+		l.own(dst, KindLink)
 	}
 	if len(scripts) > 0 {
 		if err := l.mkdirs(p.Layer.Bin()); err != nil {
@@ -83,7 +83,7 @@ func (l *linkOp) linkShared(entries []os.DirEntry) (ok bool, err error) {
 		return true, err
 	}
 	l.created = append(l.created, dst)
-	l.own(dst, "dir")
+	l.own(dst, KindDir)
 	return true, nil
 }
 

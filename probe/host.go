@@ -33,20 +33,9 @@ const (
 	EnvCUDAVisibleDevices = "CUDA_VISIBLE_DEVICES"
 )
 
-// HostArch is forge's name ("x86_64", "aarch64") for a Go GOARCH.
-func HostArch(goarch string) string {
-	switch goarch {
-	case "amd64":
-		return "x86_64"
-	case "arm64":
-		return "aarch64"
-	case "386":
-		return "i686"
-	case "arm":
-		return "armv7l"
-	}
-	return goarch
-}
+// HostArch is forge's name ("x86_64", "aarch64") for a Go GOARCH
+// (abi.ArchOfGOARCH).
+func HostArch(goarch string) string { return abi.ArchOfGOARCH(goarch) }
 
 // Host probes the machine and returns its forge.host/v1 profile. A dimension
 // that cannot be probed is left out (nil) with the reason in

@@ -24,30 +24,13 @@ import (
 // libDirs are the loader's trusted directories, searched in order under the
 // probe root; the multiarch directory of the host's arch comes first.
 func libDirs(arch string) []string {
-	multi := arch + "-linux-gnu"
+	multi := abi.ArchMultiarch(arch)
 	return []string{
 		"/lib/" + multi, "/usr/lib/" + multi,
 		"/lib64", "/usr/lib64",
 		"/lib", "/usr/lib",
 		"/usr/local/lib",
 	}
-}
-
-// elfMachine is the ELF machine of an arch name ("x86_64", "aarch64").
-func elfMachine(arch string) elf.Machine {
-	switch arch {
-	case "x86_64":
-		return elf.EM_X86_64
-	case "aarch64":
-		return elf.EM_AARCH64
-	case "ppc64le", "ppc64":
-		return elf.EM_PPC64
-	case "s390x":
-		return elf.EM_S390
-	case "riscv64":
-		return elf.EM_RISCV
-	}
-	return elf.EM_NONE
 }
 
 // resolveInRoot follows symlinks in p (an absolute path inside root) as if
@@ -97,7 +80,7 @@ func resolveInRoot(root, p string) (string, error) {
 // findLib returns the host path of the first library called name, for arch,
 // in the loader's directories under root.
 func findLib(root, arch, name string) (string, bool) {
-	want := elfMachine(arch)
+	wantMachine, wantClass, known := abi.ArchELF(arch)
 	for _, d := range libDirs(arch) {
 		p, err := resolveInRoot(root, path.Join(d, name))
 		if err != nil {
@@ -109,7 +92,7 @@ func findLib(root, arch, name string) (string, bool) {
 		}
 		m, c := f.Machine, f.Class
 		f.Close()
-		if want != elf.EM_NONE && (m != want || c != elf.ELFCLASS64) {
+		if known && (m != wantMachine || c != wantClass) {
 			continue
 		}
 		return p, true

@@ -2,18 +2,17 @@ package probe
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/forge-ml/forge/abi"
 )
 
 // ErrProfile means a host profile document is not a usable forge.host/v1
-// profile; the error names the file and what is wrong.
-var ErrProfile = errors.New("invalid host profile")
+// profile; the error names the file and what is wrong. It is
+// abi.ErrHostProfile: one parser (abi.ParseHost) validates every profile.
+var ErrProfile = abi.ErrHostProfile
 
 // LoadProfile reads a forge.host/v1 host profile. Unknown fields are kept (by
 // abi.Host's JSON methods); a missing python.tags is derived from python, libc
@@ -30,10 +29,11 @@ func LoadProfile(path string) (*abi.Host, error) {
 // in errors.
 func ParseProfile(b []byte, source string) (*abi.Host, error) {
 	// One parser validates every profile, whoever reads it: abi.ParseHost
-	// (schema, libc family, versions, compute capabilities, ISA level).
+	// (schema, libc family, versions, compute capabilities, ISA level, a
+	// python version tags can be derived from).
 	parsed, err := abi.ParseHost(b)
 	if err != nil {
-		return nil, fmt.Errorf("host profile %s: %w: %s", source, ErrProfile, strings.TrimPrefix(err.Error(), abi.ErrHostProfile.Error()+": "))
+		return nil, fmt.Errorf("host profile %s: %w", source, err)
 	}
 	h := *parsed
 	if h.Name == "" && source != "" {
@@ -41,9 +41,6 @@ func ParseProfile(b []byte, source string) (*abi.Host, error) {
 		h.Name = base[:len(base)-len(filepath.Ext(base))]
 	}
 	if h.Python != nil && len(h.Python.Tags) == 0 {
-		if _, _, ok := majorMinor(h.Python.Version); !ok {
-			return nil, fmt.Errorf("host profile %s: %w: python.version %q is not X.Y[.Z]", source, ErrProfile, h.Python.Version)
-		}
 		arch := h.Arch
 		if arch == "" {
 			arch = "x86_64"
@@ -66,10 +63,6 @@ func SaveProfile(path string, h *abi.Host) error {
 	}
 	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("host profile %s: %w", path, err)
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

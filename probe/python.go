@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/forge-ml/forge/internal/atomicfile"
 )
 
 // Interp holds the facts about one Python interpreter that forge needs to
@@ -202,29 +204,16 @@ func mustJSON(v any) []byte {
 	return b
 }
 
+// writeFileAtomic writes one of probe's files (a cache, a saved profile)
+// at once, creating its directory. Durable: the caches were always
+// fsynced (a cache read back empty after a power loss would be probed
+// again, but a saved profile is a file a user asked for), and the directory
+// is now fsynced too. 0o600 is the mode these files always had.
 func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, data, 0o600, atomicfile.Durable)
 }
 
 var xyRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+\.\d+$`) })

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forge-ml/forge/internal/pyname"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -273,7 +274,7 @@ func loadModel(ctx context.Context, home string) (*model, error) {
 }
 
 func (m *model) layerRoot(layer string) string {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		return filepath.Join(m.home, "global", xy)
 	}
 	if e := m.byName[layer]; e != nil {
@@ -286,7 +287,7 @@ func (m *model) layerRoot(layer string) string {
 func (m *model) checkLinked(v *Verdict) {
 	for layer, ms := range m.manifests {
 		for _, x := range ms {
-			if x.State != "linked" {
+			if x.State != store.StateLinked {
 				v.addf("%s in %s is %q after doctor --fix", x.NormName, layer, x.State)
 			}
 			if m.entries[x.Entry] == nil {
@@ -401,10 +402,6 @@ for dist, mod in json.loads(sys.argv[1]):
 print(json.dumps(out))
 `
 
-func normalize(name string) string {
-	return strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(name))
-}
-
 // checkPython compares Python's view of every environment with the
 // manifests of its layers.
 func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdict) error {
@@ -425,7 +422,7 @@ func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdi
 			p = pr.Parent
 		}
 		xy := strings.Join(strings.SplitN(e.PythonVersion, ".", 3)[:2], ".")
-		layers = append(layers, "GLOBAL/"+xy)
+		layers = append(layers, string(store.GlobalLayer(xy)))
 		for _, l := range layers {
 			for _, x := range m.manifests[l] {
 				if _, seen := want[x.NormName]; !seen && m.entries[x.Entry] != nil {
@@ -456,7 +453,7 @@ func (m *model) checkPython(ctx context.Context, f Forge, dists []Dist, v *Verdi
 		sort.Strings(names)
 		for _, n := range names {
 			g := got[n]
-			wv, installed := want[normalize(n)]
+			wv, installed := want[pyname.Normalize(n)]
 			meta, imp := deref(g.Meta), deref(g.Import)
 			switch {
 			case installed && (meta != wv || imp != wv):

@@ -438,7 +438,7 @@ func (w *worker) prepare(ctx context.Context, op string) ([]string, error) {
 	case OpUninstall, OpGC:
 		layers := []string{}
 		for l, ms := range s.manifests {
-			if len(ms) > 0 && !strings.HasPrefix(l, "GLOBAL/") {
+			if len(ms) > 0 && !store.LayerKey(l).IsGlobal() {
 				layers = append(layers, l)
 			}
 		}

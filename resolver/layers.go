@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // ErrConflict is wrapped by Resolution.Err when a strict resolution found
@@ -212,13 +212,13 @@ func (r Resolution) Err() error {
 // Inspect finds the effective package called name (any spelling) and the
 // conflicts in which it is the requirer or the required package.
 func Inspect(res Resolution, name string) (Effective, []Conflict, bool) {
-	norm := wheel.NormalizeName(name)
+	norm := pyname.Normalize(name)
 	i, ok := slices.BinarySearchFunc(res.Packages, norm, func(e Effective, n string) int {
 		return cmp.Compare(e.Normalized, n)
 	})
 	var conflicts []Conflict
 	for _, c := range res.Conflicts {
-		if c.Package == norm || wheel.NormalizeName(c.RequiredBy) == norm {
+		if c.Package == norm || pyname.Normalize(c.RequiredBy) == norm {
 			conflicts = append(conflicts, c)
 		}
 	}
@@ -248,7 +248,7 @@ func Resolve(layers []Layer, env MarkerEnv, mode Mode) Resolution {
 	for li := range layers {
 		for pi := range layers[li].Packages {
 			p := &layers[li].Packages[pi]
-			n := wheel.NormalizeName(p.Name)
+			n := pyname.Normalize(p.Name)
 			if c := sources[n]; len(c) > 0 && c[len(c)-1].layer == li {
 				continue // a layer holds one copy of a name; the first listed counts
 			}
@@ -388,7 +388,7 @@ func (c *checker) propagateExtras() {
 			}
 			grew := false
 			for _, x := range r.Extras {
-				x = wheel.NormalizeName(x)
+				x = pyname.Normalize(x)
 				if !set[x] {
 					set[x], grew = true, true
 				}
@@ -451,7 +451,7 @@ func (c *checker) conflicts() []Conflict {
 	}
 	slices.SortFunc(out, func(a, b Conflict) int {
 		return cmp.Or(
-			cmp.Compare(wheel.NormalizeName(a.RequiredBy), wheel.NormalizeName(b.RequiredBy)),
+			cmp.Compare(pyname.Normalize(a.RequiredBy), pyname.Normalize(b.RequiredBy)),
 			cmp.Compare(a.Package, b.Package),
 			cmp.Compare(a.Requirement, b.Requirement),
 		)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // ErrInvalidMarker is wrapped by every marker parse error.
@@ -109,7 +109,7 @@ func (m *Marker) Evaluate(env MarkerEnv) bool {
 		return true
 	}
 	for _, e := range env.Extras {
-		if m.root.eval(env.Vars, wheel.NormalizeName(e)) {
+		if m.root.eval(env.Vars, pyname.Normalize(e)) {
 			return true
 		}
 	}
@@ -162,7 +162,7 @@ func (v markerValue) value(vars map[string]string, extra string) string {
 func (c markerCompare) eval(vars map[string]string, extra string) bool {
 	lhs, rhs := c.lhs.value(vars, extra), c.rhs.value(vars, extra)
 	if (c.lhs.variable && c.lhs.text == "extra") || (c.rhs.variable && c.rhs.text == "extra") {
-		lhs, rhs = wheel.NormalizeName(lhs), wheel.NormalizeName(rhs)
+		lhs, rhs = pyname.Normalize(lhs), pyname.Normalize(rhs)
 	}
 	return compareMarkerValues(lhs, c.op, rhs)
 }
@@ -303,10 +303,10 @@ func (p *markerParser) parseAtom() (markerNode, error) {
 	// Normalise extra literals once, as packaging does, so String shows
 	// `extra == "foo-bar"` for `extra == "Foo_Bar"`.
 	if lhs.variable && lhs.text == "extra" && !rhs.variable {
-		c.rhs.text = wheel.NormalizeName(rhs.text)
+		c.rhs.text = pyname.Normalize(rhs.text)
 	}
 	if rhs.variable && rhs.text == "extra" && !lhs.variable {
-		c.lhs.text = wheel.NormalizeName(lhs.text)
+		c.lhs.text = pyname.Normalize(lhs.text)
 	}
 	return c, nil
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // ErrInvalidRequirement is wrapped by every ParseRequirement error.
@@ -103,7 +103,7 @@ func (p *reqParser) parse() (Requirement, error) {
 	if r.Name, err = p.identifier("a package name"); err != nil {
 		return r, err
 	}
-	r.Normalized = wheel.NormalizeName(r.Name)
+	r.Normalized = pyname.Normalize(r.Name)
 	p.skipWS()
 	if p.peek() == '[' {
 		if r.Extras, err = p.extras(); err != nil {

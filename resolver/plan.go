@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // Build is one installable artifact of one version of a project: for forge,
@@ -122,7 +122,7 @@ type pick struct {
 func (pk *pick) addExtras(extras []string) bool {
 	grew := false
 	for _, x := range extras {
-		x = wheel.NormalizeName(x)
+		x = pyname.Normalize(x)
 		if !pk.extras[x] {
 			pk.extras[x], grew = true, true
 		}

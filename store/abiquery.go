@@ -49,7 +49,7 @@ func (s *Store) LinkedManifests(ctx context.Context, layers ...string) ([]Manife
 	}
 	var out []Manifest
 	if s.aggregate(ctx, `layer||char(31)||norm_name||char(31)||entry`, `manifests `+where, args, 3, func(f []string) {
-		out = append(out, Manifest{Layer: f[0], NormName: f[1], Entry: f[2], State: "linked"})
+		out = append(out, Manifest{Layer: f[0], NormName: f[1], Entry: f[2], State: StateLinked})
 	}) {
 		return out, nil
 	}
@@ -60,7 +60,7 @@ func (s *Store) LinkedManifests(ctx context.Context, layers ...string) ([]Manife
 	}
 	defer rows.Close()
 	for rows.Next() {
-		m := Manifest{State: "linked"}
+		m := Manifest{State: StateLinked}
 		if err := rows.Scan(&m.Layer, &m.NormName, &m.Entry); err != nil {
 			return nil, err
 		}

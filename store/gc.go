@@ -44,7 +44,7 @@ func (s *Store) RemoveEntry(ctx context.Context, sha string) (bool, error) {
 	if !isDigest(sha) {
 		return false, fmt.Errorf("entry %q: not a sha256 digest: %w", sha, ErrInvalid)
 	}
-	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	lk, err := s.lockIngest(ctx, sha)
 	if err != nil {
 		return false, err
 	}
@@ -85,7 +85,7 @@ func (s *Store) RemoveOrphanDir(ctx context.Context, name string) (bool, error) 
 		return false, fmt.Errorf("store directory %q: %w", name, ErrInvalid)
 	}
 	if isDigest(name) {
-		lk, err := s.LockFile(ctx, "ingest-"+name[:16], true, nil)
+		lk, err := s.lockIngest(ctx, name)
 		if err != nil {
 			return false, err
 		}
@@ -175,7 +175,7 @@ func (s *Store) RemoveStaging(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("staging item %q: %w", name, ErrInvalid)
 	}
 	if p := hex16Re().FindString(name); p != "" {
-		lk, err := s.TryLockFile("ingest-" + p)
+		lk, err := s.tryLockIngest(p)
 		if lk == nil || err != nil {
 			return false, err
 		}

@@ -216,7 +216,7 @@ func (s *Store) ingestNew(ctx context.Context, todo []*ingestJob) error {
 	defer release(waiting)
 	sort.Slice(waiting, func(a, b int) bool { return waiting[a].sha < waiting[b].sha })
 	for _, j := range waiting {
-		lk, err := s.LockFile(ctx, "ingest-"+j.sha[:16], true, nil)
+		lk, err := s.lockIngest(ctx, j.sha)
 		if err != nil {
 			return err
 		}
@@ -306,7 +306,7 @@ func (c *claims) claim(ctx context.Context, j *ingestJob, sha string) (bool, err
 		return false, nil
 	}
 	if j.lock == nil {
-		lk, err := c.s.TryLockFile("ingest-" + sha[:16])
+		lk, err := c.s.tryLockIngest(sha)
 		if err != nil {
 			return false, err
 		}

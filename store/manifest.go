@@ -39,7 +39,7 @@ type Manifest struct {
 // Link is a path of a layer (relative to its root) owned by an entry.
 type Link struct {
 	Path string `json:"path"`
-	Kind string `json:"kind"`
+	Kind string `json:"kind"` // linker.LinkKind's spelling: "link", "file" or "dir"
 }
 
 // BeginLink records that entry is about to be linked into layer (state

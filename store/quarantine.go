@@ -78,7 +78,7 @@ func (s *Store) Reingest(ctx context.Context, sha, wheel string) error {
 	if res.Entry.SHA256 != sha {
 		return fmt.Errorf("re-ingesting entry %s: %s has sha256 %s: %w", sha, wheel, res.Entry.SHA256, ErrCorrupt)
 	}
-	lk, err := s.LockFile(ctx, "ingest-"+sha[:16], true, nil)
+	lk, err := s.lockIngest(ctx, sha)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (v *EntryViews) View(distInfo string, tops []string, key string, requested 
 	if _, err := os.Lstat(distLink); err == nil && allExist(topLinks) {
 		return distLink, topLinks, nil
 	}
-	lk, err := v.s.LockFile(v.ctx, "ingest-"+v.sha[:16], true, nil)
+	lk, err := v.s.lockIngest(v.ctx, v.sha)
 	if err != nil {
 		return "", nil, err
 	}

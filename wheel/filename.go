@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // Tag is one (interpreter, abi, platform) triple of PEP 425.
@@ -149,19 +151,15 @@ func ParseFilename(file string) (Filename, error) {
 	return w, nil
 }
 
-var normRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
+// NormalizeName is the PEP 503 normalised form of a project name
+// (pyname.Normalize: forge's one name normaliser, in a leaf package so that
+// resolver shares it without importing wheel; resolver's
+// TestNormalizeNameMatchesPackaging pins it to packaging's canonicalize_name).
+func NormalizeName(name string) string { return pyname.Normalize(name) }
 
-// NormalizeName is the PEP 503 normalised form of a project name: forge's
-// one name normaliser (resolver's TestNormalizeNameMatchesPackaging pins it
-// to packaging's canonicalize_name).
-func NormalizeName(name string) string {
-	return strings.ToLower(normRe().ReplaceAllString(name, "-"))
-}
-
-// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427).
-func DistInfoName(name string) string {
-	return strings.ToLower(normRe().ReplaceAllString(name, "_"))
-}
+// DistInfoName is the escaped name used in "name-version.dist-info" (PEP 427;
+// pyname.DistInfo).
+func DistInfoName(name string) string { return pyname.DistInfo(name) }
 
 // SameVersion compares a .dist-info version with a file name version, which
 // may differ only by the escaping of "-" and case.

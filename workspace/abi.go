@@ -3,7 +3,6 @@ package workspace
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,7 +146,7 @@ func (w *Workspace) abiTarget(ctx context.Context, target string) ([]ABIWheel, e
 	if strings.HasSuffix(target, ".whl") {
 		fp, err := abi.FingerprintWheelContext(ctx, target)
 		if err != nil {
-			return nil, storeKind(err)
+			return nil, err
 		}
 		// Content that does not match RECORD is refused here as install
 		// refuses it (exit 4): a verdict on it would describe other bytes.
@@ -188,18 +187,6 @@ func (w *Workspace) abiTarget(ctx context.Context, target string) ([]ABIWheel, e
 		out = append(out, ABIWheel{Name: en.Name, Version: en.Version, Tags: en.Tags, Entry: en.SHA256, Requires: &fp})
 	}
 	return out, nil
-}
-
-// storeKind gives FingerprintWheel's error kinds the store's identity, so
-// a damaged wheel is an integrity failure wherever forge reads it.
-func storeKind(err error) error {
-	switch {
-	case errors.Is(err, abi.ErrWheelCorrupt):
-		return kinded(err, store.ErrCorrupt)
-	case errors.Is(err, abi.ErrWheelInvalid):
-		return kinded(err, store.ErrInvalid) // the text already says "invalid wheel"
-	}
-	return err
 }
 
 // shippedLibs are the sonames and file names of the ELF members of fps:
@@ -452,7 +439,7 @@ func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.C
 			return nil, abi.CheckOptions{}, err
 		}
 		for _, m := range ms {
-			if m.State != "linked" {
+			if m.State != store.StateLinked {
 				continue
 			}
 			en, err := w.Store.Get(ctx, m.Entry)
@@ -497,7 +484,7 @@ func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, abi.CheckOpt
 		g.Go(func() error {
 			fp, err := abi.FingerprintWheelContext(gctx, p)
 			if err != nil {
-				return storeKind(err)
+				return err
 			}
 			if err := store.VerifyWheel(gctx, p); err != nil { // as ABICheck
 				return err

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/atomicfile"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
@@ -133,7 +134,7 @@ func (c *abiCache) save(made []int, results []*ABIEnv, envs map[string]bool) {
 	for f := range touched {
 		m := c.stored[f]
 		for name := range m {
-			if !envs[name] && !strings.HasPrefix(name, "GLOBAL/") {
+			if !envs[name] && !store.LayerKey(name).IsGlobal() {
 				delete(m, name)
 			}
 		}
@@ -294,30 +295,16 @@ func readABICache(f string) map[string]cachedEnv {
 }
 
 // writeABICache replaces file f at once (a reader sees the old file or the
-// new one).
+// new one). BestEffort: a cache whose checksum fails after a power loss is
+// ignored and recomputed. Failing to write it is not an error. 0o600 is the
+// mode it always had.
 func writeABICache(f string, m map[string]cachedEnv) {
 	payload := encodeABICache(m)
-	dir := filepath.Dir(f)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, err = fmt.Fprintf(tmp, "%s %08x\n", abiCacheFormat, crc32.Checksum(payload, crc32c()))
-	if err == nil {
-		_, err = tmp.Write(payload)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), f)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	data := fmt.Appendf(nil, "%s %08x\n", abiCacheFormat, crc32.Checksum(payload, crc32c()))
+	atomicfile.Write(f, append(data, payload...), 0o600, atomicfile.BestEffort)
 }
 
 // encodeABICache writes the reports of m, by name, as unsigned varints

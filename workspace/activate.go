@@ -71,5 +71,3 @@ func (a *Activation) Script(sh linker.Shell) string {
 	return linker.ActivateScript(sh, linker.Activation{VirtualEnv: a.VirtualEnv, Prompt: "(" + a.Name + ") ", Path: a.Path,
 		PythonPath: a.PythonPath, PycachePrefix: a.PycachePrefix})
 }
-
-func sanitize(layer string) string { return strings.ReplaceAll(layer, "/", "_") }

@@ -45,7 +45,7 @@ func (w *Workspace) dropBytecode(ctx context.Context, layer string, venv linker.
 
 // viewers lists the roots of the environments that see layer.
 func viewers(layer string, venv linker.Venv, rows []*store.EnvRow) []string {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		var out []string
 		for _, r := range rows {
 			if majorMinor(r.PythonVersion) == xy {

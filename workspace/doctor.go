@@ -20,7 +20,6 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/wheel"
 )
 
 // Issue kinds reported by Doctor. They are part of forge's JSON contract.
@@ -233,7 +232,7 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 }
 
 // lockAll takes the gc lock exclusively and then every layer's lock, in the
-// order install takes them (gc, then layer), so that it cannot deadlock.
+// lock order (store/locks.go: gc, then layers), so that it cannot deadlock.
 func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
 	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
 		layers := map[string]bool{}
@@ -265,7 +264,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 			locks[i].Unlock()
 		}
 	}
-	gc, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (an install or gc is running)"))
+	gc, err := w.Store.LockGC(ctx, true, w.waiting("the store (an install or gc is running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +275,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 		return nil, err
 	}
 	for _, l := range slices.Sorted(maps.Keys(set)) {
-		lk, err := w.Store.LockFile(ctx, "layer-"+sanitize(l), true, w.waiting("layer "+l))
+		lk, err := w.Store.LockLayer(ctx, store.LayerKey(l), w.waiting("layer "+l))
 		if err != nil {
 			unlock()
 			return nil, err
@@ -607,7 +606,7 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s names entry %s, which has no row", label, short(m.Entry)),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its entry is gone; install it again)"}, m: m}})
-		case !isEnv && !strings.HasPrefix(m.Layer, "GLOBAL/"):
+		case !isEnv && !store.LayerKey(m.Layer).IsGlobal():
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
 				Message: fmt.Sprintf("%s: environment %s has no record", label, m.Layer),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its environment is gone)"}, m: m}})
@@ -651,7 +650,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 					Description: fmt.Sprintf("drop the path rows of entry %s in %s", short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
 			continue
 		}
-		if m.State != "linked" {
+		if m.State != store.StateLinked {
 			continue // reported as interrupted_link
 		}
 		if _, isEnv := s.envs[l.Layer]; isEnv && !s.rootExists(root) {
@@ -690,12 +689,12 @@ func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.M
 		if _, err := os.Stat(abs); err != nil {
 			return KindBrokenLink, fmt.Sprintf("%s of %s points to %s, which does not exist", l.Path, m.NormName, target)
 		}
-	case fi.IsDir() && l.Kind == "link" && m.LinkMode == string(linker.Symlink):
+	case fi.IsDir() && linker.LinkKind(l.Kind) == linker.KindLink && m.LinkMode == string(linker.Symlink):
 		if _, err := os.Lstat(filepath.Join(abs, linker.SharedMarker)); err == nil {
 			return KindBrokenLink, fmt.Sprintf("%s of %s was split into a shared directory that was never recorded", l.Path, m.NormName)
 		}
 		return KindBrokenLink, fmt.Sprintf("%s of %s should be a link but is a directory", l.Path, m.NormName)
-	case l.Kind == "dir":
+	case linker.LinkKind(l.Kind) == linker.KindDir:
 		if !fi.IsDir() {
 			return KindBrokenLink, fmt.Sprintf("%s of %s should be a directory", l.Path, m.NormName)
 		}
@@ -861,7 +860,7 @@ func (s *scanState) rootExists(root string) bool {
 // layerRoot is the prefix of a layer: its environment's directory, or
 // $FORGE_HOME/global/X.Y.
 func (w *Workspace) layerRoot(s *scanState, layer string) string {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		return filepath.Join(w.Home, "global", xy)
 	}
 	if e, ok := s.envs[layer]; ok {
@@ -969,14 +968,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "rollback_link":
 		return w.rollbackLink(ctx, p.m)
 	case "finish_unlink":
-		venv := w.layerVenv(ctx, p.m.Layer)
-		if err := w.Store.SetManifestState(ctx, p.m.Layer, p.m.NormName, "unlinking"); err != nil {
-			return err
-		}
-		if err := w.dropOwned(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
-			return err
-		}
-		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
+		return w.finishUnlink(ctx, p.m)
 	case "relink":
 		return w.relink(ctx, p.m)
 	case "reingest":
@@ -985,15 +977,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		_, err := w.Store.SealEntry(p.entry)
 		return err
 	case "remove_orphan_env":
-		lk, err := w.Store.TryLockFile("env-" + p.env)
-		if lk == nil || err != nil {
-			return fmt.Errorf("environment %s is being created: left in place", p.env)
-		}
-		defer lk.Unlock()
-		if _, err := w.Store.GetEnv(ctx, p.env); err == nil {
-			return fmt.Errorf("environment %s is recorded now: left in place", p.env)
-		}
-		return os.RemoveAll(p.path)
+		return w.removeOrphanEnv(ctx, p.env, p.path)
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
@@ -1009,10 +993,37 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	return fmt.Errorf("unknown fix %q", p.Action)
 }
 
+// finishUnlink completes an interrupted uninstall of m: its links go, then
+// its row.
+func (w *Workspace) finishUnlink(ctx context.Context, m store.Manifest) error {
+	venv := w.layerVenv(ctx, m.Layer)
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateUnlinking); err != nil {
+		return err
+	}
+	if err := w.dropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
+		return err
+	}
+	return w.Store.DropManifest(ctx, m.Layer, m.NormName)
+}
+
+// removeOrphanEnv removes the directory path of environment env, which has
+// no record, unless a create holds its lock or has recorded it since.
+func (w *Workspace) removeOrphanEnv(ctx context.Context, env, path string) error {
+	lk, err := w.Store.TryLockEnv(env)
+	if lk == nil || err != nil {
+		return fmt.Errorf("environment %s is being created: left in place", env)
+	}
+	defer lk.Unlock()
+	if _, err := w.Store.GetEnv(ctx, env); err == nil {
+		return fmt.Errorf("environment %s is recorded now: left in place", env)
+	}
+	return os.RemoveAll(path)
+}
+
 // layerTarget is what linkEntry needs for a layer: an Env (for launchers)
 // and the layer's prefix.
 func (w *Workspace) layerTarget(ctx context.Context, layer string) (*Env, linker.Venv, error) {
-	if xy, ok := strings.CutPrefix(layer, "GLOBAL/"); ok {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
 		py, err := w.pythonXY(ctx, xy)
 		if err != nil {
 			return nil, linker.Venv{}, err
@@ -1062,9 +1073,9 @@ func (w *Workspace) layerVenv(ctx context.Context, layer string) linker.Venv {
 	if _, v, err := w.layerTarget(ctx, layer); err == nil {
 		return v
 	}
-	xy := strings.TrimPrefix(layer, "GLOBAL/")
+	xy, global := store.LayerKey(layer).XY()
 	root := filepath.Join(w.Home, "global", xy)
-	if !strings.HasPrefix(layer, "GLOBAL/") {
+	if !global {
 		root = filepath.Join(w.EnvsDir(), layer)
 		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
 			xy = pyXY(row.PythonVersion) // the root stays this home's
@@ -1092,7 +1103,7 @@ func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Ven
 		if !within(abs, venv.Root) {
 			continue
 		}
-		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && l.Kind != "dir" {
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && linker.LinkKind(l.Kind) != linker.KindDir {
 			shared, err := w.Store.LinksUnder(ctx, layer, l.Path, entry)
 			if err != nil {
 				return err
@@ -1104,7 +1115,7 @@ func (w *Workspace) dropOwned(ctx context.Context, layer string, venv linker.Ven
 				return err
 			}
 		}
-		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
 	}
 	return linker.Unlink(venv, owned)
 }
@@ -1195,7 +1206,7 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 	}
 	d := store.Linked{Entry: en.SHA256}
 	for _, o := range res.Owned {
-		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
 	}
 	for _, s := range res.Split {
 		d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
@@ -1210,183 +1221,6 @@ func (w *Workspace) relink(ctx context.Context, m store.Manifest) error {
 		}
 	}
 	return nil
-}
-
-// stray is a path linker.Link would have made for an entry.
-type stray struct {
-	abs string
-	dir bool // a directory: removed only when nothing else is left in it
-	all bool // the installed .dist-info: removed with its content
-}
-
-// strays lists the paths in a layer that linker.Link creates for en and that
-// no recorded package owns: links into the entry, hard links or copies of
-// its files, launchers of its entry points and .data scripts, and its
-// .dist-info. Children come before their directories.
-func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, en *store.Entry) ([]stray, error) {
-	dir := w.Store.EntryDir(en.SHA256)
-	distInfo, err := findDistInfo(dir)
-	if err != nil {
-		return nil, nil // nothing to go by
-	}
-	ownedCache := map[string]bool{}
-	owned := func(abs string) bool {
-		r := rel(venv.Root, abs)
-		if v, ok := ownedCache[r]; ok {
-			return v
-		}
-		o, err := w.Store.PathOwners(ctx, layer, r)
-		v := err != nil || len(o) > 0 // when in doubt, it is somebody's
-		ownedCache[r] = v
-		return v
-	}
-	var out []stray
-	// copyTemp: a copy interrupted before its rename (linker.CopyTemp).
-	copyTemp := func(dst string) {
-		if tmp := linker.CopyTemp(dst); !owned(tmp) {
-			if _, err := os.Lstat(tmp); err == nil {
-				out = append(out, stray{abs: tmp})
-			}
-		}
-	}
-	var match func(src, dst string)
-	match = func(src, dst string) {
-		if _, err := os.Lstat(dst + ".forge-split"); err == nil {
-			out = append(out, stray{abs: dst + ".forge-split", all: true})
-		}
-		fi, err := os.Lstat(dst)
-		if err != nil {
-			return
-		}
-		sfi, err := os.Lstat(src)
-		if err != nil {
-			return
-		}
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if t, err := os.Readlink(dst); err == nil && absTarget(dst, t) == filepath.Clean(src) && !owned(dst) {
-				out = append(out, stray{abs: dst})
-			}
-		case fi.IsDir() && sfi.IsDir():
-			kids, _ := os.ReadDir(src)
-			for _, k := range kids {
-				match(filepath.Join(src, k.Name()), filepath.Join(dst, k.Name()))
-				copyTemp(filepath.Join(dst, k.Name()))
-			}
-			if !owned(dst) {
-				out = append(out, stray{abs: dst, dir: true})
-			}
-		case fi.Mode().IsRegular() && sfi.Mode().IsRegular():
-			if (os.SameFile(fi, sfi) || sameFileContent(src, dst)) && !owned(dst) {
-				out = append(out, stray{abs: dst})
-			}
-		}
-	}
-	site := venv.SitePackages()
-	tops, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var bins []string
-	for _, t := range tops {
-		src := filepath.Join(dir, t.Name())
-		switch {
-		case t.Name() == distInfo:
-		case strings.HasSuffix(t.Name(), ".data") && t.IsDir():
-			kinds, _ := os.ReadDir(src)
-			for _, k := range kinds {
-				ksrc := filepath.Join(src, k.Name())
-				var dst string
-				switch k.Name() {
-				case "scripts":
-					files, _ := os.ReadDir(ksrc)
-					for _, f := range files {
-						bins = append(bins, f.Name())
-					}
-					continue
-				case "headers":
-					dst = venv.Headers(en.Name)
-				case "data":
-					dst = venv.Root
-				case "purelib", "platlib":
-					dst = site
-				default:
-					continue
-				}
-				kids, _ := os.ReadDir(ksrc)
-				for _, c := range kids {
-					match(filepath.Join(ksrc, c.Name()), filepath.Join(dst, c.Name()))
-					copyTemp(filepath.Join(dst, c.Name()))
-				}
-				if k.Name() == "headers" && !owned(dst) {
-					out = append(out, stray{abs: dst, dir: true})
-				}
-			}
-		default:
-			match(src, filepath.Join(site, t.Name()))
-			copyTemp(filepath.Join(site, t.Name()))
-		}
-	}
-	bins = append(bins, linker.LauncherNames(en.Name, venv.Python, entryPointScripts(filepath.Join(dir, distInfo, "entry_points.txt")))...) // pip's: doctorpip.go
-	for _, b := range bins {
-		p := filepath.Join(venv.Bin(), b)
-		if _, err := os.Lstat(p); err == nil && !owned(p) {
-			out = append(out, stray{abs: p})
-		}
-	}
-	if p := filepath.Join(site, distInfo); !owned(p) {
-		if _, err := os.Lstat(p); err == nil {
-			out = append(out, stray{abs: p, all: true})
-		}
-	}
-	return out, nil
-}
-
-// removeStrays deletes what strays found, children first, never following a
-// link, then prunes directories left empty.
-func removeStrays(venv linker.Venv, strays []stray) error {
-	var removed []linker.Owned
-	var errs []error
-	for _, s := range strays {
-		if !within(s.abs, venv.Root) || s.abs == venv.Root {
-			continue
-		}
-		var err error
-		switch {
-		case s.all:
-			err = os.RemoveAll(s.abs)
-		case s.dir:
-			if kids, e := os.ReadDir(s.abs); e == nil && len(kids) == 1 && kids[0].Name() == linker.SharedMarker {
-				os.Remove(filepath.Join(s.abs, linker.SharedMarker))
-			}
-			if os.Remove(s.abs) != nil {
-				continue // not empty: something else lives there
-			}
-		default:
-			err = os.Remove(s.abs)
-		}
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, linker.Owned{Path: rel(venv.Root, s.abs), Kind: "link"})
-	}
-	if len(removed) > 0 {
-		if err := linker.Unlink(venv, removed); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// entryPointScripts lists the console and GUI script names of an
-// entry_points.txt (wheel.ScriptNames); none when it cannot be read.
-func entryPointScripts(path string) []string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	return wheel.ScriptNames(data)
 }
 
 func sameFileContent(a, b string) bool {

@@ -113,26 +113,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
-		p := abiPlan{env: ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}, row: row, policy: abi.DefaultPolicy}
-		e := opened[row.Name]
-		if e == nil {
-			e, p.err = c.openEnv(ctx, row, rows)
-		}
-		if p.err == nil {
-			p.py = e.Py
-			if ps := e.Settings["abi_policy"]; ps != "" {
-				if pol, err := abi.ParsePolicy(ps); err == nil {
-					p.policy = pol
-				}
-			}
-			p.host, p.err = w.cachedHost(c.hosts, e)
-			p.layers = []abiLayer{{e.Name, "LOCAL"}}
-			for _, pr := range e.Chain {
-				p.layers = append(p.layers, abiLayer{pr.Name, pr.Name})
-			}
-			p.layers = append(p.layers, abiLayer{GlobalLayer(e.Py.XY()), "GLOBAL"})
-		}
-		plans = append(plans, p)
+		plans = append(plans, c.envPlan(ctx, row, opened[row.Name], rows))
 	}
 	if len(only) == 0 {
 		globals, err := w.Store.LinkedGlobalLayers(ctx)
@@ -140,17 +121,9 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 			return nil, err
 		}
 		for _, l := range globals {
-			if usedGlobals[l] {
-				continue
+			if !usedGlobals[l] {
+				plans = append(plans, c.globalPlan(ctx, l))
 			}
-			xy := strings.TrimPrefix(l, "GLOBAL/")
-			p := abiPlan{env: ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}, policy: abi.DefaultPolicy,
-				layers: []abiLayer{{l, "GLOBAL"}}}
-			p.py, p.err = w.pythonXY(ctx, xy)
-			if p.err == nil {
-				p.host, p.err = w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
-			}
-			plans = append(plans, p)
 		}
 	}
 	cache := w.openABICache(state, plans, o.NoCache)
@@ -175,7 +148,50 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 			cache.save(missing, results, names)
 		}
 	}
-	rep := &ABIReport{Envs: make([]ABIEnv, 0, len(plans)), Reused: len(plans) - len(missing)}
+	return abiReportOf(results, len(plans)-len(missing)), nil
+}
+
+// envPlan is how environment row is checked: with e when the caller opened
+// it already, else opened here (rows are every environment's, for its
+// parents).
+func (c *abiDoctor) envPlan(ctx context.Context, row *store.EnvRow, e *Env, rows map[string]*store.EnvRow) abiPlan {
+	p := abiPlan{env: ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}, row: row, policy: abi.DefaultPolicy}
+	if e == nil {
+		if e, p.err = c.openEnv(ctx, row, rows); p.err != nil {
+			return p
+		}
+	}
+	p.py = e.Py
+	if ps := e.Settings["abi_policy"]; ps != "" {
+		if pol, err := abi.ParsePolicy(ps); err == nil {
+			p.policy = pol
+		}
+	}
+	p.host, p.err = c.w.cachedHost(c.hosts, e)
+	p.layers = []abiLayer{{e.Name, "LOCAL"}}
+	for _, pr := range e.Chain {
+		p.layers = append(p.layers, abiLayer{pr.Name, pr.Name})
+	}
+	p.layers = append(p.layers, abiLayer{GlobalLayer(e.Py.XY()), "GLOBAL"})
+	return p
+}
+
+// globalPlan is how GLOBAL layer l, which no environment uses, is checked:
+// on its own, under the default policy, with the interpreter of its Python.
+func (c *abiDoctor) globalPlan(ctx context.Context, l string) abiPlan {
+	xy, _ := store.LayerKey(l).XY()
+	p := abiPlan{env: ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}, policy: abi.DefaultPolicy,
+		layers: []abiLayer{{l, "GLOBAL"}}}
+	p.py, p.err = c.w.pythonXY(ctx, xy)
+	if p.err == nil {
+		p.host, p.err = c.w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
+	}
+	return p
+}
+
+// abiReportOf is the report of the environments' results, counted.
+func abiReportOf(results []*ABIEnv, reused int) *ABIReport {
+	rep := &ABIReport{Envs: make([]ABIEnv, 0, len(results)), Reused: reused}
 	for _, ae := range results {
 		rep.Envs = append(rep.Envs, *ae)
 		for _, p := range ae.Packages {
@@ -190,7 +206,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 			}
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // checkPlans checks the plans numbered missing into results. When they are

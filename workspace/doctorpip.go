@@ -37,7 +37,7 @@ func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
 		if _, err := os.Stat(filepath.Join(e.Path, "pyvenv.cfg")); err != nil || linker.WithoutPip(e.Path) {
 			continue
 		}
-		if st, ok := pipState[e.Name]; ok && st == "linked" {
+		if st, ok := pipState[e.Name]; ok && st == store.StateLinked {
 			continue // forge's pip; missing links of it are broken_link's
 		} else if !ok && ownPip(e.Path) {
 			continue // a pip installed by pip itself (real files)

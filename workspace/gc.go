@@ -61,7 +61,7 @@ type GCReport struct {
 func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	rep := &GCReport{DryRun: !o.Force, Entries: []GCEntry{}, Staging: []string{}}
 	if o.Force {
-		lk, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (an install or doctor is running)"))
+		lk, err := w.Store.LockGC(ctx, true, w.waiting("the store (an install or doctor is running)"))
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +181,7 @@ func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time)
 		if age := t.Sub(fi.ModTime()); age >= staleAfter {
 			out = append(out, staleItem{path: p, age: age, remove: func(ctx context.Context) (bool, error) {
 				// Create holds the environment's lock while it builds.
-				lk, err := w.Store.TryLockFile("env-" + env)
+				lk, err := w.Store.TryLockEnv(env)
 				if lk == nil || err != nil {
 					return false, nil
 				}

@@ -129,7 +129,7 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	// gc takes this lock exclusively: nothing we ingest or pick can be
 	// collected before it is linked and counted.
-	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +364,7 @@ func codes(fs []abi.Finding) string {
 }
 
 func layerLabel(layer string) string {
-	if strings.HasPrefix(layer, "GLOBAL/") {
+	if store.LayerKey(layer).IsGlobal() {
 		return "GLOBAL"
 	}
 	return "LOCAL"

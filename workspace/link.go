@@ -63,7 +63,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	var begin []store.Manifest
 	for i, en := range ents {
 		if old, ok := byName[en.NormName]; ok {
-			if old.Entry == en.SHA256 && old.State == "linked" && w.linksPresent(ctx, layer, venv, old.Entry) {
+			if old.Entry == en.SHA256 && old.State == store.StateLinked && w.linksPresent(ctx, layer, venv, old.Entry) {
 				outs[i].already, outs[i].linked = true, true
 				continue
 			}
@@ -74,7 +74,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 				outs[i].notes = append(outs[i].notes, w.replacedNote(ctx, old.Entry))
 			}
 		}
-		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: "linked"} // a repeated spec is already linked
+		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: store.StateLinked} // a repeated spec is already linked
 		jobs = append(jobs, job{i, en})
 		begin = append(begin, store.Manifest{Layer: layer, NormName: en.NormName, Entry: en.SHA256, LinkMode: string(mode), Requested: requested})
 	}
@@ -114,7 +114,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 		}
 		d := store.Linked{Entry: j.en.SHA256}
 		for _, o := range res.Owned {
-			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: o.Kind})
+			d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
 			pth = pth || (strings.HasSuffix(o.Path, ".pth") && !strings.Contains(strings.TrimPrefix(o.Path, w.siteRel(venv)+"/"), "/"))
 		}
 		for _, s := range res.Split {
@@ -171,7 +171,7 @@ func (w *Workspace) siteRel(venv linker.Venv) string {
 // environment's own python, or for GLOBAL the python on PATH of whichever
 // environment runs it.
 func launcherFor(layer string, venv linker.Venv, e *Env) string {
-	if strings.HasPrefix(layer, "GLOBAL/") {
+	if store.LayerKey(layer).IsGlobal() {
 		return "/usr/bin/env python" + e.Py.XY()
 	}
 	return venv.Interpreter()
@@ -197,8 +197,8 @@ func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker
 	var owned []linker.Owned
 	distInfo := ""
 	for _, l := range links {
-		owned = append(owned, linker.Owned{Path: l.Path, Kind: l.Kind})
-		if l.Kind == "dir" && strings.HasSuffix(l.Path, ".dist-info") {
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
+		if linker.LinkKind(l.Kind) == linker.KindDir && strings.HasSuffix(l.Path, ".dist-info") {
 			distInfo = filepath.Base(l.Path)
 		}
 	}
@@ -224,7 +224,7 @@ func findDistInfo(dir string) (string, error) {
 // unlinkManifest removes a package from a layer: its exclusive paths, then
 // its row (refcount follows in the same transaction).
 func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
-	if err := w.Store.SetManifestState(ctx, layer, m.NormName, "unlinking"); err != nil {
+	if err := w.Store.SetManifestState(ctx, layer, m.NormName, store.StateUnlinking); err != nil {
 		return err
 	}
 	links, err := w.Store.ExclusiveLinks(ctx, layer, m.Entry)
@@ -233,7 +233,7 @@ func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linke
 	}
 	owned := make([]linker.Owned, len(links))
 	for i, l := range links {
-		owned[i] = linker.Owned{Path: l.Path, Kind: l.Kind}
+		owned[i] = linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)}
 	}
 	if err := linker.Unlink(venv, owned); err != nil {
 		return err

@@ -163,7 +163,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 
 	// Held from the plan (or the ingest) until everything is linked, so gc
 	// cannot collect an entry in between; Install takes it shared too.
-	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/forge-ml/forge/internal/atomicfile"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
@@ -49,7 +50,7 @@ func (w *Workspace) rehome(ctx context.Context) error {
 		}
 		return nil
 	}
-	lk, err := w.Store.LockFile(ctx, "gc", true, w.waiting("the store (re-rooting a copied or moved home)"))
+	lk, err := w.Store.LockGC(ctx, true, w.waiting("the store (re-rooting a copied or moved home)"))
 	if err != nil {
 		return err
 	}
@@ -158,14 +159,7 @@ func rewriteText(p, old, home string, shebangOnly bool) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(filepath.Dir(p), ".forge-tmp-rehome-"+filepath.Base(p))
-	if err := os.WriteFile(tmp, out, fi.Mode().Perm()); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	// BestEffort: rehome runs again over what a crash left (a file still
+	// naming the old home is rewritten then).
+	return atomicfile.Write(p, out, fi.Mode().Perm(), atomicfile.BestEffort)
 }

@@ -199,7 +199,7 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		added, removed, changed := diffPackages(op.before, after)
 		op.finish(ctx, added, removed, append(changed, settings...), err)
 	}()
-	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}

@@ -260,12 +260,12 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 	if err := w.refuseChildren(ctx, row.Name); err != nil {
 		return nil, err
 	}
-	envLock, err := w.Store.LockFile(ctx, "env-"+row.Name, true, w.waiting("environment "+row.Name))
+	envLock, err := w.Store.LockEnv(ctx, row.Name, w.waiting("environment "+row.Name))
 	if err != nil {
 		return nil, err
 	}
 	defer envLock.Unlock()
-	layerLock, err := w.Store.LockFile(ctx, "layer-"+sanitize(row.Name), true, w.waiting("layer LOCAL of "+row.Name))
+	layerLock, err := w.Store.LockLayer(ctx, store.EnvLayer(row.Name), w.waiting("layer LOCAL of "+row.Name))
 	if err != nil {
 		return nil, err
 	}

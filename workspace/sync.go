@@ -151,7 +151,7 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	rep := &SyncReport{Env: e.Name, Lock: o.Lock, Policy: string(policy), DryRun: o.DryRun, Packages: []SyncPackage{}}
 	// As install: gc cannot collect what this sync ingests or finds
 	// before it is linked.
-	gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +439,7 @@ type layerCopy struct{ entry, layer string }
 
 // layerName labels a layer key in a plan: GLOBAL, or a parent's name.
 func layerName(key string) string {
-	if strings.HasPrefix(key, "GLOBAL/") {
+	if store.LayerKey(key).IsGlobal() {
 		return "GLOBAL"
 	}
 	return key

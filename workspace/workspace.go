@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
@@ -138,7 +139,7 @@ func (w *Workspace) Interp(path string) (*probe.Interp, error) {
 }
 
 // GlobalLayer is the name of the implicit GLOBAL layer for Python X.Y.
-func GlobalLayer(xy string) string { return "GLOBAL/" + xy }
+func GlobalLayer(xy string) string { return string(store.GlobalLayer(xy)) }
 
 // globalVenv is GLOBAL's prefix for an interpreter.
 func (w *Workspace) globalVenv(py *probe.Interp) linker.Venv {
@@ -170,8 +171,9 @@ func envNameOK(name string) bool {
 	return true
 }
 
-// ErrUsage marks an error in what the user asked for (exit 2).
-var ErrUsage = errors.New("usage")
+// ErrUsage marks an error in what the user asked for (exit 2). It is
+// errkind.Usage, so that a package below workspace may mark one too.
+var ErrUsage = errkind.Usage
 
 // Env is an open environment: its record, interpreter and layers.
 type Env struct {
@@ -280,7 +282,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if !o.WithoutPip {
 		// Before the environment's lock, as install takes them: gc, then
 		// a layer. Held until pip is linked, so gc cannot collect it first.
-		gcLock, err := w.Store.LockFile(ctx, "gc", false, w.waiting("the store (gc running)"))
+		gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +291,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 			return nil, err
 		}
 	}
-	lk, err := w.Store.LockFile(ctx, "env-"+o.Name, true, w.waiting("environment "+o.Name))
+	lk, err := w.Store.LockEnv(ctx, o.Name, w.waiting("environment "+o.Name))
 	if err != nil {
 		return nil, err
 	}

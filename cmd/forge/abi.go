@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/atomicfile"
 	"github.com/forge-ml/forge/workspace"
 )
 
@@ -317,38 +317,11 @@ func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
 	return abiExit(app, rep.Summary, o.Enforce, "cell")
 }
 
-// abiWriteFile writes data to a temporary file next to path, fsyncs it
-// and renames it over path, so a CI reader never sees half a report.
+// abiWriteFile replaces path with data at once, so a CI reader never sees
+// half a report. Durable: these are files the user asked for (a JUnit
+// report, a lock file, an export), which forge cannot rebuild.
 func abiWriteFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, 0o644, atomicfile.Durable)
 }
 
 func abiRowLabel(r workspace.ABIMatrixRow) string {

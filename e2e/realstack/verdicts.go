@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/internal/pyname"
 )
 
 // Expectation is one cell of testdata/verdicts.txt after defaults ("*")
@@ -47,7 +47,7 @@ func ParseExpectations(path string, profiles []string) (map[[2]string]Expectatio
 		default:
 			return nil, fmt.Errorf("%s:%d: verdict %q is not accept, warn or refuse", path, n, fs[2])
 		}
-		e := Expectation{Wheel: wheel.NormalizeName(fs[0]), Verdict: fs[2], Line: n}
+		e := Expectation{Wheel: pyname.Normalize(fs[0]), Verdict: fs[2], Line: n}
 		if fs[3] != "-" {
 			for _, c := range strings.Split(fs[3], ",") {
 				if m, ok := strings.CutPrefix(c, "!"); ok {
@@ -182,7 +182,7 @@ func (rep *CheckReport) Verdicts() map[[2]string]Got {
 			}
 			// forge names a wheel as its file does (nvidia_cublas_cu12);
 			// verdicts.txt as PyPI does: compare normalised names.
-			got[[2]string{wheel.NormalizeName(w.Name), v.Host}] = g
+			got[[2]string{pyname.Normalize(w.Name), v.Host}] = g
 		}
 	}
 	return got
