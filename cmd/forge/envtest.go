@@ -70,15 +70,7 @@ func runEnvTest(ctx context.Context, app *App, project string, specs []string, o
 	if rep == nil {
 		return err
 	}
-	doc := struct {
-		*workspace.TestEnvReport
-		Error    string `json:"error,omitempty"`
-		ExitCode int    `json:"exit_code,omitempty"`
-	}{TestEnvReport: rep}
-	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
-	}
-	perr := app.Print(doc, func(w io.Writer) {
+	perr := app.PrintOutcome(rep, err, func(w io.Writer) {
 		if rep.Created {
 			fmt.Fprintf(w, "created %s (Python %s) at %s, layered on %s\n", rep.Env, rep.Python, rep.Path, rep.Project)
 		} else {

@@ -68,15 +68,7 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 	if rep == nil {
 		return err
 	}
-	doc := struct {
-		*workspace.InstallReport
-		Error    string `json:"error,omitempty"`
-		ExitCode int    `json:"exit_code,omitempty"`
-	}{InstallReport: rep}
-	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
-	}
-	if perr := app.Print(doc, func(w io.Writer) { printInstall(w, rep, app.Verbose) }); perr != nil {
+	if perr := app.PrintOutcome(rep, err, func(w io.Writer) { printInstall(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
 	if err != nil {

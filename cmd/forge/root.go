@@ -69,6 +69,30 @@ func (a *App) Print(v any, text func(w io.Writer)) error {
 	return nil
 }
 
+// PrintOutcome prints an operation's report, and with --json the error it
+// ended with beside the report's own fields: "error" (the message) and
+// "exit_code", in that order after them. Without an error it is Print.
+func (a *App) PrintOutcome(rep any, err error, text func(w io.Writer)) error {
+	if !a.JSON || err == nil {
+		return a.Print(rep, text)
+	}
+	doc, merr := json.Marshal(rep)
+	if merr != nil {
+		return merr
+	}
+	tail, merr := json.Marshal(struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}{err.Error(), exitCode(err)})
+	if merr != nil {
+		return merr
+	}
+	if len(doc) > 2 { // {"a":1} + {"error":…} → {"a":1,"error":…}
+		tail = append(append(doc[:len(doc)-1:len(doc)-1], ','), tail[1:]...)
+	}
+	return a.Print(json.RawMessage(tail), text)
+}
+
 // commandFactories is filled by each verb's file (one file per verb).
 var commandFactories []func(*App) *cobra.Command
 

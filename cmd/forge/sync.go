@@ -82,15 +82,7 @@ func runSync(ctx context.Context, app *App, file string, o syncOptions) error {
 	if rep == nil {
 		return err
 	}
-	doc := struct {
-		*workspace.SyncReport
-		Error    string `json:"error,omitempty"`
-		ExitCode int    `json:"exit_code,omitempty"`
-	}{SyncReport: rep}
-	if err != nil {
-		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
-	}
-	if perr := app.Print(doc, func(w io.Writer) { printSync(w, rep, err != nil, app.Verbose) }); perr != nil {
+	if perr := app.PrintOutcome(rep, err, func(w io.Writer) { printSync(w, rep, err != nil, app.Verbose) }); perr != nil {
 		return perr
 	}
 	return reported(app, err)
