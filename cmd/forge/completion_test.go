@@ -77,7 +77,7 @@ func TestDynamicCompletion(t *testing.T) {
 	}{
 		{name: "env names for env get", line: []string{"env", "get", ""}, want: envs},
 		{name: "env names for env set", line: []string{"env", "set", ""}, want: envs},
-		{name: "setting keys", line: []string{"env", "set", "app", ""}, want: []string{"abi_policy", "auto_snapshots", "link_mode", "resolver_mode"}},
+		{name: "setting keys", line: []string{"env", "set", "app", ""}, want: []string{"abi_policy", "auto_snapshots", "distutils_shim", "link_mode", "resolver_mode"}},
 		{name: "setting values", line: []string{"env", "set", "app", "link_mode", ""}, want: []string{"symlink", "hardlink", "copy"}},
 		{name: "env rm", line: []string{"env", "rm", ""}, want: envs},
 		{name: "env rm takes one", line: []string{"env", "rm", "app", ""}},
