@@ -2,9 +2,7 @@ package workspace
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/wheel"
@@ -22,15 +20,7 @@ const forgetReplacedAction = "forget_replaced"
 func replacedBy(root string, m store.Manifest) string {
 	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "*.dist-info"))
 	for _, d := range dirs {
-		if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(d, "METADATA"))
-		if err != nil {
-			continue
-		}
-		md, err := wheel.ParseMetadata(data)
-		if err == nil && wheel.NormalizeName(md.Name) == m.NormName {
+		if md, ok := foreignMetadata(d); ok && wheel.NormalizeName(md.Name) == m.NormName {
 			return md.Name + " " + md.Version
 		}
 	}

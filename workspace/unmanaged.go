@@ -36,15 +36,8 @@ func addUnmanaged(st []stackLayer) {
 		dirs, _ := filepath.Glob(filepath.Join(globEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
-			if installer, err := os.ReadFile(filepath.Join(d, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
-				continue
-			}
-			data, err := os.ReadFile(filepath.Join(d, "METADATA"))
-			if err != nil {
-				continue
-			}
-			md, err := wheel.ParseMetadata(data)
-			if err != nil || md.Name == "" {
+			md, ok := foreignMetadata(d)
+			if !ok {
 				continue
 			}
 			norm := wheel.NormalizeName(md.Name)
@@ -60,4 +53,20 @@ func addUnmanaged(st []stackLayer) {
 			l.manifests = append(l.manifests, m)
 		}
 	}
+}
+
+// foreignMetadata reads the METADATA of an installed .dist-info that forge
+// did not install (INSTALLER is not "forge"). ok is false for forge's own,
+// and for one without a readable METADATA naming a project: pip skips those
+// too.
+func foreignMetadata(distInfo string) (md wheel.Metadata, ok bool) {
+	if installer, err := os.ReadFile(filepath.Join(distInfo, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
+		return md, false
+	}
+	data, err := os.ReadFile(filepath.Join(distInfo, "METADATA"))
+	if err != nil {
+		return md, false
+	}
+	md, err = wheel.ParseMetadata(data)
+	return md, err == nil && md.Name != ""
 }
