@@ -16,7 +16,6 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/wheel"
 )
 
 // ABICheckOptions are the inputs of ABICheck.
@@ -82,7 +81,7 @@ type ABICheckReport struct {
 // store.ErrCorrupt (a damaged wheel), store.ErrInvalid (not a wheel) or
 // ErrUsage (a bad target or policy).
 func (w *Workspace) ABICheck(ctx context.Context, o ABICheckOptions) (*ABICheckReport, error) {
-	policy, err := policyOr(o.Policy, "")
+	policy, err := PolicyOr(o.Policy, "")
 	if err != nil {
 		return nil, err
 	}
@@ -121,16 +120,16 @@ func (w *Workspace) ABICheck(ctx context.Context, o ABICheckOptions) (*ABICheckR
 	for i := range wheels {
 		fps[i] = wheels[i].Requires
 	}
-	provided := shippedLibs(fps...)
+	provided := ShippedLibs(fps...)
 	rep := &ABICheckReport{Policy: policy, Hosts: make([]string, len(hosts)), Wheels: wheels}
 	for i, h := range hosts {
-		rep.Hosts[i] = hostName(h)
+		rep.Hosts[i] = HostName(h)
 	}
 	for i := range rep.Wheels {
 		wh := &rep.Wheels[i]
 		for _, h := range hosts {
 			v := abi.Evaluate(wh.Requires, h, policy, provided)
-			v.Host = hostName(h)
+			v.Host = HostName(h)
 			wh.Verdicts = append(wh.Verdicts, v)
 			rep.Summary.add(v.Verdict)
 		}
@@ -187,85 +186,6 @@ func (w *Workspace) abiTarget(ctx context.Context, target string) ([]ABIWheel, e
 		out = append(out, ABIWheel{Name: en.Name, Version: en.Version, Tags: en.Tags, Entry: en.SHA256, Requires: &fp})
 	}
 	return out, nil
-}
-
-// shippedLibs are the sonames and file names of the ELF members of fps:
-// what a set of wheels installed together provides to each other.
-func shippedLibs(fps ...*abi.Fingerprint) abi.CheckOptions {
-	var p abi.Provided
-	for _, fp := range fps {
-		p.Add(fp)
-	}
-	return p.Options()
-}
-
-// policyOr is p, else the setting s, else the default; an unknown policy is
-// a usage error.
-func policyOr(p abi.Policy, s string) (abi.Policy, error) {
-	ps := string(p)
-	if ps == "" {
-		ps = s
-	}
-	if ps == "" {
-		return abi.DefaultPolicy, nil
-	}
-	pol, err := abi.ParsePolicy(ps)
-	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ErrUsage)
-	}
-	return pol, nil
-}
-
-// LoadProfiles loads host profiles from files and directories (every *.json
-// in a directory, sorted by name), in argument order. A path given twice is
-// loaded once; two profiles with the same name, or a directory without
-// profiles, are usage errors, as is any file that is not a forge.host/v1
-// profile.
-func LoadProfiles(paths []string) ([]*abi.Host, error) {
-	var files []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("host profile: %w: %w", err, ErrUsage)
-		}
-		if !st.IsDir() {
-			files = append(files, p)
-			continue
-		}
-		matches, err := filepath.Glob(filepath.Join(p, "*.json"))
-		if err != nil {
-			return nil, fmt.Errorf("host profiles in %s: %v: %w", p, err, ErrUsage)
-		}
-		if len(matches) == 0 {
-			return nil, fmt.Errorf("host profiles: no *.json file in directory %s: %w", p, ErrUsage)
-		}
-		sort.Strings(matches)
-		files = append(files, matches...)
-	}
-	var hosts []*abi.Host
-	seenPath := map[string]bool{}
-	seenName := map[string]string{}
-	for _, f := range files {
-		abs, err := filepath.Abs(f)
-		if err != nil {
-			abs = f
-		}
-		if seenPath[abs] {
-			continue
-		}
-		seenPath[abs] = true
-		h, err := probe.LoadProfile(f)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", err, ErrUsage)
-		}
-		n := hostName(h)
-		if prev, dup := seenName[n]; dup {
-			return nil, fmt.Errorf("host profiles %s and %s are both named %q: %w", prev, f, n, ErrUsage)
-		}
-		seenName[n] = f
-		hosts = append(hosts, h)
-	}
-	return hosts, nil
 }
 
 // ABIMatrixOptions are the inputs of ABIMatrix: Env, WheelsDir or Lock (one
@@ -354,12 +274,12 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 	case o.Env != "":
 		items, provided, rep.Policy, err = w.envMatrixItems(ctx, o.Env, o.Policy)
 	case o.Lock != "":
-		if rep.Policy, err = policyOr(o.Policy, ""); err == nil {
+		if rep.Policy, err = PolicyOr(o.Policy, ""); err == nil {
 			rep.Lock, _ = filepath.Abs(o.Lock)
 			items, provided, rep.NotCheckable, err = w.lockMatrixItems(ctx, o.Lock)
 		}
 	default:
-		if rep.Policy, err = policyOr(o.Policy, ""); err == nil {
+		if rep.Policy, err = PolicyOr(o.Policy, ""); err == nil {
 			rep.WheelsDir, _ = filepath.Abs(o.WheelsDir)
 			items, provided, err = dirMatrixItems(ctx, o.WheelsDir)
 		}
@@ -368,13 +288,13 @@ func (w *Workspace) ABIMatrix(ctx context.Context, o ABIMatrixOptions) (*ABIMatr
 		return nil, err
 	}
 	for _, h := range hosts {
-		rep.Profiles = append(rep.Profiles, hostName(h))
+		rep.Profiles = append(rep.Profiles, HostName(h))
 	}
 	for _, it := range items {
 		row := it.row
 		for _, h := range hosts {
 			v := abi.Evaluate(it.fp, h, rep.Policy, provided)
-			row.Cells = append(row.Cells, ABIMatrixCell{Host: hostName(h), Verdict: v.Verdict, Codes: findingCodes(v.Findings), Findings: v.Findings})
+			row.Cells = append(row.Cells, ABIMatrixCell{Host: HostName(h), Verdict: v.Verdict, Codes: findingCodes(v.Findings), Findings: v.Findings})
 			rep.Summary.add(v.Verdict)
 		}
 		rep.Rows = append(rep.Rows, row)
@@ -412,52 +332,17 @@ func (w *Workspace) envMatrixItems(ctx context.Context, name string, p abi.Polic
 	if err != nil {
 		return nil, abi.CheckOptions{}, "", err
 	}
-	policy, err := policyOr(p, e.Settings["abi_policy"])
+	policy, err := PolicyOr(p, e.Settings["abi_policy"])
 	if err != nil {
 		return nil, abi.CheckOptions{}, "", err
 	}
-	items, provided, err := w.envWinners(ctx, e)
+	wins, provided, err := w.Winners(ctx, e)
+	items := make([]matrixItem, len(wins))
+	for i, win := range wins {
+		en := win.Entry
+		items[i] = matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: win.Layer}, fp: &en.Fingerprint, entry: en}
+	}
 	return items, provided, policy, err
-}
-
-// envWinners are the packages e sees — the linked copy of each name in the
-// nearest of LOCAL, its parents and GLOBAL — sorted by name, with their
-// store entries; provided are the libraries all its layers ship (a shadowed
-// copy's too: its files are still on the path).
-func (w *Workspace) envWinners(ctx context.Context, e *Env) ([]matrixItem, abi.CheckOptions, error) {
-	layers := []struct{ key, label string }{{e.Name, "LOCAL"}}
-	for _, pr := range e.Chain {
-		layers = append(layers, struct{ key, label string }{pr.Name, pr.Name})
-	}
-	layers = append(layers, struct{ key, label string }{GlobalLayer(e.Py.XY()), "GLOBAL"})
-	var items []matrixItem
-	var fps []*abi.Fingerprint
-	seen := map[string]bool{}
-	for _, l := range layers {
-		ms, err := w.Store.Manifests(ctx, l.key)
-		if err != nil {
-			return nil, abi.CheckOptions{}, err
-		}
-		for _, m := range ms {
-			if m.State != store.StateLinked {
-				continue
-			}
-			en, err := w.Store.Get(ctx, m.Entry)
-			if err != nil {
-				return nil, abi.CheckOptions{}, fmt.Errorf("environment %s, layer %s, %s: %w", e.Name, l.label, m.NormName, err)
-			}
-			fps = append(fps, &en.Fingerprint)
-			if seen[m.NormName] {
-				continue
-			}
-			seen[m.NormName] = true
-			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: l.label}, fp: &en.Fingerprint, entry: en})
-		}
-	}
-	sort.SliceStable(items, func(i, j int) bool {
-		return wheel.NormalizeName(items[i].row.Name) < wheel.NormalizeName(items[j].row.Name)
-	})
-	return items, shippedLibs(fps...), nil
 }
 
 // dirMatrixItems fingerprints every *.whl in dir, in parallel, sorted by
@@ -501,7 +386,7 @@ func dirMatrixItems(ctx context.Context, dir string) ([]matrixItem, abi.CheckOpt
 	for i := range items {
 		fps[i] = items[i].fp
 	}
-	return items, shippedLibs(fps...), nil
+	return items, ShippedLibs(fps...), nil
 }
 
 // ---- JUnit ----

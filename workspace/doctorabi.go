@@ -401,7 +401,7 @@ func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, e
 // checkLayers evaluates the winner of every name across layers (nearest
 // first); the libraries every layer ships count as provided.
 func (c *abiDoctor) checkLayers(rep *ABIReport, ae *ABIEnv, layers []abiLayer, host *abi.Host, policy abi.Policy) {
-	ae.Host, ae.Policy, ae.Verdict = hostName(host), string(policy), abi.Accept
+	ae.Host, ae.Policy, ae.Verdict = HostName(host), string(policy), abi.Accept
 	seen := map[string]bool{}
 	var libs abi.Provided
 	var picks []abiPick

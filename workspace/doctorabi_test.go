@@ -282,7 +282,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 
 func refCheckLayers(rep *ABIReport, ae *ABIEnv, layers []struct{ key, label string }, byLayer map[string][]store.Manifest,
 	entries map[string]*store.Entry, host *abi.Host, policy abi.Policy) {
-	ae.Host, ae.Policy, ae.Verdict = hostName(host), string(policy), abi.Accept
+	ae.Host, ae.Policy, ae.Verdict = HostName(host), string(policy), abi.Accept
 	seen := map[string]bool{}
 	libs := map[string]bool{}
 	type pick struct {

@@ -18,19 +18,19 @@ func (w *Workspace) Export(ctx context.Context, env string) (*sbom.Inventory, er
 	if err != nil {
 		return nil, err
 	}
-	items, _, err := w.envWinners(ctx, e)
+	items, _, err := w.Winners(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	inv := &sbom.Inventory{Env: e.Name, Python: e.Py.Version, Packages: make([]sbom.Package, 0, len(items))}
 	for _, it := range items {
-		en := it.entry
+		en := it.Entry
 		md, err := entryMetadata(w.Store.EntryDir(en.SHA256))
 		if err != nil {
 			return nil, fmt.Errorf("%s %s (entry %s): METADATA: %v: %w", en.Name, en.Version, en.SHA256, err, store.ErrCorrupt)
 		}
 		inv.Packages = append(inv.Packages, sbom.Package{
-			Name: en.Name, Version: en.Version, SHA256: en.SHA256, Wheel: en.Filename, Layer: it.row.Layer,
+			Name: en.Name, Version: en.Version, SHA256: en.SHA256, Wheel: en.Filename, Layer: it.Layer,
 			LicenseExpression: md.LicenseExpression, License: md.License, LicenseClassifiers: md.LicenseClassifiers,
 		})
 	}

@@ -145,7 +145,7 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 		return rep, hp.err
 	}
 	host := hp.host
-	rep.Host = hostName(host)
+	rep.Host = HostName(host)
 	cands, err := w.installCandidates(ctx, o, ingested, layer, mode, host, policy)
 	if err != nil {
 		return rep, err
@@ -267,7 +267,7 @@ func (w *Workspace) admit(ctx context.Context, e *Env, cands []candidate, host *
 	}
 	st.Done(countOf(len(cands), "package"))
 	if len(refused) > 0 {
-		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
+		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
 	}
 	return nil
 }
@@ -368,13 +368,6 @@ func layerLabel(layer string) string {
 		return "GLOBAL"
 	}
 	return "LOCAL"
-}
-
-func hostName(h *abi.Host) string {
-	if h.Name != "" {
-		return h.Name
-	}
-	return "this host"
 }
 
 func (w *Workspace) installSettings(e *Env, o InstallOptions) (abi.Policy, linker.Mode, error) {

@@ -34,7 +34,7 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 	if err != nil {
 		return nil, err
 	}
-	policy, err := policyOr(o.Policy, e.Settings["abi_policy"])
+	policy, err := PolicyOr(o.Policy, e.Settings["abi_policy"])
 	if err != nil {
 		return nil, err
 	}
@@ -44,13 +44,13 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 			return nil, err
 		}
 	}
-	items, provided, err := w.envWinners(ctx, e)
+	items, provided, err := w.Winners(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	shas := make([]string, len(items))
 	for i, it := range items {
-		shas[i] = it.entry.SHA256
+		shas[i] = it.Entry.SHA256
 	}
 	paths, err := w.Store.WheelPaths(ctx, shas)
 	if err != nil {
@@ -64,7 +64,7 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 		Packages:       make([]lockfile.Package, 0, len(items)),
 	}
 	for _, it := range items {
-		en := it.entry
+		en := it.Entry
 		wh := lockfile.Wheel{Name: en.Filename, Size: en.WheelSize, Hashes: map[string]string{"sha256": en.SHA256}}
 		// A recorded path is handed on only while a file of the wheel's
 		// size is there: a lock must not point at what is gone.
@@ -73,16 +73,16 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 				wh.Path = p
 			}
 		}
-		facts := &lockfile.ForgeFacts{Layer: it.row.Layer, GlibcFloor: it.fp.GlibcFloor}
-		facts.CUDAMajor, _ = it.fp.CUDAMajor()
-		for _, g := range it.fp.GPUCode {
+		facts := &lockfile.ForgeFacts{Layer: it.Layer, GlibcFloor: en.Fingerprint.GlibcFloor}
+		facts.CUDAMajor, _ = en.Fingerprint.CUDAMajor()
+		for _, g := range en.Fingerprint.GPUCode {
 			facts.GPUCode = append(facts.GPUCode, g.String())
 		}
 		for _, h := range hosts {
 			if facts.Verdicts == nil {
 				facts.Verdicts = map[string]string{}
 			}
-			facts.Verdicts[hostName(h)] = abi.Evaluate(it.fp, h, policy, provided).Verdict
+			facts.Verdicts[HostName(h)] = abi.Evaluate(&en.Fingerprint, h, policy, provided).Verdict
 		}
 		l.Packages = append(l.Packages, lockfile.Package{
 			Name: en.Name, Version: en.Version, Wheels: []lockfile.Wheel{wh},

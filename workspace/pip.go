@@ -159,7 +159,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	rep := &PipInstallReport{Env: e.Name, Host: hostName(host), Policy: string(policy), Requested: req.requestedNames(), Packages: []PipPackageReport{}}
+	rep := &PipInstallReport{Env: e.Name, Host: HostName(host), Policy: string(policy), Requested: req.requestedNames(), Packages: []PipPackageReport{}}
 
 	// Held from the plan (or the ingest) until everything is linked, so gc
 	// cannot collect an entry in between; Install takes it shared too.
@@ -269,7 +269,7 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 	if len(refused) > 0 {
 		rep.Packages = checked
 		sortPipPackages(rep.Packages)
-		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
+		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
 	}
 	st.Done(countOf(len(cands), "package"))
 	return w.pipLink(ctx, o, rep, deps, top, fresh)

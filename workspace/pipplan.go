@@ -88,7 +88,7 @@ func (s *storeCandidates) Admit(name, version string, builds []resolver.Build) (
 	}
 	idx, _, cerr := abi.ChooseFlavour(fps, s.host, s.policy, g)
 	if cerr != nil || idx < 0 || abi.Evaluate(fps[idx], s.host, s.policy, abi.CheckOptions{}).Refused() {
-		return -1, fmt.Sprintf("no build of %s==%s in the store is accepted on %s", name, version, hostName(s.host))
+		return -1, fmt.Sprintf("no build of %s==%s in the store is accepted on %s", name, version, HostName(s.host))
 	}
 	return idx, ""
 }

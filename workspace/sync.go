@@ -132,7 +132,7 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 
 // sync is Sync without its history row.
 func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error) {
-	l, err := readLock(o.Lock)
+	l, err := ReadLock(o.Lock)
 	if err != nil {
 		return nil, syncLockKind(err)
 	}
@@ -160,7 +160,7 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, err
 	}
-	rep.Host = hostName(host)
+	rep.Host = HostName(host)
 
 	wants, err := w.syncWants(ctx, o, sel)
 	if err != nil {
@@ -233,7 +233,7 @@ func syncLockKind(err error) error {
 }
 
 func syncRefused(refused []string, host *abi.Host, policy abi.Policy) error {
-	return fmt.Errorf("%s refused on %s under %s; nothing was changed: %w", strings.Join(refused, ", "), hostName(host), policy, abi.ErrIncompatible)
+	return fmt.Errorf("%s refused on %s under %s; nothing was changed: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
 }
 
 // syncWants finds each selected wheel in the store by its sha256, or says
@@ -246,7 +246,7 @@ func (w *Workspace) syncWants(ctx context.Context, o SyncOptions, sel []lockfile
 		sw := &syncWant{sel: s, sha: s.Wheel.SHA256()}
 		if sw.sha == "" {
 			return nil, fmt.Errorf("%s: package %s: wheel %s has no sha256 hash (only %s); forge verifies wheels by sha256: %w",
-				o.Lock, s.Package.ID(), s.Wheel.FileName(), hashNames(s.Wheel.Hashes), ErrUsage)
+				o.Lock, s.Package.ID(), s.Wheel.FileName(), HashNames(s.Wheel.Hashes), ErrUsage)
 		}
 		en, err := w.Store.Get(ctx, sw.sha)
 		switch {

@@ -82,7 +82,7 @@ func mustDo(t *testing.T, err error) {
 // editLock rewrites a lock file's packages into a new file in dir.
 func editLock(t *testing.T, dir, src string, edit func(l *lockfile.Lock)) string {
 	t.Helper()
-	l, err := readLock(src)
+	l, err := ReadLock(src)
 	mustDo(t, err)
 	edit(l)
 	return writeLock(t, dir, l)

@@ -45,7 +45,7 @@ func lockedSource(o SyncOptions, s lockfile.Selected) (wheelSource, error) {
 	name := s.Wheel.FileName()
 	what := fmt.Sprintf("%s: package %s: wheel %s", o.Lock, s.Package.ID(), name)
 	var tried []string
-	if local := localWheel(filepath.Dir(o.Lock), s.Wheel); local != "" {
+	if local := LocalWheel(filepath.Dir(o.Lock), s.Wheel); local != "" {
 		if regularFile(local) {
 			return wheelSource{file: local}, nil
 		}
@@ -134,7 +134,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 	g.SetLimit(runtime.NumCPU())
 	for _, sw := range missing {
 		g.Go(func() error {
-			_, err := verifyLocked(gctx, o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file)
+			_, err := VerifyLocked(gctx, o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file)
 			return err
 		})
 	}
@@ -150,7 +150,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 		return err
 	}
 	for i, sw := range missing {
-		if err := lockedIngested(o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file, res[i].Entry); err != nil {
+		if err := LockedIngested(o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file, res[i].Entry); err != nil {
 			return err
 		}
 		sw.entry, sw.fresh = res[i].Entry, true
