@@ -41,7 +41,11 @@ var layerRules = []struct {
 	{"sbom", []string{"abi", "wheel"}},
 	// The one package that ties them together, and its only users.
 	{"workspace", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel"}},
-	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace"}},
+	// Its command packages: each builds on the core, none on another's
+	// internals; only cmd imports them.
+	{"workspace/abireport", []string{"abi", "lockfile", "probe", "store", "wheel", "workspace"}},
+	{"workspace/internal/wstest", []string{"abi", "fixtures", "lockfile", "probe", "workspace"}},
+	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport"}},
 	// Test support, benchmarks and end-to-end suites: they drive the forge
 	// binary or the lower packages, never workspace.
 	{"fixtures", []string{"abi", "probe", "wheel", "fixtures/realstack"}},
@@ -235,6 +239,8 @@ func TestLayeringRules(t *testing.T) {
 		{"reliability", "workspace", false},
 		{"cmd/forge", "workspace", true},
 		{"workspace", "store", true},
+		{"workspace/abireport", "workspace", true},
+		{"workspace", "workspace/abireport", false},
 		{"reliability/crash", "reliability", true},
 		{"fixtures/cmd/demo-wheels", "fixtures", true},
 		{"fixtures/realstack", "fixtures", false},

@@ -14,6 +14,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/atomicfile"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/abireport"
 )
 
 func init() { register(newABICmd) }
@@ -141,7 +142,7 @@ func runABICheck(ctx context.Context, app *App, targets []string, o abiCheckOpti
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.ABICheck(ctx, workspace.ABICheckOptions{Targets: targets, Hosts: hosts, Python: o.Python, Policy: abi.Policy(o.Policy)})
+	rep, err := abireport.Check(ctx, ws, abireport.CheckOptions{Targets: targets, Hosts: hosts, Python: o.Python, Policy: abi.Policy(o.Policy)})
 	if err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ func runABICheck(ctx context.Context, app *App, targets []string, o abiCheckOpti
 
 // abiExit is the outcome of a printed check or matrix: exit 3 on a refusal,
 // or on a warning with --enforce.
-func abiExit(app *App, s workspace.ABISummary, enforce bool, what string) error {
+func abiExit(app *App, s abireport.Summary, enforce bool, what string) error {
 	switch {
 	case s.Refuse > 0:
 		return reported(app, fmt.Errorf("%d %s(s) refuse: %w", s.Refuse, what, abi.ErrIncompatible))
@@ -170,7 +171,7 @@ func abiVerdictWord(v string) string {
 	return v
 }
 
-func printABICheck(w io.Writer, rep *workspace.ABICheckReport, verbose bool) {
+func printABICheck(w io.Writer, rep *abireport.CheckReport, verbose bool) {
 	for i, wh := range rep.Wheels {
 		if i > 0 {
 			fmt.Fprintln(w)
@@ -289,7 +290,7 @@ func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.ABIMatrix(ctx, workspace.ABIMatrixOptions{Env: o.Env, WheelsDir: o.Wheels, Lock: o.Lock, Profiles: o.Profiles, Policy: abi.Policy(o.Policy)})
+	rep, err := abireport.Matrix(ctx, ws, abireport.MatrixOptions{Env: o.Env, WheelsDir: o.Wheels, Lock: o.Lock, Profiles: o.Profiles, Policy: abi.Policy(o.Policy)})
 	if err != nil {
 		return err
 	}
@@ -312,7 +313,7 @@ func runABIMatrix(ctx context.Context, app *App, o abiMatrixOptions) error {
 		for i, nc := range rep.NotCheckable {
 			names[i] = nc.Name + " " + nc.Version + " (" + nc.Wheel + ")"
 		}
-		return reported(app, fmt.Errorf("%d locked wheel(s) not checkable: %s: %w", n, strings.Join(names, ", "), workspace.ErrNotCheckable))
+		return reported(app, fmt.Errorf("%d locked wheel(s) not checkable: %s: %w", n, strings.Join(names, ", "), abireport.ErrNotCheckable))
 	}
 	return abiExit(app, rep.Summary, o.Enforce, "cell")
 }
@@ -324,7 +325,7 @@ func abiWriteFile(path string, data []byte) error {
 	return atomicfile.Write(path, data, 0o644, atomicfile.Durable)
 }
 
-func abiRowLabel(r workspace.ABIMatrixRow) string {
+func abiRowLabel(r abireport.MatrixRow) string {
 	s := r.Name + " " + r.Version
 	if r.Layer != "" {
 		s += " [" + r.Layer + "]"
@@ -335,7 +336,7 @@ func abiRowLabel(r workspace.ABIMatrixRow) string {
 	return s
 }
 
-func printABIMatrix(w io.Writer, rep *workspace.ABIMatrixReport) {
+func printABIMatrix(w io.Writer, rep *abireport.MatrixReport) {
 	switch {
 	case rep.Env != "":
 		fmt.Fprintf(w, "environment %s under %s\n", rep.Env, rep.Policy)

@@ -1,4 +1,4 @@
-package workspace
+package abireport
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // ErrNotCheckable: a locked wheel is neither in the store (by its sha256)
@@ -31,8 +32,8 @@ type NotCheckable struct {
 // its content must have the lock's sha256 (and size, when given), else the
 // error wraps store.ErrCorrupt and nothing is ingested. A wheel with
 // neither is returned in skipped. provided are the libraries of all rows.
-func (w *Workspace) lockMatrixItems(ctx context.Context, lockPath string) (items []matrixItem, provided abi.CheckOptions, skipped []NotCheckable, err error) {
-	l, err := ReadLock(lockPath)
+func lockMatrixItems(ctx context.Context, w *workspace.Workspace, lockPath string) (items []matrixItem, provided abi.CheckOptions, skipped []NotCheckable, err error) {
+	l, err := workspace.ReadLock(lockPath)
 	if err != nil {
 		return nil, abi.CheckOptions{}, nil, err
 	}
@@ -48,13 +49,13 @@ func (w *Workspace) lockMatrixItems(ctx context.Context, lockPath string) (items
 			skip := NotCheckable{Name: p.Name, Version: p.Version, Wheel: wh.FileName()}
 			sha := wh.SHA256()
 			if sha == "" {
-				skip.Reason = "the lock gives no sha256 for it (only " + HashNames(wh.Hashes) + ")"
+				skip.Reason = "the lock gives no sha256 for it (only " + workspace.HashNames(wh.Hashes) + ")"
 				skipped = append(skipped, skip)
 				continue
 			}
 			en, err := w.Store.Get(ctx, sha)
 			if errors.Is(err, store.ErrNotFound) {
-				local := LocalWheel(base, wh)
+				local := workspace.LocalWheel(base, wh)
 				if local == "" {
 					skip.Reason = "not in the store, and the lock gives no local path to it"
 					if wh.URL != "" {
@@ -68,29 +69,29 @@ func (w *Workspace) lockMatrixItems(ctx context.Context, lockPath string) (items
 					skipped = append(skipped, skip)
 					continue
 				}
-				en, err = w.ingestLocked(ctx, lockPath, p, wh, local)
+				en, err = ingestLocked(ctx, w, lockPath, p, wh, local)
 			}
 			if err != nil {
 				return nil, abi.CheckOptions{}, nil, err
 			}
 			fps = append(fps, &en.Fingerprint)
-			items = append(items, matrixItem{row: ABIMatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: layer, File: wh.FileName()}, fp: &en.Fingerprint, entry: en})
+			items = append(items, matrixItem{row: MatrixRow{Name: en.Name, Version: en.Version, Entry: en.SHA256, Layer: layer, File: wh.FileName()}, fp: &en.Fingerprint, entry: en})
 		}
 	}
-	return items, ShippedLibs(fps...), skipped, nil
+	return items, workspace.ShippedLibs(fps...), skipped, nil
 }
 
 // ingestLocked hashes a locked wheel's local file and ingests it only when
 // it is what the lock says it is.
-func (w *Workspace) ingestLocked(ctx context.Context, lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string) (*store.Entry, error) {
-	if _, err := VerifyLocked(ctx, lockPath, p, wh, local); err != nil {
+func ingestLocked(ctx context.Context, w *workspace.Workspace, lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string) (*store.Entry, error) {
+	if _, err := workspace.VerifyLocked(ctx, lockPath, p, wh, local); err != nil {
 		return nil, err
 	}
 	res, err := w.Store.Ingest(ctx, local)
 	if err != nil {
 		return nil, fmt.Errorf("%s: package %s: wheel %s: %w", lockPath, p.ID(), local, err)
 	}
-	if err := LockedIngested(lockPath, p, wh, local, res.Entry); err != nil {
+	if err := workspace.LockedIngested(lockPath, p, wh, local, res.Entry); err != nil {
 		return nil, err
 	}
 	return res.Entry, nil

@@ -1,4 +1,4 @@
-package workspace
+package abireport
 
 import (
 	"bytes"
@@ -15,79 +15,19 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
-
-// abiTestWheels writes the wheels of the ABI tests into dir, by short name:
-//
-//	pure   purepkg 1.0, py3-none-any
-//	glibc  glibcpkg 1.0, cp311 manylinux_2_34: an extension needing GLIBC_2.34
-//	cuda   cudapkg 1.0, cp311 manylinux_2_17: an extension needing
-//	       libcudart.so.12 (shipped) with a sm_80 cubin
-func abiTestWheels(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	if !fixtures.HaveGCC() {
-		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
-	}
-	build := t.TempDir()
-	read := func(p string, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
-	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
-	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
-		fixtures.SharedObject{Link: []string{"libcudart.so.12"}}))
-	wheels := map[string]fixtures.Wheel{
-		"pure": fixtures.PurePackage("purepkg", "1.0"),
-		"glibc": {Name: "glibcpkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_34_x86_64",
-			Files: []fixtures.File{{Name: "glibcpkg/__init__.py", Data: []byte("")}, {Name: "glibcpkg/_ext.so", Data: glibc, Mode: 0o755}}},
-		"cuda": {Name: "cudapkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_17_x86_64",
-			Files: []fixtures.File{{Name: "cudapkg/__init__.py", Data: []byte("")}, {Name: "cudapkg/_gpu.so", Data: gpu, Mode: 0o755},
-				{Name: "cudapkg/lib/libcudart.so.12", Data: cudart, Mode: 0o755}}},
-	}
-	out := map[string]string{}
-	for k, w := range wheels {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = p
-	}
-	return out
-}
-
-// abiFleetDir writes the fleet's host profiles into a directory.
-func abiFleetDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, n := range fixtures.ProfileNames() {
-		b, err := fixtures.ProfileJSON(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 func TestABICheck(t *testing.T) {
 	ctx := context.Background()
-	wheels := abiTestWheels(t, t.TempDir())
-	fleet := abiFleetDir(t)
-	hosts, err := LoadProfiles([]string{fleet})
+	wheels := wstest.ABIWheels(t, t.TempDir())
+	fleet := wstest.FleetDir(t)
+	hosts, err := workspace.LoadProfiles([]string{fleet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := testWorkspace(t)
+	ws := wstest.Workspace(t)
 	tests := []struct {
 		wheel  string
 		policy abi.Policy
@@ -113,7 +53,7 @@ func TestABICheck(t *testing.T) {
 	for _, tt := range tests {
 		name := tt.wheel + "/" + cmp.Or(string(tt.policy), "default")
 		t.Run(name, func(t *testing.T) {
-			rep, err := ws.ABICheck(ctx, ABICheckOptions{Targets: []string{wheels[tt.wheel]}, Hosts: hosts, Policy: tt.policy})
+			rep, err := Check(ctx, ws, CheckOptions{Targets: []string{wheels[tt.wheel]}, Hosts: hosts, Policy: tt.policy})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,12 +89,12 @@ func TestABICheck(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fromFile, err := ws.ABICheck(ctx, ABICheckOptions{Targets: []string{wheels["cuda"]}, Hosts: hosts})
+		fromFile, err := Check(ctx, ws, CheckOptions{Targets: []string{wheels["cuda"]}, Hosts: hosts})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, target := range []string{"cudapkg", "CudaPkg==1.0"} {
-			rep, err := ws.ABICheck(ctx, ABICheckOptions{Targets: []string{target, "purepkg"}, Hosts: hosts})
+			rep, err := Check(ctx, ws, CheckOptions{Targets: []string{target, "purepkg"}, Hosts: hosts})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +114,7 @@ func TestABICheck(t *testing.T) {
 	t.Run("this host when no profile", func(t *testing.T) {
 		ws.Host = fixtures.Profile("musl-1.2")
 		defer func() { ws.Host = nil }()
-		rep, err := ws.ABICheck(ctx, ABICheckOptions{Targets: []string{wheels["glibc"]}})
+		rep, err := Check(ctx, ws, CheckOptions{Targets: []string{wheels["glibc"]}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,19 +124,19 @@ func TestABICheck(t *testing.T) {
 	})
 	errTests := []struct {
 		name string
-		o    ABICheckOptions
+		o    CheckOptions
 		want error
 	}{
-		{"no targets", ABICheckOptions{Hosts: hosts}, ErrUsage},
-		{"bad policy", ABICheckOptions{Targets: []string{wheels["pure"]}, Hosts: hosts, Policy: "lenient"}, ErrUsage},
-		{"specifier", ABICheckOptions{Targets: []string{"cudapkg>=1"}, Hosts: hosts}, ErrUsage},
-		{"not in store", ABICheckOptions{Targets: []string{"nosuchpkg==1.0"}, Hosts: hosts}, store.ErrNotFound},
-		{"damaged wheel", ABICheckOptions{Targets: []string{abiDamaged(t, wheels["cuda"])}, Hosts: hosts}, store.ErrCorrupt},
-		{"not a wheel", ABICheckOptions{Targets: []string{abiWrite(t, "junk-1.0-py3-none-any.whl", []byte("junk"))}, Hosts: hosts}, store.ErrInvalid},
+		{"no targets", CheckOptions{Hosts: hosts}, workspace.ErrUsage},
+		{"bad policy", CheckOptions{Targets: []string{wheels["pure"]}, Hosts: hosts, Policy: "lenient"}, workspace.ErrUsage},
+		{"specifier", CheckOptions{Targets: []string{"cudapkg>=1"}, Hosts: hosts}, workspace.ErrUsage},
+		{"not in store", CheckOptions{Targets: []string{"nosuchpkg==1.0"}, Hosts: hosts}, store.ErrNotFound},
+		{"damaged wheel", CheckOptions{Targets: []string{abiDamaged(t, wheels["cuda"])}, Hosts: hosts}, store.ErrCorrupt},
+		{"not a wheel", CheckOptions{Targets: []string{abiWrite(t, "junk-1.0-py3-none-any.whl", []byte("junk"))}, Hosts: hosts}, store.ErrInvalid},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ws.ABICheck(ctx, tt.o); !errors.Is(err, tt.want) {
+			if _, err := Check(ctx, ws, tt.o); !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
@@ -223,7 +163,7 @@ func abiDamaged(t *testing.T, p string) string {
 }
 
 func TestLoadProfiles(t *testing.T) {
-	fleet := abiFleetDir(t)
+	fleet := wstest.FleetDir(t)
 	one := filepath.Join(fleet, "a100-driver535.json")
 	renamed := abiWrite(t, "other.json", []byte(`{"schema":"forge.host/v1","name":"a100-driver535","os":"linux","arch":"x86_64"}`))
 	noTags := abiWrite(t, "bare.json", []byte(`{"schema":"forge.host/v1","os":"linux","arch":"x86_64","libc":{"family":"glibc","version":"2.28"},"python":{"implementation":"cp","version":"3.12.1","abi":"cp312"}}`))
@@ -244,9 +184,9 @@ func TestLoadProfiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hosts, err := LoadProfiles(tt.paths)
+			hosts, err := workspace.LoadProfiles(tt.paths)
 			if tt.err {
-				if !errors.Is(err, ErrUsage) {
+				if !errors.Is(err, workspace.ErrUsage) {
 					t.Fatalf("err = %v, want a usage error", err)
 				}
 				return
@@ -271,10 +211,10 @@ func TestLoadProfiles(t *testing.T) {
 func TestABIMatrixWheels(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	abiTestWheels(t, dir)
-	fleet := abiFleetDir(t)
-	ws := testWorkspace(t)
-	rep, err := ws.ABIMatrix(ctx, ABIMatrixOptions{WheelsDir: dir, Profiles: []string{fleet}})
+	wstest.ABIWheels(t, dir)
+	fleet := wstest.FleetDir(t)
+	ws := wstest.Workspace(t)
+	rep, err := Matrix(ctx, ws, MatrixOptions{WheelsDir: dir, Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +240,7 @@ func TestABIMatrixWheels(t *testing.T) {
 	// h100, musl, v100 and the 4 hosts of other Pythons, warn on the
 	// cp311 no-GPU hosts and v100+a100; glibcpkg (cp311): accept on h100 and
 	// rtx4090 only.
-	want := ABISummary{Accept: 13 + 2 + 2, Warn: 3, Refuse: 4 + 4 + 7 + 4}
+	want := Summary{Accept: 13 + 2 + 2, Warn: 3, Refuse: 4 + 4 + 7 + 4}
 	if rep.Summary != want {
 		t.Errorf("summary %+v, want %+v", rep.Summary, want)
 	}
@@ -347,20 +287,20 @@ func TestABIMatrixWheels(t *testing.T) {
 
 	errTests := []struct {
 		name string
-		o    ABIMatrixOptions
+		o    MatrixOptions
 		want error
 	}{
-		{"neither env nor dir", ABIMatrixOptions{Profiles: []string{fleet}}, ErrUsage},
-		{"both env and dir", ABIMatrixOptions{Env: "x", WheelsDir: dir, Profiles: []string{fleet}}, ErrUsage},
-		{"no profiles", ABIMatrixOptions{WheelsDir: dir}, ErrUsage},
-		{"bad policy", ABIMatrixOptions{WheelsDir: dir, Profiles: []string{fleet}, Policy: "lenient"}, ErrUsage},
-		{"empty dir", ABIMatrixOptions{WheelsDir: t.TempDir(), Profiles: []string{fleet}}, store.ErrNotFound},
-		{"unknown env", ABIMatrixOptions{Env: "nosuchenv", Profiles: []string{fleet}}, store.ErrNotFound},
-		{"damaged wheel", ABIMatrixOptions{WheelsDir: filepath.Dir(abiDamaged(t, filepath.Join(dir, "purepkg-1.0-py3-none-any.whl"))), Profiles: []string{fleet}}, store.ErrCorrupt},
+		{"neither env nor dir", MatrixOptions{Profiles: []string{fleet}}, workspace.ErrUsage},
+		{"both env and dir", MatrixOptions{Env: "x", WheelsDir: dir, Profiles: []string{fleet}}, workspace.ErrUsage},
+		{"no profiles", MatrixOptions{WheelsDir: dir}, workspace.ErrUsage},
+		{"bad policy", MatrixOptions{WheelsDir: dir, Profiles: []string{fleet}, Policy: "lenient"}, workspace.ErrUsage},
+		{"empty dir", MatrixOptions{WheelsDir: t.TempDir(), Profiles: []string{fleet}}, store.ErrNotFound},
+		{"unknown env", MatrixOptions{Env: "nosuchenv", Profiles: []string{fleet}}, store.ErrNotFound},
+		{"damaged wheel", MatrixOptions{WheelsDir: filepath.Dir(abiDamaged(t, filepath.Join(dir, "purepkg-1.0-py3-none-any.whl"))), Profiles: []string{fleet}}, store.ErrCorrupt},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ws.ABIMatrix(ctx, tt.o); !errors.Is(err, tt.want) {
+			if _, err := Matrix(ctx, ws, tt.o); !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
@@ -371,24 +311,24 @@ func TestABIMatrixWheels(t *testing.T) {
 // parent's, nearest winning) from their stored fingerprints, under its
 // abi_policy.
 func TestABIMatrixEnv(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	dir := t.TempDir()
-	wheels := abiTestWheels(t, dir)
-	fleet := abiFleetDir(t)
-	ws := testWorkspace(t)
+	wheels := wstest.ABIWheels(t, dir)
+	fleet := wstest.FleetDir(t)
+	ws := wstest.Workspace(t)
 	ws.Log = &bytes.Buffer{}
 	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Create(ctx, CreateOptions{Name: "base", Python: "3.12", WithoutPip: true}); err != nil {
+	if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "base", Python: "3.12", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Create(ctx, CreateOptions{Name: "app", Parent: "base", WithoutPip: true}); err != nil {
+	if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "app", Parent: "base", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	for _, in := range []InstallOptions{
+	for _, in := range []workspace.InstallOptions{
 		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
 		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
 	} {
@@ -418,7 +358,7 @@ func TestABIMatrixEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, err := ws.ABIMatrix(ctx, ABIMatrixOptions{Env: "app", Profiles: profiles, Policy: tt.policy})
+			rep, err := Matrix(ctx, ws, MatrixOptions{Env: "app", Profiles: profiles, Policy: tt.policy})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package workspace
+package abireport
 
 import (
 	"bytes"
@@ -14,37 +14,26 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
-
-func writeLock(t *testing.T, dir string, l *lockfile.Lock) string {
-	t.Helper()
-	data, err := lockfile.Marshal(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "pylock.toml")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func TestABIMatrixLock(t *testing.T) {
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Workspace(t)
 	ws.Log = &bytes.Buffer{}
-	wheels := lockTestEnv(t, ws)
-	fleet := abiFleetDir(t)
-	l, err := ws.Lock(ctx, LockOptions{Env: "app", Profiles: []string{fleet}})
+	wheels := wstest.LockEnv(t, ws)
+	fleet := wstest.FleetDir(t)
+	l, err := ws.Lock(ctx, workspace.LockOptions{Env: "app", Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lockPath := writeLock(t, t.TempDir(), l)
+	lockPath := wstest.WriteLock(t, t.TempDir(), l)
 
 	// The verdicts of the lock's wheels are those forge lock recorded.
-	check := func(t *testing.T, ws *Workspace, lockPath string) *ABIMatrixReport {
+	check := func(t *testing.T, ws *workspace.Workspace, lockPath string) *MatrixReport {
 		t.Helper()
-		rep, err := ws.ABIMatrix(ctx, ABIMatrixOptions{Lock: lockPath, Profiles: []string{fleet}})
+		rep, err := Matrix(ctx, ws, MatrixOptions{Lock: lockPath, Profiles: []string{fleet}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +56,7 @@ func TestABIMatrixLock(t *testing.T) {
 	t.Run("from the store", func(t *testing.T) { check(t, ws, lockPath) })
 
 	t.Run("ingested from the locked paths", func(t *testing.T) {
-		fresh := testWorkspace(t)
+		fresh := wstest.Workspace(t)
 		fresh.Log = &bytes.Buffer{}
 		check(t, fresh, lockPath)
 		for _, p := range l.Packages {
@@ -97,9 +86,9 @@ func TestABIMatrixLock(t *testing.T) {
 			wh.Path = "wheels/" + wh.Name
 			p.Wheels = []lockfile.Wheel{wh}
 		}
-		fresh := testWorkspace(t)
+		fresh := wstest.Workspace(t)
 		fresh.Log = &bytes.Buffer{}
-		check(t, fresh, writeLock(t, dir, &rel))
+		check(t, fresh, wstest.WriteLock(t, dir, &rel))
 	})
 
 	t.Run("a file that is not what the lock says is an integrity failure", func(t *testing.T) {
@@ -112,9 +101,9 @@ func TestABIMatrixLock(t *testing.T) {
 		wh := bad.Packages[2].Wheels[0]
 		wh.Path = other
 		bad.Packages[2].Wheels = []lockfile.Wheel{wh}
-		fresh := testWorkspace(t)
+		fresh := wstest.Workspace(t)
 		fresh.Log = &bytes.Buffer{}
-		_, err = fresh.ABIMatrix(ctx, ABIMatrixOptions{Lock: writeLock(t, t.TempDir(), &bad), Profiles: []string{fleet}})
+		_, err = Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &bad), Profiles: []string{fleet}})
 		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "package purepkg 1.0: wheel "+other+": sha256 ") || !strings.Contains(err.Error(), "the lock says "+wh.SHA256()) {
 			t.Fatalf("error %v", err)
 		}
@@ -133,9 +122,9 @@ func TestABIMatrixLock(t *testing.T) {
 		remote := *l
 		remote.Packages = append(slices.Clone(l.Packages), lockfile.Package{Name: "remotepkg", Version: "2.0", Wheels: []lockfile.Wheel{{
 			URL: "https://example.invalid/remotepkg-2.0-py3-none-any.whl", Hashes: map[string]string{"sha256": strings.Repeat("0", 64)}}}})
-		fresh := testWorkspace(t)
+		fresh := wstest.Workspace(t)
 		fresh.Log = &bytes.Buffer{}
-		rep, err := fresh.ABIMatrix(ctx, ABIMatrixOptions{Lock: writeLock(t, t.TempDir(), &remote), Profiles: []string{fleet}, Policy: abi.WarnABI})
+		rep, err := Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &remote), Profiles: []string{fleet}, Policy: abi.WarnABI})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,14 +154,14 @@ func TestABIMatrixLock(t *testing.T) {
 			kind error
 		}{
 			{filepath.Join(t.TempDir(), "missing.toml"), store.ErrNotFound},
-			{"../lockfile/testdata/bad-truncated.toml", lockfile.ErrInvalid},
-			{"../lockfile/testdata/bad-lock-version-2.toml", lockfile.ErrUnsupported},
+			{"../../lockfile/testdata/bad-truncated.toml", lockfile.ErrInvalid},
+			{"../../lockfile/testdata/bad-lock-version-2.toml", lockfile.ErrUnsupported},
 		} {
-			if _, err := ws.ABIMatrix(ctx, ABIMatrixOptions{Lock: tc.file, Profiles: []string{fleet}}); !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.file) {
+			if _, err := Matrix(ctx, ws, MatrixOptions{Lock: tc.file, Profiles: []string{fleet}}); !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.file) {
 				t.Errorf("%s: %v, want %v naming the file", tc.file, err, tc.kind)
 			}
 		}
-		if _, err := ws.ABIMatrix(ctx, ABIMatrixOptions{Lock: lockPath, Env: "app", Profiles: []string{fleet}}); !errors.Is(err, ErrUsage) {
+		if _, err := Matrix(ctx, ws, MatrixOptions{Lock: lockPath, Env: "app", Profiles: []string{fleet}}); !errors.Is(err, workspace.ErrUsage) {
 			t.Errorf("--lock with --env: %v", err)
 		}
 	})

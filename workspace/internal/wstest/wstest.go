@@ -1,0 +1,140 @@
+// Package wstest holds what the tests of workspace's command packages
+// share: a workspace in a throw-away home, and skipping without Python.
+package wstest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/lockfile"
+	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/workspace"
+)
+
+// NeedPython skips tb unless Python xy is installed.
+func NeedPython(tb testing.TB, xy string) {
+	tb.Helper()
+	if _, err := probe.FindPython(xy); err != nil {
+		tb.Skipf("Python %s is not installed here: %v", xy, err)
+	}
+}
+
+// Workspace opens a workspace in a new temporary home, closed when the
+// test ends.
+func Workspace(tb testing.TB) *workspace.Workspace {
+	tb.Helper()
+	ws, err := workspace.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// ABIWheels writes the wheels of the ABI tests into dir, by short name:
+//
+//	pure   purepkg 1.0, py3-none-any
+//	glibc  glibcpkg 1.0, cp311 manylinux_2_34: an extension needing GLIBC_2.34
+//	cuda   cudapkg 1.0, cp311 manylinux_2_17: an extension needing
+//	       libcudart.so.12 (shipped) with a sm_80 cubin
+func ABIWheels(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	if !fixtures.HaveGCC() {
+		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
+	}
+	build := t.TempDir()
+	read := func(p string, err error) []byte {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
+	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
+	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
+		fixtures.SharedObject{Link: []string{"libcudart.so.12"}}))
+	wheels := map[string]fixtures.Wheel{
+		"pure": fixtures.PurePackage("purepkg", "1.0"),
+		"glibc": {Name: "glibcpkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_34_x86_64",
+			Files: []fixtures.File{{Name: "glibcpkg/__init__.py", Data: []byte("")}, {Name: "glibcpkg/_ext.so", Data: glibc, Mode: 0o755}}},
+		"cuda": {Name: "cudapkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_17_x86_64",
+			Files: []fixtures.File{{Name: "cudapkg/__init__.py", Data: []byte("")}, {Name: "cudapkg/_gpu.so", Data: gpu, Mode: 0o755},
+				{Name: "cudapkg/lib/libcudart.so.12", Data: cudart, Mode: 0o755}}},
+	}
+	out := map[string]string{}
+	for k, w := range wheels {
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[k] = p
+	}
+	return out
+}
+
+// FleetDir writes the fleet's host profiles into a directory.
+func FleetDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range fixtures.ProfileNames() {
+		b, err := fixtures.ProfileJSON(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// WriteLock writes l as dir/pylock.toml and returns its path.
+func WriteLock(t *testing.T, dir string, l *lockfile.Lock) string {
+	t.Helper()
+	data, err := lockfile.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "pylock.toml")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// LockEnv makes base (purepkg 0.9, glibcpkg) and app on it (purepkg
+// 1.0, cudapkg) with real Python 3.12, and returns the wheel files.
+func LockEnv(t *testing.T, ws *workspace.Workspace) map[string]string {
+	t.Helper()
+	NeedPython(t, "3.12")
+	ctx := context.Background()
+	wheels := ABIWheels(t, t.TempDir())
+	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wheels["older"] = older
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+		if _, err := ws.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range []workspace.InstallOptions{
+		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
+		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
+	} {
+		if _, err := ws.Install(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return wheels
+}
