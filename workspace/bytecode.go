@@ -32,7 +32,7 @@ func (w *Workspace) dropBytecode(ctx context.Context, layer string, venv linker.
 			src := filepath.Join(venv.Root, filepath.FromSlash(o.Path))
 			mirror := filepath.Join(cache, src)
 			if strings.HasSuffix(src, ".py") {
-				pycs, _ := filepath.Glob(filepath.Join(filepath.Dir(mirror), globEscape(strings.TrimSuffix(filepath.Base(src), ".py"))+".*.pyc"))
+				pycs, _ := filepath.Glob(filepath.Join(filepath.Dir(mirror), GlobEscape(strings.TrimSuffix(filepath.Base(src), ".py"))+".*.pyc"))
 				for _, p := range pycs {
 					os.Remove(p)
 				}
@@ -78,7 +78,7 @@ func majorMinor(version string) string {
 	return parts[0] + "." + parts[1]
 }
 
-func globEscape(s string) string {
+func GlobEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
 	return r.Replace(s)
 }

@@ -60,7 +60,7 @@ func (c *Completer) Packages(ctx context.Context, env string, which Layers) ([]s
 	case LocalLayer:
 		layers = []string{row.Name}
 	case GlobalOnly:
-		layers = []string{GlobalLayer(pyXY(row.PythonVersion))}
+		layers = []string{GlobalLayer(PyXY(row.PythonVersion))}
 	case VisibleLayers:
 		seen := map[string]bool{}
 		for r := row; r != nil && !seen[r.Name]; {
@@ -73,7 +73,7 @@ func (c *Completer) Packages(ctx context.Context, env string, which Layers) ([]s
 				return nil, err
 			}
 		}
-		layers = append(layers, GlobalLayer(pyXY(row.PythonVersion)))
+		layers = append(layers, GlobalLayer(PyXY(row.PythonVersion)))
 	}
 	set := map[string]bool{}
 	for _, l := range layers {

@@ -31,7 +31,7 @@ func (w *Workspace) applyDistutilsShim(ctx context.Context, env, value string) (
 	if err != nil {
 		return nil, err
 	}
-	lock, err := w.Store.LockEnv(ctx, e.Name, w.waiting("environment "+e.Name))
+	lock, err := w.Store.LockEnv(ctx, e.Name, w.Waiting("environment "+e.Name))
 	if err != nil {
 		return nil, err
 	}

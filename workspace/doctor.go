@@ -187,11 +187,11 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 		if err := p.apply(ctx, w); err != nil {
 			f.Error = err.Error()
 			rep.Failed = append(rep.Failed, f)
-			w.logf("fix failed: %s: %v", f.Description, err)
+			w.Logf("fix failed: %s: %v", f.Description, err)
 			continue
 		}
 		rep.Applied = append(rep.Applied, f)
-		w.logf("fixed: %s", f.Description)
+		w.Logf("fixed: %s", f.Description)
 	}
 	// Check again; integrity findings need no second hashing pass: nothing
 	// repairs them.
@@ -251,7 +251,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 			locks[i].Unlock()
 		}
 	}
-	gc, err := w.Store.LockGC(ctx, true, w.waiting("the store (an install or gc is running)"))
+	gc, err := w.Store.LockGC(ctx, true, w.Waiting("the store (an install or gc is running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[stri
 		return nil, err
 	}
 	for _, l := range slices.Sorted(maps.Keys(set)) {
-		lk, err := w.Store.LockLayer(ctx, store.LayerKey(l), w.waiting("layer "+l))
+		lk, err := w.Store.LockLayer(ctx, store.LayerKey(l), w.Waiting("layer "+l))
 		if err != nil {
 			unlock()
 			return nil, err

@@ -109,7 +109,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 	var plans []abiPlan
 	usedGlobals := map[string]bool{}
 	for _, row := range envs {
-		usedGlobals[GlobalLayer(pyXY(row.PythonVersion))] = true
+		usedGlobals[GlobalLayer(PyXY(row.PythonVersion))] = true
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
@@ -182,7 +182,7 @@ func (c *abiDoctor) globalPlan(ctx context.Context, l string) abiPlan {
 	xy, _ := store.LayerKey(l).XY()
 	p := abiPlan{env: ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}, policy: abi.DefaultPolicy,
 		layers: []abiLayer{{l, "GLOBAL"}}}
-	p.py, p.err = c.w.pythonXY(ctx, xy)
+	p.py, p.err = c.w.PythonXY(ctx, xy)
 	if p.err == nil {
 		p.host, p.err = c.w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
 	}
@@ -390,7 +390,7 @@ func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, e
 	if h, ok := cache[e.Python]; ok {
 		return h, nil
 	}
-	h, err := w.hostFor(e)
+	h, err := w.HostFor(e)
 	if err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 	rep := &ABIReport{Envs: []ABIEnv{}}
 	usedGlobals := map[string]bool{}
 	for _, row := range envs {
-		usedGlobals[GlobalLayer(pyXY(row.PythonVersion))] = true
+		usedGlobals[GlobalLayer(PyXY(row.PythonVersion))] = true
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
@@ -263,7 +263,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 		for _, l := range globals {
 			xy := strings.TrimPrefix(l, "GLOBAL/")
 			ae := ABIEnv{Env: l, Python: xy, Packages: []ABIPackage{}}
-			py, err := w.pythonXY(ctx, xy)
+			py, err := w.PythonXY(ctx, xy)
 			var host *abi.Host
 			if err == nil {
 				host, err = w.cachedHost(hosts, &Env{EnvRow: store.EnvRow{Python: py.Executable}, Py: py})

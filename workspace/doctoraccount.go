@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
@@ -90,43 +89,6 @@ func envPopulated(dir string) bool {
 	return false
 }
 
-// storeTarget returns the entry digest a link target lies in (an entry or
-// its shared layout), or "".
-func (w *Workspace) storeTarget(target string) string {
-	for _, root := range []string{w.Store.EntriesDir(), w.Store.ViewsDir()} {
-		if r, err := filepath.Rel(root, target); err == nil && r != "." && !strings.HasPrefix(r, "..") {
-			sha, _, _ := strings.Cut(filepath.ToSlash(r), "/")
-			return sha
-		}
-	}
-	return ""
-}
-
-// linkedEntries returns the digests of the entries that links in any
-// layer directory (recorded or not: envs/* and global/*) point into.
-func (w *Workspace) linkedEntries() map[string]bool {
-	out := map[string]bool{}
-	roots, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
-	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
-	for _, root := range append(roots, globals...) {
-		sites, _ := filepath.Glob(filepath.Join(root, "lib", "python*", "site-packages"))
-		for _, top := range append(sites, filepath.Join(root, "bin")) {
-			filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.Type()&fs.ModeSymlink == 0 {
-					return nil
-				}
-				if t, err := os.Readlink(p); err == nil {
-					if sha := w.storeTarget(absTarget(p, t)); sha != "" {
-						out[sha] = true
-					}
-				}
-				return nil
-			})
-		}
-	}
-	return out
-}
-
 // accountFor adds the summary issue when anything on disk is in use but
 // unrecorded. Doctor without --fix takes no lock: a command running
 // meanwhile commits its rows before it makes what they describe (an
@@ -167,16 +129,16 @@ func (w *Workspace) installedHere(p, target, site string, s *scanState) bool {
 	if !strings.HasSuffix(site, "site-packages") {
 		return false
 	}
-	sha := w.storeTarget(absTarget(p, target))
+	sha := w.StoreTarget(AbsTarget(p, target))
 	if sha == "" {
 		return false
 	}
 	for k := range s.manifests {
-		if k[1] == sha && w.layerRoot(s, k[0]) != "" && within(p, w.layerRoot(s, k[0])) {
+		if k[1] == sha && w.layerRoot(s, k[0]) != "" && Within(p, w.layerRoot(s, k[0])) {
 			return false // recorded here, in some state: the fixes handle it
 		}
 	}
-	di, err := findDistInfo(w.Store.EntryDir(sha))
+	di, err := FindDistInfo(w.Store.EntryDir(sha))
 	if err != nil {
 		return false
 	}
@@ -204,32 +166,4 @@ func (w *Workspace) accountedNow(ctx context.Context, s *scanState, is Issue) bo
 		return err == nil && ok || gone(filepath.Join(w.layerRoot(s, is.Env), filepath.FromSlash(is.Path)))
 	}
 	return false
-}
-
-// hardLinkedOut reports whether a file of an entry directory, outside its
-// .dist-info (whose files the shared layout hard-links), has another hard
-// link: an environment installed with --link-mode hardlink uses it, which
-// no symlink shows.
-func hardLinkedOut(dir string) bool {
-	found := false
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || found {
-			found = true // unreadable: when in doubt, it is in use
-			return filepath.SkipAll
-		}
-		if d.IsDir() && strings.HasSuffix(d.Name(), ".dist-info") {
-			return filepath.SkipDir
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
-				found = true
-				return filepath.SkipAll
-			}
-		}
-		return nil
-	})
-	return found
 }

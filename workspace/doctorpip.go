@@ -54,7 +54,7 @@ func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
 // link into the store there is a crash's leftover (stray_link), which
 // --fix removes.
 func ownPip(root string) bool {
-	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "pip"))
+	dirs, _ := filepath.Glob(filepath.Join(GlobEscape(root), "lib", "python*", "site-packages", "pip"))
 	for _, d := range dirs {
 		fi, err := os.Lstat(d)
 		if err != nil || !fi.IsDir() {
@@ -74,18 +74,18 @@ func (w *Workspace) fixPip(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	pip, err := w.ingestPip(ctx, e.Name, e.Py)
+	pip, err := w.IngestPip(ctx, e.Name, e.Py)
 	if err != nil {
 		return err
 	}
 	// As relink does: what a create killed while linking pip left behind
 	// (launchers, links) is nobody's and would stand in the way.
-	strays, err := w.strays(ctx, e.Name, e.Venv, pip)
+	strays, err := w.Strays(ctx, e.Name, e.Venv, pip)
 	if err != nil {
 		return err
 	}
-	if err := removeStrays(e.Venv, strays); err != nil {
+	if err := RemoveStrays(e.Venv, strays); err != nil {
 		return err
 	}
-	return w.linkPip(ctx, e, pip)
+	return w.LinkPip(ctx, e, pip)
 }

@@ -18,9 +18,9 @@ const forgetReplacedAction = "forget_replaced"
 // forge installed in the layer at root under the project of m, or "" when
 // there is none. Its .dist-info says so: INSTALLER is not "forge".
 func replacedBy(root string, m store.Manifest) string {
-	dirs, _ := filepath.Glob(filepath.Join(globEscape(root), "lib", "python*", "site-packages", "*.dist-info"))
+	dirs, _ := filepath.Glob(filepath.Join(GlobEscape(root), "lib", "python*", "site-packages", "*.dist-info"))
 	for _, d := range dirs {
-		if md, ok := foreignMetadata(d); ok && wheel.NormalizeName(md.Name) == m.NormName {
+		if md, ok := ForeignMetadata(d); ok && wheel.NormalizeName(md.Name) == m.NormName {
 			return md.Name + " " + md.Version
 		}
 	}

@@ -207,14 +207,14 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		s.rep.EntriesScanned++
 		if uses[e.SHA256] != e.Refs {
 			s.add(Issue{Kind: KindRefcount, Entry: e.SHA256, fix: recount,
-				Message: fmt.Sprintf("%s %s (%s): refcount %d, but %d manifest(s) name it", e.Name, e.Version, short(e.SHA256), e.Refs, uses[e.SHA256])})
+				Message: fmt.Sprintf("%s %s (%s): refcount %d, but %d manifest(s) name it", e.Name, e.Version, Short(e.SHA256), e.Refs, uses[e.SHA256])})
 		}
 		if _, err := os.Lstat(w.Store.EntryDir(e.SHA256)); err != nil {
 			is := Issue{Kind: KindEntryMissing, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256),
-				Message: fmt.Sprintf("%s %s (%s): store directory is missing", e.Name, e.Version, short(e.SHA256))}
+				Message: fmt.Sprintf("%s %s (%s): store directory is missing", e.Name, e.Version, Short(e.SHA256))}
 			if uses[e.SHA256] == 0 {
 				is.fix = &fixPlan{Fix: Fix{Action: "drop_entry_row", Target: e.SHA256,
-					Description: fmt.Sprintf("drop the row of %s %s (%s): unused, its directory is gone", e.Name, e.Version, short(e.SHA256))}, entry: e.SHA256}
+					Description: fmt.Sprintf("drop the row of %s %s (%s): unused, its directory is gone", e.Name, e.Version, Short(e.SHA256))}, entry: e.SHA256}
 			} else {
 				is.Message += fmt.Sprintf("; %d environment(s) use it: install %s again to restore it", uses[e.SHA256], e.Filename)
 			}
@@ -243,7 +243,7 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	}
 	for _, r := range results {
 		e := r.entry
-		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
+		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(e.SHA256))
 		if r.err != nil {
 			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error(), fix: w.reingestPlan(ctx, e)})
 			continue
@@ -284,16 +284,16 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		}
 		p := filepath.Join(w.Store.EntriesDir(), d)
 		if linked == nil {
-			linked = w.linkedEntries()
+			linked = w.LinkedEntries()
 		}
-		if linked[d] || hardLinkedOut(p) {
+		if linked[d] || HardLinkedOut(p) {
 			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: p,
 				Message: fmt.Sprintf("store directory %s has no row, but environments link into it: it is never removed", p)})
 			continue
 		}
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
-			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + Short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
 	}
 	views, err := w.Store.ViewDirs()
 	if err != nil {
@@ -304,7 +304,7 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 			continue // an orphan entry directory's fix removes its views too
 		}
 		if linked == nil {
-			linked = w.linkedEntries()
+			linked = w.LinkedEntries()
 		}
 		if linked[d] {
 			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: filepath.Join(w.Store.ViewsDir(), d),
@@ -314,20 +314,20 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		p := filepath.Join(w.Store.ViewsDir(), d)
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("shared layout %s has no entry row (a gc was interrupted)", p),
-			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove the shared layout of " + short(d)}, entry: d}})
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove the shared layout of " + Short(d)}, entry: d}})
 	}
 	return nil
 }
 
 func (w *Workspace) scanStaging(s *scanState, o DoctorOptions) error {
-	items, err := w.staleStaging(o.StaleAfter, o.Now)
+	items, err := w.StaleStaging(o.StaleAfter, o.Now)
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		s.add(Issue{Kind: KindStaleStaging, Path: it.path,
-			Message: fmt.Sprintf("%s is %s old: left by an interrupted ingest, gc or create", it.path, it.age.Round(time.Second)),
-			fix:     &fixPlan{Fix: Fix{Action: "remove_staging", Target: it.path, Description: "remove " + it.path}, staging: it}})
+		s.add(Issue{Kind: KindStaleStaging, Path: it.Path,
+			Message: fmt.Sprintf("%s is %s old: left by an interrupted ingest, gc or create", it.Path, it.Age.Round(time.Second)),
+			fix:     &fixPlan{Fix: Fix{Action: "remove_staging", Target: it.Path, Description: "remove " + it.Path}, staging: it}})
 	}
 	return nil
 }
@@ -340,7 +340,7 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 		switch {
 		case !hasEntry:
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
-				Message: fmt.Sprintf("%s names entry %s, which has no row", label, short(m.Entry)),
+				Message: fmt.Sprintf("%s names entry %s, which has no row", label, Short(m.Entry)),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its entry is gone; install it again)"}, m: m}})
 		case !isEnv && !store.LayerKey(m.Layer).IsGlobal():
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
@@ -381,9 +381,9 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 		m, ok := s.manifests[[2]string{l.Layer, l.Entry}]
 		if !ok {
 			s.add(Issue{Kind: KindStaleLinkRow, Env: l.Layer, Entry: l.Entry, Path: l.Path,
-				Message: fmt.Sprintf("%s: path recorded for entry %s, which is not installed there", l.Path, short(l.Entry)),
+				Message: fmt.Sprintf("%s: path recorded for entry %s, which is not installed there", l.Path, Short(l.Entry)),
 				fix: &fixPlan{Fix: Fix{Action: "drop_link_rows", Target: l.Layer + ":" + l.Entry,
-					Description: fmt.Sprintf("drop the path rows of entry %s in %s", short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
+					Description: fmt.Sprintf("drop the path rows of entry %s in %s", Short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
 			continue
 		}
 		if m.State != store.StateLinked {
@@ -457,17 +457,12 @@ func (w *Workspace) linkAllowed(abs, target, root string) bool {
 		t = filepath.Join(filepath.Dir(abs), t)
 	}
 	t = filepath.Clean(t)
-	return w.intoStore(t) || within(t, root) || within(t, filepath.Join(w.Home, "envs")) || within(t, filepath.Join(w.Home, "global"))
+	return w.intoStore(t) || Within(t, root) || Within(t, filepath.Join(w.Home, "envs")) || Within(t, filepath.Join(w.Home, "global"))
 }
 
 // intoStore: a link target in an entry or in an entry's shared layout.
 func (w *Workspace) intoStore(t string) bool {
-	return within(t, w.Store.EntriesDir()) || within(t, w.Store.ViewsDir())
-}
-
-func within(p, root string) bool {
-	r, err := filepath.Rel(root, p)
-	return err == nil && r != ".." && !strings.HasPrefix(r, "../")
+	return Within(t, w.Store.EntriesDir()) || Within(t, w.Store.ViewsDir())
 }
 
 // scanTrees walks every layer's site-packages and bin for links nobody
@@ -499,7 +494,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					return nil // unreadable or vanished: not ours to judge
 				}
 				if strings.HasSuffix(p, ".forge-split") && d.IsDir() && p != top {
-					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: Rel(root, p),
 						Message: fmt.Sprintf("%s: a shared directory left half-made by an interrupted install", p),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 					return filepath.SkipDir
@@ -508,7 +503,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					// A file forge was writing (a .pth, RECORD or copy) when it
 					// was interrupted; fresh ones may belong to a running forge.
 					if fi, err := d.Info(); err == nil && fi.ModTime().Before(s.staleBefore) {
-						s.add(Issue{Kind: KindStaleStaging, Env: layer, Path: rel(root, p),
+						s.add(Issue{Kind: KindStaleStaging, Env: layer, Path: Rel(root, p),
 							Message: fmt.Sprintf("%s: a temporary file left by an interrupted forge", p),
 							fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 					}
@@ -527,13 +522,13 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 				}
 				switch {
 				case !w.linkAllowed(p, target, root):
-					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: rel(root, p),
+					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: Rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
-				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
-					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.storeTarget(absTarget(p, target)), Path: rel(root, p),
+				case w.intoStore(AbsTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
+					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.StoreTarget(AbsTarget(p, target)), Path: Rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s): its package is installed here (its .dist-info is present) but has no record; it is never removed", p, target)})
-				case w.intoStore(absTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
-					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: rel(root, p),
+				case w.intoStore(AbsTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: Rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 				}
@@ -550,34 +545,12 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 // insideOwnedDir: links inside a recorded .dist-info directory (METADATA and
 // friends) belong to it.
 func (w *Workspace) insideOwnedDir(p string, owned map[string]bool, root string) bool {
-	for d := filepath.Dir(p); within(d, root) && d != root; d = filepath.Dir(d) {
+	for d := filepath.Dir(p); Within(d, root) && d != root; d = filepath.Dir(d) {
 		if owned[d] {
 			return true
 		}
 	}
 	return false
-}
-
-func absTarget(p, target string) string {
-	if filepath.IsAbs(target) {
-		return filepath.Clean(target)
-	}
-	return filepath.Clean(filepath.Join(filepath.Dir(p), target))
-}
-
-func rel(root, p string) string {
-	r, err := filepath.Rel(root, p)
-	if err != nil {
-		return p
-	}
-	return filepath.ToSlash(r)
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 func (s *scanState) rootExists(root string) bool {

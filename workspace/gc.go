@@ -3,9 +3,11 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -61,7 +63,7 @@ type GCReport struct {
 func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	rep := &GCReport{DryRun: !o.Force, Entries: []GCEntry{}, Staging: []string{}}
 	if o.Force {
-		lk, err := w.Store.LockGC(ctx, true, w.waiting("the store (an install or doctor is running)"))
+		lk, err := w.Store.LockGC(ctx, true, w.Waiting("the store (an install or doctor is running)"))
 		if err != nil {
 			return nil, err
 		}
@@ -78,23 +80,23 @@ func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 	// of the layers' trees, only when there is something to collect.
 	var linked map[string]bool
 	if len(ents) > 0 {
-		linked = w.linkedEntries()
+		linked = w.LinkedEntries()
 	}
 	for _, e := range ents {
 		ge := GCEntry{Name: e.Name, Version: e.Version, SHA256: e.SHA256, Filename: e.Filename, Size: e.Size}
-		if linked[e.SHA256] || hardLinkedOut(w.Store.EntryDir(e.SHA256)) {
+		if linked[e.SHA256] || HardLinkedOut(w.Store.EntryDir(e.SHA256)) {
 			ge.Skipped = "environments link into it but no record says so: kept (forge doctor reports it)"
 		}
 		rep.Entries = append(rep.Entries, ge)
 		rep.TotalBytes += e.Size
 	}
-	stale, err := w.staleStaging(o.StaleAfter, o.Now)
+	stale, err := w.StaleStaging(o.StaleAfter, o.Now)
 	if err != nil {
 		return nil, err
 	}
 	if !o.Force {
 		for _, s := range stale {
-			rep.Staging = append(rep.Staging, s.path)
+			rep.Staging = append(rep.Staging, s.Path)
 		}
 		return rep, nil
 	}
@@ -114,31 +116,31 @@ func (w *Workspace) GC(ctx context.Context, o GCOptions) (*GCReport, error) {
 		ge.Removed = true
 		rep.Removed++
 		rep.BytesFreed += ge.Size
-		w.logf("removed %s %s (%s, %s)", ge.Name, ge.Version, ge.SHA256[:12], HumanBytes(ge.Size))
+		w.Logf("removed %s %s (%s, %s)", ge.Name, ge.Version, ge.SHA256[:12], HumanBytes(ge.Size))
 	}
 	for _, s := range stale {
-		ok, err := s.remove(ctx)
+		ok, err := s.Remove(ctx)
 		if err != nil {
 			return rep, err
 		}
 		if ok {
-			rep.Staging = append(rep.Staging, s.path)
+			rep.Staging = append(rep.Staging, s.Path)
 		}
 	}
 	return rep, nil
 }
 
-// staleItem is a leftover of an interrupted ingest, gc or create.
-type staleItem struct {
-	path   string
-	age    time.Duration
-	remove func(ctx context.Context) (bool, error)
+// StaleItem is a leftover of an interrupted ingest, gc or create.
+type StaleItem struct {
+	Path   string
+	Age    time.Duration
+	Remove func(ctx context.Context) (bool, error)
 }
 
-// staleStaging lists store/.staging items and half-created environment
+// StaleStaging lists store/.staging items and half-created environment
 // directories (envs/.NAME.creating-*) and environment directories of an
 // interrupted env rm (envs/.NAME.removing-*) older than staleAfter.
-func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time) ([]staleItem, error) {
+func (w *Workspace) StaleStaging(staleAfter time.Duration, now func() time.Time) ([]StaleItem, error) {
 	if staleAfter <= 0 {
 		staleAfter = DefaultStaleAfter
 	}
@@ -150,11 +152,11 @@ func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time)
 	if err != nil {
 		return nil, err
 	}
-	var out []staleItem
+	var out []StaleItem
 	for _, it := range items {
 		if age := t.Sub(it.ModTime); age >= staleAfter {
 			name := it.Name
-			out = append(out, staleItem{path: it.Path, age: age, remove: func(ctx context.Context) (bool, error) {
+			out = append(out, StaleItem{Path: it.Path, Age: age, Remove: func(ctx context.Context) (bool, error) {
 				return w.Store.RemoveStaging(ctx, name)
 			}})
 		}
@@ -179,7 +181,7 @@ func (w *Workspace) staleStaging(staleAfter time.Duration, now func() time.Time)
 		env := strings.TrimPrefix(name[:strings.Index(name, marker)], ".")
 		p := filepath.Join(w.EnvsDir(), name)
 		if age := t.Sub(fi.ModTime()); age >= staleAfter {
-			out = append(out, staleItem{path: p, age: age, remove: func(ctx context.Context) (bool, error) {
+			out = append(out, StaleItem{Path: p, Age: age, Remove: func(ctx context.Context) (bool, error) {
 				// Create holds the environment's lock while it builds.
 				lk, err := w.Store.TryLockEnv(env)
 				if lk == nil || err != nil {
@@ -208,4 +210,76 @@ func HumanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// LinkedEntries returns the digests of the entries that links in any
+// layer directory (recorded or not: envs/* and global/*) point into.
+func (w *Workspace) LinkedEntries() map[string]bool {
+	out := map[string]bool{}
+	roots, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
+	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
+	for _, root := range append(roots, globals...) {
+		sites, _ := filepath.Glob(filepath.Join(root, "lib", "python*", "site-packages"))
+		for _, top := range append(sites, filepath.Join(root, "bin")) {
+			filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.Type()&fs.ModeSymlink == 0 {
+					return nil
+				}
+				if t, err := os.Readlink(p); err == nil {
+					if sha := w.StoreTarget(AbsTarget(p, t)); sha != "" {
+						out[sha] = true
+					}
+				}
+				return nil
+			})
+		}
+	}
+	return out
+}
+
+// HardLinkedOut reports whether a file of an entry directory, outside its
+// .dist-info (whose files the shared layout hard-links), has another hard
+// link: an environment installed with --link-mode hardlink uses it, which
+// no symlink shows.
+func HardLinkedOut(dir string) bool {
+	found := false
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			found = true // unreadable: when in doubt, it is in use
+			return filepath.SkipAll
+		}
+		if d.IsDir() && strings.HasSuffix(d.Name(), ".dist-info") {
+			return filepath.SkipDir
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+				found = true
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	return found
+}
+
+// StoreTarget returns the entry digest a link target lies in (an entry or
+// its shared layout), or "".
+func (w *Workspace) StoreTarget(target string) string {
+	for _, root := range []string{w.Store.EntriesDir(), w.Store.ViewsDir()} {
+		if r, err := filepath.Rel(root, target); err == nil && r != "." && !strings.HasPrefix(r, "..") {
+			sha, _, _ := strings.Cut(filepath.ToSlash(r), "/")
+			return sha
+		}
+	}
+	return ""
+}
+
+func AbsTarget(p, target string) string {
+	if filepath.IsAbs(target) {
+		return filepath.Clean(target)
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(p), target))
 }

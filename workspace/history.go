@@ -64,7 +64,7 @@ func (op *historyOp) finish(ctx context.Context, added, removed, changed []Histo
 	// The operation's context may be cancelled (Ctrl-C): its outcome is
 	// still recorded.
 	if ferr := op.w.Store.FinishHistory(context.WithoutCancel(ctx), op.id, status, code, text, ch, op.w.now()); ferr != nil {
-		op.w.logf("history: %v", ferr)
+		op.w.Logf("history: %v", ferr)
 	}
 }
 
@@ -107,7 +107,7 @@ func (w *Workspace) beginLayerOp(ctx context.Context, env string, global bool, c
 	}
 	layer := row.Name
 	if global {
-		layer = GlobalLayer(pyXY(row.PythonVersion))
+		layer = GlobalLayer(PyXY(row.PythonVersion))
 	}
 	before, err := w.layerPackages(ctx, layer)
 	if err != nil {
@@ -130,7 +130,7 @@ func (op *layerOp) done(ctx context.Context, err error) {
 	}
 	after, aerr := op.w.layerPackages(context.WithoutCancel(ctx), op.layer)
 	if aerr != nil {
-		op.w.logf("history: %v", aerr)
+		op.w.Logf("history: %v", aerr)
 	}
 	added, removed, changed := diffPackages(op.before, after)
 	op.finish(ctx, added, removed, changed, err)
@@ -242,7 +242,7 @@ func HistorySummary(c store.HistoryChanges) string {
 	for _, ch := range c.Changed {
 		old, nw := ch.OldVersion, ch.NewVersion
 		if old == nw && ch.OldDigest != "" && ch.NewDigest != "" {
-			old, nw = old+" ("+short(ch.OldDigest)+")", nw+" ("+short(ch.NewDigest)+")"
+			old, nw = old+" ("+Short(ch.OldDigest)+")", nw+" ("+Short(ch.NewDigest)+")"
 		}
 		if old == "" {
 			old = "(unset)"

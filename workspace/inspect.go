@@ -94,7 +94,7 @@ func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.P
 
 // entryMetadata reads the METADATA of an unpacked entry.
 func entryMetadata(dir string) (wheel.Metadata, error) {
-	di, err := findDistInfo(dir)
+	di, err := FindDistInfo(dir)
 	if err != nil {
 		return wheel.Metadata{}, err
 	}

@@ -129,7 +129,7 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 	}
 	// gc takes this lock exclusively: nothing we ingest or pick can be
 	// collected before it is linked and counted.
-	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallRepo
 		// Its links here go through its shared layout, which went with the
 		// damaged copy; other layers that use it: doctor --fix relinks.
 		if m, err := w.Store.ManifestFor(ctx, layer, en.NormName); err == nil && m.Entry == en.SHA256 && m.State == store.StateLinked {
-			if err := w.relink(ctx, *m); err != nil {
+			if err := w.Relink(ctx, *m); err != nil {
 				return rep, err
 			}
 		}
@@ -186,7 +186,7 @@ func (w *Workspace) probeHost(ctx context.Context, e *Env) <-chan probed {
 	hostc := make(chan probed, 1)
 	go func() {
 		st := progress.From(ctx).Phase("probe")
-		h, err := w.hostFor(e)
+		h, err := w.HostFor(e)
 		st.Done("")
 		hostc <- probed{h, err}
 	}()
@@ -288,7 +288,7 @@ func (w *Workspace) reingestQuarantined(ctx context.Context, specs []string, can
 			continue
 		}
 		if ingested[spec] == nil {
-			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, short(c.entry.SHA256), store.ErrQuarantined, reason)
+			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it", c.entry.Name, c.entry.Version, Short(c.entry.SHA256), store.ErrQuarantined, reason)
 		}
 		if err := w.Store.Reingest(ctx, c.entry.SHA256, spec); err != nil {
 			return nil, err
@@ -398,10 +398,10 @@ func (w *Workspace) installSettings(e *Env, o InstallOptions) (abi.Policy, linke
 	return policy, mode, nil
 }
 
-// hostFor is the host an environment's packages are checked against: the
+// HostFor is the host an environment's packages are checked against: the
 // --host-profile when given, else this machine probed with the
 // environment's interpreter.
-func (w *Workspace) hostFor(e *Env) (*abi.Host, error) {
+func (w *Workspace) HostFor(e *Env) (*abi.Host, error) {
 	if w.Host != nil {
 		return w.Host, nil
 	}

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/progress"
 	"github.com/forge-ml/forge/linker"
+	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 	"golang.org/x/sync/errgroup"
 )
@@ -208,7 +210,7 @@ func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker
 	return linker.WriteRecord(venv, distInfo, owned)
 }
 
-func findDistInfo(dir string) (string, error) {
+func FindDistInfo(dir string) (string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return "", err
@@ -371,4 +373,152 @@ func RealDirs(fp *abi.Fingerprint, ships func(dir string) bool) map[string]bool 
 		}
 	}
 	return out
+}
+
+// Relink replaces a package's links in a layer: its paths are removed and
+// made again as install makes them, with the same link mode and REQUESTED
+// flag. The manifest row stays throughout, marked "relinking" first: that
+// records the intent, so a crash at any point leaves the row (and the
+// refcount) in place and the next doctor --fix relinks again, rather than
+// reading a half-done relink as an uninstall or an install to roll back.
+func (w *Workspace) Relink(ctx context.Context, m store.Manifest) error {
+	e, venv, err := w.layerTarget(ctx, m.Layer)
+	if err != nil {
+		return err
+	}
+	en, err := w.Store.Get(ctx, m.Entry)
+	if err != nil {
+		return err
+	}
+	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateRelinking); err != nil {
+		return err
+	}
+	if err := w.DropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
+		return err
+	}
+	// The paths' rows go with the paths: from here, strays finds what is
+	// left of the entry from its own layout (a crash here is resumed so).
+	if err := w.Store.ClearLinkRows(ctx, m.Layer, m.Entry); err != nil {
+		return err
+	}
+	strays, err := w.Strays(ctx, m.Layer, venv, en)
+	if err != nil {
+		return err
+	}
+	if err := RemoveStrays(venv, strays); err != nil {
+		return err
+	}
+	res, err := linker.Link(w.linkPlan(ctx, m.Layer, venv, e, en, []*store.Entry{en}, linker.Mode(m.LinkMode), m.Requested))
+	if err != nil {
+		return fmt.Errorf("relinking %s in %s: %w", m.NormName, m.Layer, err)
+	}
+	d := store.Linked{Entry: en.SHA256}
+	for _, o := range res.Owned {
+		d.Links = append(d.Links, store.Link{Path: o.Path, Kind: string(o.Kind)})
+	}
+	for _, s := range res.Split {
+		d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
+	}
+	changed, err := w.Store.FinishLinks(ctx, m.Layer, []store.Linked{d})
+	if err != nil {
+		return err
+	}
+	for _, c := range changed {
+		if err := w.rewriteRecord(ctx, m.Layer, venv, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// layerTarget is what linkEntry needs for a layer: an Env (for launchers)
+// and the layer's prefix.
+func (w *Workspace) layerTarget(ctx context.Context, layer string) (*Env, linker.Venv, error) {
+	if xy, ok := store.LayerKey(layer).XY(); ok {
+		py, err := w.PythonXY(ctx, xy)
+		if err != nil {
+			return nil, linker.Venv{}, err
+		}
+		e := &Env{Py: py}
+		return e, w.globalVenv(py), nil
+	}
+	e, err := w.OpenEnv(ctx, layer)
+	if err != nil {
+		return nil, linker.Venv{}, err
+	}
+	return e, e.Venv, nil
+}
+
+// LayerVenv is a layer's prefix good enough for removing paths: from its
+// interpreter when it still runs, else from the recorded Python version.
+func (w *Workspace) LayerVenv(ctx context.Context, layer string) linker.Venv {
+	if _, v, err := w.layerTarget(ctx, layer); err == nil {
+		return v
+	}
+	xy, global := store.LayerKey(layer).XY()
+	root := filepath.Join(w.Home, "global", xy)
+	if !global {
+		root = filepath.Join(w.EnvsDir(), layer)
+		if row, err := w.Store.GetEnv(ctx, layer); err == nil {
+			xy = PyXY(row.PythonVersion) // the root stays this home's
+		}
+	}
+	py := &probe.Interp{}
+	if a, b, ok := strings.Cut(xy, "."); ok {
+		py.Major, _ = strconv.Atoi(a)
+		py.Minor, _ = strconv.Atoi(b)
+	}
+	return linker.Venv{Root: root, Python: py}
+}
+
+// DropOwned removes the paths an entry alone owns in a layer, tolerating
+// what a crash can leave: paths already gone, and a link that was split into
+// a real directory without the split being recorded.
+func (w *Workspace) DropOwned(ctx context.Context, layer string, venv linker.Venv, entry string) error {
+	links, err := w.Store.ExclusiveLinks(ctx, layer, entry)
+	if err != nil {
+		return err
+	}
+	var owned []linker.Owned
+	for _, l := range links {
+		abs := filepath.Join(venv.Root, filepath.FromSlash(l.Path))
+		if !Within(abs, venv.Root) {
+			continue
+		}
+		if fi, err := os.Lstat(abs); err == nil && fi.IsDir() && linker.LinkKind(l.Kind) != linker.KindDir {
+			shared, err := w.Store.LinksUnder(ctx, layer, l.Path, entry)
+			if err != nil {
+				return err
+			}
+			if shared {
+				continue // other packages' links live in it: leave it
+			}
+			if err := os.RemoveAll(abs); err != nil { // links inside are removed, not followed
+				return err
+			}
+		}
+		owned = append(owned, linker.Owned{Path: l.Path, Kind: linker.LinkKind(l.Kind)})
+	}
+	return linker.Unlink(venv, owned)
+}
+
+// PythonXY finds an interpreter of Python X.Y: an environment's, else one
+// on this machine.
+func (w *Workspace) PythonXY(ctx context.Context, xy string) (*probe.Interp, error) {
+	envs, err := w.Store.ListEnvs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range envs {
+		if PyXY(e.PythonVersion) == xy {
+			if py, err := w.Interp(e.Python); err == nil {
+				return py, nil
+			}
+		}
+	}
+	exe, err := probe.FindPython(xy)
+	if err != nil {
+		return nil, err
+	}
+	return w.Interp(exe)
 }

@@ -154,7 +154,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	}
 	prog := progress.From(ctx)
 	st := prog.Phase("probe")
-	host, err := w.hostFor(e)
+	host, err := w.HostFor(e)
 	st.Done("")
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 
 	// Held from the plan (or the ingest) until everything is linked, so gc
 	// cannot collect an entry in between; Install takes it shared too.
-	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +175,11 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 		return nil, err
 	}
 	if reason == "" {
-		w.logf("every requirement is pinned and in the store: pip not run")
+		w.Logf("every requirement is pinned and in the store: pip not run")
 		return rep, w.pipLink(ctx, o, rep, plan.deps, plan.requested, nil)
 	}
 	rep.PipRan, rep.PipReason = true, reason
-	w.logf("running pip: %s", reason)
+	w.Logf("running pip: %s", reason)
 
 	tmp := filepath.Join(w.Home, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {

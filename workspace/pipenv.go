@@ -11,11 +11,11 @@ import (
 	"github.com/forge-ml/forge/store"
 )
 
-// ingestPip finds the pip wheel that py bundles for ensurepip and ingests
+// IngestPip finds the pip wheel that py bundles for ensurepip and ingests
 // it: the first environment of that pip unpacks it into the store like any
 // wheel, and every later one finds the file by its identity (no hashing)
 // and costs a link. env names the environment in errors.
-func (w *Workspace) ingestPip(ctx context.Context, env string, py *probe.Interp) (*store.Entry, error) {
+func (w *Workspace) IngestPip(ctx context.Context, env string, py *probe.Interp) (*store.Entry, error) {
 	whl, err := probe.BundledPip(py)
 	if errors.Is(err, probe.ErrNoBundledPip) {
 		return nil, fmt.Errorf("environment %s: %w; install the interpreter's ensurepip (python3-venv on Debian) or create the environment with --without-pip", env, err)
@@ -30,14 +30,14 @@ func (w *Workspace) ingestPip(ctx context.Context, env string, py *probe.Interp)
 	return res.Entry, nil
 }
 
-// linkPip links the pip entry into e's LOCAL layer as install would
+// LinkPip links the pip entry into e's LOCAL layer as install would
 // (recorded in its manifest, launchers pip, pip3 and pip3.X), without an
 // ABI check: the wheel is pure Python and came with the interpreter. pip
 // then installs into the environment's own site-packages, as real files.
 // The caller holds the gc lock (shared or exclusive) and either the
 // layer's lock (doctor --fix) or an environment nobody else can open yet
 // (create, before the record).
-func (w *Workspace) linkPip(ctx context.Context, e *Env, pip *store.Entry) error {
+func (w *Workspace) LinkPip(ctx context.Context, e *Env, pip *store.Entry) error {
 	// A view made for this Python before is hard-linked; PrepareView is
 	// only worth it for a batch, so nothing counts as fresh here.
 	_, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)

@@ -44,7 +44,7 @@ func (w *Workspace) scanQuarantine(ctx context.Context, s *scanState) error {
 		if !ok || reported[sha] {
 			continue // collected since (nothing links it), or reported as found now
 		}
-		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(sha))
+		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(sha))
 		is := Issue{Kind: KindQuarantined, Entry: sha, Path: w.Store.EntryDir(sha),
 			Message: fmt.Sprintf("%s failed verification (%s): quarantined, no install links it", id, reason)}
 		if is.fix = w.reingestPlan(ctx, e); is.fix == nil {
@@ -62,7 +62,7 @@ func (w *Workspace) reingestPlan(ctx context.Context, e *store.Entry) *fixPlan {
 	if err != nil || wheel == "" {
 		return nil
 	}
-	id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, short(e.SHA256))
+	id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(e.SHA256))
 	return &fixPlan{Fix: Fix{Action: "reingest", Target: e.SHA256,
 		Description: fmt.Sprintf("re-ingest %s from %s and relink the environments that use it", id, wheel)}, entry: e.SHA256, path: wheel}
 }
@@ -83,7 +83,7 @@ func (w *Workspace) reingest(ctx context.Context, sha, wheel string) error {
 	}
 	for _, m := range ms {
 		if m.Entry == sha && m.State == store.StateLinked {
-			if err := w.relink(ctx, m); err != nil {
+			if err := w.Relink(ctx, m); err != nil {
 				return err
 			}
 		}

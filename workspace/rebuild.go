@@ -80,8 +80,8 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 	// A home copied or moved and then left without its database: the
 	// layers still name the home they were made in, and nothing recorded
 	// it. Re-root them first, so that their links lead into this store.
-	if old := w.layersHome(); old != "" && old != w.Home && !sameDir(old, w.Home) {
-		if err := w.rerootLayers(old); err != nil {
+	if old := w.layersHome(); old != "" && old != w.Home && !SameDir(old, w.Home) {
+		if err := w.RerootLayers(old); err != nil {
 			return rep, fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
 		}
 		if _, err := w.Store.RetargetViews(old); err != nil {
@@ -126,7 +126,7 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 		if en, err := w.Store.Get(ctx, m.Entry); err == nil {
 			label = en.Name + " " + en.Version + " in " + m.Layer
 		}
-		if err := w.relink(ctx, m); err != nil {
+		if err := w.Relink(ctx, m); err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("%s: %v (recorded as relinking: forge doctor --fix tries again)", label, err))
 			continue
 		}
@@ -298,7 +298,7 @@ func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) (
 	}
 	byDistInfo := map[string][]*store.Entry{}
 	for _, en := range ents {
-		if di, err := findDistInfo(w.Store.EntryDir(en.SHA256)); err == nil {
+		if di, err := FindDistInfo(w.Store.EntryDir(en.SHA256)); err == nil {
 			byDistInfo[di] = append(byDistInfo[di], en)
 		}
 	}
@@ -353,7 +353,7 @@ func (w *Workspace) entryOf(p string, candidates []*store.Entry) (*store.Entry, 
 		if err != nil {
 			return nil, ""
 		}
-		sha := w.storeTarget(absTarget(p, t))
+		sha := w.StoreTarget(AbsTarget(p, t))
 		for _, c := range candidates {
 			if c.SHA256 == sha {
 				return c, linker.Symlink
@@ -371,12 +371,12 @@ func (w *Workspace) entryOf(p string, candidates []*store.Entry) (*store.Entry, 
 		}
 		switch {
 		case a.Mode()&os.ModeSymlink != 0:
-			if t, err := os.Readlink(meta); err == nil && w.storeTarget(absTarget(meta, t)) == c.SHA256 {
+			if t, err := os.Readlink(meta); err == nil && w.StoreTarget(AbsTarget(meta, t)) == c.SHA256 {
 				return c, linker.Symlink
 			}
 		case os.SameFile(a, b):
 			return c, linker.Hardlink
-		case sameFileContent(meta, src):
+		case SameFileContent(meta, src):
 			return c, linker.Copy
 		}
 	}

@@ -39,18 +39,18 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	if old == w.Home {
 		return nil
 	}
-	if old != "" && sameDir(old, w.Home) {
+	if old != "" && SameDir(old, w.Home) {
 		return nil // the same directory under another name: every path still works
 	}
 	if old == "" {
 		// Nothing recorded and nothing to infer from: record this home,
 		// best effort (a home this user cannot write is still readable).
 		if err := w.Store.SetHome(ctx, "", w.Home); err != nil {
-			w.logf("note: could not record the home's path in forge.db: %v", err)
+			w.Logf("note: could not record the home's path in forge.db: %v", err)
 		}
 		return nil
 	}
-	lk, err := w.Store.LockGC(ctx, true, w.waiting("the store (re-rooting a copied or moved home)"))
+	lk, err := w.Store.LockGC(ctx, true, w.Waiting("the store (re-rooting a copied or moved home)"))
 	if err != nil {
 		return err
 	}
@@ -61,8 +61,8 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	if old == "" {
 		return w.Store.SetHome(ctx, "", w.Home)
 	}
-	w.logf("%s was copied or moved from %s: re-rooting its environments and links", w.Home, old)
-	if err := w.rerootLayers(old); err != nil {
+	w.Logf("%s was copied or moved from %s: re-rooting its environments and links", w.Home, old)
+	if err := w.RerootLayers(old); err != nil {
 		return fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
 	}
 	if _, err := w.Store.RetargetViews(old); err != nil {
@@ -71,7 +71,7 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	return w.Store.SetHome(ctx, old, w.Home)
 }
 
-func sameDir(a, b string) bool {
+func SameDir(a, b string) bool {
 	fa, err := os.Stat(a)
 	if err != nil {
 		return false
@@ -80,8 +80,8 @@ func sameDir(a, b string) bool {
 	return err == nil && os.SameFile(fa, fb)
 }
 
-// rerootLayers rewrites every layer directory of the home (see rehome).
-func (w *Workspace) rerootLayers(old string) error {
+// RerootLayers rewrites every layer directory of the home (see rehome).
+func (w *Workspace) RerootLayers(old string) error {
 	roots, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
 	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
 	for _, root := range append(roots, globals...) {

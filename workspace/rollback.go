@@ -114,7 +114,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 		}
 		en, err := w.Store.Get(ctx, t.Entry)
 		if errors.Is(err, store.ErrNotFound) {
-			gone = append(gone, fmt.Sprintf("%s %s (%s)", t.Name, t.Version, short(t.Entry)))
+			gone = append(gone, fmt.Sprintf("%s %s (%s)", t.Name, t.Version, Short(t.Entry)))
 			continue
 		}
 		if err != nil {
@@ -123,7 +123,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 		if reason, err := w.Store.Quarantined(ctx, t.Entry); err != nil {
 			return nil, err
 		} else if reason != "" {
-			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it, then roll back; nothing was changed", t.Name, t.Version, short(t.Entry), store.ErrQuarantined, reason)
+			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it, then roll back; nothing was changed", t.Name, t.Version, Short(t.Entry), store.ErrQuarantined, reason)
 		}
 		p.entries[t.Entry] = en
 		p.add = append(p.add, t)
@@ -199,7 +199,7 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		added, removed, changed := diffPackages(op.before, after)
 		op.finish(ctx, added, removed, append(changed, settings...), err)
 	}()
-	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
@@ -308,10 +308,10 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) 
 	return nil
 }
 
-// finishRollback is doctor --fix's repair of an interrupted rollback: the
+// FinishRollback is doctor --fix's repair of an interrupted rollback: the
 // environment is brought to the snapshot and the record dropped. Doctor
 // holds the gc and every layer's lock and has settled the layer's rows.
-func (w *Workspace) finishRollback(ctx context.Context, env, snapshot string) (err error) {
+func (w *Workspace) FinishRollback(ctx context.Context, env, snapshot string) (err error) {
 	e, err := w.OpenEnv(ctx, env)
 	if err != nil {
 		return err

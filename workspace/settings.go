@@ -254,18 +254,18 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 	if err != nil {
 		return nil, err
 	}
-	if !within(row.Path, w.EnvsDir()) {
+	if !Within(row.Path, w.EnvsDir()) {
 		return nil, fmt.Errorf("environment %s is recorded at %s, outside %s: refusing to remove it: %w", row.Name, row.Path, w.EnvsDir(), store.ErrCorrupt)
 	}
 	if err := w.refuseChildren(ctx, row.Name); err != nil {
 		return nil, err
 	}
-	envLock, err := w.Store.LockEnv(ctx, row.Name, w.waiting("environment "+row.Name))
+	envLock, err := w.Store.LockEnv(ctx, row.Name, w.Waiting("environment "+row.Name))
 	if err != nil {
 		return nil, err
 	}
 	defer envLock.Unlock()
-	layerLock, err := w.Store.LockLayer(ctx, store.EnvLayer(row.Name), w.waiting("layer LOCAL of "+row.Name))
+	layerLock, err := w.Store.LockLayer(ctx, store.EnvLayer(row.Name), w.Waiting("layer LOCAL of "+row.Name))
 	if err != nil {
 		return nil, err
 	}

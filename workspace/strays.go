@@ -13,20 +13,20 @@ import (
 	"github.com/forge-ml/forge/wheel"
 )
 
-// stray is a path linker.Link would have made for an entry.
-type stray struct {
+// Stray is a path linker.Link would have made for an entry.
+type Stray struct {
 	abs string
 	dir bool // a directory: removed only when nothing else is left in it
 	all bool // the installed .dist-info: removed with its content
 }
 
-// strays lists the paths in a layer that linker.Link creates for en and that
+// Strays lists the paths in a layer that linker.Link creates for en and that
 // no recorded package owns: links into the entry, hard links or copies of
 // its files, launchers of its entry points and .data scripts, and its
 // .dist-info. Children come before their directories.
-func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, en *store.Entry) ([]stray, error) {
+func (w *Workspace) Strays(ctx context.Context, layer string, venv linker.Venv, en *store.Entry) ([]Stray, error) {
 	dir := w.Store.EntryDir(en.SHA256)
-	distInfo, err := findDistInfo(dir)
+	distInfo, err := FindDistInfo(dir)
 	if err != nil {
 		return nil, nil // nothing to go by
 	}
@@ -49,7 +49,7 @@ func (w *Workspace) strays(ctx context.Context, layer string, venv linker.Venv, 
 	s.launchers(filepath.Join(dir, distInfo, "entry_points.txt"))
 	if p := filepath.Join(site, distInfo); !s.owned(p) {
 		if _, err := os.Lstat(p); err == nil {
-			s.out = append(s.out, stray{abs: p, all: true})
+			s.out = append(s.out, Stray{abs: p, all: true})
 		}
 	}
 	return s.out, nil
@@ -65,13 +65,13 @@ type strayScan struct {
 	en         *store.Entry
 	ownedCache map[string]bool // path relative to the layer root -> owned
 	bins       []string        // .data/scripts names, launched from bin/
-	out        []stray
+	out        []Stray
 }
 
 // owned reports whether a recorded package of the layer owns abs; when in
 // doubt (the store cannot say), it is somebody's.
 func (s *strayScan) owned(abs string) bool {
-	r := rel(s.venv.Root, abs)
+	r := Rel(s.venv.Root, abs)
 	if v, ok := s.ownedCache[r]; ok {
 		return v
 	}
@@ -87,7 +87,7 @@ func (s *strayScan) matchTree(src, dst string) {
 	s.match(src, dst)
 	if tmp := linker.CopyTemp(dst); !s.owned(tmp) {
 		if _, err := os.Lstat(tmp); err == nil {
-			s.out = append(s.out, stray{abs: tmp})
+			s.out = append(s.out, Stray{abs: tmp})
 		}
 	}
 }
@@ -96,7 +96,7 @@ func (s *strayScan) matchTree(src, dst string) {
 // link or copy of it, a directory of such (and a split left staged).
 func (s *strayScan) match(src, dst string) {
 	if _, err := os.Lstat(dst + ".forge-split"); err == nil {
-		s.out = append(s.out, stray{abs: dst + ".forge-split", all: true})
+		s.out = append(s.out, Stray{abs: dst + ".forge-split", all: true})
 	}
 	fi, err := os.Lstat(dst)
 	if err != nil {
@@ -108,8 +108,8 @@ func (s *strayScan) match(src, dst string) {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		if t, err := os.Readlink(dst); err == nil && absTarget(dst, t) == filepath.Clean(src) && !s.owned(dst) {
-			s.out = append(s.out, stray{abs: dst})
+		if t, err := os.Readlink(dst); err == nil && AbsTarget(dst, t) == filepath.Clean(src) && !s.owned(dst) {
+			s.out = append(s.out, Stray{abs: dst})
 		}
 	case fi.IsDir() && sfi.IsDir():
 		kids, _ := os.ReadDir(src)
@@ -117,11 +117,11 @@ func (s *strayScan) match(src, dst string) {
 			s.matchTree(filepath.Join(src, k.Name()), filepath.Join(dst, k.Name()))
 		}
 		if !s.owned(dst) {
-			s.out = append(s.out, stray{abs: dst, dir: true})
+			s.out = append(s.out, Stray{abs: dst, dir: true})
 		}
 	case fi.Mode().IsRegular() && sfi.Mode().IsRegular():
-		if (os.SameFile(fi, sfi) || sameFileContent(src, dst)) && !s.owned(dst) {
-			s.out = append(s.out, stray{abs: dst})
+		if (os.SameFile(fi, sfi) || SameFileContent(src, dst)) && !s.owned(dst) {
+			s.out = append(s.out, Stray{abs: dst})
 		}
 	}
 }
@@ -149,7 +149,7 @@ func (s *strayScan) dataDir(src string) {
 			s.matchTree(filepath.Join(ksrc, c.Name()), filepath.Join(dst, c.Name()))
 		}
 		if k.Name() == "headers" && !s.owned(dst) {
-			s.out = append(s.out, stray{abs: dst, dir: true})
+			s.out = append(s.out, Stray{abs: dst, dir: true})
 		}
 	}
 }
@@ -174,18 +174,18 @@ func (s *strayScan) launchers(entryPoints string) {
 	for _, b := range bins {
 		p := filepath.Join(s.venv.Bin(), b)
 		if _, err := os.Lstat(p); err == nil && !s.owned(p) {
-			s.out = append(s.out, stray{abs: p})
+			s.out = append(s.out, Stray{abs: p})
 		}
 	}
 }
 
-// removeStrays deletes what strays found, children first, never following a
+// RemoveStrays deletes what strays found, children first, never following a
 // link, then prunes directories left empty.
-func removeStrays(venv linker.Venv, strays []stray) error {
+func RemoveStrays(venv linker.Venv, strays []Stray) error {
 	var removed []linker.Owned
 	var errs []error
 	for _, s := range strays {
-		if !within(s.abs, venv.Root) || s.abs == venv.Root {
+		if !Within(s.abs, venv.Root) || s.abs == venv.Root {
 			continue
 		}
 		var err error
@@ -206,7 +206,7 @@ func removeStrays(venv linker.Venv, strays []stray) error {
 			errs = append(errs, err)
 			continue
 		}
-		removed = append(removed, linker.Owned{Path: rel(venv.Root, s.abs), Kind: linker.KindLink})
+		removed = append(removed, linker.Owned{Path: Rel(venv.Root, s.abs), Kind: linker.KindLink})
 	}
 	if len(removed) > 0 {
 		if err := linker.Unlink(venv, removed); err != nil {
@@ -224,4 +224,21 @@ func entryPointScripts(path string) []string {
 		return nil
 	}
 	return wheel.ScriptNames(data)
+}
+
+func SameFileContent(a, b string) bool {
+	x, err := os.ReadFile(a)
+	if err != nil {
+		return false
+	}
+	y, err := os.ReadFile(b)
+	return err == nil && string(x) == string(y)
+}
+
+func Rel(root, p string) string {
+	r, err := filepath.Rel(root, p)
+	if err != nil {
+		return p
+	}
+	return filepath.ToSlash(r)
 }

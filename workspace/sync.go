@@ -151,12 +151,12 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	rep := &SyncReport{Env: e.Name, Lock: o.Lock, Policy: string(policy), DryRun: o.DryRun, Packages: []SyncPackage{}}
 	// As install: gc cannot collect what this sync ingests or finds
 	// before it is linked.
-	gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
+	gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
 	}
 	defer gcLock.Unlock()
-	host, err := w.hostFor(e)
+	host, err := w.HostFor(e)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +332,7 @@ func (w *Workspace) syncUnquarantine(ctx context.Context, wants []*syncWant) err
 		}
 		if sw.src.file == "" {
 			return fmt.Errorf("%s %s (%s) %w (%s): give --find-links with its wheel, or install the wheel file, to re-ingest it",
-				sw.entry.Name, sw.entry.Version, short(sw.sha), store.ErrQuarantined, reason)
+				sw.entry.Name, sw.entry.Version, Short(sw.sha), store.ErrQuarantined, reason)
 		}
 		if err := w.Store.Reingest(ctx, sw.sha, sw.src.file); err != nil {
 			return err

@@ -191,6 +191,6 @@ func (w *Workspace) pipDownload(ctx context.Context, e *Env, o SyncOptions, want
 		}
 		argv = append(argv, "--no-index", "--find-links", abs)
 	}
-	w.logf("fetching %d wheel(s) with pip download", len(wants))
+	w.Logf("fetching %d wheel(s) with pip download", len(wants))
 	return dest, runPip(ctx, argv, staging, o.PipOutput)
 }

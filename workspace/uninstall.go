@@ -70,7 +70,7 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 	if o.Global {
 		layer, venv = GlobalLayer(e.Py.XY()), w.globalVenv(e.Py)
 	}
-	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.waiting("layer "+layerLabel(layer)))
+	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+layerLabel(layer)))
 	if err != nil {
 		return nil, err
 	}

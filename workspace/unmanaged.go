@@ -33,10 +33,10 @@ func addUnmanaged(st []stackLayer) {
 		for j, p := range l.layer.Packages {
 			at[wheel.NormalizeName(p.Name)] = j
 		}
-		dirs, _ := filepath.Glob(filepath.Join(globEscape(l.site), "*.dist-info"))
+		dirs, _ := filepath.Glob(filepath.Join(GlobEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
-			md, ok := foreignMetadata(d)
+			md, ok := ForeignMetadata(d)
 			if !ok {
 				continue
 			}
@@ -55,11 +55,11 @@ func addUnmanaged(st []stackLayer) {
 	}
 }
 
-// foreignMetadata reads the METADATA of an installed .dist-info that forge
+// ForeignMetadata reads the METADATA of an installed .dist-info that forge
 // did not install (INSTALLER is not "forge"). ok is false for forge's own,
 // and for one without a readable METADATA naming a project: pip skips those
 // too.
-func foreignMetadata(distInfo string) (md wheel.Metadata, ok bool) {
+func ForeignMetadata(distInfo string) (md wheel.Metadata, ok bool) {
 	if installer, err := os.ReadFile(filepath.Join(distInfo, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
 		return md, false
 	}

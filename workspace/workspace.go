@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/forge-ml/forge/abi"
@@ -122,7 +123,7 @@ func hasHomeMarker(home string) bool {
 // Close releases the store.
 func (w *Workspace) Close() error { return w.Store.Close() }
 
-func (w *Workspace) logf(format string, args ...any) {
+func (w *Workspace) Logf(format string, args ...any) {
 	if w.Log != nil {
 		fmt.Fprintf(w.Log, format+"\n", args...)
 	}
@@ -191,7 +192,7 @@ func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
 	}
 	// Environments live under this home (rehome moved the rows of a copied
 	// one): a row naming a directory elsewhere is never acted on.
-	if !within(row.Path, w.EnvsDir()) {
+	if !Within(row.Path, w.EnvsDir()) {
 		return nil, fmt.Errorf("environment %s is recorded at %s, outside %s: %w", name, row.Path, w.EnvsDir(), store.ErrCorrupt)
 	}
 	py, err := w.Interp(row.Python)
@@ -282,16 +283,16 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if !o.WithoutPip {
 		// Before the environment's lock, as install takes them: gc, then
 		// a layer. Held until pip is linked, so gc cannot collect it first.
-		gcLock, err := w.Store.LockGC(ctx, false, w.waiting("the store (gc running)"))
+		gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 		if err != nil {
 			return nil, err
 		}
 		defer gcLock.Unlock()
-		if pip, err = w.ingestPip(ctx, o.Name, py); err != nil {
+		if pip, err = w.IngestPip(ctx, o.Name, py); err != nil {
 			return nil, err
 		}
 	}
-	lk, err := w.Store.LockEnv(ctx, o.Name, w.waiting("environment "+o.Name))
+	lk, err := w.Store.LockEnv(ctx, o.Name, w.Waiting("environment "+o.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +333,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	// environment: doctor removes both, and a create of the name replaces
 	// them.
 	if pip != nil {
-		if err := w.linkPip(ctx, e, pip); err != nil {
+		if err := w.LinkPip(ctx, e, pip); err != nil {
 			return nil, w.undoCreate(ctx, e, err)
 		}
 	}
@@ -348,6 +349,11 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	return e, nil
 }
 
-func (w *Workspace) waiting(what string) func() {
-	return func() { w.logf("waiting for the lock on %s (another forge is using it)", what) }
+func (w *Workspace) Waiting(what string) func() {
+	return func() { w.Logf("waiting for the lock on %s (another forge is using it)", what) }
+}
+
+func Within(p, root string) bool {
+	r, err := filepath.Rel(root, p)
+	return err == nil && r != ".." && !strings.HasPrefix(r, "../")
 }
