@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // setuptoolsWheel returns a real setuptools wheel with a vendored
@@ -56,11 +59,11 @@ func TestDistutilsShim(t *testing.T) {
 		t.Skip("no Python 3.12 or 3.13 here")
 	}
 	ctx := context.Background()
-	ws := testWorkspace(t)
-	if _, err := ws.Create(ctx, CreateOptions{Name: "e", Python: exe, WithoutPip: true}); err != nil {
+	ws := wstest.Open(t)
+	if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "e", Python: exe, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.Install(ctx, InstallOptions{Env: "e", Specs: []string{setuptoolsWheel(t)}}); err != nil {
+	if _, err := ws.Install(ctx, workspace.InstallOptions{Env: "e", Specs: []string{setuptoolsWheel(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := ws.OpenEnv(ctx, "e")
@@ -76,9 +79,9 @@ func TestDistutilsShim(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return strings.TrimSpace(string(out)), err == nil
 	}
-	set := func(t *testing.T, value string) *SettingsReport {
+	set := func(t *testing.T, value string) *workspace.SettingsReport {
 		t.Helper()
-		rep, err := ws.SetSetting(ctx, "e", SettingDistutilsShim, value)
+		rep, err := ws.SetSetting(ctx, "e", workspace.SettingDistutilsShim, value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +114,7 @@ func TestDistutilsShim(t *testing.T) {
 		}
 	}
 	// forge's own files are nothing for doctor to report or repair.
-	if rep, err := ws.Doctor(ctx, DoctorOptions{Fix: true, DryRun: true}); err != nil || len(rep.Issues) != 0 {
+	if rep, err := doctor.Run(ctx, ws, doctor.Options{Fix: true, DryRun: true}); err != nil || len(rep.Issues) != 0 {
 		t.Errorf("doctor with the shim on: %v, issues %+v", err, rep)
 	}
 
@@ -133,15 +136,15 @@ func TestDistutilsShim(t *testing.T) {
 		if err := os.WriteFile(shimFiles[1], user, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ws.SetSetting(ctx, "e", SettingDistutilsShim, "on")
+		_, err := ws.SetSetting(ctx, "e", workspace.SettingDistutilsShim, "on")
 		if !errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), shimFiles[1]) || !strings.Contains(err.Error(), "not written by forge") {
 			t.Errorf("on over a user's file: %v, want ErrExists naming it", err)
 		}
 		if _, err := os.Lstat(shimFiles[0]); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("refused on wrote the .pth: %v", err)
 		}
-		if row, _ := ws.Store.GetEnv(ctx, "e"); row.Settings[SettingDistutilsShim] != "off" {
-			t.Errorf("refused on stored %q", row.Settings[SettingDistutilsShim])
+		if row, _ := ws.Store.GetEnv(ctx, "e"); row.Settings[workspace.SettingDistutilsShim] != "off" {
+			t.Errorf("refused on stored %q", row.Settings[workspace.SettingDistutilsShim])
 		}
 		rep := set(t, "off")
 		if got, _ := os.ReadFile(shimFiles[1]); string(got) != string(user) {
@@ -153,12 +156,12 @@ func TestDistutilsShim(t *testing.T) {
 	})
 
 	t.Run("Python 3.11 does not need it", func(t *testing.T) {
-		needPython(t, "3.11")
+		wstest.NeedPython(t, "3.11")
 		exe, _ := probe.FindPython("3.11")
-		if _, err := ws.Create(ctx, CreateOptions{Name: "old", Python: exe, WithoutPip: true}); err != nil {
+		if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "old", Python: exe, WithoutPip: true}); err != nil {
 			t.Fatal(err)
 		}
-		rep, err := ws.SetSetting(ctx, "old", SettingDistutilsShim, "on")
+		rep, err := ws.SetSetting(ctx, "old", workspace.SettingDistutilsShim, "on")
 		if err != nil {
 			t.Fatal(err)
 		}

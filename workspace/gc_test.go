@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -8,9 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
-func gcNames(rep *GCReport) []string {
+func gcNames(rep *workspace.GCReport) []string {
 	var out []string
 	for _, e := range rep.Entries {
 		out = append(out, e.Name)
@@ -25,33 +29,33 @@ func TestGC(t *testing.T) {
 		name string
 		// prepare changes the fixture (alpha, beta installed in app; gamma
 		// only ingested).
-		prepare func(t *testing.T, f *docFixture)
+		prepare func(t *testing.T, f *wstest.DocFixture)
 		want    []string // unreferenced, by name
 		// drift: refcounts were corrupted on purpose; doctor reports them.
 		drift bool
 	}{
-		{name: "only the ingested entry", prepare: func(t *testing.T, f *docFixture) {}, want: []string{"gamma"}},
-		{name: "uninstalled entry too", prepare: func(t *testing.T, f *docFixture) {
-			if _, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
+		{name: "only the ingested entry", prepare: func(t *testing.T, f *wstest.DocFixture) {}, want: []string{"gamma"}},
+		{name: "uninstalled entry too", prepare: func(t *testing.T, f *wstest.DocFixture) {
+			if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 				t.Fatal(err)
 			}
 		}, want: []string{"beta", "gamma"}},
-		{name: "refcount drifted to zero but a manifest names it", prepare: func(t *testing.T, f *docFixture) {
-			if _, err := f.ws.Store.DB().Exec(`UPDATE entries SET refs = 0`); err != nil {
+		{name: "refcount drifted to zero but a manifest names it", prepare: func(t *testing.T, f *wstest.DocFixture) {
+			if _, err := f.WS.Store.DB().Exec(`UPDATE entries SET refs = 0`); err != nil {
 				t.Fatal(err)
 			}
 		}, want: []string{"gamma"}, drift: true},
-		{name: "linked into GLOBAL only", prepare: func(t *testing.T, f *docFixture) {
-			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}, Global: true}); err != nil {
+		{name: "linked into GLOBAL only", prepare: func(t *testing.T, f *wstest.DocFixture) {
+			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}, Global: true}); err != nil {
 				t.Fatal(err)
 			}
 		}, want: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := docSetup(t)
+			f := wstest.DocSetup(t)
 			tt.prepare(t, f)
-			dry, err := f.ws.GC(ctx, GCOptions{})
+			dry, err := f.WS.GC(ctx, workspace.GCOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,12 +64,12 @@ func TestGC(t *testing.T) {
 			}
 			var total int64
 			for _, e := range dry.Entries {
-				en := f.entry(t, e.Name)
+				en := f.Entry(t, e.Name)
 				if e.Size != en.Size || e.Size <= 0 || e.SHA256 != en.SHA256 || e.Version != en.Version || e.Removed {
 					t.Errorf("listed %+v, entry %+v", e, en)
 				}
 				total += e.Size
-				if _, err := os.Stat(f.ws.Store.EntryDir(e.SHA256)); err != nil {
+				if _, err := os.Stat(f.WS.Store.EntryDir(e.SHA256)); err != nil {
 					t.Errorf("dry run removed %s", e.Name)
 				}
 			}
@@ -73,7 +77,7 @@ func TestGC(t *testing.T) {
 				t.Errorf("total %d, want %d", dry.TotalBytes, total)
 			}
 
-			rep, err := f.ws.GC(ctx, GCOptions{Force: true})
+			rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,33 +85,33 @@ func TestGC(t *testing.T) {
 				t.Errorf("force: %+v", rep)
 			}
 			for _, e := range rep.Entries {
-				if _, err := os.Lstat(f.ws.Store.EntryDir(e.SHA256)); err == nil {
+				if _, err := os.Lstat(f.WS.Store.EntryDir(e.SHA256)); err == nil {
 					t.Errorf("%s directory still there", e.Name)
 				}
 			}
 			// Everything a manifest names is still there and working.
-			ms, _ := f.ws.Store.AllManifests(ctx)
+			ms, _ := f.WS.Store.AllManifests(ctx)
 			for _, m := range ms {
-				if _, err := f.ws.Store.Get(ctx, m.Entry); err != nil {
+				if _, err := f.WS.Store.Get(ctx, m.Entry); err != nil {
 					t.Errorf("gc removed the row of %s, which %s links", m.NormName, m.Layer)
 				}
-				if _, err := os.Stat(f.ws.Store.EntryDir(m.Entry)); err != nil {
+				if _, err := os.Stat(f.WS.Store.EntryDir(m.Entry)); err != nil {
 					t.Errorf("gc removed the directory of %s, which %s links", m.NormName, m.Layer)
 				}
 			}
-			if out, err := f.python(t, "import alpha; print(alpha.VERSION)"); err != nil || strings.TrimSpace(out) != "1.0" {
+			if out, err := f.Python(t, "import alpha; print(alpha.VERSION)"); err != nil || strings.TrimSpace(out) != "1.0" {
 				t.Errorf("alpha after gc: %s %v", out, err)
 			}
 			// Collected wheels can be installed again.
-			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}}); err != nil {
 				t.Errorf("install gamma after gc: %v", err)
 			}
-			doc, err := f.ws.Doctor(ctx, DoctorOptions{Verify: true})
+			doc, err := doctor.Run(ctx, f.WS, doctor.Options{Verify: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, is := range doc.Issues {
-				if !(tt.drift && is.Kind == KindRefcount) {
+				if !(tt.drift && is.Kind == doctor.KindRefcount) {
 					t.Errorf("doctor after gc: %+v", is)
 				}
 			}
@@ -116,15 +120,15 @@ func TestGC(t *testing.T) {
 }
 
 func TestGCWaitsForInstallLock(t *testing.T) {
-	f := docSetup(t)
+	f := wstest.DocSetup(t)
 	ctx := context.Background()
 	// An install holds "gc" shared from ingest to its manifest commit.
-	lk, err := f.ws.Store.LockFile(ctx, "gc", false, nil)
+	lk, err := f.WS.Store.LockFile(ctx, "gc", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan struct{})
-	f.ws.Log = writerFunc(func(p []byte) {
+	f.WS.Log = writerFunc(func(p []byte) {
 		if strings.Contains(string(p), "waiting for the lock") {
 			select {
 			case <-waiting:
@@ -133,9 +137,9 @@ func TestGCWaitsForInstallLock(t *testing.T) {
 			}
 		}
 	})
-	done := make(chan *GCReport)
+	done := make(chan *workspace.GCReport)
 	go func() {
-		rep, err := f.ws.GC(ctx, GCOptions{Force: true})
+		rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
 		if err != nil {
 			t.Error(err)
 		}
@@ -149,7 +153,7 @@ func TestGCWaitsForInstallLock(t *testing.T) {
 	}
 	// What the "install" was about to link gets its reference before the
 	// lock is released: gc must not see gamma as unreferenced.
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}}); err != nil {
 		t.Fatal(err)
 	}
 	lk.Unlock()
@@ -164,11 +168,11 @@ type writerFunc func([]byte)
 func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
 
 func TestGCStaleStaging(t *testing.T) {
-	f := docSetup(t)
+	f := wstest.DocSetup(t)
 	ctx := context.Background()
 	now := time.Now()
 	mk := func(name string, age time.Duration) string {
-		p := filepath.Join(f.ws.Store.StagingDir(), name)
+		p := filepath.Join(f.WS.Store.StagingDir(), name)
 		if err := os.MkdirAll(filepath.Join(p, "d"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -181,13 +185,13 @@ func TestGCStaleStaging(t *testing.T) {
 	busy := mk("8899aabbccddeeff-2", time.Hour)
 	fresh := mk("ffeeddccbbaa9988-3", time.Second)
 	// An ingest of busy's digest is running.
-	lk, err := f.ws.Store.LockFile(ctx, "ingest-8899aabbccddeeff", true, nil)
+	lk, err := f.WS.Store.LockFile(ctx, "ingest-8899aabbccddeeff", true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lk.Unlock()
 
-	dry, err := f.ws.GC(ctx, GCOptions{Now: func() time.Time { return now }})
+	dry, err := f.WS.GC(ctx, workspace.GCOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +199,7 @@ func TestGCStaleStaging(t *testing.T) {
 	if strings.Join(dry.Staging, ",") != stale+","+busy {
 		t.Errorf("dry run staging %v", dry.Staging)
 	}
-	rep, err := f.ws.GC(ctx, GCOptions{Force: true, Now: func() time.Time { return now }})
+	rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // TestCreateLinksPip: for every Python 3.10-3.13 here, a new environment
@@ -35,7 +38,7 @@ func TestCreateLinksPip(t *testing.T) {
 				t.Skipf("Python %s is not installed here: %v", xy, err)
 			}
 			ran++
-			ws := testWorkspace(t)
+			ws := wstest.Open(t)
 			py, err := ws.Interp(exe)
 			if err != nil {
 				t.Fatal(err)
@@ -44,11 +47,11 @@ func TestCreateLinksPip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Python %s bundles no pip wheel: %v", xy, err)
 			}
-			one, err := ws.Create(ctx, CreateOptions{Name: "one", Python: exe})
+			one, err := ws.Create(ctx, workspace.CreateOptions{Name: "one", Python: exe})
 			if err != nil {
 				t.Fatal(err)
 			}
-			two, err := ws.Create(ctx, CreateOptions{Name: "two", Python: exe})
+			two, err := ws.Create(ctx, workspace.CreateOptions{Name: "two", Python: exe})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +62,7 @@ func TestCreateLinksPip(t *testing.T) {
 			if len(entries) != 1 || entries[0].Name != "pip" || !strings.Contains(filepath.Base(bundled), "-"+entries[0].Version+"-") {
 				t.Fatalf("store after two creates: %v, want the one pip entry of %s", entries, bundled)
 			}
-			for _, e := range []*Env{one, two} {
+			for _, e := range []*workspace.Env{one, two} {
 				ms, err := ws.Store.Manifests(ctx, e.Name)
 				if err != nil || len(ms) != 1 || ms[0].NormName != "pip" || ms[0].Entry != entries[0].SHA256 || ms[0].State != "linked" {
 					t.Errorf("%s manifest: %+v %v, want pip linked", e.Name, ms, err)
@@ -81,7 +84,7 @@ func TestCreateLinksPip(t *testing.T) {
 			if xy == "3.12" {
 				argv = []string{filepath.Join(one.Venv.Bin(), "pip"+xy), "--version"}
 			}
-			if out := runOK(t, argv...); !strings.Contains(out, filepath.Join(site, "pip")) || !strings.Contains(out, "(python "+xy+")") {
+			if out := wstest.RunOK(t, argv...); !strings.Contains(out, filepath.Join(site, "pip")) || !strings.Contains(out, "(python "+xy+")") {
 				t.Errorf("%s: %q, want pip from %s", strings.Join(argv, " "), out, site)
 			}
 			if xy != "3.12" {
@@ -89,7 +92,7 @@ func TestCreateLinksPip(t *testing.T) {
 			}
 
 			before := storeTree(t, ws)
-			runOK(t, one.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", whl)
+			wstest.RunOK(t, one.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", whl)
 			for _, p := range []string{"demo/__init__.py", "demo-1.0.dist-info/METADATA", "demo-1.0.dist-info/RECORD"} {
 				fi, err := os.Lstat(filepath.Join(site, p))
 				if err != nil || !fi.Mode().IsRegular() {
@@ -99,14 +102,14 @@ func TestCreateLinksPip(t *testing.T) {
 			if _, err := os.Lstat(filepath.Join(two.Venv.SitePackages(), "demo")); err == nil {
 				t.Error("pip install in one wrote into two")
 			}
-			list := runOK(t, one.Venv.Interpreter(), "-m", "pip", "list", "--disable-pip-version-check", "--format=freeze")
+			list := wstest.RunOK(t, one.Venv.Interpreter(), "-m", "pip", "list", "--disable-pip-version-check", "--format=freeze")
 			if got := strings.Fields(list); strings.Join(got, " ") != "demo==1.0 pip=="+entries[0].Version {
 				t.Errorf("pip list: %q", got)
 			}
-			runOK(t, one.Venv.Interpreter(), "-m", "pip", "check", "--disable-pip-version-check")
+			wstest.RunOK(t, one.Venv.Interpreter(), "-m", "pip", "check", "--disable-pip-version-check")
 			// forge tree agrees with pip list and pip check: the package pip
 			// installed is there, marked as not forge's.
-			tree, err := ws.Tree(ctx, TreeOptions{Env: "one"})
+			tree, err := ws.Tree(ctx, workspace.TreeOptions{Env: "one"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +122,7 @@ func TestCreateLinksPip(t *testing.T) {
 				t.Errorf("forge tree: %s; pip list: %s", got, want)
 			}
 			for _, p := range tree.Layers[0].Packages {
-				if want := map[string]string{"demo": StateUnmanaged, "pip": "linked"}[p.Normalized]; p.State != want {
+				if want := map[string]string{"demo": workspace.StateUnmanaged, "pip": "linked"}[p.Normalized]; p.State != want {
 					t.Errorf("tree: %s is %q, want %q", p.Name, p.State, want)
 				}
 			}
@@ -129,21 +132,21 @@ func TestCreateLinksPip(t *testing.T) {
 			// pip install -U pip in two: the new pip's files are real, the
 			// store keeps the old one, and tree shows what pip shows.
 			if other := otherPipWheel(t, bundled); other != "" {
-				runOK(t, two.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", other)
+				wstest.RunOK(t, two.Venv.Interpreter(), "-m", "pip", "install", "--no-index", "--disable-pip-version-check", "-q", other)
 				if fi, err := os.Lstat(filepath.Join(two.Venv.SitePackages(), "pip")); err != nil || !fi.IsDir() {
 					t.Errorf("pip after the upgrade: %v %v, want a real directory", fi, err)
 				}
-				list := runOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze")
-				tree, err := ws.Tree(ctx, TreeOptions{Env: "two"})
+				list := wstest.RunOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze")
+				tree, err := ws.Tree(ctx, workspace.TreeOptions{Env: "two"})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != StateUnmanaged {
+				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != workspace.StateUnmanaged {
 					t.Errorf("after pip upgraded itself: pip list %q, tree %+v", list, tree.Layers[0].Packages)
 				}
 				// doctor --fix forgets forge's pip of two and keeps pip's:
 				// relinking would put the old pip back over the new one.
-				rep, err := ws.Doctor(ctx, DoctorOptions{Fix: true})
+				rep, err := doctor.Run(ctx, ws, doctor.Options{Fix: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -151,14 +154,14 @@ func TestCreateLinksPip(t *testing.T) {
 					// pip_removed (its .dist-info is gone) and a replaced
 					// package's broken links both forget the record and
 					// keep what pip put there; either may be reported.
-					if f.Action != forgetReplacedAction && f.Action != "forget_removed" {
+					if f.Action != doctor.ForgetReplacedAction && f.Action != "forget_removed" {
 						t.Errorf("doctor --fix after pip upgraded itself applied %+v", f)
 					}
 				}
 				if len(rep.Applied) != 1 || len(rep.Failed) != 0 || len(rep.Remaining) != 0 {
 					t.Errorf("doctor --fix after pip upgraded itself: applied %+v failed %+v remaining %+v", rep.Applied, rep.Failed, rep.Remaining)
 				}
-				if after := runOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze"); after != list {
+				if after := wstest.RunOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze"); after != list {
 					t.Errorf("pip list after doctor --fix: %q, before %q", after, list)
 				}
 				if ms, err := ws.Store.Manifests(ctx, "two"); err != nil || len(ms) != 0 {
@@ -177,10 +180,10 @@ func TestCreateLinksPip(t *testing.T) {
 
 // TestCreateWithoutPip: --without-pip links nothing and makes no launcher.
 func TestCreateWithoutPip(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
-	e, err := ws.Create(ctx, CreateOptions{Name: "bare", Python: "3.12", WithoutPip: true})
+	ws := wstest.Open(t)
+	e, err := ws.Create(ctx, workspace.CreateOptions{Name: "bare", Python: "3.12", WithoutPip: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,17 +204,8 @@ func TestCreateWithoutPip(t *testing.T) {
 	}
 }
 
-func runOK(t *testing.T, argv ...string) string {
-	t.Helper()
-	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
-	}
-	return string(out)
-}
-
 // storeTree lists every path under the store's entries with its mode.
-func storeTree(t *testing.T, ws *Workspace) string {
+func storeTree(t *testing.T, ws *workspace.Workspace) string {
 	t.Helper()
 	var lines []string
 	root := ws.Store.EntriesDir()

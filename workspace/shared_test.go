@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -9,15 +9,18 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // sharedSetup: a workspace with environments one and two (Python 3.12) and
 // the wheels beta (pure, with launchers) and the namespace pair.
-func sharedSetup(t *testing.T) (*Workspace, map[string]string, map[string]*Env) {
+func sharedSetup(t *testing.T) (*workspace.Workspace, map[string]string, map[string]*workspace.Env) {
 	t.Helper()
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	alpha, nsBeta, err := fixtures.NamespacePair()
 	if err != nil {
 		t.Skipf("namespace pair needs gcc: %v", err)
@@ -31,9 +34,9 @@ func sharedSetup(t *testing.T) (*Workspace, map[string]string, map[string]*Env) 
 		}
 		wheels[w.Name] = p
 	}
-	envs := map[string]*Env{}
+	envs := map[string]*workspace.Env{}
 	for _, name := range []string{"one", "two"} {
-		if envs[name], err = ws.Create(ctx, CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
+		if envs[name], err = ws.Create(ctx, workspace.CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,7 +44,7 @@ func sharedSetup(t *testing.T) (*Workspace, map[string]string, map[string]*Env) 
 }
 
 // pipIn runs the base interpreter's pip against an environment.
-func pipIn(e *Env, args ...string) ([]byte, error) {
+func pipIn(e *workspace.Env, args ...string) ([]byte, error) {
 	args = append([]string{"-m", "pip", "--python", e.Venv.Interpreter(), "--disable-pip-version-check"}, args...)
 	return exec.Command(e.Py.Executable, args...).CombinedOutput()
 }
@@ -71,7 +74,7 @@ func TestSharedDistInfo(t *testing.T) {
 	ctx := context.Background()
 	ws, wheels, envs := sharedSetup(t)
 	for _, name := range []string{"one", "two"} {
-		if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: []string{wheels["beta"]}}); err != nil {
+		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: []string{wheels["beta"]}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,7 +127,7 @@ func TestSharedDistInfo(t *testing.T) {
 	}
 
 	// Not requested: another view, without REQUESTED.
-	if _, err := ws.Install(ctx, InstallOptions{Env: "one", Specs: []string{wheels["beta"]}, NotRequested: true}); err != nil {
+	if _, err := ws.Install(ctx, workspace.InstallOptions{Env: "one", Specs: []string{wheels["beta"]}, NotRequested: true}); err != nil {
 		t.Fatal(err)
 	}
 	a, b := lstat(t, filepath.Join(site("one"), "beta-2.0.dist-info")), lstat(t, filepath.Join(site("two"), "beta-2.0.dist-info"))
@@ -137,11 +140,11 @@ func TestSharedDistInfo(t *testing.T) {
 
 	// gc removes the shared layout with the entry.
 	for _, name := range []string{"one", "two"} {
-		if _, err := ws.Uninstall(ctx, UninstallOptions{Env: name, Names: []string{"beta"}}); err != nil {
+		if _, err := ws.Uninstall(ctx, workspace.UninstallOptions{Env: name, Names: []string{"beta"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ws.GC(ctx, GCOptions{Force: true}); err != nil {
+	if _, err := ws.GC(ctx, workspace.GCOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := os.ReadDir(ws.Store.ViewsDir()); len(left) != 0 {
@@ -157,7 +160,7 @@ func TestSharedDistInfoSplit(t *testing.T) {
 	ctx := context.Background()
 	ws, wheels, envs := sharedSetup(t)
 	for _, name := range []string{"one", "two"} {
-		if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: []string{wheels["nsroot-alpha"]}}); err != nil {
+		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: []string{wheels["nsroot-alpha"]}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -168,7 +171,7 @@ func TestSharedDistInfoSplit(t *testing.T) {
 		t.Fatalf("alpha's .dist-info is not shared: %v", err)
 	}
 	shared := readRecord(t, view)
-	if _, err := ws.Install(ctx, InstallOptions{Env: "one", Specs: []string{wheels["nsroot-beta"]}}); err != nil {
+	if _, err := ws.Install(ctx, workspace.InstallOptions{Env: "one", Specs: []string{wheels["nsroot-beta"]}}); err != nil {
 		t.Fatal(err)
 	}
 	if fi := lstat(t, di); !fi.IsDir() {
@@ -193,12 +196,12 @@ func TestSharedDistInfoSplit(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "1.0" {
 		t.Fatalf("beta after pip uninstall of alpha: %s %v", out, err)
 	}
-	rep, err := ws.Doctor(ctx, DoctorOptions{})
+	rep, err := doctor.Run(ctx, ws, doctor.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, is := range rep.Issues {
-		if is.Kind == KindLinkOutsideStore || is.Kind == KindStrayLink {
+		if is.Kind == doctor.KindLinkOutsideStore || is.Kind == doctor.KindStrayLink {
 			t.Errorf("doctor: %s %s", is.Kind, is.Message)
 		}
 	}

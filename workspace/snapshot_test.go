@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -12,10 +12,13 @@ import (
 
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // snapWheel writes one more wheel for a docFixture and returns its path.
-func (f *docFixture) snapWheel(t *testing.T, w fixtures.Wheel) string {
+func snapWheel(f *wstest.DocFixture, t *testing.T, w fixtures.Wheel) string {
 	t.Helper()
 	p, err := w.WriteTo(t.TempDir())
 	if err != nil {
@@ -26,7 +29,7 @@ func (f *docFixture) snapWheel(t *testing.T, w fixtures.Wheel) string {
 
 // importState is what the environment's Python sees: for each name, the
 // module's VERSION and importlib.metadata's version, or "absent".
-func (f *docFixture) importState(t *testing.T, names ...string) string {
+func importState(f *wstest.DocFixture, t *testing.T, names ...string) string {
 	t.Helper()
 	code := `import importlib, importlib.metadata as md
 out = []
@@ -37,7 +40,7 @@ for n in ` + pyList(names) + `:
     except (ImportError, md.PackageNotFoundError):
         out.append(n + "=absent")
 print(" ".join(out))`
-	out, err := f.python(t, code)
+	out, err := f.Python(t, code)
 	if err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
 	}
@@ -52,7 +55,7 @@ func pyList(names []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-func pkgNames(ps []RollbackPackage) string {
+func pkgNames(ps []workspace.RollbackPackage) string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Name+" "+p.Version)
@@ -63,27 +66,27 @@ func pkgNames(ps []RollbackPackage) string {
 
 func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
-	beta3 := f.snapWheel(t, fixtures.PurePackage("beta", "3.0"))
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+	f := wstest.DocSetup(t)
+	beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 		t.Fatal(err)
 	}
 	// Upgrade beta, add gamma, drop alpha, change a setting.
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"alpha"}}); err != nil {
+	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"alpha"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.SetSetting(ctx, "app", SettingABIPolicy, "strict_abi"); err != nil {
+	if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingABIPolicy, "strict_abi"); err != nil {
 		t.Fatal(err)
 	}
 	const changed = "alpha=absent beta=3.0/3.0 gamma=3.0/3.0"
-	if got := f.importState(t, "alpha", "beta", "gamma"); got != changed {
+	if got := importState(f, t, "alpha", "beta", "gamma"); got != changed {
 		t.Fatalf("before the rollback: %s, want %s", got, changed)
 	}
 
-	dry, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before", DryRun: true})
+	dry, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,82 +99,82 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 	if len(dry.Settings) != 1 || dry.Settings[0].Name != "setting abi_policy" || dry.Settings[0].OldVersion != "strict_abi" || dry.Settings[0].NewVersion != "" {
 		t.Errorf("dry run settings %+v", dry.Settings)
 	}
-	if got := f.importState(t, "alpha", "beta", "gamma"); got != changed {
+	if got := importState(f, t, "alpha", "beta", "gamma"); got != changed {
 		t.Fatalf("the dry run changed the environment: %s", got)
 	}
 
-	rep, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before"})
+	rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	const restored = "alpha=1.0/1.0 beta=2.0/2.0 gamma=absent"
-	if got := f.importState(t, "alpha", "beta", "gamma"); got != restored {
+	if got := importState(f, t, "alpha", "beta", "gamma"); got != restored {
 		t.Errorf("after the rollback: %s, want %s", got, restored)
 	}
-	if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingABIPolicy] != "" {
-		t.Errorf("abi_policy after the rollback: %q, want unset", row.Settings[SettingABIPolicy])
+	if row, _ := f.WS.Store.GetEnv(ctx, "app"); row.Settings[workspace.SettingABIPolicy] != "" {
+		t.Errorf("abi_policy after the rollback: %q, want unset", row.Settings[workspace.SettingABIPolicy])
 	}
 	if !strings.HasPrefix(rep.AutoSnapshot, "auto-rollback-") {
 		t.Fatalf("automatic snapshot %q", rep.AutoSnapshot)
 	}
-	if doc, err := f.ws.Doctor(ctx, DoctorOptions{}); err != nil || !doc.Clean() {
+	if doc, err := doctor.Run(ctx, f.WS, doctor.Options{}); err != nil || !doc.Clean() {
 		t.Errorf("doctor after the rollback: %v %+v", err, doc.Issues)
 	}
 	// The automatic snapshot undoes the rollback.
-	if _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: rep.AutoSnapshot}); err != nil {
+	if _, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: rep.AutoSnapshot}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.importState(t, "alpha", "beta", "gamma"); got != changed {
+	if got := importState(f, t, "alpha", "beta", "gamma"); got != changed {
 		t.Errorf("after rolling back to %s: %s, want %s", rep.AutoSnapshot, got, changed)
 	}
-	if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingABIPolicy] != "strict_abi" {
-		t.Errorf("abi_policy: %q, want strict_abi", row.Settings[SettingABIPolicy])
+	if row, _ := f.WS.Store.GetEnv(ctx, "app"); row.Settings[workspace.SettingABIPolicy] != "strict_abi" {
+		t.Errorf("abi_policy: %q, want strict_abi", row.Settings[workspace.SettingABIPolicy])
 	}
 }
 
 func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
-	beta := f.entry(t, "beta").SHA256
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "keep"}); err != nil {
+	f := wstest.DocSetup(t)
+	beta := f.Entry(t, "beta").SHA256
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "keep"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
+	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.ws.GC(ctx, GCOptions{Force: true})
+	rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(gcNames(rep), ","); got != "gamma" {
 		t.Errorf("gc with the snapshot collected %s, want gamma only", got)
 	}
-	if _, err := os.Stat(f.ws.Store.EntryDir(beta)); err != nil {
+	if _, err := os.Stat(f.WS.Store.EntryDir(beta)); err != nil {
 		t.Fatalf("beta's entry is gone while a snapshot names it: %v", err)
 	}
-	if err := f.ws.RemoveSnapshot(ctx, "app", "keep"); err != nil {
+	if err := f.WS.RemoveSnapshot(ctx, "app", "keep"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = f.ws.GC(ctx, GCOptions{Force: true})
+	rep, err = f.WS.GC(ctx, workspace.GCOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(gcNames(rep), ","); got != "beta" || rep.Removed != 1 {
 		t.Errorf("gc after snapshot rm collected %s (%d), want beta", got, rep.Removed)
 	}
-	if _, err := os.Stat(f.ws.Store.EntryDir(beta)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(f.WS.Store.EntryDir(beta)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("beta's entry after gc: %v", err)
 	}
 }
 
 func TestSnapshotErrors(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s1"}); err != nil {
+	f := wstest.DocSetup(t)
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	count := func() int {
-		ss, err := f.ws.Snapshots(ctx, "app")
+		ss, err := f.WS.Snapshots(ctx, "app")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,22 +185,40 @@ func TestSnapshotErrors(t *testing.T) {
 		do   func() error
 		want error
 	}{
-		{"leading dot", func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: ".hidden"}); return err }, ErrUsage},
-		{"slash", func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "a/b"}); return err }, ErrUsage},
-		{"space", func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "a b"}); return err }, ErrUsage},
-		{"65 characters", func() error {
-			_, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: strings.Repeat("x", 65)})
+		{"leading dot", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: ".hidden"})
 			return err
-		}, ErrUsage},
-		{"name taken", func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s1"}); return err }, store.ErrExists},
-		{"no such environment", func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "nope", Name: "s2"}); return err }, store.ErrNotFound},
-		{"rollback to a missing snapshot", func() error {
-			_, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "missing"})
+		}, workspace.ErrUsage},
+		{"slash", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "a/b"})
+			return err
+		}, workspace.ErrUsage},
+		{"space", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "a b"})
+			return err
+		}, workspace.ErrUsage},
+		{"65 characters", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 65)})
+			return err
+		}, workspace.ErrUsage},
+		{"name taken", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s1"})
+			return err
+		}, store.ErrExists},
+		{"no such environment", func() error {
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "nope", Name: "s2"})
 			return err
 		}, store.ErrNotFound},
-		{"rollback to a bad name", func() error { _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "../x"}); return err }, ErrUsage},
-		{"rm a missing snapshot", func() error { return f.ws.RemoveSnapshot(ctx, "app", "missing") }, store.ErrNotFound},
-		{"rm a bad name", func() error { return f.ws.RemoveSnapshot(ctx, "app", "") }, ErrUsage},
+		{"rollback to a missing snapshot", func() error {
+			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "missing"})
+			return err
+		}, store.ErrNotFound},
+		{"rollback to a bad name", func() error {
+			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "../x"})
+			return err
+		}, workspace.ErrUsage},
+		{"rm a missing snapshot", func() error { return f.WS.RemoveSnapshot(ctx, "app", "missing") }, store.ErrNotFound},
+		{"rm a bad name", func() error { return f.WS.RemoveSnapshot(ctx, "app", "") }, workspace.ErrUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,13 +232,13 @@ func TestSnapshotErrors(t *testing.T) {
 		})
 	}
 	// A 64-character name is fine; default names are the time, made unique.
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: strings.Repeat("x", 64)}); err != nil {
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 64)}); err != nil {
 		t.Errorf("64 characters: %v", err)
 	}
-	f.ws.Clock = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	f.WS.Clock = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	var names []string
 	for range 2 {
-		sn, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app"})
+		sn, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -230,63 +251,63 @@ func TestSnapshotErrors(t *testing.T) {
 
 func TestRollbackEntryGoneChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s"}); err != nil {
+	f := wstest.DocSetup(t)
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
+	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}}); err != nil {
 		t.Fatal(err)
 	}
 	// beta's entry leaves the store behind forge's back (as doctor drops
 	// the row of an entry whose directory is gone).
-	if _, err := f.ws.Store.DB().ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ?`, f.entry(t, "beta").SHA256); err != nil {
+	if _, err := f.WS.Store.DB().ExecContext(ctx, `DELETE FROM entries WHERE sha256 = ?`, f.Entry(t, "beta").SHA256); err != nil {
 		t.Fatal(err)
 	}
-	before := f.importState(t, "alpha", "beta", "gamma")
-	_, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "s"})
+	before := importState(f, t, "alpha", "beta", "gamma")
+	_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "s"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "beta 2.0") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("error %v, want one naming beta 2.0 and ErrNotFound", err)
 	}
-	if got := f.importState(t, "alpha", "beta", "gamma"); got != before {
+	if got := importState(f, t, "alpha", "beta", "gamma"); got != before {
 		t.Errorf("the environment changed: %s, was %s", got, before)
 	}
-	ss, _ := f.ws.Snapshots(ctx, "app")
+	ss, _ := f.WS.Snapshots(ctx, "app")
 	if len(ss) != 1 {
 		t.Errorf("%d snapshots, want 1 (no automatic one for a refused rollback)", len(ss))
 	}
-	if p, _ := f.ws.Store.PendingRollbacks(ctx); len(p) != 0 {
+	if p, _ := f.WS.Store.PendingRollbacks(ctx); len(p) != 0 {
 		t.Errorf("pending rollbacks %v", p)
 	}
 }
 
 func TestAutoSnapshotsBounded(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
+	f := wstest.DocSetup(t)
 	for _, n := range []string{"a", "b"} {
 		if n == "b" {
-			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: n}); err != nil {
+		if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: n}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.ws.SetSetting(ctx, "app", SettingAutoSnapshots, "2"); err != nil {
+	if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingAutoSnapshots, "2"); err != nil {
 		t.Fatal(err)
 	}
 	var autos []string
 	for i := range 4 {
-		rep, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: []string{"a", "b"}[i%2]})
+		rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: []string{"a", "b"}[i%2]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		autos = append(autos, rep.AutoSnapshot)
 	}
-	ss, err := f.ws.Snapshots(ctx, "app")
+	ss, err := f.WS.Snapshots(ctx, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,17 +319,17 @@ func TestAutoSnapshotsBounded(t *testing.T) {
 	if want := []string{"a", "b", autos[2], autos[3]}; !slices.Equal(names, want) {
 		t.Errorf("snapshots %v, want %v", names, want)
 	}
-	if _, err := f.ws.SetSetting(ctx, "app", SettingAutoSnapshots, "0"); err != nil {
+	if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingAutoSnapshots, "0"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "b"})
+	rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.AutoSnapshot != "" {
 		t.Errorf("auto_snapshots 0 took %s", rep.AutoSnapshot)
 	}
-	if _, err := f.ws.SetSetting(ctx, "app", SettingAutoSnapshots, "-1"); !errors.Is(err, ErrUsage) {
+	if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingAutoSnapshots, "-1"); !errors.Is(err, workspace.ErrUsage) {
 		t.Errorf("auto_snapshots -1: %v, want a usage error", err)
 	}
 }
@@ -321,19 +342,19 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 	ctx := context.Background()
 	for _, step := range []string{"rollback-begun", "rollback-unlinked", "rollback-linked"} {
 		t.Run(step, func(t *testing.T) {
-			f := docSetup(t)
-			beta3 := f.snapWheel(t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+			f := wstest.DocSetup(t)
+			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
+			if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}}); err != nil {
+			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.ws.SetSetting(ctx, "app", SettingLinkMode, "copy"); err != nil {
+			if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingLinkMode, "copy"); err != nil {
 				t.Fatal(err)
 			}
-			old := faultPoint
-			faultPoint = func(s string) error {
+			old := *workspace.FaultPoint
+			*workspace.FaultPoint = func(s string) error {
 				if s == step {
 					runtime.Goexit()
 				}
@@ -342,36 +363,36 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before"})
+				f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
 			}()
 			<-done
-			faultPoint = old
+			*workspace.FaultPoint = old
 
-			doc, err := f.ws.Doctor(ctx, DoctorOptions{})
+			doc, err := doctor.Run(ctx, f.WS, doctor.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if kinds(doc.Issues)[KindRollbackInterrupted] != 1 {
+			if n := len(slices.DeleteFunc(slices.Clone(doc.Issues), func(is doctor.Issue) bool { return is.Kind != doctor.KindRollbackInterrupted })); n != 1 {
 				t.Fatalf("doctor after a crash at %s: %+v", step, doc.Issues)
 			}
-			if _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before"}); !errors.Is(err, store.ErrLocked) {
+			if _, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"}); !errors.Is(err, store.ErrLocked) {
 				t.Errorf("a second rollback before doctor --fix: %v, want ErrLocked", err)
 			}
-			fix, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true})
+			fix, err := doctor.Run(ctx, f.WS, doctor.Options{Fix: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(fix.Failed) > 0 || !fix.Clean() {
 				t.Fatalf("doctor --fix: failed %+v, remaining %+v", fix.Failed, fix.Remaining)
 			}
-			if !slices.ContainsFunc(fix.Applied, func(x Fix) bool { return x.Action == finishRollbackAction }) {
-				t.Errorf("applied %+v, want %s", fix.Applied, finishRollbackAction)
+			if !slices.ContainsFunc(fix.Applied, func(x doctor.Fix) bool { return x.Action == doctor.FinishRollbackAction }) {
+				t.Errorf("applied %+v, want %s", fix.Applied, doctor.FinishRollbackAction)
 			}
-			if got, want := f.importState(t, "alpha", "beta", "gamma"), "alpha=1.0/1.0 beta=2.0/2.0 gamma=absent"; got != want {
+			if got, want := importState(f, t, "alpha", "beta", "gamma"), "alpha=1.0/1.0 beta=2.0/2.0 gamma=absent"; got != want {
 				t.Errorf("after doctor --fix: %s, want %s", got, want)
 			}
-			if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingLinkMode] != "" {
-				t.Errorf("link_mode after doctor --fix: %q, want unset", row.Settings[SettingLinkMode])
+			if row, _ := f.WS.Store.GetEnv(ctx, "app"); row.Settings[workspace.SettingLinkMode] != "" {
+				t.Errorf("link_mode after doctor --fix: %q, want unset", row.Settings[workspace.SettingLinkMode])
 			}
 		})
 	}
@@ -383,49 +404,49 @@ func TestRollbackFailureUndone(t *testing.T) {
 	ctx := context.Background()
 	for _, step := range []string{"rollback-unlinked", "rollback-linked"} {
 		t.Run(step, func(t *testing.T) {
-			f := docSetup(t)
-			beta3 := f.snapWheel(t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+			f := wstest.DocSetup(t)
+			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
+			if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}}); err != nil {
+			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.ws.SetSetting(ctx, "app", SettingABIPolicy, "allow_abi"); err != nil {
+			if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingABIPolicy, "allow_abi"); err != nil {
 				t.Fatal(err)
 			}
-			was := f.importState(t, "alpha", "beta", "gamma")
+			was := importState(f, t, "alpha", "beta", "gamma")
 			injected := errors.New("injected failure")
-			old := faultPoint
+			old := *workspace.FaultPoint
 			failed := false
-			faultPoint = func(s string) error {
+			*workspace.FaultPoint = func(s string) error {
 				if s == step && !failed { // the undo passes here too
 					failed = true
 					return injected
 				}
 				return nil
 			}
-			_, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "before"})
-			faultPoint = old
+			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
+			*workspace.FaultPoint = old
 			if !errors.Is(err, injected) || !strings.Contains(err.Error(), "as it was") {
 				t.Fatalf("error %v, want the injected one, undone", err)
 			}
-			if got := f.importState(t, "alpha", "beta", "gamma"); got != was {
+			if got := importState(f, t, "alpha", "beta", "gamma"); got != was {
 				t.Errorf("after the undo: %s, want %s", got, was)
 			}
-			if row, _ := f.ws.Store.GetEnv(ctx, "app"); row.Settings[SettingABIPolicy] != "allow_abi" {
-				t.Errorf("abi_policy after the undo: %q", row.Settings[SettingABIPolicy])
+			if row, _ := f.WS.Store.GetEnv(ctx, "app"); row.Settings[workspace.SettingABIPolicy] != "allow_abi" {
+				t.Errorf("abi_policy after the undo: %q", row.Settings[workspace.SettingABIPolicy])
 			}
-			if doc, err := f.ws.Doctor(ctx, DoctorOptions{}); err != nil || !doc.Clean() {
+			if doc, err := doctor.Run(ctx, f.WS, doctor.Options{}); err != nil || !doc.Clean() {
 				t.Errorf("doctor after the undo: %v %+v", err, doc.Issues)
 			}
-			h, err := f.ws.History(ctx, "app")
+			h, err := f.WS.History(ctx, "app")
 			if err != nil {
 				t.Fatal(err)
 			}
 			last := h.Operations[len(h.Operations)-1]
-			if last.Command != "forge rollback app before" || last.Status != store.HistoryFailed || HistorySummary(last.Changes) != "" {
-				t.Errorf("history: %s %s %q", last.Command, last.Status, HistorySummary(last.Changes))
+			if last.Command != "forge rollback app before" || last.Status != store.HistoryFailed || workspace.HistorySummary(last.Changes) != "" {
+				t.Errorf("history: %s %s %q", last.Command, last.Status, workspace.HistorySummary(last.Changes))
 			}
 		})
 	}
@@ -433,32 +454,41 @@ func TestRollbackFailureUndone(t *testing.T) {
 
 func TestHistory(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t) // create, then install alpha and beta
-	f.ws.Version = "9.9.9"
-	beta3 := f.snapWheel(t, fixtures.PurePackage("beta", "3.0"))
+	f := wstest.DocSetup(t) // create, then install alpha and beta
+	f.WS.Version = "9.9.9"
+	beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
 	steps := []func() error{
-		func() error { _, err := f.ws.SetSetting(ctx, "app", SettingABIPolicy, "strict_abi"); return err },
 		func() error {
-			_, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"alpha"}})
+			_, err := f.WS.SetSetting(ctx, "app", workspace.SettingABIPolicy, "strict_abi")
 			return err
 		},
 		func() error {
-			_, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"nope"}})
+			_, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"alpha"}})
+			return err
+		},
+		func() error {
+			_, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"nope"}})
 			if !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("uninstall nope: %v", err)
 			}
 			return nil
 		},
-		func() error { _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s"}); return err },
 		func() error {
-			_, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{beta3, f.wheels["gamma"]}})
+			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"})
 			return err
 		},
-		func() error { _, err := f.ws.Rollback(ctx, RollbackOptions{Env: "app", Name: "s"}); return err },
-		func() error { return f.ws.RemoveSnapshot(ctx, "app", "s") },
+		func() error {
+			_, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}})
+			return err
+		},
+		func() error {
+			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "s"})
+			return err
+		},
+		func() error { return f.WS.RemoveSnapshot(ctx, "app", "s") },
 		func() error {
 			// Pinned and in the store: pip does not run.
-			rep, err := f.ws.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
+			rep, err := f.WS.PipInstall(ctx, workspace.PipInstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
 			if err == nil && rep.PipRan {
 				t.Errorf("pip ran: %s", rep.PipReason)
 			}
@@ -471,25 +501,25 @@ func TestHistory(t *testing.T) {
 		}
 	}
 	// An operation whose process died: begun, never finished.
-	if _, err := f.ws.beginHistory(ctx, "app", "install", []string{"x.whl"}); err != nil {
+	if err := f.WS.BeginHistory(ctx, "app", "install", []string{"x.whl"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.ws.History(ctx, "app")
+	rep, err := f.WS.History(ctx, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	type line struct{ command, status, summary string }
 	want := []line{
-		{"forge install " + f.wheels["alpha"] + " " + f.wheels["beta"] + " --env app", "ok", "+alpha 1.0 +beta 2.0"},
+		{"forge install " + f.Wheels["alpha"] + " " + f.Wheels["beta"] + " --env app", "ok", "+alpha 1.0 +beta 2.0"},
 		{"forge env set app abi_policy strict_abi", "ok", "~setting abi_policy (unset)→strict_abi"},
 		{"forge uninstall alpha --env app", "ok", "-alpha 1.0"},
 		{"forge uninstall nope --env app", "failed", ""},
 		{"forge snapshot app s", "ok", ""},
-		{"forge install " + beta3 + " " + f.wheels["gamma"] + " --env app", "ok", "+gamma 3.0 ~beta 2.0→3.0"},
+		{"forge install " + beta3 + " " + f.Wheels["gamma"] + " --env app", "ok", "+gamma 3.0 ~beta 2.0→3.0"},
 		{"forge rollback app s", "ok", "-gamma 3.0 ~beta 3.0→2.0"},
 		{"forge snapshot rm app s", "ok", ""},
 		{"forge pip install --env app gamma==3.0", "ok", "+gamma 3.0"},
-		{"forge install x.whl", HistoryDidNotFinish, ""},
+		{"forge install x.whl", workspace.HistoryDidNotFinish, ""},
 	}
 	if len(rep.Operations) != len(want) {
 		for _, o := range rep.Operations {
@@ -498,11 +528,11 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("%d operations, want %d", len(rep.Operations), len(want))
 	}
 	for i, o := range rep.Operations {
-		got := line{o.Command, o.Status, HistorySummary(o.Changes)}
+		got := line{o.Command, o.Status, workspace.HistorySummary(o.Changes)}
 		if got != want[i] {
 			t.Errorf("operation %d: %+v, want %+v", i, got, want[i])
 		}
-		finished := o.Status != HistoryDidNotFinish
+		finished := o.Status != workspace.HistoryDidNotFinish
 		if (o.Finished != nil) != finished || finished && o.Finished.Before(o.Started) || (o.ExitCode != nil) != finished {
 			t.Errorf("operation %d (%s): started %v finished %v exit %v", i, o.Command, o.Started, o.Finished, o.ExitCode)
 		}
@@ -515,10 +545,10 @@ func TestHistory(t *testing.T) {
 		t.Errorf("failed operation: exit %d, error %q", *failed.ExitCode, failed.Error)
 	}
 	// Rows are never rewritten once finished.
-	if err := f.ws.Store.FinishHistory(ctx, rep.Operations[0].ID, store.HistoryFailed, 1, "x", store.HistoryChanges{}, time.Now()); !errors.Is(err, store.ErrNotFound) {
+	if err := f.WS.Store.FinishHistory(ctx, rep.Operations[0].ID, store.HistoryFailed, 1, "x", store.HistoryChanges{}, time.Now()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("finishing a finished row: %v", err)
 	}
-	if _, err := f.ws.Store.DB().ExecContext(ctx, `UPDATE history SET status = 'failed' WHERE id = ?`, rep.Operations[0].ID); err == nil {
+	if _, err := f.WS.Store.DB().ExecContext(ctx, `UPDATE history SET status = 'failed' WHERE id = ?`, rep.Operations[0].ID); err == nil {
 		t.Errorf("a finished history row was rewritten")
 	}
 }
@@ -527,25 +557,25 @@ func TestHistory(t *testing.T) {
 // of the same name starts without them.
 func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	ctx := context.Background()
-	f := docSetup(t)
-	if _, err := f.ws.Snapshot(ctx, SnapshotOptions{Env: "app", Name: "s"}); err != nil {
+	f := wstest.DocSetup(t)
+	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app"}); err != nil {
+	if _, err := f.WS.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
+	if _, err := f.WS.Create(ctx, workspace.CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	ss, err := f.ws.Snapshots(ctx, "app")
+	ss, err := f.WS.Snapshots(ctx, "app")
 	if err != nil || len(ss) != 0 {
 		t.Errorf("snapshots of the new app: %v %v", ss, err)
 	}
-	h, err := f.ws.History(ctx, "app")
+	h, err := f.WS.History(ctx, "app")
 	if err != nil || len(h.Operations) != 0 {
 		t.Errorf("history of the new app: %+v %v", h, err)
 	}
-	rep, err := f.ws.GC(ctx, GCOptions{})
+	rep, err := f.WS.GC(ctx, workspace.GCOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

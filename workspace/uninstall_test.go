@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // TestUninstallRetry: uninstall is idempotent. Names the layer does not
@@ -21,7 +23,7 @@ func TestUninstallRetry(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
-		before  func(t *testing.T, f *docFixture) // the interrupted run
+		before  func(t *testing.T, f *wstest.DocFixture) // the interrupted run
 		names   []string
 		removed []string
 		absent  []string
@@ -31,30 +33,30 @@ func TestUninstallRetry(t *testing.T) {
 		{name: "one never installed", names: []string{"ghost", "beta"}, removed: []string{"beta"}, absent: []string{"ghost"}},
 		{name: "same project twice", names: []string{"beta", "Beta"}, removed: []string{"beta"}},
 		{name: "killed after the first package", names: []string{"alpha", "beta"}, removed: []string{"beta"}, absent: []string{"alpha"},
-			before: func(t *testing.T, f *docFixture) {
-				if _, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: []string{"alpha"}}); err != nil {
+			before: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"alpha"}}); err != nil {
 					t.Fatal(err)
 				}
 			}},
 		{name: "killed inside the first package", names: []string{"alpha", "beta"}, removed: []string{"alpha", "beta"},
-			before: func(t *testing.T, f *docFixture) {
+			before: func(t *testing.T, f *wstest.DocFixture) {
 				// As unlinkManifest leaves it between marking and removing
 				// the row: marked, some links already gone.
-				if err := f.ws.Store.SetManifestState(ctx, "app", "alpha", "unlinking"); err != nil {
+				if err := f.WS.Store.SetManifestState(ctx, "app", "alpha", "unlinking"); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.Remove(filepath.Join(f.env.Venv.SitePackages(), "alpha")); err != nil {
+				if err := os.Remove(filepath.Join(f.Env.Venv.SitePackages(), "alpha")); err != nil {
 					t.Fatal(err)
 				}
 			}},
 		{name: "none installed", names: []string{"ghost", "phantom"}, absent: []string{"ghost", "phantom"}, fail: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := docSetup(t)
+			f := wstest.DocSetup(t)
 			if tc.before != nil {
 				tc.before(t, f)
 			}
-			rep, err := f.ws.Uninstall(ctx, UninstallOptions{Env: "app", Names: tc.names})
+			rep, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: tc.names})
 			if tc.fail {
 				if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "not installed") {
 					t.Fatalf("err = %v, want ErrNotFound saying not installed", err)
@@ -70,7 +72,7 @@ func TestUninstallRetry(t *testing.T) {
 				t.Errorf("removed %v, not installed %v; want %v, %v", removed, rep.NotInstalled, tc.removed, tc.absent)
 			}
 			for _, n := range []string{"alpha", "beta"} {
-				out, perr := f.python(t, "import importlib.util as u; print(u.find_spec('"+n+"') is not None)")
+				out, perr := f.Python(t, "import importlib.util as u; print(u.find_spec('"+n+"') is not None)")
 				if perr != nil {
 					t.Fatalf("python: %v: %s", perr, out)
 				}
@@ -78,7 +80,7 @@ func TestUninstallRetry(t *testing.T) {
 				if got := strings.TrimSpace(out) == "False"; got != gone {
 					t.Errorf("%s importable: %s, want gone=%v", n, strings.TrimSpace(out), gone)
 				}
-				_, merr := f.ws.Store.ManifestFor(ctx, "app", n)
+				_, merr := f.WS.Store.ManifestFor(ctx, "app", n)
 				if errors.Is(merr, store.ErrNotFound) != gone {
 					t.Errorf("%s manifest: %v, want gone=%v", n, merr, gone)
 				}

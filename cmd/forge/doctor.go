@@ -10,7 +10,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
 )
 
 func init() { register(newDoctorCmd) }
@@ -98,7 +98,7 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.Doctor(ctx, workspace.DoctorOptions{Fix: o.fix, DryRun: o.dryRun, Verify: o.verify})
+	rep, err := doctor.Run(ctx, ws, doctor.Options{Fix: o.fix, DryRun: o.dryRun, Verify: o.verify})
 	if rep == nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	case err != nil:
 		return reported(app, err)
 	case rep.MetadataLost():
-		return reported(app, workspace.ErrMetadataLost)
+		return reported(app, doctor.ErrMetadataLost)
 	case rep.Integrity():
 		return reported(app, fmt.Errorf("store files differ from what was verified at ingest: %w", store.ErrCorrupt))
 	case o.enforce && !rep.Clean():
@@ -121,7 +121,7 @@ func runDoctor(ctx context.Context, app *App, o doctorOptions) error {
 	return nil
 }
 
-func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
+func printDoctor(w io.Writer, rep *doctor.Report) {
 	fmt.Fprintf(w, "forge doctor: %s\n", rep.Home)
 	fmt.Fprintf(w, "scanned %d metadata rows, %d environments, %d store entries, %d links; %d files verified\n",
 		rep.MetadataRowsScanned, rep.EnvsScanned, rep.EntriesScanned, rep.LinksScanned, rep.FilesVerified)
@@ -152,7 +152,7 @@ func printDoctor(w io.Writer, rep *workspace.DoctorReport) {
 			fmt.Fprintf(w, "  %-18s fix: %s\n", "", is.Fix)
 		}
 	}
-	printFixes := func(title string, fs []workspace.Fix) {
+	printFixes := func(title string, fs []doctor.Fix) {
 		if len(fs) == 0 {
 			return
 		}
@@ -201,7 +201,7 @@ func runDoctorABI(ctx context.Context, app *App, o doctorOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.DoctorABI(ctx, workspace.ABIOptions{Envs: o.envs, NoCache: o.noCache})
+	rep, err := doctor.ABI(ctx, ws, doctor.ABIOptions{Envs: o.envs, NoCache: o.noCache})
 	if rep == nil {
 		return err
 	}
@@ -222,7 +222,7 @@ func runDoctorABI(ctx context.Context, app *App, o doctorOptions) error {
 	return nil
 }
 
-func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
+func printDoctorABI(w io.Writer, rep *doctor.ABIReport, verbose bool) {
 	for _, e := range rep.Envs {
 		fmt.Fprintf(w, "%s (Python %s) on %s under %s: %s\n", e.Env, e.Python, e.Host, e.Policy, e.Verdict)
 		if e.Error != "" {
@@ -239,7 +239,7 @@ func printDoctorABI(w io.Writer, rep *workspace.ABIReport, verbose bool) {
 	fmt.Fprintln(w, abiSummary(rep))
 }
 
-func abiSummary(rep *workspace.ABIReport) string {
+func abiSummary(rep *doctor.ABIReport) string {
 	return fmt.Sprintf("%d package(s) checked in %d environment(s): %d accepted, %d warned, %d refused",
 		rep.Checked, len(rep.Envs), rep.Accepted, rep.Warned, rep.Refused)
 }
@@ -253,7 +253,7 @@ func runDoctorRebuild(ctx context.Context, app *App, o doctorOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.Rebuild(ctx)
+	rep, err := doctor.Rebuild(ctx, ws)
 	if rep == nil {
 		return err
 	}
@@ -269,7 +269,7 @@ func runDoctorRebuild(ctx context.Context, app *App, o doctorOptions) error {
 	return nil
 }
 
-func printRebuild(w io.Writer, rep *workspace.RebuildReport) {
+func printRebuild(w io.Writer, rep *doctor.RebuildReport) {
 	fmt.Fprintf(w, "forge doctor --rebuild: %s\n", rep.Home)
 	if rep.Rerooted != "" {
 		fmt.Fprintf(w, "re-rooted the environments from %s (a copied or moved home)\n", rep.Rerooted)

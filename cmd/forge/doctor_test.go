@@ -12,6 +12,7 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/doctor"
 )
 
 // doctorHome is a forge home with environment "app" (Python 3.12) holding
@@ -153,7 +154,7 @@ func TestDoctorCLI(t *testing.T) {
 	}
 	is, _ := issues[0].(map[string]any)
 	jsonKeys(t, "issue", is, map[string]string{"kind": "string", "entry": "string", "message": "string", "fixable": "bool", "fix": "string"})
-	if is["kind"] != workspace.KindRefcount {
+	if is["kind"] != doctor.KindRefcount {
 		t.Errorf("issue kind %v", is["kind"])
 	}
 
@@ -197,7 +198,7 @@ func TestDoctorCLI(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &doc); err != nil {
 			t.Fatalf("one JSON document expected: %v\n%s", err, out)
 		}
-		if k, _ := doc["issues_by_kind"].(map[string]any); k[workspace.KindHashMismatch] != float64(1) {
+		if k, _ := doc["issues_by_kind"].(map[string]any); k[doctor.KindHashMismatch] != float64(1) {
 			t.Errorf("issues_by_kind %v", doc["issues_by_kind"])
 		}
 	})

@@ -27,7 +27,7 @@ func TestABICheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := wstest.Workspace(t)
+	ws := wstest.Open(t)
 	tests := []struct {
 		wheel  string
 		policy abi.Policy
@@ -213,7 +213,7 @@ func TestABIMatrixWheels(t *testing.T) {
 	dir := t.TempDir()
 	wstest.ABIWheels(t, dir)
 	fleet := wstest.FleetDir(t)
-	ws := wstest.Workspace(t)
+	ws := wstest.Open(t)
 	rep, err := Matrix(ctx, ws, MatrixOptions{WheelsDir: dir, Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +316,7 @@ func TestABIMatrixEnv(t *testing.T) {
 	dir := t.TempDir()
 	wheels := wstest.ABIWheels(t, dir)
 	fleet := wstest.FleetDir(t)
-	ws := wstest.Workspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 
 func TestABIMatrixLock(t *testing.T) {
 	ctx := context.Background()
-	ws := wstest.Workspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	wheels := wstest.LockEnv(t, ws)
 	fleet := wstest.FleetDir(t)
@@ -56,7 +56,7 @@ func TestABIMatrixLock(t *testing.T) {
 	t.Run("from the store", func(t *testing.T) { check(t, ws, lockPath) })
 
 	t.Run("ingested from the locked paths", func(t *testing.T) {
-		fresh := wstest.Workspace(t)
+		fresh := wstest.Open(t)
 		fresh.Log = &bytes.Buffer{}
 		check(t, fresh, lockPath)
 		for _, p := range l.Packages {
@@ -86,7 +86,7 @@ func TestABIMatrixLock(t *testing.T) {
 			wh.Path = "wheels/" + wh.Name
 			p.Wheels = []lockfile.Wheel{wh}
 		}
-		fresh := wstest.Workspace(t)
+		fresh := wstest.Open(t)
 		fresh.Log = &bytes.Buffer{}
 		check(t, fresh, wstest.WriteLock(t, dir, &rel))
 	})
@@ -101,7 +101,7 @@ func TestABIMatrixLock(t *testing.T) {
 		wh := bad.Packages[2].Wheels[0]
 		wh.Path = other
 		bad.Packages[2].Wheels = []lockfile.Wheel{wh}
-		fresh := wstest.Workspace(t)
+		fresh := wstest.Open(t)
 		fresh.Log = &bytes.Buffer{}
 		_, err = Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &bad), Profiles: []string{fleet}})
 		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "package purepkg 1.0: wheel "+other+": sha256 ") || !strings.Contains(err.Error(), "the lock says "+wh.SHA256()) {
@@ -122,7 +122,7 @@ func TestABIMatrixLock(t *testing.T) {
 		remote := *l
 		remote.Packages = append(slices.Clone(l.Packages), lockfile.Package{Name: "remotepkg", Version: "2.0", Wheels: []lockfile.Wheel{{
 			URL: "https://example.invalid/remotepkg-2.0-py3-none-any.whl", Hashes: map[string]string{"sha256": strings.Repeat("0", 64)}}}})
-		fresh := wstest.Workspace(t)
+		fresh := wstest.Open(t)
 		fresh.Log = &bytes.Buffer{}
 		rep, err := Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &remote), Profiles: []string{fleet}, Policy: abi.WarnABI})
 		if err != nil {

@@ -3,15 +3,19 @@
 package wstest
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
 )
 
@@ -23,9 +27,9 @@ func NeedPython(tb testing.TB, xy string) {
 	}
 }
 
-// Workspace opens a workspace in a new temporary home, closed when the
+// Open opens a workspace in a new temporary home, closed when the
 // test ends.
-func Workspace(tb testing.TB) *workspace.Workspace {
+func Open(tb testing.TB) *workspace.Workspace {
 	tb.Helper()
 	ws, err := workspace.Open(tb.TempDir())
 	if err != nil {
@@ -137,4 +141,73 @@ func LockEnv(t *testing.T, ws *workspace.Workspace) map[string]string {
 		}
 	}
 	return wheels
+}
+
+// DocFixture is a forge home with one environment "app" (Python 3.12)
+// holding alpha and beta, and gamma ingested but not installed.
+type DocFixture struct {
+	WS     *workspace.Workspace
+	Env    *workspace.Env
+	Wheels map[string]string // name -> wheel path
+	Log    *bytes.Buffer
+}
+
+// DocSetup makes a DocFixture.
+func DocSetup(t *testing.T) *DocFixture {
+	t.Helper()
+	NeedPython(t, "3.12")
+	ctx := context.Background()
+	ws := Open(t)
+	f := &DocFixture{WS: ws, Wheels: map[string]string{}, Log: &bytes.Buffer{}}
+	ws.Log = f.Log
+	dir := t.TempDir()
+	for _, w := range []fixtures.Wheel{
+		fixtures.DataPackage("alpha", "1.0"),
+		fixtures.PurePackage("beta", "2.0"),
+		fixtures.PurePackage("gamma", "3.0"),
+	} {
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Wheels[w.Name] = p
+	}
+	var err error
+	if f.Env, err = ws.Create(ctx, workspace.CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["alpha"], f.Wheels["beta"]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Store.Ingest(ctx, f.Wheels["gamma"]); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// Entry is the one store entry named name.
+func (f *DocFixture) Entry(t *testing.T, name string) *store.Entry {
+	t.Helper()
+	es, err := f.WS.Store.Find(context.Background(), name, "")
+	if err != nil || len(es) != 1 {
+		t.Fatalf("find %s: %v %v", name, es, err)
+	}
+	return es[0]
+}
+
+// Python runs code in the environment and returns its output.
+func (f *DocFixture) Python(t *testing.T, code string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(f.Env.Venv.Interpreter(), "-c", code).CombinedOutput()
+	return string(out), err
+}
+
+// RunOK runs argv and returns its output; it fails tb when the command does.
+func RunOK(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return string(out)
 }

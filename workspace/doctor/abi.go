@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
-// ABIOptions are the inputs of DoctorABI.
+// ABIOptions are the inputs of ABI.
 type ABIOptions struct {
 	// Envs limits the check to these environments (all when empty).
 	Envs []string
@@ -43,7 +44,7 @@ type ABIEnv struct {
 	Error    string       `json:"error,omitempty"`
 }
 
-// ABIReport is what DoctorABI found.
+// ABIReport is what ABI found.
 type ABIReport struct {
 	Envs     []ABIEnv `json:"envs"`
 	Checked  int      `json:"packages_checked"`
@@ -55,7 +56,7 @@ type ABIReport struct {
 	Reused int `json:"reused"`
 }
 
-// DoctorABI re-checks every package every environment sees (its own layer,
+// ABI re-checks every package every environment sees (its own layer,
 // its parents', GLOBAL: the winner of each name, as Python imports it)
 // against the host — the --host-profile, else this machine probed with the
 // environment's interpreter — under the environment's abi_policy. It uses
@@ -74,7 +75,7 @@ type ABIReport struct {
 // (probed now), the linked manifest rows of its layers and the entries
 // they name (store.ABIState), and this forge binary; see abiCache. Only the
 // other environments' layers are read. NoCache checks every one anyway.
-func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, error) {
+func ABI(ctx context.Context, w *workspace.Workspace, o ABIOptions) (*ABIReport, error) {
 	state, err := w.Store.ABIState(ctx)
 	if err != nil {
 		return nil, err
@@ -91,7 +92,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 	}
 	// The environments named are opened first (in name order), so that the
 	// first that does not exist or cannot be opened is the error.
-	opened := map[string]*Env{}
+	opened := map[string]*workspace.Env{}
 	for _, n := range slices.Sorted(maps.Keys(only)) {
 		e, err := w.OpenEnv(ctx, n)
 		if err != nil {
@@ -109,7 +110,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 	var plans []abiPlan
 	usedGlobals := map[string]bool{}
 	for _, row := range envs {
-		usedGlobals[GlobalLayer(PyXY(row.PythonVersion))] = true
+		usedGlobals[workspace.GlobalLayer(workspace.PyXY(row.PythonVersion))] = true
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
@@ -126,7 +127,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 			}
 		}
 	}
-	cache := w.openABICache(state, plans, o.NoCache)
+	cache := openABICache(w, state, plans, o.NoCache)
 	results := make([]*ABIEnv, len(plans))
 	var missing []int
 	for i := range plans {
@@ -154,7 +155,7 @@ func (w *Workspace) DoctorABI(ctx context.Context, o ABIOptions) (*ABIReport, er
 // envPlan is how environment row is checked: with e when the caller opened
 // it already, else opened here (rows are every environment's, for its
 // parents).
-func (c *abiDoctor) envPlan(ctx context.Context, row *store.EnvRow, e *Env, rows map[string]*store.EnvRow) abiPlan {
+func (c *abiDoctor) envPlan(ctx context.Context, row *store.EnvRow, e *workspace.Env, rows map[string]*store.EnvRow) abiPlan {
 	p := abiPlan{env: ABIEnv{Env: row.Name, Python: row.PythonVersion, Packages: []ABIPackage{}}, row: row, policy: abi.DefaultPolicy}
 	if e == nil {
 		if e, p.err = c.openEnv(ctx, row, rows); p.err != nil {
@@ -167,12 +168,12 @@ func (c *abiDoctor) envPlan(ctx context.Context, row *store.EnvRow, e *Env, rows
 			p.policy = pol
 		}
 	}
-	p.host, p.err = c.w.cachedHost(c.hosts, e)
+	p.host, p.err = cachedHost(c.w, c.hosts, e)
 	p.layers = []abiLayer{{e.Name, "LOCAL"}}
 	for _, pr := range e.Chain {
 		p.layers = append(p.layers, abiLayer{pr.Name, pr.Name})
 	}
-	p.layers = append(p.layers, abiLayer{GlobalLayer(e.Py.XY()), "GLOBAL"})
+	p.layers = append(p.layers, abiLayer{workspace.GlobalLayer(e.Py.XY()), "GLOBAL"})
 	return p
 }
 
@@ -184,7 +185,7 @@ func (c *abiDoctor) globalPlan(ctx context.Context, l string) abiPlan {
 		layers: []abiLayer{{l, "GLOBAL"}}}
 	p.py, p.err = c.w.PythonXY(ctx, xy)
 	if p.err == nil {
-		p.host, p.err = c.w.cachedHost(c.hosts, &Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
+		p.host, p.err = cachedHost(c.w, c.hosts, &workspace.Env{EnvRow: store.EnvRow{Python: p.py.Executable}, Py: p.py})
 	}
 	return p
 }
@@ -248,7 +249,7 @@ func (c *abiDoctor) checkPlans(ctx context.Context, plans []abiPlan, missing []i
 	if err := c.load(ctx, ms, ents, all); err != nil {
 		return err
 	}
-	var totals ABIReport // checkLayers counts; DoctorABI counts again over all
+	var totals ABIReport // checkLayers counts; ABI counts again over all
 	for _, i := range missing {
 		p := &plans[i]
 		ae := p.env
@@ -274,9 +275,9 @@ type abiPlan struct {
 	err    error      // the environment cannot be checked
 }
 
-// abiDoctor is the state of one DoctorABI call.
+// abiDoctor is the state of one ABI call.
 type abiDoctor struct {
-	w       *Workspace
+	w       *workspace.Workspace
 	ev      *abi.Evaluator
 	hosts   map[string]*abi.Host    // by interpreter path (cachedHost)
 	interps map[string]interpResult // by interpreter path
@@ -363,7 +364,7 @@ func (c *abiDoctor) load(ctx context.Context, ms []store.Manifest, ents []store.
 // openEnv is OpenEnv from rows already read: one interpreter lookup per
 // interpreter path and no query. Anything OpenEnv would fail on in the
 // parent chain is left to OpenEnv, so the error is the same.
-func (c *abiDoctor) openEnv(ctx context.Context, row *store.EnvRow, rows map[string]*store.EnvRow) (*Env, error) {
+func (c *abiDoctor) openEnv(ctx context.Context, row *store.EnvRow, rows map[string]*store.EnvRow) (*workspace.Env, error) {
 	r, ok := c.interps[row.Python]
 	if !ok {
 		r.py, r.err = c.w.Interp(row.Python)
@@ -372,7 +373,7 @@ func (c *abiDoctor) openEnv(ctx context.Context, row *store.EnvRow, rows map[str
 	if r.err != nil {
 		return nil, fmt.Errorf("environment %s: %w", row.Name, r.err)
 	}
-	e := &Env{EnvRow: *row, Py: r.py, Venv: linker.Venv{Root: row.Path, Python: r.py}}
+	e := &workspace.Env{EnvRow: *row, Py: r.py, Venv: linker.Venv{Root: row.Path, Python: r.py}}
 	seen := map[string]bool{row.Name: true}
 	for p := row.Parent; p != ""; {
 		pr, ok := rows[p]
@@ -386,7 +387,7 @@ func (c *abiDoctor) openEnv(ctx context.Context, row *store.EnvRow, rows map[str
 	return e, nil
 }
 
-func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, error) {
+func cachedHost(w *workspace.Workspace, cache map[string]*abi.Host, e *workspace.Env) (*abi.Host, error) {
 	if h, ok := cache[e.Python]; ok {
 		return h, nil
 	}
@@ -401,7 +402,7 @@ func (w *Workspace) cachedHost(cache map[string]*abi.Host, e *Env) (*abi.Host, e
 // checkLayers evaluates the winner of every name across layers (nearest
 // first); the libraries every layer ships count as provided.
 func (c *abiDoctor) checkLayers(rep *ABIReport, ae *ABIEnv, layers []abiLayer, host *abi.Host, policy abi.Policy) {
-	ae.Host, ae.Policy, ae.Verdict = HostName(host), string(policy), abi.Accept
+	ae.Host, ae.Policy, ae.Verdict = workspace.HostName(host), string(policy), abi.Accept
 	seen := map[string]bool{}
 	var libs abi.Provided
 	var picks []abiPick

@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // RebuildReport is what Rebuild recovered.
@@ -22,7 +23,7 @@ type RebuildReport struct {
 	// Problems are what could not be recovered, each saying why; nothing
 	// is removed for them.
 	Problems []string      `json:"problems"`
-	Doctor   *DoctorReport `json:"doctor"` // a check of the rebuilt home
+	Doctor   *Report `json:"doctor"` // a check of the rebuilt home
 	// Rerooted is the home the layers named, when it was another (a copied
 	// or moved home): their links and files were re-rooted here.
 	Rerooted string `json:"rerooted,omitempty"`
@@ -31,7 +32,7 @@ type RebuildReport struct {
 // layersHome is the home the environments' layering names: the last path
 // line of a _forge_layers.pth is HOME/global/X.Y/lib/pythonX.Y/site-packages.
 // "" when no environment says.
-func (w *Workspace) layersHome() string {
+func layersHome(w *workspace.Workspace) string {
 	pths, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*", "lib", "python*", "site-packages", "_forge_layers.pth"))
 	for _, p := range pths {
 		b, err := os.ReadFile(p)
@@ -70,9 +71,9 @@ func (w *Workspace) layersHome() string {
 //     or by running Rebuild again.
 //
 // It holds the gc lock and every layer's lock, as doctor --fix does.
-func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
+func Rebuild(ctx context.Context, w *workspace.Workspace) (*RebuildReport, error) {
 	rep := &RebuildReport{Home: w.Home, Entries: []string{}, Envs: []string{}, Packages: []string{}, Problems: []string{}}
-	unlock, err := w.lockForRebuild(ctx)
+	unlock, err := lockForRebuild(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 	// A home copied or moved and then left without its database: the
 	// layers still name the home they were made in, and nothing recorded
 	// it. Re-root them first, so that their links lead into this store.
-	if old := w.layersHome(); old != "" && old != w.Home && !SameDir(old, w.Home) {
+	if old := layersHome(w); old != "" && old != w.Home && !workspace.SameDir(old, w.Home) {
 		if err := w.RerootLayers(old); err != nil {
 			return rep, fmt.Errorf("re-rooting %s (from %s): %w", w.Home, old, err)
 		}
@@ -103,10 +104,10 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 		}
 		rep.Entries = append(rep.Entries, d)
 	}
-	if err := w.rebuildEnvs(ctx, rep); err != nil {
+	if err := rebuildEnvs(ctx, w, rep); err != nil {
 		return rep, err
 	}
-	ms, err := w.installedPackages(ctx, rep)
+	ms, err := installedPackages(ctx, w, rep)
 	if err != nil {
 		return rep, err
 	}
@@ -135,24 +136,24 @@ func (w *Workspace) Rebuild(ctx context.Context) (*RebuildReport, error) {
 	if _, err := w.Store.Recount(ctx); err != nil {
 		return rep, err
 	}
-	rep.Doctor, err = w.scan(ctx, DoctorOptions{})
+	rep.Doctor, err = scan(ctx, w, Options{})
 	return rep, err
 }
 
 // lockForRebuild takes the gc lock, then the lock of every layer on disk
 // (environment directories and GLOBAL prefixes) and recorded, in order.
-func (w *Workspace) lockForRebuild(ctx context.Context) (func(), error) {
-	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
+func lockForRebuild(ctx context.Context, w *workspace.Workspace) (func(), error) {
+	return lockGCAndLayers(ctx, w, func() (map[string]bool, error) {
 		names := map[string]bool{}
 		envDirs, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
 		for _, d := range envDirs {
-			if ValidEnvName(filepath.Base(d)) == nil {
+			if workspace.ValidEnvName(filepath.Base(d)) == nil {
 				names[filepath.Base(d)] = true
 			}
 		}
 		globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
 		for _, g := range globals {
-			names[GlobalLayer(filepath.Base(g))] = true
+			names[workspace.GlobalLayer(filepath.Base(g))] = true
 		}
 		envs, err := w.Store.ListEnvs(ctx)
 		if err != nil {
@@ -170,7 +171,7 @@ type venvFacts struct {
 	name, root, parent, python, version string
 }
 
-func (w *Workspace) readVenv(root string) (venvFacts, error) {
+func readVenv(w *workspace.Workspace, root string) (venvFacts, error) {
 	f := venvFacts{name: filepath.Base(root), root: root}
 	cfg, err := os.ReadFile(filepath.Join(root, "pyvenv.cfg"))
 	if err != nil {
@@ -216,18 +217,18 @@ func (w *Workspace) readVenv(root string) (venvFacts, error) {
 
 // rebuildEnvs records the forge environments under envs/ that have no row,
 // parents before children.
-func (w *Workspace) rebuildEnvs(ctx context.Context, rep *RebuildReport) error {
+func rebuildEnvs(ctx context.Context, w *workspace.Workspace, rep *RebuildReport) error {
 	dirs, _ := filepath.Glob(filepath.Join(w.EnvsDir(), "*"))
 	todo := map[string]venvFacts{}
 	for _, d := range dirs {
 		name := filepath.Base(d)
-		if ValidEnvName(name) != nil || !isForgeVenv(d) {
+		if workspace.ValidEnvName(name) != nil || !isForgeVenv(d) {
 			continue
 		}
 		if _, err := w.Store.GetEnv(ctx, name); err == nil {
 			continue
 		}
-		f, err := w.readVenv(d)
+		f, err := readVenv(w, d)
 		if err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("environment %s: %v (left in place)", name, err))
 			continue
@@ -279,7 +280,7 @@ func (w *Workspace) rebuildEnvs(ctx context.Context, rep *RebuildReport) error {
 
 // installedPackages finds, in every layer, the installed .dist-info
 // directories of store entries that no manifest row records.
-func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) ([]store.Manifest, error) {
+func installedPackages(ctx context.Context, w *workspace.Workspace, rep *RebuildReport) ([]store.Manifest, error) {
 	layers := map[string]string{} // layer -> root
 	envs, err := w.Store.ListEnvs(ctx)
 	if err != nil {
@@ -290,7 +291,7 @@ func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) (
 	}
 	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
 	for _, g := range globals {
-		layers[GlobalLayer(filepath.Base(g))] = g
+		layers[workspace.GlobalLayer(filepath.Base(g))] = g
 	}
 	ents, err := w.Store.List(ctx)
 	if err != nil {
@@ -298,7 +299,7 @@ func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) (
 	}
 	byDistInfo := map[string][]*store.Entry{}
 	for _, en := range ents {
-		if di, err := FindDistInfo(w.Store.EntryDir(en.SHA256)); err == nil {
+		if di, err := workspace.FindDistInfo(w.Store.EntryDir(en.SHA256)); err == nil {
 			byDistInfo[di] = append(byDistInfo[di], en)
 		}
 	}
@@ -322,7 +323,7 @@ func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) (
 					continue
 				}
 				p := filepath.Join(site, k.Name())
-				en, mode := w.entryOf(p, byDistInfo[k.Name()])
+				en, mode := entryOf(w, p, byDistInfo[k.Name()])
 				if en == nil {
 					continue // not forge's (pip's own install), or its entry is gone
 				}
@@ -343,7 +344,7 @@ func (w *Workspace) installedPackages(ctx context.Context, rep *RebuildReport) (
 // layout names it; a real directory is matched to the candidates (entries
 // with a .dist-info of that name) by its METADATA: the same file
 // (hardlink) or the same content (copy).
-func (w *Workspace) entryOf(p string, candidates []*store.Entry) (*store.Entry, linker.Mode) {
+func entryOf(w *workspace.Workspace, p string, candidates []*store.Entry) (*store.Entry, linker.Mode) {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return nil, ""
@@ -353,7 +354,7 @@ func (w *Workspace) entryOf(p string, candidates []*store.Entry) (*store.Entry, 
 		if err != nil {
 			return nil, ""
 		}
-		sha := w.StoreTarget(AbsTarget(p, t))
+		sha := w.StoreTarget(workspace.AbsTarget(p, t))
 		for _, c := range candidates {
 			if c.SHA256 == sha {
 				return c, linker.Symlink
@@ -371,12 +372,12 @@ func (w *Workspace) entryOf(p string, candidates []*store.Entry) (*store.Entry, 
 		}
 		switch {
 		case a.Mode()&os.ModeSymlink != 0:
-			if t, err := os.Readlink(meta); err == nil && w.StoreTarget(AbsTarget(meta, t)) == c.SHA256 {
+			if t, err := os.Readlink(meta); err == nil && w.StoreTarget(workspace.AbsTarget(meta, t)) == c.SHA256 {
 				return c, linker.Symlink
 			}
 		case os.SameFile(a, b):
 			return c, linker.Hardlink
-		case SameFileContent(meta, src):
+		case workspace.SameFileContent(meta, src):
 			return c, linker.Copy
 		}
 	}

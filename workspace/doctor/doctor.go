@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
-// Issue kinds reported by Doctor. They are part of forge's JSON contract.
+// Issue kinds reported by Run. They are part of forge's JSON contract.
 const (
 	KindEntryMissing     = "entry_missing"      // entry row whose directory is gone
 	KindOrphanDir        = "orphan_dir"         // store directory without a row
@@ -42,8 +43,8 @@ func IntegrityKind(kind string) bool {
 	return false
 }
 
-// DoctorOptions are the inputs of Doctor.
-type DoctorOptions struct {
+// Options are the inputs of Run.
+type Options struct {
 	Fix    bool // apply the safe repairs
 	DryRun bool // with Fix: plan them only
 	// Verify re-hashes every store file against its entry's RECORD.
@@ -79,8 +80,8 @@ type Fix struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// DoctorReport is what Doctor found and did.
-type DoctorReport struct {
+// Report is what Run found and did.
+type Report struct {
 	Home                string         `json:"home"`
 	Verified            bool           `json:"verified"`
 	MetadataRowsScanned int            `json:"metadata_rows_scanned"`
@@ -101,7 +102,7 @@ type DoctorReport struct {
 }
 
 // Integrity reports whether a store file failed verification.
-func (r *DoctorReport) Integrity() bool {
+func (r *Report) Integrity() bool {
 	for _, is := range r.Remaining {
 		if IntegrityKind(is.Kind) {
 			return true
@@ -111,7 +112,7 @@ func (r *DoctorReport) Integrity() bool {
 }
 
 // Clean reports whether no issue remains.
-func (r *DoctorReport) Clean() bool {
+func (r *Report) Clean() bool {
 	for _, is := range r.Remaining {
 		if !is.Info {
 			return false
@@ -120,7 +121,7 @@ func (r *DoctorReport) Clean() bool {
 	return true
 }
 
-// Doctor checks the metadata against the filesystem: store entries and
+// Run checks the metadata against the filesystem: store entries and
 // their directories, refcounts against manifests, manifests and links
 // against environments, staging leftovers, and (Verify) every store file
 // against the RECORD it was verified with at ingest.
@@ -147,22 +148,22 @@ func (r *DoctorReport) Clean() bool {
 // re-ingested from a wheel with its digest. --fix re-ingests it from the
 // wheel file forge ingested it from when that is still there (and relinks
 // the layers that use it); otherwise the report says which wheel to install.
-func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
+func Run(ctx context.Context, w *workspace.Workspace, o Options) (*Report, error) {
 	if o.Fix && !o.DryRun {
-		unlock, err := w.lockAll(ctx)
+		unlock, err := lockAll(ctx, w)
 		if err != nil {
 			return nil, err
 		}
 		defer unlock()
 	}
-	rep, err := w.scan(ctx, o)
+	rep, err := scan(ctx, w, o)
 	if err != nil {
 		return nil, err
 	}
 	if o.Verify {
 		// Marked even without --fix: what failed verification is never
 		// linked again until re-ingested.
-		if err := w.quarantineFailed(ctx, rep); err != nil {
+		if err := quarantineFailed(ctx, w, rep); err != nil {
 			return nil, err
 		}
 	}
@@ -195,7 +196,7 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 	}
 	// Check again; integrity findings need no second hashing pass: nothing
 	// repairs them.
-	after, err := w.scan(ctx, DoctorOptions{StaleAfter: o.StaleAfter, Now: o.Now})
+	after, err := scan(ctx, w, Options{StaleAfter: o.StaleAfter, Now: o.Now})
 	if err != nil {
 		return rep, err
 	}
@@ -220,8 +221,8 @@ func (w *Workspace) Doctor(ctx context.Context, o DoctorOptions) (*DoctorReport,
 
 // lockAll takes the gc lock exclusively and then every layer's lock, in the
 // lock order (store/locks.go: gc, then layers), so that it cannot deadlock.
-func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
-	return w.lockGCAndLayers(ctx, func() (map[string]bool, error) {
+func lockAll(ctx context.Context, w *workspace.Workspace) (func(), error) {
+	return lockGCAndLayers(ctx, w, func() (map[string]bool, error) {
 		layers := map[string]bool{}
 		envs, err := w.Store.ListEnvs(ctx)
 		if err != nil {
@@ -244,7 +245,7 @@ func (w *Workspace) lockAll(ctx context.Context) (func(), error) {
 // lockGCAndLayers takes the gc lock exclusively, then, in sorted order, the
 // lock of every layer that layers (called under the gc lock) names. The
 // returned func releases them all, last taken first.
-func (w *Workspace) lockGCAndLayers(ctx context.Context, layers func() (map[string]bool, error)) (func(), error) {
+func lockGCAndLayers(ctx context.Context, w *workspace.Workspace, layers func() (map[string]bool, error)) (func(), error) {
 	var locks []*store.Lock
 	unlock := func() {
 		for i := len(locks) - 1; i >= 0; i-- {

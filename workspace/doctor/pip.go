@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // KindPipMissing: an environment without a pip of its own (made before
@@ -26,7 +27,7 @@ const linkPipAction = "link_pip"
 // missing: --fix rolls it back, finishes removing it or removes the stray
 // first (link_pip is ordered last), so one --fix leaves the environment
 // with pip.
-func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
+func scanPip(w *workspace.Workspace, s *scanState, envs []*store.EnvRow) {
 	pipState := map[string]string{} // layer -> state of its pip row
 	for _, m := range s.manifests {
 		if m.NormName == "pip" {
@@ -54,7 +55,7 @@ func (w *Workspace) scanPip(s *scanState, envs []*store.EnvRow) {
 // link into the store there is a crash's leftover (stray_link), which
 // --fix removes.
 func ownPip(root string) bool {
-	dirs, _ := filepath.Glob(filepath.Join(GlobEscape(root), "lib", "python*", "site-packages", "pip"))
+	dirs, _ := filepath.Glob(filepath.Join(workspace.GlobEscape(root), "lib", "python*", "site-packages", "pip"))
 	for _, d := range dirs {
 		fi, err := os.Lstat(d)
 		if err != nil || !fi.IsDir() {
@@ -69,7 +70,7 @@ func ownPip(root string) bool {
 
 // fixPip links pip into an environment, as forge create does. The caller
 // (doctor --fix) holds the gc lock and every layer's lock.
-func (w *Workspace) fixPip(ctx context.Context, env string) error {
+func fixPip(ctx context.Context, w *workspace.Workspace, env string) error {
 	e, err := w.OpenEnv(ctx, env)
 	if err != nil {
 		return err
@@ -84,7 +85,7 @@ func (w *Workspace) fixPip(ctx context.Context, env string) error {
 	if err != nil {
 		return err
 	}
-	if err := RemoveStrays(e.Venv, strays); err != nil {
+	if err := workspace.RemoveStrays(e.Venv, strays); err != nil {
 		return err
 	}
 	return w.LinkPip(ctx, e, pip)

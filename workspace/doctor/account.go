@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // Issue kinds of what the metadata cannot account for. A row that is
@@ -46,7 +47,7 @@ const (
 var ErrMetadataLost = fmt.Errorf("forge.db does not account for environments or store entries on disk (emptied, replaced or rolled back): nothing was changed; run forge doctor --rebuild: %w", store.ErrCorrupt)
 
 // MetadataLost reports whether doctor found forge.db not describing the home.
-func (r *DoctorReport) MetadataLost() bool { return r.IssuesByKind[KindMetadataLost] > 0 }
+func (r *Report) MetadataLost() bool { return r.IssuesByKind[KindMetadataLost] > 0 }
 
 // venvSkeleton are the names CreateVenv writes at an environment's root.
 var venvSkeleton = map[string]bool{"bin": true, "lib": true, "lib64": true, "include": true, "pyvenv.cfg": true, "var": true}
@@ -96,10 +97,10 @@ func envPopulated(dir string) bool {
 // links into its entry), so what the walk found may be recorded after the
 // snapshot of the rows was read. Each finding is checked again against the
 // rows as they are now, and only what is still unrecorded counts.
-func (s *scanState) accountFor(ctx context.Context, w *Workspace) {
+func (s *scanState) accountFor(ctx context.Context, w *workspace.Workspace) {
 	kept := s.rep.Issues[:0]
 	for _, is := range s.rep.Issues {
-		if w.accountedNow(ctx, s, is) {
+		if accountedNow(ctx, w, s, is) {
 			s.rep.IssuesByKind[is.Kind]--
 			if s.rep.IssuesByKind[is.Kind] == 0 {
 				delete(s.rep.IssuesByKind, is.Kind)
@@ -125,20 +126,20 @@ func (s *scanState) accountFor(ctx context.Context, w *Workspace) {
 // site-packages being walked): a complete installation the metadata lost,
 // not the leftover of an interrupted command (those leave a manifest row
 // in a "linking" or "unlinking" state, or no .dist-info).
-func (w *Workspace) installedHere(p, target, site string, s *scanState) bool {
+func installedHere(w *workspace.Workspace, p, target, site string, s *scanState) bool {
 	if !strings.HasSuffix(site, "site-packages") {
 		return false
 	}
-	sha := w.StoreTarget(AbsTarget(p, target))
+	sha := w.StoreTarget(workspace.AbsTarget(p, target))
 	if sha == "" {
 		return false
 	}
 	for k := range s.manifests {
-		if k[1] == sha && w.layerRoot(s, k[0]) != "" && Within(p, w.layerRoot(s, k[0])) {
+		if k[1] == sha && layerRoot(w, s, k[0]) != "" && workspace.Within(p, layerRoot(w, s, k[0])) {
 			return false // recorded here, in some state: the fixes handle it
 		}
 	}
-	di, err := FindDistInfo(w.Store.EntryDir(sha))
+	di, err := workspace.FindDistInfo(w.Store.EntryDir(sha))
 	if err != nil {
 		return false
 	}
@@ -149,7 +150,7 @@ func (w *Workspace) installedHere(p, target, site string, s *scanState) bool {
 // accountedNow reports whether an unrecorded_* finding no longer stands:
 // what it found has a row now, or is gone (an env rm, an uninstall or a gc
 // that ran since the walk saw it, whose rows went first).
-func (w *Workspace) accountedNow(ctx context.Context, s *scanState, is Issue) bool {
+func accountedNow(ctx context.Context, w *workspace.Workspace, s *scanState, is Issue) bool {
 	gone := func(p string) bool {
 		_, err := os.Lstat(p)
 		return errors.Is(err, fs.ErrNotExist)
@@ -163,7 +164,7 @@ func (w *Workspace) accountedNow(ctx context.Context, s *scanState, is Issue) bo
 		return err == nil || gone(is.Path)
 	case KindUnrecordedInstall:
 		ok, err := w.Store.HasManifest(ctx, is.Env, is.Entry)
-		return err == nil && ok || gone(filepath.Join(w.layerRoot(s, is.Env), filepath.FromSlash(is.Path)))
+		return err == nil && ok || gone(filepath.Join(layerRoot(w, s, is.Env), filepath.FromSlash(is.Path)))
 	}
 	return false
 }

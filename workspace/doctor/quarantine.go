@@ -1,10 +1,11 @@
-package workspace
+package doctor
 
 import (
 	"context"
 	"fmt"
 
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // KindQuarantined is an entry that failed verification (doctor --verify)
@@ -12,7 +13,7 @@ import (
 const KindQuarantined = "quarantined"
 
 // quarantineFailed marks every entry with an integrity finding.
-func (w *Workspace) quarantineFailed(ctx context.Context, rep *DoctorReport) error {
+func quarantineFailed(ctx context.Context, w *workspace.Workspace, rep *Report) error {
 	done := map[string]bool{}
 	for _, is := range rep.Issues {
 		if !IntegrityKind(is.Kind) || is.Entry == "" || done[is.Entry] {
@@ -28,7 +29,7 @@ func (w *Workspace) quarantineFailed(ctx context.Context, rep *DoctorReport) err
 
 // scanQuarantine reports the quarantined entries, with a re-ingest as the
 // fix when forge knows a wheel file with the entry's digest.
-func (w *Workspace) scanQuarantine(ctx context.Context, s *scanState) error {
+func scanQuarantine(ctx context.Context, w *workspace.Workspace, s *scanState) error {
 	q, err := w.Store.QuarantinedAll(ctx)
 	if err != nil {
 		return err
@@ -44,10 +45,10 @@ func (w *Workspace) scanQuarantine(ctx context.Context, s *scanState) error {
 		if !ok || reported[sha] {
 			continue // collected since (nothing links it), or reported as found now
 		}
-		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(sha))
+		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, workspace.Short(sha))
 		is := Issue{Kind: KindQuarantined, Entry: sha, Path: w.Store.EntryDir(sha),
 			Message: fmt.Sprintf("%s failed verification (%s): quarantined, no install links it", id, reason)}
-		if is.fix = w.reingestPlan(ctx, e); is.fix == nil {
+		if is.fix = reingestPlan(ctx, w, e); is.fix == nil {
 			is.Message += "; " + noWheel(e)
 		}
 		s.add(is)
@@ -57,12 +58,12 @@ func (w *Workspace) scanQuarantine(ctx context.Context, s *scanState) error {
 
 // reingestPlan is the repair of a damaged entry when forge knows a wheel
 // file with its digest, else nil.
-func (w *Workspace) reingestPlan(ctx context.Context, e *store.Entry) *fixPlan {
+func reingestPlan(ctx context.Context, w *workspace.Workspace, e *store.Entry) *fixPlan {
 	wheel, err := w.Store.WheelFor(ctx, e.SHA256)
 	if err != nil || wheel == "" {
 		return nil
 	}
-	id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(e.SHA256))
+	id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, workspace.Short(e.SHA256))
 	return &fixPlan{Fix: Fix{Action: "reingest", Target: e.SHA256,
 		Description: fmt.Sprintf("re-ingest %s from %s and relink the environments that use it", id, wheel)}, entry: e.SHA256, path: wheel}
 }
@@ -73,7 +74,7 @@ func noWheel(e *store.Entry) string {
 
 // reingest replaces a quarantined entry from its wheel and relinks every
 // layer that uses it (the caller holds those layers' locks).
-func (w *Workspace) reingest(ctx context.Context, sha, wheel string) error {
+func reingest(ctx context.Context, w *workspace.Workspace, sha, wheel string) error {
 	if err := w.Store.Reingest(ctx, sha, wheel); err != nil {
 		return err
 	}

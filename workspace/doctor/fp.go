@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // KindStaleFingerprint is a store entry fingerprinted by an older forge
@@ -20,7 +21,7 @@ const refingerprintAction = "refingerprint"
 
 // scanFingerprints reports the entries whose fingerprint is of an older
 // schema.
-func (w *Workspace) scanFingerprints(s *scanState, ents []*store.Entry) {
+func scanFingerprints(w *workspace.Workspace, s *scanState, ents []*store.Entry) {
 	for _, e := range ents {
 		if e.Fingerprint.Schema >= abi.FingerprintSchema {
 			continue
@@ -34,7 +35,7 @@ func (w *Workspace) scanFingerprints(s *scanState, ents []*store.Entry) {
 	}
 }
 
-func (w *Workspace) refingerprint(ctx context.Context, sha string) error {
+func refingerprint(ctx context.Context, w *workspace.Workspace, sha string) error {
 	_, err := w.Store.Refingerprint(ctx, sha)
 	return err
 }

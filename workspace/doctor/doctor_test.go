@@ -1,11 +1,9 @@
-package workspace
+package doctor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,78 +13,23 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
-// docFixture is a forge home with one environment "app" (Python 3.12)
-// holding alpha and beta, and gamma ingested but not installed.
-type docFixture struct {
-	ws     *Workspace
-	env    *Env
-	wheels map[string]string // name -> wheel path
-	log    *bytes.Buffer
-}
-
 // betaRestored checks that beta's entry is whole again and imports.
-func betaRestored(t *testing.T, f *docFixture) {
+func betaRestored(t *testing.T, f *wstest.DocFixture) {
 	t.Helper()
-	c, err := f.ws.Store.CheckEntry(context.Background(), f.entry(t, "beta").SHA256, true)
+	c, err := f.WS.Store.CheckEntry(context.Background(), f.Entry(t, "beta").SHA256, true)
 	if err != nil || c.Corrupt() {
 		t.Errorf("beta's entry after --fix: %+v %v", c, err)
 	}
-	if q, _ := f.ws.Store.Quarantined(context.Background(), f.entry(t, "beta").SHA256); q != "" {
+	if q, _ := f.WS.Store.Quarantined(context.Background(), f.Entry(t, "beta").SHA256); q != "" {
 		t.Errorf("still quarantined: %s", q)
 	}
-	if out, err := f.python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
+	if out, err := f.Python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
 		t.Errorf("import beta: %s %v", out, err)
 	}
-}
-
-func docSetup(t *testing.T) *docFixture {
-	t.Helper()
-	needPython(t, "3.12")
-	ctx := context.Background()
-	ws := testWorkspace(t)
-	f := &docFixture{ws: ws, wheels: map[string]string{}, log: &bytes.Buffer{}}
-	ws.Log = f.log
-	dir := t.TempDir()
-	for _, w := range []fixtures.Wheel{
-		fixtures.DataPackage("alpha", "1.0"),
-		fixtures.PurePackage("beta", "2.0"),
-		fixtures.PurePackage("gamma", "3.0"),
-	} {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.wheels[w.Name] = p
-	}
-	var err error
-	if f.env, err = ws.Create(ctx, CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{f.wheels["alpha"], f.wheels["beta"]}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ws.Store.Ingest(ctx, f.wheels["gamma"]); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func (f *docFixture) entry(t *testing.T, name string) *store.Entry {
-	t.Helper()
-	es, err := f.ws.Store.Find(context.Background(), name, "")
-	if err != nil || len(es) != 1 {
-		t.Fatalf("find %s: %v %v", name, es, err)
-	}
-	return es[0]
-}
-
-// python runs code in the environment and returns its output.
-func (f *docFixture) python(t *testing.T, code string) (string, error) {
-	t.Helper()
-	out, err := exec.Command(f.env.Venv.Interpreter(), "-c", code).CombinedOutput()
-	return string(out), err
 }
 
 func kinds(issues []Issue) map[string]int {
@@ -98,8 +41,8 @@ func kinds(issues []Issue) map[string]int {
 }
 
 func TestDoctorCleanStore(t *testing.T) {
-	f := docSetup(t)
-	rep, err := f.ws.Doctor(context.Background(), DoctorOptions{Verify: true})
+	f := wstest.DocSetup(t)
+	rep, err := Run(context.Background(), f.WS, Options{Verify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,18 +64,18 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 	tests := []struct {
 		name string
 		// breakIt damages the fixture.
-		breakIt func(t *testing.T, f *docFixture)
+		breakIt func(t *testing.T, f *wstest.DocFixture)
 		verify  bool
 		want    string // issue kind expected
 		fixable bool
 		// remains: the kind is expected to survive --fix.
 		remains bool
-		after   func(t *testing.T, f *docFixture)
+		after   func(t *testing.T, f *wstest.DocFixture)
 	}{
 		{
 			name: "store file removed",
-			breakIt: func(t *testing.T, f *docFixture) {
-				d := f.ws.Store.EntryDir(f.entry(t, "beta").SHA256)
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				d := f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256)
 				os.Chmod(filepath.Join(d, "beta"), 0o755)
 				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
 					t.Fatal(err)
@@ -146,24 +89,24 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		},
 		{
 			name: "store file removed, wheel gone",
-			breakIt: func(t *testing.T, f *docFixture) {
-				d := f.ws.Store.EntryDir(f.entry(t, "beta").SHA256)
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				d := f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256)
 				os.Chmod(filepath.Join(d, "beta"), 0o755)
 				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
 					t.Fatal(err)
 				}
 				os.Chmod(filepath.Join(d, "beta"), 0o555)
-				if err := os.Remove(f.wheels["beta"]); err != nil {
+				if err := os.Remove(f.Wheels["beta"]); err != nil {
 					t.Fatal(err)
 				}
 			},
 			verify: true, want: KindStoreFileMissing, remains: true,
-			after: func(t *testing.T, f *docFixture) {
+			after: func(t *testing.T, f *wstest.DocFixture) {
 				ctx := context.Background()
-				if q, err := f.ws.Store.Quarantined(ctx, f.entry(t, "beta").SHA256); q == "" || err != nil {
+				if q, err := f.WS.Store.Quarantined(ctx, f.Entry(t, "beta").SHA256); q == "" || err != nil {
 					t.Errorf("beta not quarantined: %q %v", q, err)
 				}
-				rep, err := f.ws.Doctor(ctx, DoctorOptions{})
+				rep, err := Run(ctx, f.WS, Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -173,7 +116,7 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 					}
 				}
 				// An install by name must not link the damaged entry.
-				_, err = f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{"beta==2.0"}})
+				_, err = f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{"beta==2.0"}})
 				if !errors.Is(err, store.ErrQuarantined) {
 					t.Errorf("install beta==2.0 of a quarantined entry: %v", err)
 				}
@@ -181,8 +124,8 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		},
 		{
 			name: "byte tampered",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py")
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256), "beta", "__init__.py")
 				os.Chmod(p, 0o644)
 				b, _ := os.ReadFile(p)
 				b[10] ^= 1
@@ -195,52 +138,52 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		},
 		{
 			name: "link broken",
-			breakIt: func(t *testing.T, f *docFixture) {
-				if err := os.Remove(filepath.Join(f.env.Venv.SitePackages(), "alpha")); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				if err := os.Remove(filepath.Join(f.Env.Venv.SitePackages(), "alpha")); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindBrokenLink, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if out, err := f.python(t, "import alpha; print(alpha.hello())"); err != nil || !strings.Contains(out, "hello from alpha 1.0") {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if out, err := f.Python(t, "import alpha; print(alpha.hello())"); err != nil || !strings.Contains(out, "hello from alpha 1.0") {
 					t.Errorf("alpha after relink: %s %v", out, err)
 				}
 			},
 		},
 		{
 			name: "link target gone",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.env.Venv.SitePackages(), "beta")
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.Env.Venv.SitePackages(), "beta")
 				os.Remove(p)
-				if err := os.Symlink(filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("0", 64), "beta"), p); err != nil {
+				if err := os.Symlink(filepath.Join(f.WS.Store.EntriesDir(), strings.Repeat("0", 64), "beta"), p); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindBrokenLink, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if out, err := f.python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if out, err := f.Python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
 					t.Errorf("beta after relink: %s %v", out, err)
 				}
 			},
 		},
 		{
 			name: "refcount corrupted",
-			breakIt: func(t *testing.T, f *docFixture) {
-				if _, err := f.ws.Store.DB().Exec(`UPDATE entries SET refs = 5 WHERE norm_name = 'alpha'`); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := f.WS.Store.DB().Exec(`UPDATE entries SET refs = 5 WHERE norm_name = 'alpha'`); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindRefcount, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if r := f.entry(t, "alpha").Refs; r != 1 {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if r := f.Entry(t, "alpha").Refs; r != 1 {
 					t.Errorf("alpha refs = %d after recount, want 1", r)
 				}
 			},
 		},
 		{
 			name: "staging left behind",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.ws.Store.StagingDir(), "0123456789abcdef-42")
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.WS.Store.StagingDir(), "0123456789abcdef-42")
 				os.MkdirAll(filepath.Join(p, "pkg"), 0o755)
 				os.WriteFile(filepath.Join(p, "pkg", "x.py"), []byte("x"), 0o444)
 				os.Chmod(filepath.Join(p, "pkg"), 0o555)
@@ -248,137 +191,137 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 				os.Chtimes(p, old, old)
 			},
 			want: KindStaleStaging, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := os.Lstat(filepath.Join(f.ws.Store.StagingDir(), "0123456789abcdef-42")); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := os.Lstat(filepath.Join(f.WS.Store.StagingDir(), "0123456789abcdef-42")); err == nil {
 					t.Error("staging dir still there")
 				}
 			},
 		},
 		{
 			name: "install interrupted before linking",
-			breakIt: func(t *testing.T, f *docFixture) {
-				g := f.entry(t, "gamma")
-				if err := f.ws.Store.BeginLink(context.Background(), store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				g := f.Entry(t, "gamma")
+				if err := f.WS.Store.BeginLink(context.Background(), store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindInterruptedLink, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := f.ws.Store.ManifestFor(context.Background(), "app", "gamma"); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := f.WS.Store.ManifestFor(context.Background(), "app", "gamma"); err == nil {
 					t.Error("gamma manifest still there")
 				}
-				if r := f.entry(t, "gamma").Refs; r != 0 {
+				if r := f.Entry(t, "gamma").Refs; r != 0 {
 					t.Errorf("gamma refs = %d", r)
 				}
 			},
 		},
 		{
 			name: "install interrupted after linking",
-			breakIt: func(t *testing.T, f *docFixture) {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
 				// BeginLink and every link made, killed before FinishLink.
-				g := f.entry(t, "gamma")
+				g := f.Entry(t, "gamma")
 				ctx := context.Background()
-				if err := f.ws.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+				if err := f.WS.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "gamma", Entry: g.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
 					t.Fatal(err)
 				}
-				dir := f.ws.Store.EntryDir(g.SHA256)
-				if _, err := linker.Link(linker.Plan{Layer: f.env.Venv, Launcher: f.env.Venv.Interpreter(), EntryDir: dir, StoreRoot: f.ws.Store.EntriesDir(),
+				dir := f.WS.Store.EntryDir(g.SHA256)
+				if _, err := linker.Link(linker.Plan{Layer: f.Env.Venv, Launcher: f.Env.Venv.Interpreter(), EntryDir: dir, StoreRoot: f.WS.Store.EntriesDir(),
 					DistInfo: "gamma-3.0.dist-info", Project: "gamma", Mode: linker.Symlink, Requested: true, Owner: "gamma 3.0"}); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindInterruptedLink, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				for _, p := range []string{filepath.Join(f.env.Venv.SitePackages(), "gamma"), filepath.Join(f.env.Venv.SitePackages(), "gamma-3.0.dist-info"), filepath.Join(f.env.Venv.Bin(), "gamma-cli")} {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				for _, p := range []string{filepath.Join(f.Env.Venv.SitePackages(), "gamma"), filepath.Join(f.Env.Venv.SitePackages(), "gamma-3.0.dist-info"), filepath.Join(f.Env.Venv.Bin(), "gamma-cli")} {
 					if _, err := os.Lstat(p); err == nil {
 						t.Errorf("%s left after rollback", p)
 					}
 				}
 				// The install can be run again.
-				if _, err := f.ws.Install(context.Background(), InstallOptions{Env: "app", Specs: []string{f.wheels["gamma"]}}); err != nil {
+				if _, err := f.WS.Install(context.Background(), workspace.InstallOptions{Env: "app", Specs: []string{f.Wheels["gamma"]}}); err != nil {
 					t.Errorf("install after rollback: %v", err)
 				}
 			},
 		},
 		{
 			name: "uninstall interrupted",
-			breakIt: func(t *testing.T, f *docFixture) {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
 				ctx := context.Background()
-				if err := f.ws.Store.SetManifestState(ctx, "app", "beta", "unlinking"); err != nil {
+				if err := f.WS.Store.SetManifestState(ctx, "app", "beta", "unlinking"); err != nil {
 					t.Fatal(err)
 				}
-				os.Remove(filepath.Join(f.env.Venv.SitePackages(), "beta"))
+				os.Remove(filepath.Join(f.Env.Venv.SitePackages(), "beta"))
 			},
 			want: KindInterruptedLink, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := os.Lstat(filepath.Join(f.env.Venv.SitePackages(), "beta-2.0.dist-info")); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := os.Lstat(filepath.Join(f.Env.Venv.SitePackages(), "beta-2.0.dist-info")); err == nil {
 					t.Error("beta's .dist-info left after finishing the uninstall")
 				}
-				if r := f.entry(t, "beta").Refs; r != 0 {
+				if r := f.Entry(t, "beta").Refs; r != 0 {
 					t.Errorf("beta refs = %d", r)
 				}
 			},
 		},
 		{
 			name: "store directory without a row",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("ab", 32))
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.WS.Store.EntriesDir(), strings.Repeat("ab", 32))
 				os.MkdirAll(filepath.Join(p, "x"), 0o755)
 				os.Chmod(filepath.Join(p, "x"), 0o555)
 				os.Chmod(p, 0o555)
 			},
 			want: KindOrphanDir, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := os.Lstat(filepath.Join(f.ws.Store.EntriesDir(), strings.Repeat("ab", 32))); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := os.Lstat(filepath.Join(f.WS.Store.EntriesDir(), strings.Repeat("ab", 32))); err == nil {
 					t.Error("orphan dir still there")
 				}
 			},
 		},
 		{
 			name: "shared layout without an entry (gc interrupted)",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.ws.Store.ViewsDir(), strings.Repeat("cd", 32))
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.WS.Store.ViewsDir(), strings.Repeat("cd", 32))
 				os.MkdirAll(filepath.Join(p, "0123456789abcdef"), 0o755)
 				os.Symlink(filepath.Join(p, "0123456789abcdef"), filepath.Join(p, "0123456789abcdef.link"))
 				os.Chmod(filepath.Join(p, "0123456789abcdef"), 0o555)
 			},
 			want: KindOrphanDir, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := os.Lstat(filepath.Join(f.ws.Store.ViewsDir(), strings.Repeat("cd", 32))); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := os.Lstat(filepath.Join(f.WS.Store.ViewsDir(), strings.Repeat("cd", 32))); err == nil {
 					t.Error("orphan shared layout still there")
 				}
-				if _, err := os.Lstat(f.ws.Store.ViewsDir()); err != nil {
+				if _, err := os.Lstat(f.WS.Store.ViewsDir()); err != nil {
 					t.Errorf("views/ itself went: %v", err)
 				}
 			},
 		},
 		{
 			name: "entry directory missing",
-			breakIt: func(t *testing.T, f *docFixture) {
-				if _, err := f.ws.Store.RemoveOrphanDir(context.Background(), "nothing"); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := f.WS.Store.RemoveOrphanDir(context.Background(), "nothing"); err != nil {
 					t.Fatal(err)
 				}
-				d := f.ws.Store.EntryDir(f.entry(t, "gamma").SHA256)
+				d := f.WS.Store.EntryDir(f.Entry(t, "gamma").SHA256)
 				chmodTree(d)
 				if err := os.RemoveAll(d); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindEntryMissing, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if es, _ := f.ws.Store.Find(context.Background(), "gamma", ""); len(es) != 0 {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if es, _ := f.WS.Store.Find(context.Background(), "gamma", ""); len(es) != 0 {
 					t.Error("gamma row still there")
 				}
 			},
 		},
 		{
 			name: "writable store file",
-			breakIt: func(t *testing.T, f *docFixture) {
-				os.Chmod(filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py"), 0o644)
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				os.Chmod(filepath.Join(f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256), "beta", "__init__.py"), 0o644)
 			},
 			want: KindWritableStore, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				fi, _ := os.Stat(filepath.Join(f.ws.Store.EntryDir(f.entry(t, "beta").SHA256), "beta", "__init__.py"))
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				fi, _ := os.Stat(filepath.Join(f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256), "beta", "__init__.py"))
 				if fi.Mode().Perm() != 0o444 {
 					t.Errorf("mode %v after fix", fi.Mode())
 				}
@@ -386,41 +329,41 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		},
 		{
 			name: "link outside the store",
-			breakIt: func(t *testing.T, f *docFixture) {
-				if err := os.Symlink(t.TempDir(), filepath.Join(f.env.Venv.SitePackages(), "elsewhere")); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				if err := os.Symlink(t.TempDir(), filepath.Join(f.Env.Venv.SitePackages(), "elsewhere")); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindLinkOutsideStore, remains: true,
-			after: func(t *testing.T, f *docFixture) {},
+			after: func(t *testing.T, f *wstest.DocFixture) {},
 		},
 		{
 			name: "environment directory missing",
-			breakIt: func(t *testing.T, f *docFixture) {
-				if err := os.RemoveAll(f.env.Path); err != nil {
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				if err := os.RemoveAll(f.Env.Path); err != nil {
 					t.Fatal(err)
 				}
 			},
 			want: KindEnvMissing, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := f.ws.Store.GetEnv(context.Background(), "app"); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := f.WS.Store.GetEnv(context.Background(), "app"); err == nil {
 					t.Error("env row still there")
 				}
-				if r := f.entry(t, "alpha").Refs; r != 0 {
+				if r := f.Entry(t, "alpha").Refs; r != 0 {
 					t.Errorf("alpha refs = %d", r)
 				}
 			},
 		},
 		{
 			name: "environment directory without a row",
-			breakIt: func(t *testing.T, f *docFixture) {
-				p := filepath.Join(f.ws.EnvsDir(), "ghost")
+			breakIt: func(t *testing.T, f *wstest.DocFixture) {
+				p := filepath.Join(f.WS.EnvsDir(), "ghost")
 				os.MkdirAll(p, 0o755)
 				os.WriteFile(filepath.Join(p, "pyvenv.cfg"), []byte("home = /usr/bin\nforge = true\n"), 0o644)
 			},
 			want: KindOrphanEnv, fixable: true,
-			after: func(t *testing.T, f *docFixture) {
-				if _, err := os.Lstat(filepath.Join(f.ws.EnvsDir(), "ghost")); err == nil {
+			after: func(t *testing.T, f *wstest.DocFixture) {
+				if _, err := os.Lstat(filepath.Join(f.WS.EnvsDir(), "ghost")); err == nil {
 					t.Error("orphan env still there")
 				}
 			},
@@ -428,9 +371,9 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := docSetup(t)
+			f := wstest.DocSetup(t)
 			tt.breakIt(t, f)
-			rep, err := f.ws.Doctor(ctx, DoctorOptions{Verify: tt.verify})
+			rep, err := Run(ctx, f.WS, Options{Verify: tt.verify})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -454,19 +397,19 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 			}
 
 			// --fix --dry-run plans and changes nothing.
-			dry, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true, DryRun: true, Verify: tt.verify})
+			dry, err := Run(ctx, f.WS, Options{Fix: true, DryRun: true, Verify: tt.verify})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.fixable && len(dry.Planned) == 0 || len(dry.Applied) != 0 {
 				t.Errorf("dry run: planned %v applied %v", dry.Planned, dry.Applied)
 			}
-			again, _ := f.ws.Doctor(ctx, DoctorOptions{Verify: tt.verify})
+			again, _ := Run(ctx, f.WS, Options{Verify: tt.verify})
 			if kinds(again.Issues)[tt.want] != kinds(rep.Issues)[tt.want] {
 				t.Errorf("dry run changed something: %v then %v", kinds(rep.Issues), kinds(again.Issues))
 			}
 
-			fixed, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true, Verify: tt.verify})
+			fixed, err := Run(ctx, f.WS, Options{Fix: true, Verify: tt.verify})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -484,7 +427,7 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 			}
 			tt.after(t, f)
 			if !tt.remains {
-				final, err := f.ws.Doctor(ctx, DoctorOptions{Verify: true})
+				final, err := Run(ctx, f.WS, Options{Verify: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -510,7 +453,7 @@ func TestDoctorSplitNotRecorded(t *testing.T) {
 	// Two namespace packages share "ns/": the second install splits the
 	// first's link into a real directory. A crash after the split and
 	// before the commit leaves the first's row naming a directory.
-	f := docSetup(t)
+	f := wstest.DocSetup(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	var paths []string
@@ -522,22 +465,22 @@ func TestDoctorSplitNotRecorded(t *testing.T) {
 		}
 		paths = append(paths, p)
 	}
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: paths[:1]}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: paths[:1]}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.ws.Store.Ingest(ctx, paths[1])
+	res, err := f.WS.Store.Ingest(ctx, paths[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	two := res.Entry
-	if err := f.ws.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "ns-two", Entry: two.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
+	if err := f.WS.Store.BeginLink(ctx, store.Manifest{Layer: "app", NormName: "ns-two", Entry: two.SHA256, LinkMode: "symlink", Requested: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := linker.Link(linker.Plan{Layer: f.env.Venv, Launcher: f.env.Venv.Interpreter(), EntryDir: f.ws.Store.EntryDir(two.SHA256), StoreRoot: f.ws.Store.EntriesDir(),
+	if _, err := linker.Link(linker.Plan{Layer: f.Env.Venv, Launcher: f.Env.Venv.Interpreter(), EntryDir: f.WS.Store.EntryDir(two.SHA256), StoreRoot: f.WS.Store.EntriesDir(),
 		DistInfo: "ns_two-1.0.dist-info", Project: "ns-two", Mode: linker.Symlink, Requested: true}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.ws.Doctor(ctx, DoctorOptions{})
+	rep, err := Run(ctx, f.WS, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,29 +488,29 @@ func TestDoctorSplitNotRecorded(t *testing.T) {
 	if k[KindInterruptedLink] != 1 || k[KindBrokenLink] != 1 {
 		t.Fatalf("issues %+v", rep.Issues)
 	}
-	fixed, err := f.ws.Doctor(ctx, DoctorOptions{Fix: true})
+	fixed, err := Run(ctx, f.WS, Options{Fix: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(fixed.Remaining) != 0 || len(fixed.Failed) != 0 {
 		t.Fatalf("remaining %+v failed %+v", fixed.Remaining, fixed.Failed)
 	}
-	if out, err := f.python(t, "import ns.one; print(ns.one.X)"); err != nil || strings.TrimSpace(out) != "1" {
+	if out, err := f.Python(t, "import ns.one; print(ns.one.X)"); err != nil || strings.TrimSpace(out) != "1" {
 		t.Errorf("ns.one after fix: %s %v", out, err)
 	}
-	if out, err := f.python(t, "import ns.two"); err == nil {
+	if out, err := f.Python(t, "import ns.two"); err == nil {
 		t.Errorf("ns.two importable after its install was rolled back: %s", out)
 	}
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: paths[1:]}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: paths[1:]}); err != nil {
 		t.Fatalf("install again: %v", err)
 	}
-	if out, err := f.python(t, "import ns.one, ns.two; print(ns.one.X + ns.two.X)"); err != nil || strings.TrimSpace(out) != "2" {
+	if out, err := f.Python(t, "import ns.one, ns.two; print(ns.one.X + ns.two.X)"); err != nil || strings.TrimSpace(out) != "2" {
 		t.Errorf("both after reinstall: %s %v", out, err)
 	}
 }
 
 func TestDoctorABI(t *testing.T) {
-	f := docSetup(t)
+	f := wstest.DocSetup(t)
 	ctx := context.Background()
 	// A wheel for another Python, admitted under allow_abi: the default
 	// policy refuses it.
@@ -577,10 +520,10 @@ func TestDoctorABI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{p}, Policy: "allow_abi"}); err != nil {
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{p}, Policy: "allow_abi"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.ws.DoctorABI(ctx, ABIOptions{})
+	rep, err := ABI(ctx, f.WS, ABIOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,10 +540,10 @@ func TestDoctorABI(t *testing.T) {
 		}
 	}
 	// Under the environment's own allow_abi it is a warning.
-	if _, err := f.ws.Store.DB().Exec(`UPDATE envs SET settings = '{"abi_policy":"allow_abi"}' WHERE name = 'app'`); err != nil {
+	if _, err := f.WS.Store.DB().Exec(`UPDATE envs SET settings = '{"abi_policy":"allow_abi"}' WHERE name = 'app'`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = f.ws.DoctorABI(ctx, ABIOptions{Envs: []string{"app"}})
+	rep, err = ABI(ctx, f.WS, ABIOptions{Envs: []string{"app"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,9 +555,9 @@ func TestDoctorABI(t *testing.T) {
 // BenchmarkDoctorABI100 measures forge doctor --abi over 100 environments
 // of three packages each (one of them in GLOBAL), against a host profile.
 func BenchmarkDoctorABI100(b *testing.B) {
-	needPython(b, "3.12")
+	wstest.NeedPython(b, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(b)
+	ws := wstest.Open(b)
 	ws.Host = fixtures.Profile("a100-driver535")
 	dir := b.TempDir()
 	var specs []string
@@ -627,21 +570,21 @@ func BenchmarkDoctorABI100(b *testing.B) {
 	}
 	for i := 0; i < 100; i++ {
 		name := "env" + string(rune('a'+i/26)) + string(rune('a'+i%26))
-		if _, err := ws.Create(ctx, CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
+		if _, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: specs[:2]}); err != nil {
+		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: specs[:2]}); err != nil {
 			b.Fatal(err)
 		}
 		if i == 0 {
-			if _, err := ws.Install(ctx, InstallOptions{Env: name, Specs: specs[2:], Global: true}); err != nil {
+			if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: specs[2:], Global: true}); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rep, err := ws.DoctorABI(ctx, ABIOptions{})
+		rep, err := ABI(ctx, ws, ABIOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

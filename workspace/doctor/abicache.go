@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"bytes"
@@ -22,13 +22,14 @@ import (
 	"github.com/forge-ml/forge/internal/atomicfile"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // abiCacheFormat names the layout of a cache file and of its keys; change
 // it whenever either changes.
 const abiCacheFormat = "forge doctor-abi cache 3"
 
-// abiCache keeps the report of every environment a DoctorABI check made,
+// abiCache keeps the report of every environment a ABI check made,
 // for the next check that finds nothing it depends on changed. One
 // environment's report is a pure function of: its record (path, parent,
 // interpreter, settings), its interpreter's facts, its policy, its host
@@ -57,7 +58,7 @@ type cachedEnv struct {
 	env *ABIEnv
 }
 
-func (w *Workspace) openABICache(state *store.ABIState, plans []abiPlan, noCache bool) *abiCache {
+func openABICache(w *workspace.Workspace, state *store.ABIState, plans []abiPlan, noCache bool) *abiCache {
 	c := &abiCache{noCache: noCache, keys: make([]string, len(plans)), names: make([]string, len(plans)), files: make([]string, len(plans)), stored: map[string]map[string]cachedEnv{}}
 	exe, err := os.Executable()
 	if err != nil {

@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // abiVariedStore is a forge home whose environments see accepted, warned
@@ -32,7 +33,7 @@ import (
 //	GLOBAL/3.11            globalpkg
 //	GLOBAL/3.12            g312, no environment of Python 3.12 (when installed)
 //	broken                 an interpreter that no longer exists
-func abiVariedStore(t testing.TB) *Workspace {
+func abiVariedStore(t testing.TB) *workspace.Workspace {
 	t.Helper()
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
@@ -91,7 +92,7 @@ func abiVariedStore(t testing.TB) *Workspace {
 		}
 		paths[k] = p
 	}
-	ws, err := Open(t.TempDir())
+	ws, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func abiVariedStore(t testing.TB) *Workspace {
 		}{"py312", "", "3.12", "", nil, []string{"g312"}})
 	}
 	for _, e := range envs {
-		if _, err := ws.Create(ctx, CreateOptions{Name: e.name, Parent: e.parent, Python: e.python}); err != nil {
+		if _, err := ws.Create(ctx, workspace.CreateOptions{Name: e.name, Parent: e.parent, Python: e.python}); err != nil {
 			t.Fatal(err)
 		}
 		if e.policy != "" {
@@ -136,7 +137,7 @@ func abiVariedStore(t testing.TB) *Workspace {
 			if len(specs) == 0 {
 				continue
 			}
-			if _, err := ws.Install(ctx, InstallOptions{Env: e.name, Specs: specs, Global: set.global, Policy: "allow_abi"}); err != nil {
+			if _, err := ws.Install(ctx, workspace.InstallOptions{Env: e.name, Specs: specs, Global: set.global, Policy: "allow_abi"}); err != nil {
 				t.Fatalf("install %v into %s: %v", set.names, e.name, err)
 			}
 		}
@@ -151,11 +152,11 @@ func abiVariedStore(t testing.TB) *Workspace {
 	return ws
 }
 
-// referenceDoctorABI is the straightforward DoctorABI: each environment
+// referenceDoctorABI is the straightforward ABI: each environment
 // opened on its own, each entry read with Get (and its fingerprint decoded
 // whole), every (package, environment) evaluated with abi.Evaluate. The
 // real one must give exactly its report.
-func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIReport, error) {
+func referenceDoctorABI(ctx context.Context, w *workspace.Workspace, o ABIOptions) (*ABIReport, error) {
 	envs, err := w.Store.ListEnvs(ctx)
 	if err != nil {
 		return nil, err
@@ -180,7 +181,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 			if err != nil {
 				return nil, err
 			}
-			layers := []string{e.Name, GlobalLayer(e.Py.XY())}
+			layers := []string{e.Name, workspace.GlobalLayer(e.Py.XY())}
 			for _, p := range e.Chain {
 				layers = append(layers, p.Name)
 			}
@@ -221,7 +222,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 	rep := &ABIReport{Envs: []ABIEnv{}}
 	usedGlobals := map[string]bool{}
 	for _, row := range envs {
-		usedGlobals[GlobalLayer(PyXY(row.PythonVersion))] = true
+		usedGlobals[workspace.GlobalLayer(workspace.PyXY(row.PythonVersion))] = true
 		if len(only) > 0 && !only[row.Name] {
 			continue
 		}
@@ -238,7 +239,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 				policy = p
 			}
 		}
-		host, err := w.cachedHost(hosts, e)
+		host, err := cachedHost(w, hosts, e)
 		if err != nil {
 			ae.Error, ae.Verdict = err.Error(), abi.Refuse
 			rep.Envs = append(rep.Envs, ae)
@@ -248,7 +249,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 		for _, p := range e.Chain {
 			layers = append(layers, struct{ key, label string }{p.Name, p.Name})
 		}
-		layers = append(layers, struct{ key, label string }{GlobalLayer(e.Py.XY()), "GLOBAL"})
+		layers = append(layers, struct{ key, label string }{workspace.GlobalLayer(e.Py.XY()), "GLOBAL"})
 		refCheckLayers(rep, &ae, layers, byLayer, entries, host, policy)
 		rep.Envs = append(rep.Envs, ae)
 	}
@@ -266,7 +267,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 			py, err := w.PythonXY(ctx, xy)
 			var host *abi.Host
 			if err == nil {
-				host, err = w.cachedHost(hosts, &Env{EnvRow: store.EnvRow{Python: py.Executable}, Py: py})
+				host, err = cachedHost(w, hosts, &workspace.Env{EnvRow: store.EnvRow{Python: py.Executable}, Py: py})
 			}
 			if err != nil {
 				ae.Error, ae.Verdict = err.Error(), abi.Refuse
@@ -282,7 +283,7 @@ func referenceDoctorABI(ctx context.Context, w *Workspace, o ABIOptions) (*ABIRe
 
 func refCheckLayers(rep *ABIReport, ae *ABIEnv, layers []struct{ key, label string }, byLayer map[string][]store.Manifest,
 	entries map[string]*store.Entry, host *abi.Host, policy abi.Policy) {
-	ae.Host, ae.Policy, ae.Verdict = HostName(host), string(policy), abi.Accept
+	ae.Host, ae.Policy, ae.Verdict = workspace.HostName(host), string(policy), abi.Accept
 	seen := map[string]bool{}
 	libs := map[string]bool{}
 	type pick struct {
@@ -352,7 +353,7 @@ func TestDoctorABIMatchesReference(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%v", hn, only), func(t *testing.T) {
 				ws.Host = h
 				want, werr := referenceDoctorABI(ctx, ws, ABIOptions{Envs: only})
-				got, gerr := ws.DoctorABI(ctx, ABIOptions{Envs: only})
+				got, gerr := ABI(ctx, ws, ABIOptions{Envs: only})
 				if fmt.Sprint(werr) != fmt.Sprint(gerr) {
 					t.Fatalf("error %v, reference %v", gerr, werr)
 				}
@@ -399,7 +400,7 @@ func TestDoctorABIMatchesReference(t *testing.T) {
 func TestDoctorABIProvidedAndShared(t *testing.T) {
 	ws := abiVariedStore(t)
 	ws.Host = fixtures.Profile("a100-driver535")
-	rep, err := ws.DoctorABI(context.Background(), ABIOptions{})
+	rep, err := ABI(context.Background(), ws, ABIOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,7 +461,7 @@ func TestDoctorABIProvidedAndShared(t *testing.T) {
 	}
 	// On a driver too old for CUDA 12 the message names each version.
 	ws.Host = fixtures.Profile("v100-driver470")
-	rep, err = ws.DoctorABI(context.Background(), ABIOptions{Envs: []string{"solo", "solo2"}})
+	rep, err = ABI(context.Background(), ws, ABIOptions{Envs: []string{"solo", "solo2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,12 +505,12 @@ func TestDoctorABICache(t *testing.T) {
 	ctx := context.Background()
 	a100, v100 := fixtures.Profile("a100-driver535"), fixtures.Profile("v100-driver470")
 	const all = -1
-	// check runs DoctorABI and wants it to re-check the environments named
+	// check runs ABI and wants it to re-check the environments named
 	// (all: every one) and to reuse the others' reports; broken, whose
 	// interpreter is gone, is checked every time.
 	check := func(step string, o ABIOptions, rechecked ...string) {
 		t.Helper()
-		got, err := ws.DoctorABI(ctx, o)
+		got, err := ABI(ctx, ws, o)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
@@ -567,15 +568,15 @@ func TestDoctorABICache(t *testing.T) {
 		rechecked []string
 	}{
 		{"install", func() error {
-			_, err := ws.Install(ctx, InstallOptions{Env: "solo", Specs: []string{wheel}})
+			_, err := ws.Install(ctx, workspace.InstallOptions{Env: "solo", Specs: []string{wheel}})
 			return err
 		}, []string{"solo"}},
 		{"install into a parent", func() error {
-			_, err := ws.Install(ctx, InstallOptions{Env: "base", Specs: []string{wheel}})
+			_, err := ws.Install(ctx, workspace.InstallOptions{Env: "base", Specs: []string{wheel}})
 			return err
 		}, []string{"base", "child", "grandchild"}},
 		{"uninstall", func() error {
-			_, err := ws.Uninstall(ctx, UninstallOptions{Env: "solo", Names: []string{"needslib"}})
+			_, err := ws.Uninstall(ctx, workspace.UninstallOptions{Env: "solo", Names: []string{"needslib"}})
 			return err
 		}, []string{"solo"}},
 		{"policy", func() error {
@@ -583,15 +584,15 @@ func TestDoctorABICache(t *testing.T) {
 			return err
 		}, []string{"solo2"}},
 		{"create", func() error {
-			_, err := ws.Create(ctx, CreateOptions{Name: "late", Parent: "child"})
+			_, err := ws.Create(ctx, workspace.CreateOptions{Name: "late", Parent: "child"})
 			return err
 		}, []string{"late"}},
 		{"remove an environment", func() error {
-			_, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "late"})
+			_, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "late"})
 			return err
 		}, nil},
 		{"install into GLOBAL", func() error {
-			_, err := ws.Install(ctx, InstallOptions{Env: "solo", Specs: []string{wheel}, Global: true})
+			_, err := ws.Install(ctx, workspace.InstallOptions{Env: "solo", Specs: []string{wheel}, Global: true})
 			return err
 		}, []string{"base", "child", "grandchild", "solo", "solo2"}},
 		{"a torn cache file", func() error {
@@ -623,7 +624,7 @@ func TestDoctorABICache(t *testing.T) {
 func TestABICacheCodec(t *testing.T) {
 	ws := abiVariedStore(t)
 	ws.Host = fixtures.Profile("v100-driver470")
-	rep, err := ws.DoctorABI(context.Background(), ABIOptions{NoCache: true})
+	rep, err := ABI(context.Background(), ws, ABIOptions{NoCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -17,13 +17,14 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // doctor's scan: what it reads and the issues it finds (see Doctor).
 
 // scanState is what one scan loaded.
 type scanState struct {
-	rep       *DoctorReport
+	rep       *Report
 	entries   map[string]*store.Entry
 	manifests map[[2]string]store.Manifest // (layer, entry)
 	envs      map[string]*store.EnvRow
@@ -40,8 +41,8 @@ func (s *scanState) add(is Issue) {
 	s.rep.IssuesByKind[is.Kind]++
 }
 
-func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, error) {
-	rep := &DoctorReport{Home: w.Home, Verified: o.Verify, IssuesByKind: map[string]int{},
+func scan(ctx context.Context, w *workspace.Workspace, o Options) (*Report, error) {
+	rep := &Report{Home: w.Home, Verified: o.Verify, IssuesByKind: map[string]int{},
 		Issues: []Issue{}, Planned: []Fix{}, Applied: []Fix{}, Failed: []Fix{}, Remaining: []Issue{}}
 	s := &scanState{rep: rep, entries: map[string]*store.Entry{}, manifests: map[[2]string]store.Manifest{}, envs: map[string]*store.EnvRow{}}
 	now, staleAfter := time.Now, o.StaleAfter
@@ -49,7 +50,7 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 		now = o.Now
 	}
 	if staleAfter <= 0 {
-		staleAfter = DefaultStaleAfter
+		staleAfter = workspace.DefaultStaleAfter
 	}
 	s.staleBefore = now().Add(-staleAfter)
 
@@ -95,33 +96,33 @@ func (w *Workspace) scan(ctx context.Context, o DoctorOptions) (*DoctorReport, e
 		s.manifests[[2]string{m.Layer, m.Entry}] = m
 	}
 
-	if err := w.scanEnvs(ctx, s, envs); err != nil {
+	if err := scanEnvs(ctx, w, s, envs); err != nil {
 		return nil, err
 	}
-	w.scanPip(s, envs)                              // doctorpip.go
-	if err := w.scanRollbacks(ctx, s); err != nil { // doctorrollback.go
+	scanPip(w, s, envs)                              // doctorpip.go
+	if err := scanRollbacks(ctx, w, s); err != nil { // doctorrollback.go
 		return nil, err
 	}
-	w.scanFingerprints(s, ents) // doctorfp.go
-	if err := w.scanEntries(ctx, s, ents, ms, o.Verify); err != nil {
+	scanFingerprints(w, s, ents) // doctorfp.go
+	if err := scanEntries(ctx, w, s, ents, ms, o.Verify); err != nil {
 		return nil, err
 	}
-	if err := w.scanStaging(s, o); err != nil {
+	if err := scanStaging(w, s, o); err != nil {
 		return nil, err
 	}
-	if err := w.scanQuarantine(ctx, s); err != nil {
+	if err := scanQuarantine(ctx, w, s); err != nil {
 		return nil, err
 	}
-	w.scanManifests(s, ms)
-	owned := w.scanLinks(ctx, s, links)
-	if err := w.scanTrees(ctx, s, envs, owned); err != nil {
+	scanManifests(w, s, ms)
+	owned := scanLinks(ctx, w, s, links)
+	if err := scanTrees(ctx, w, s, envs, owned); err != nil {
 		return nil, err
 	}
 	s.accountFor(ctx, w)
 	return rep, nil
 }
 
-func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.EnvRow) error {
+func scanEnvs(ctx context.Context, w *workspace.Workspace, s *scanState, envs []*store.EnvRow) error {
 	paths := map[string]bool{}
 	children := map[string]int{}
 	for _, e := range envs {
@@ -165,7 +166,7 @@ func (w *Workspace) scanEnvs(ctx context.Context, s *scanState, envs []*store.En
 			continue
 		}
 		is := Issue{Kind: KindOrphanEnv, Env: d.Name(), Path: p, Message: fmt.Sprintf("%s is not a recorded environment", p)}
-		if isForgeVenv(p) && ValidEnvName(d.Name()) == nil {
+		if isForgeVenv(p) && workspace.ValidEnvName(d.Name()) == nil {
 			name := d.Name()
 			is.fix = &fixPlan{Fix: Fix{Action: "remove_orphan_env", Target: p,
 				Description: fmt.Sprintf("remove %s (left by an interrupted forge create)", p)}, env: name, path: p}
@@ -191,7 +192,7 @@ func isForgeVenv(dir string) bool {
 	return false
 }
 
-func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store.Entry, ms []store.Manifest, verify bool) error {
+func scanEntries(ctx context.Context, w *workspace.Workspace, s *scanState, ents []*store.Entry, ms []store.Manifest, verify bool) error {
 	uses := map[string]int{}
 	for _, m := range ms {
 		uses[m.Entry]++
@@ -207,14 +208,14 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		s.rep.EntriesScanned++
 		if uses[e.SHA256] != e.Refs {
 			s.add(Issue{Kind: KindRefcount, Entry: e.SHA256, fix: recount,
-				Message: fmt.Sprintf("%s %s (%s): refcount %d, but %d manifest(s) name it", e.Name, e.Version, Short(e.SHA256), e.Refs, uses[e.SHA256])})
+				Message: fmt.Sprintf("%s %s (%s): refcount %d, but %d manifest(s) name it", e.Name, e.Version, workspace.Short(e.SHA256), e.Refs, uses[e.SHA256])})
 		}
 		if _, err := os.Lstat(w.Store.EntryDir(e.SHA256)); err != nil {
 			is := Issue{Kind: KindEntryMissing, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256),
-				Message: fmt.Sprintf("%s %s (%s): store directory is missing", e.Name, e.Version, Short(e.SHA256))}
+				Message: fmt.Sprintf("%s %s (%s): store directory is missing", e.Name, e.Version, workspace.Short(e.SHA256))}
 			if uses[e.SHA256] == 0 {
 				is.fix = &fixPlan{Fix: Fix{Action: "drop_entry_row", Target: e.SHA256,
-					Description: fmt.Sprintf("drop the row of %s %s (%s): unused, its directory is gone", e.Name, e.Version, Short(e.SHA256))}, entry: e.SHA256}
+					Description: fmt.Sprintf("drop the row of %s %s (%s): unused, its directory is gone", e.Name, e.Version, workspace.Short(e.SHA256))}, entry: e.SHA256}
 			} else {
 				is.Message += fmt.Sprintf("; %d environment(s) use it: install %s again to restore it", uses[e.SHA256], e.Filename)
 			}
@@ -243,9 +244,9 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 	}
 	for _, r := range results {
 		e := r.entry
-		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, Short(e.SHA256))
+		id := fmt.Sprintf("%s %s (%s)", e.Name, e.Version, workspace.Short(e.SHA256))
 		if r.err != nil {
-			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error(), fix: w.reingestPlan(ctx, e)})
+			s.add(Issue{Kind: KindEntryCorrupt, Entry: e.SHA256, Path: w.Store.EntryDir(e.SHA256), Message: r.err.Error(), fix: reingestPlan(ctx, w, e)})
 			continue
 		}
 		c := r.check
@@ -253,7 +254,7 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		var fx *fixPlan
 		hint := ""
 		if c.Corrupt() {
-			if fx = w.reingestPlan(ctx, e); fx == nil {
+			if fx = reingestPlan(ctx, w, e); fx == nil {
 				hint = " (" + noWheel(e) + ")"
 			}
 		}
@@ -286,14 +287,14 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		if linked == nil {
 			linked = w.LinkedEntries()
 		}
-		if linked[d] || HardLinkedOut(p) {
+		if linked[d] || workspace.HardLinkedOut(p) {
 			s.add(Issue{Kind: KindUnrecordedEntry, Entry: d, Path: p,
 				Message: fmt.Sprintf("store directory %s has no row, but environments link into it: it is never removed", p)})
 			continue
 		}
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("store directory %s has no row (an ingest or gc was interrupted)", p),
-			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + Short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove store directory " + workspace.Short(d) + " (ingesting its wheel again recreates it)"}, entry: d}})
 	}
 	views, err := w.Store.ViewDirs()
 	if err != nil {
@@ -314,12 +315,12 @@ func (w *Workspace) scanEntries(ctx context.Context, s *scanState, ents []*store
 		p := filepath.Join(w.Store.ViewsDir(), d)
 		s.add(Issue{Kind: KindOrphanDir, Entry: d, Path: p,
 			Message: fmt.Sprintf("shared layout %s has no entry row (a gc was interrupted)", p),
-			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove the shared layout of " + Short(d)}, entry: d}})
+			fix:     &fixPlan{Fix: Fix{Action: "remove_orphan_dir", Target: d, Description: "remove the shared layout of " + workspace.Short(d)}, entry: d}})
 	}
 	return nil
 }
 
-func (w *Workspace) scanStaging(s *scanState, o DoctorOptions) error {
+func scanStaging(w *workspace.Workspace, s *scanState, o Options) error {
 	items, err := w.StaleStaging(o.StaleAfter, o.Now)
 	if err != nil {
 		return err
@@ -332,7 +333,7 @@ func (w *Workspace) scanStaging(s *scanState, o DoctorOptions) error {
 	return nil
 }
 
-func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
+func scanManifests(w *workspace.Workspace, s *scanState, ms []store.Manifest) {
 	for _, m := range ms {
 		_, isEnv := s.envs[m.Layer]
 		_, hasEntry := s.entries[m.Entry]
@@ -340,7 +341,7 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 		switch {
 		case !hasEntry:
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
-				Message: fmt.Sprintf("%s names entry %s, which has no row", label, Short(m.Entry)),
+				Message: fmt.Sprintf("%s names entry %s, which has no row", label, workspace.Short(m.Entry)),
 				fix:     &fixPlan{Fix: Fix{Action: "drop_manifest", Target: m.Layer + ":" + m.NormName, Description: "drop " + label + " (its entry is gone; install it again)"}, m: m}})
 		case !isEnv && !store.LayerKey(m.Layer).IsGlobal():
 			s.add(Issue{Kind: KindStaleManifest, Env: m.Layer, Entry: m.Entry,
@@ -365,25 +366,25 @@ func (w *Workspace) scanManifests(s *scanState, ms []store.Manifest) {
 
 // scanLinks checks every links row of a linked manifest and returns the
 // absolute paths the rows name.
-func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.LayerLink) map[string]bool {
+func scanLinks(ctx context.Context, w *workspace.Workspace, s *scanState, links []store.LayerLink) map[string]bool {
 	owned := map[string]bool{}
-	removed := w.scanPipRemoved(s, links)
+	removed := scanPipRemoved(w, s, links)
 	for _, l := range links {
 		if removed[[2]string{l.Layer, l.Entry}] {
-			owned[filepath.Join(w.layerRoot(s, l.Layer), filepath.FromSlash(l.Path))] = true
+			owned[filepath.Join(layerRoot(w, s, l.Layer), filepath.FromSlash(l.Path))] = true
 			s.rep.LinksScanned++
 			continue // reported once, as pip_removed
 		}
 		s.rep.LinksScanned++
-		root := w.layerRoot(s, l.Layer)
+		root := layerRoot(w, s, l.Layer)
 		abs := filepath.Join(root, filepath.FromSlash(l.Path))
 		owned[abs] = true
 		m, ok := s.manifests[[2]string{l.Layer, l.Entry}]
 		if !ok {
 			s.add(Issue{Kind: KindStaleLinkRow, Env: l.Layer, Entry: l.Entry, Path: l.Path,
-				Message: fmt.Sprintf("%s: path recorded for entry %s, which is not installed there", l.Path, Short(l.Entry)),
+				Message: fmt.Sprintf("%s: path recorded for entry %s, which is not installed there", l.Path, workspace.Short(l.Entry)),
 				fix: &fixPlan{Fix: Fix{Action: "drop_link_rows", Target: l.Layer + ":" + l.Entry,
-					Description: fmt.Sprintf("drop the path rows of entry %s in %s", Short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
+					Description: fmt.Sprintf("drop the path rows of entry %s in %s", workspace.Short(l.Entry), l.Layer)}, layer: l.Layer, entry: l.Entry}})
 			continue
 		}
 		if m.State != store.StateLinked {
@@ -392,7 +393,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 		if _, isEnv := s.envs[l.Layer]; isEnv && !s.rootExists(root) {
 			continue // reported as env_missing
 		}
-		kind, msg := w.checkLinkPath(l, abs, root, m)
+		kind, msg := checkLinkPath(w, l, abs, root, m)
 		if kind == "" {
 			continue
 		}
@@ -411,7 +412,7 @@ func (w *Workspace) scanLinks(ctx context.Context, s *scanState, links []store.L
 
 // checkLinkPath returns the issue kind and message for one recorded path, or
 // "" when it is sound.
-func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.Manifest) (string, string) {
+func checkLinkPath(w *workspace.Workspace, l store.LayerLink, abs, root string, m store.Manifest) (string, string) {
 	fi, err := os.Lstat(abs)
 	if err != nil {
 		return KindBrokenLink, fmt.Sprintf("%s of %s is missing", l.Path, m.NormName)
@@ -419,7 +420,7 @@ func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.M
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
 		target, _ := os.Readlink(abs)
-		if !w.linkAllowed(abs, target, root) {
+		if !linkAllowed(w, abs, target, root) {
 			return KindLinkOutsideStore, fmt.Sprintf("%s of %s points to %s, outside the store and the environment", l.Path, m.NormName, target)
 		}
 		if _, err := os.Stat(abs); err != nil {
@@ -451,31 +452,31 @@ func (w *Workspace) checkLinkPath(l store.LayerLink, abs, root string, m store.M
 
 // linkAllowed: a link may point into the store, inside its own layer, or
 // into another layer of this home (a bridge: linker.Bridge).
-func (w *Workspace) linkAllowed(abs, target, root string) bool {
+func linkAllowed(w *workspace.Workspace, abs, target, root string) bool {
 	t := target
 	if !filepath.IsAbs(t) {
 		t = filepath.Join(filepath.Dir(abs), t)
 	}
 	t = filepath.Clean(t)
-	return w.intoStore(t) || Within(t, root) || Within(t, filepath.Join(w.Home, "envs")) || Within(t, filepath.Join(w.Home, "global"))
+	return intoStore(w, t) || workspace.Within(t, root) || workspace.Within(t, filepath.Join(w.Home, "envs")) || workspace.Within(t, filepath.Join(w.Home, "global"))
 }
 
 // intoStore: a link target in an entry or in an entry's shared layout.
-func (w *Workspace) intoStore(t string) bool {
-	return Within(t, w.Store.EntriesDir()) || Within(t, w.Store.ViewsDir())
+func intoStore(w *workspace.Workspace, t string) bool {
+	return workspace.Within(t, w.Store.EntriesDir()) || workspace.Within(t, w.Store.ViewsDir())
 }
 
 // scanTrees walks every layer's site-packages and bin for links nobody
 // recorded: into the store (a crash's leftover) or outside both the store
 // and the environment.
-func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.EnvRow, owned map[string]bool) error {
+func scanTrees(ctx context.Context, w *workspace.Workspace, s *scanState, envs []*store.EnvRow, owned map[string]bool) error {
 	roots := map[string]string{} // root -> layer
 	for _, e := range envs {
 		roots[e.Path] = e.Name
 	}
 	globals, _ := filepath.Glob(filepath.Join(w.Home, "global", "*"))
 	for _, g := range globals {
-		roots[g] = GlobalLayer(filepath.Base(g))
+		roots[g] = workspace.GlobalLayer(filepath.Base(g))
 	}
 	ordered := make([]string, 0, len(roots))
 	for r := range roots {
@@ -494,7 +495,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					return nil // unreadable or vanished: not ours to judge
 				}
 				if strings.HasSuffix(p, ".forge-split") && d.IsDir() && p != top {
-					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: Rel(root, p),
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: workspace.Rel(root, p),
 						Message: fmt.Sprintf("%s: a shared directory left half-made by an interrupted install", p),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 					return filepath.SkipDir
@@ -503,7 +504,7 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					// A file forge was writing (a .pth, RECORD or copy) when it
 					// was interrupted; fresh ones may belong to a running forge.
 					if fi, err := d.Info(); err == nil && fi.ModTime().Before(s.staleBefore) {
-						s.add(Issue{Kind: KindStaleStaging, Env: layer, Path: Rel(root, p),
+						s.add(Issue{Kind: KindStaleStaging, Env: layer, Path: workspace.Rel(root, p),
 							Message: fmt.Sprintf("%s: a temporary file left by an interrupted forge", p),
 							fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 					}
@@ -521,14 +522,14 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 					return nil // the environment's interpreter links
 				}
 				switch {
-				case !w.linkAllowed(p, target, root):
-					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: Rel(root, p),
+				case !linkAllowed(w, p, target, root):
+					s.add(Issue{Kind: KindLinkOutsideStore, Env: layer, Path: workspace.Rel(root, p),
 						Message: fmt.Sprintf("%s points to %s, outside the store and the environment (not made by forge)", p, target)})
-				case w.intoStore(AbsTarget(p, target)) && !w.insideOwnedDir(p, owned, root) && w.installedHere(p, target, top, s):
-					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.StoreTarget(AbsTarget(p, target)), Path: Rel(root, p),
+				case intoStore(w, workspace.AbsTarget(p, target)) && !insideOwnedDir(w, p, owned, root) && installedHere(w, p, target, top, s):
+					s.add(Issue{Kind: KindUnrecordedInstall, Env: layer, Entry: w.StoreTarget(workspace.AbsTarget(p, target)), Path: workspace.Rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s): its package is installed here (its .dist-info is present) but has no record; it is never removed", p, target)})
-				case w.intoStore(AbsTarget(p, target)) && !w.insideOwnedDir(p, owned, root):
-					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: Rel(root, p),
+				case intoStore(w, workspace.AbsTarget(p, target)) && !insideOwnedDir(w, p, owned, root):
+					s.add(Issue{Kind: KindStrayLink, Env: layer, Path: workspace.Rel(root, p),
 						Message: fmt.Sprintf("%s points into the store (%s) but no installed package records it", p, target),
 						fix:     &fixPlan{Fix: Fix{Action: "remove_stray", Target: p, Description: "remove " + p}, path: p}})
 				}
@@ -544,8 +545,8 @@ func (w *Workspace) scanTrees(ctx context.Context, s *scanState, envs []*store.E
 
 // insideOwnedDir: links inside a recorded .dist-info directory (METADATA and
 // friends) belong to it.
-func (w *Workspace) insideOwnedDir(p string, owned map[string]bool, root string) bool {
-	for d := filepath.Dir(p); Within(d, root) && d != root; d = filepath.Dir(d) {
+func insideOwnedDir(w *workspace.Workspace, p string, owned map[string]bool, root string) bool {
+	for d := filepath.Dir(p); workspace.Within(d, root) && d != root; d = filepath.Dir(d) {
 		if owned[d] {
 			return true
 		}
@@ -568,7 +569,7 @@ func (s *scanState) rootExists(root string) bool {
 
 // layerRoot is the prefix of a layer: its environment's directory, or
 // $FORGE_HOME/global/X.Y.
-func (w *Workspace) layerRoot(s *scanState, layer string) string {
+func layerRoot(w *workspace.Workspace, s *scanState, layer string) string {
 	if xy, ok := store.LayerKey(layer).XY(); ok {
 		return filepath.Join(w.Home, "global", xy)
 	}

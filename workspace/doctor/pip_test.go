@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // TestDoctorPipMissing: an environment made before forge linked pip (here:
@@ -15,10 +18,10 @@ import (
 // with pip, are left alone. What a create killed while linking pip left
 // behind does not stop the fix.
 func TestDoctorPipMissing(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
-	for _, o := range []CreateOptions{
+	ws := wstest.Open(t)
+	for _, o := range []workspace.CreateOptions{
 		{Name: "old", Python: "3.12", WithoutPip: true},
 		{Name: "bare", Python: "3.12", WithoutPip: true},
 		{Name: "new", Python: "3.12"},
@@ -56,7 +59,7 @@ func TestDoctorPipMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rep, err := ws.Doctor(ctx, DoctorOptions{})
+	rep, err := Run(ctx, ws, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func TestDoctorPipMissing(t *testing.T) {
 	if byKind[KindPipMissing] != 1 || byKind[KindStrayLink] != 1 || len(rep.Issues) != 2 {
 		t.Fatalf("issues %+v, want pip_missing and the stray link", rep.Issues)
 	}
-	rep, err = ws.Doctor(ctx, DoctorOptions{Fix: true})
+	rep, err = Run(ctx, ws, Options{Fix: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,13 +88,13 @@ func TestDoctorPipMissing(t *testing.T) {
 	if err != nil || len(ms) != 1 || ms[0].NormName != "pip" || ms[0].State != "linked" {
 		t.Errorf("old's manifest after the fix: %+v %v", ms, err)
 	}
-	if out := runOK(t, filepath.Join(e.Venv.Bin(), "pip3.12"), "--version"); !strings.Contains(out, filepath.Join(e.Venv.SitePackages(), "pip")) {
+	if out := wstest.RunOK(t, filepath.Join(e.Venv.Bin(), "pip3.12"), "--version"); !strings.Contains(out, filepath.Join(e.Venv.SitePackages(), "pip")) {
 		t.Errorf("pip3.12 --version after the fix: %q", out)
 	}
 	if ms, err := ws.Store.Manifests(ctx, "bare"); err != nil || len(ms) != 0 {
 		t.Errorf("bare's manifest: %+v %v, want none", ms, err)
 	}
-	rep, err = ws.Doctor(ctx, DoctorOptions{})
+	rep, err = Run(ctx, ws, Options{})
 	if err != nil || len(rep.Issues) != 0 {
 		t.Errorf("doctor after the fix: %+v %v", rep.Issues, err)
 	}

@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // KindPipRemoved is a package forge linked that pip uninstalled inside the
@@ -20,7 +21,7 @@ const KindPipRemoved = "pip_removed"
 // scanPipRemoved reports, once per package, the linked manifests whose
 // recorded top-level .dist-info is gone from the layer's site-packages,
 // and returns them by (layer, entry).
-func (w *Workspace) scanPipRemoved(s *scanState, links []store.LayerLink) map[[2]string]bool {
+func scanPipRemoved(w *workspace.Workspace, s *scanState, links []store.LayerLink) map[[2]string]bool {
 	out := map[[2]string]bool{}
 	for _, l := range links {
 		key := [2]string{l.Layer, l.Entry}
@@ -31,7 +32,7 @@ func (w *Workspace) scanPipRemoved(s *scanState, links []store.LayerLink) map[[2
 		if !ok || m.State != store.StateLinked {
 			continue
 		}
-		root := w.layerRoot(s, l.Layer)
+		root := layerRoot(w, s, l.Layer)
 		if _, isEnv := s.envs[l.Layer]; isEnv && !s.rootExists(root) {
 			continue // reported as env_missing
 		}

@@ -1,4 +1,4 @@
-package workspace
+package doctor
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // doctor's repairs: the fixes it plans from the issues and how each is applied.
@@ -23,7 +24,7 @@ type fixPlan struct {
 	entry   string
 	layer   string
 	path    string
-	staging StaleItem
+	staging workspace.StaleItem
 }
 
 // order in which repairs run: leftovers first, then rows, then links (a
@@ -33,9 +34,9 @@ var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
-	linkPipAction: 13, forgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
+	linkPipAction: 13, ForgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
 	refingerprintAction:  14, // doctorfp.go
-	finishRollbackAction: 11, // doctorrollback.go: after the rows are settled
+	FinishRollbackAction: 11, // doctorrollback.go: after the rows are settled
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -72,7 +73,7 @@ func planFixes(issues []Issue) []*fixPlan {
 	return kept
 }
 
-func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
+func (p *fixPlan) apply(ctx context.Context, w *workspace.Workspace) error {
 	switch p.Action {
 	case "remove_staging":
 		ok, err := p.staging.Remove(ctx)
@@ -88,7 +89,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 	case "drop_entry_row":
 		ok, err := w.Store.DropEntryRow(ctx, p.entry)
 		if err == nil && !ok {
-			return fmt.Errorf("entry %s is referenced again: left in place", Short(p.entry))
+			return fmt.Errorf("entry %s is referenced again: left in place", workspace.Short(p.entry))
 		}
 		return err
 	case "forget_env":
@@ -105,35 +106,35 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 		// package's files in place) and stays. The entry stays in the store
 		// for gc.
 		venv := w.LayerVenv(ctx, p.m.Layer)
-		if err := w.dropStoreLinks(ctx, p.m.Layer, venv, p.m.Entry); err != nil {
+		if err := dropStoreLinks(ctx, w, p.m.Layer, venv, p.m.Entry); err != nil {
 			return err
 		}
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case "drop_link_rows":
 		return w.Store.DropLinkRows(ctx, p.layer, p.entry)
 	case "rollback_link":
-		return w.rollbackLink(ctx, p.m)
+		return rollbackLink(ctx, w, p.m)
 	case "finish_unlink":
-		return w.finishUnlink(ctx, p.m)
+		return finishUnlink(ctx, w, p.m)
 	case "relink":
 		return w.Relink(ctx, p.m)
 	case "reingest":
-		return w.reingest(ctx, p.entry, p.path)
+		return reingest(ctx, w, p.entry, p.path)
 	case "seal_entry":
 		_, err := w.Store.SealEntry(p.entry)
 		return err
 	case "remove_orphan_env":
-		return w.removeOrphanEnv(ctx, p.env, p.path)
+		return removeOrphanEnv(ctx, w, p.env, p.path)
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
 	case linkPipAction: // doctorpip.go
-		return w.fixPip(ctx, p.env)
-	case forgetReplacedAction: // doctorreplaced.go
+		return fixPip(ctx, w, p.env)
+	case ForgetReplacedAction: // doctorreplaced.go
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
 	case refingerprintAction: // doctorfp.go
-		return w.refingerprint(ctx, p.entry)
-	case finishRollbackAction: // doctorrollback.go
+		return refingerprint(ctx, w, p.entry)
+	case FinishRollbackAction: // doctorrollback.go
 		return w.FinishRollback(ctx, p.env, p.path)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
@@ -141,7 +142,7 @@ func (p *fixPlan) apply(ctx context.Context, w *Workspace) error {
 
 // finishUnlink completes an interrupted uninstall of m: its links go, then
 // its row.
-func (w *Workspace) finishUnlink(ctx context.Context, m store.Manifest) error {
+func finishUnlink(ctx context.Context, w *workspace.Workspace, m store.Manifest) error {
 	venv := w.LayerVenv(ctx, m.Layer)
 	if err := w.Store.SetManifestState(ctx, m.Layer, m.NormName, store.StateUnlinking); err != nil {
 		return err
@@ -154,7 +155,7 @@ func (w *Workspace) finishUnlink(ctx context.Context, m store.Manifest) error {
 
 // removeOrphanEnv removes the directory path of environment env, which has
 // no record, unless a create holds its lock or has recorded it since.
-func (w *Workspace) removeOrphanEnv(ctx context.Context, env, path string) error {
+func removeOrphanEnv(ctx context.Context, w *workspace.Workspace, env, path string) error {
 	lk, err := w.Store.TryLockEnv(env)
 	if lk == nil || err != nil {
 		return fmt.Errorf("environment %s is being created: left in place", env)
@@ -169,21 +170,21 @@ func (w *Workspace) removeOrphanEnv(ctx context.Context, env, path string) error
 // dropStoreLinks removes, of the paths only entry owns in layer, those that
 // are still links into the store; anything else at those paths is no
 // longer forge's.
-func (w *Workspace) dropStoreLinks(ctx context.Context, layer string, venv linker.Venv, entry string) error {
+func dropStoreLinks(ctx context.Context, w *workspace.Workspace, layer string, venv linker.Venv, entry string) error {
 	links, err := w.Store.ExclusiveLinks(ctx, layer, entry)
 	if err != nil {
 		return err
 	}
 	for _, l := range links {
 		abs := filepath.Join(venv.Root, filepath.FromSlash(l.Path))
-		if !Within(abs, venv.Root) {
+		if !workspace.Within(abs, venv.Root) {
 			continue
 		}
 		fi, err := os.Lstat(abs)
 		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 			continue
 		}
-		if t, err := os.Readlink(abs); err == nil && w.intoStore(AbsTarget(abs, t)) {
+		if t, err := os.Readlink(abs); err == nil && intoStore(w, workspace.AbsTarget(abs, t)) {
 			if err := os.Remove(abs); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
@@ -196,7 +197,7 @@ func (w *Workspace) dropStoreLinks(ctx context.Context, layer string, venv linke
 // its commit: the links it made were never recorded, so they are found from
 // the entry's own layout (what linker.Link would create) and removed when no
 // recorded package owns them; then the row goes and the refcount follows.
-func (w *Workspace) rollbackLink(ctx context.Context, m store.Manifest) error {
+func rollbackLink(ctx context.Context, w *workspace.Workspace, m store.Manifest) error {
 	venv := w.LayerVenv(ctx, m.Layer)
 	if err := w.DropOwned(ctx, m.Layer, venv, m.Entry); err != nil {
 		return err
@@ -206,7 +207,7 @@ func (w *Workspace) rollbackLink(ctx context.Context, m store.Manifest) error {
 		if err != nil {
 			return err
 		}
-		if err := RemoveStrays(venv, strays); err != nil {
+		if err := workspace.RemoveStrays(venv, strays); err != nil {
 			return err
 		}
 	}
