@@ -22,8 +22,8 @@ type RebuildReport struct {
 	Packages []string `json:"packages"` // "name version in layer", relinked and recorded
 	// Problems are what could not be recovered, each saying why; nothing
 	// is removed for them.
-	Problems []string      `json:"problems"`
-	Doctor   *Report `json:"doctor"` // a check of the rebuilt home
+	Problems []string `json:"problems"`
+	Doctor   *Report  `json:"doctor"` // a check of the rebuilt home
 	// Rerooted is the home the layers named, when it was another (a copied
 	// or moved home): their links and files were re-rooted here.
 	Rerooted string `json:"rerooted,omitempty"`
