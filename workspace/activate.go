@@ -27,7 +27,7 @@ type Activation struct {
 
 // Activate returns the variables of an environment.
 func (w *Workspace) Activate(ctx context.Context, name string) (*Activation, error) {
-	e, err := w.openUsableEnv(ctx, name)
+	e, err := w.OpenUsableEnv(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -28,10 +28,10 @@ func (e *BrokenEnvError) Error() string {
 
 func (e *BrokenEnvError) Unwrap() error { return store.ErrNotFound }
 
-// openUsableEnv opens an environment that a command is about to run or
+// OpenUsableEnv opens an environment that a command is about to run or
 // change, refusing one that is broken (see BrokenEnvError) before anything
 // is written. It costs a few stats.
-func (w *Workspace) openUsableEnv(ctx context.Context, name string) (*Env, error) {
+func (w *Workspace) OpenUsableEnv(ctx context.Context, name string) (*Env, error) {
 	row, err := w.Store.GetEnv(ctx, name)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func (w *Workspace) Export(ctx context.Context, env string) (*sbom.Inventory, er
 	inv := &sbom.Inventory{Env: e.Name, Python: e.Py.Version, Packages: make([]sbom.Package, 0, len(items))}
 	for _, it := range items {
 		en := it.Entry
-		md, err := entryMetadata(w.Store.EntryDir(en.SHA256))
+		md, err := EntryMetadata(w.Store.EntryDir(en.SHA256))
 		if err != nil {
 			return nil, fmt.Errorf("%s %s (entry %s): METADATA: %v: %w", en.Name, en.Version, en.SHA256, err, store.ErrCorrupt)
 		}

@@ -21,18 +21,18 @@ type HistoryChange = store.HistoryChange
 // "running" whose process is gone: the operation was killed or crashed.
 const HistoryDidNotFinish = "did_not_finish"
 
-// historyOp is one operation's row in its environment's history, written
+// HistoryOp is one operation's row in its environment's history, written
 // "running" by beginHistory before the operation changes anything and
 // completed once by finish. A nil *historyOp records nothing.
-type historyOp struct {
+type HistoryOp struct {
 	w  *Workspace
 	id int64
 }
 
-// beginHistory appends a "running" row for command (with args) on env. A
+// BeginHistory appends a "running" row for command (with args) on env. A
 // crash before finish leaves the row as it is: History then shows the
 // operation as did_not_finish. The lead's sync calls it too.
-func (w *Workspace) beginHistory(ctx context.Context, env, command string, args []string) (*historyOp, error) {
+func (w *Workspace) BeginHistory(ctx context.Context, env, command string, args []string) (*HistoryOp, error) {
 	line := append([]string{"forge", command}, quoteArgs(args)...)
 	v := w.Version
 	if v == "" {
@@ -42,14 +42,14 @@ func (w *Workspace) beginHistory(ctx context.Context, env, command string, args 
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: recording the operation in its history: %w", env, err)
 	}
-	return &historyOp{w: w, id: id}, nil
+	return &HistoryOp{w: w, id: id}, nil
 }
 
-// finish completes the row with the operation's outcome and changes; err
+// Finish completes the row with the operation's outcome and changes; err
 // is the operation's error (nil: it succeeded). The row is never written
 // again. A failure to write it is logged, not returned over the
 // operation's own outcome.
-func (op *historyOp) finish(ctx context.Context, added, removed, changed []HistoryChange, err error) {
+func (op *HistoryOp) Finish(ctx context.Context, added, removed, changed []HistoryChange, err error) {
 	if op == nil {
 		return
 	}
@@ -86,18 +86,19 @@ func quoteArgs(args []string) []string {
 	return out
 }
 
-// layerOp is a history row for an operation that changes one layer: the
+// LayerOp is a history row for an operation that changes one layer: the
 // changes are what its packages were before and after.
-type layerOp struct {
-	*historyOp
+type LayerOp struct {
+	*HistoryOp
+	env    string
 	layer  string
 	before map[string]store.SnapshotEntry
 }
 
-// beginLayerOp begins env's history row for an operation on its own layer
+// BeginLayerOp begins env's history row for an operation on its own layer
 // (or, global, on GLOBAL's for its Python). An environment that does not
 // exist gets none (nil, nil): the operation itself reports it.
-func (w *Workspace) beginLayerOp(ctx context.Context, env string, global bool, command string, args []string) (*layerOp, error) {
+func (w *Workspace) BeginLayerOp(ctx context.Context, env string, global bool, command string, args []string) (*LayerOp, error) {
 	row, err := w.Store.GetEnv(ctx, env)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -113,27 +114,39 @@ func (w *Workspace) beginLayerOp(ctx context.Context, env string, global bool, c
 	if err != nil {
 		return nil, err
 	}
-	op, err := w.beginHistory(ctx, row.Name, command, args)
+	op, err := w.BeginHistory(ctx, row.Name, command, args)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil // removed meanwhile: the operation says so
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &layerOp{historyOp: op, layer: layer, before: before}, nil
+	return &LayerOp{HistoryOp: op, env: row.Name, layer: layer, before: before}, nil
 }
 
-// done finishes the row with the layer's changes since beginLayerOp.
-func (op *layerOp) done(ctx context.Context, err error) {
+// Done finishes the row with the layer's changes since beginLayerOp.
+func (op *LayerOp) Done(ctx context.Context, err error) {
+	op.DoneWithSettings(ctx, nil, err)
+}
+
+// DoneWithSettings is done, with the environment's settings changes since
+// before (nil: none recorded) added to the packages'.
+func (op *LayerOp) DoneWithSettings(ctx context.Context, before map[string]string, err error) {
 	if op == nil {
 		return
 	}
-	after, aerr := op.w.layerPackages(context.WithoutCancel(ctx), op.layer)
+	ctx0 := context.WithoutCancel(ctx)
+	after, aerr := op.w.layerPackages(ctx0, op.layer)
 	if aerr != nil {
 		op.w.Logf("history: %v", aerr)
 	}
 	added, removed, changed := diffPackages(op.before, after)
-	op.finish(ctx, added, removed, changed, err)
+	if before != nil {
+		if row, gerr := op.w.Store.GetEnv(ctx0, op.env); gerr == nil {
+			changed = append(changed, settingsChanges(before, row.Settings)...)
+		}
+	}
+	op.Finish(ctx, added, removed, changed, err)
 }
 
 // layerPackages are a layer's packages by normalised name.

@@ -85,15 +85,15 @@ func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.P
 		}
 		return resolver.Package{}, err
 	}
-	md, err := entryMetadata(w.Store.EntryDir(en.SHA256))
+	md, err := EntryMetadata(w.Store.EntryDir(en.SHA256))
 	if err != nil {
 		return resolver.Package{}, fmt.Errorf("%s %s (entry %s): %v: %w", en.Name, en.Version, en.SHA256, err, store.ErrCorrupt)
 	}
 	return resolver.Package{Name: en.Name, Version: en.Version, Requires: md.RequiresDist, Extras: md.ProvidesExtra, Entry: en.SHA256}, nil
 }
 
-// entryMetadata reads the METADATA of an unpacked entry.
-func entryMetadata(dir string) (wheel.Metadata, error) {
+// EntryMetadata reads the METADATA of an unpacked entry.
+func EntryMetadata(dir string) (wheel.Metadata, error) {
 	di, err := FindDistInfo(dir)
 	if err != nil {
 		return wheel.Metadata{}, err
@@ -111,9 +111,9 @@ type Uname struct {
 	Version string // platform_version
 }
 
-// hostUname asks the kernel; an error leaves both values empty, which
+// HostUname asks the kernel; an error leaves both values empty, which
 // markers read as "".
-func hostUname() Uname {
+func HostUname() Uname {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return Uname{}
@@ -190,7 +190,7 @@ func resolveStack(st []stackLayer, e *Env, mode resolver.Mode) resolver.Resoluti
 	for i, l := range st {
 		layers[i] = l.layer
 	}
-	return resolver.Resolve(layers, MarkerEnvFor(e.Py, hostUname()), mode)
+	return resolver.Resolve(layers, MarkerEnvFor(e.Py, HostUname()), mode)
 }
 
 // InspectOptions are the inputs of Inspect.
@@ -342,7 +342,7 @@ func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error
 	if err != nil {
 		return nil, err
 	}
-	markers := MarkerEnvFor(e.Py, hostUname())
+	markers := MarkerEnvFor(e.Py, HostUname())
 	layers := make([]resolver.Layer, len(st))
 	for i, l := range st {
 		layers[i] = l.layer

@@ -321,7 +321,7 @@ func TestMarkerEnvForMatchesPackaging(t *testing.T) {
 			if err := json.Unmarshal(out, &want); err != nil {
 				t.Fatal(err)
 			}
-			got := MarkerEnvFor(py, hostUname())
+			got := MarkerEnvFor(py, HostUname())
 			for _, k := range resolver.MarkerVariables {
 				if got.Vars[k] != want[k] {
 					t.Errorf("%s = %q, packaging says %q", k, got.Vars[k], want[k])

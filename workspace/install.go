@@ -82,12 +82,12 @@ type candidate struct {
 //
 // The operation is recorded in the environment's history (see History).
 func (w *Workspace) Install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
-	op, err := w.beginLayerOp(ctx, o.Env, o.Global, "install", installArgs(o))
+	op, err := w.BeginLayerOp(ctx, o.Env, o.Global, "install", installArgs(o))
 	if err != nil {
 		return nil, err
 	}
-	rep, err := w.install(ctx, o)
-	op.done(ctx, err)
+	rep, err := w.InstallUnrecorded(ctx, o)
+	op.Done(ctx, err)
 	return rep, err
 }
 
@@ -109,17 +109,19 @@ func installArgs(o InstallOptions) []string {
 	return args
 }
 
-func (w *Workspace) install(ctx context.Context, o InstallOptions) (*InstallReport, error) {
+// InstallUnrecorded is Install without a history row of its own: for a
+// command that records one around it (pip install, sync).
+func (w *Workspace) InstallUnrecorded(ctx context.Context, o InstallOptions) (*InstallReport, error) {
 	specs, err := oneVersionEach(o.Specs)
 	if err != nil {
 		return nil, err
 	}
 	o.Specs = specs
-	e, err := w.openUsableEnv(ctx, o.Env)
+	e, err := w.OpenUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
-	policy, mode, err := w.installSettings(e, o)
+	policy, mode, err := w.InstallSettings(e, o)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func (w *Workspace) ingestSpecs(ctx context.Context, specs []string) (map[string
 	for i, p := range wheels {
 		ingested[p] = res[i]
 	}
-	st.Done(ingestSummary(res))
+	st.Done(IngestSummary(res))
 	return ingested, nil
 }
 
@@ -234,10 +236,10 @@ func (w *Workspace) installCandidates(ctx context.Context, o InstallOptions, ing
 		if err != nil {
 			return nil, err
 		}
-		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
+		c.report.Layer, c.report.LinkMode = LayerLabel(layer), string(mode)
 		cands = append(cands, c)
 	}
-	st.Done(countOf(len(cands), "package"))
+	st.Done(CountOf(len(cands), "package"))
 	return cands, nil
 }
 
@@ -246,7 +248,7 @@ func (w *Workspace) installCandidates(ctx context.Context, o InstallOptions, ing
 // wraps abi.ErrIncompatible and names every refused package.
 func (w *Workspace) admit(ctx context.Context, e *Env, cands []candidate, host *abi.Host, policy abi.Policy, rep *InstallReport) error {
 	st := progress.From(ctx).Phase("abi check")
-	provided, err := w.providedLibs(ctx, e, cands)
+	provided, err := w.ProvidedLibs(ctx, e, entriesOf(cands))
 	if err != nil {
 		return err
 	}
@@ -259,13 +261,13 @@ func (w *Workspace) admit(ctx context.Context, e *Env, cands []candidate, host *
 			c.report.Findings = []abi.Finding{}
 		}
 		if v.Refused() {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", c.entry.Name, c.entry.Version, codes(v.Findings)))
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", c.entry.Name, c.entry.Version, Codes(v.Findings)))
 		}
 	}
 	for _, c := range cands {
 		rep.Packages = append(rep.Packages, c.report)
 	}
-	st.Done(countOf(len(cands), "package"))
+	st.Done(CountOf(len(cands), "package"))
 	if len(refused) > 0 {
 		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
 	}
@@ -314,7 +316,7 @@ func (w *Workspace) linkInstall(ctx context.Context, o InstallOptions, e *Env, l
 	prog := progress.From(ctx)
 	st := prog.Phase("link")
 	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
-	st.Done(countOf(len(ents), "package"))
+	st.Done(CountOf(len(ents), "package"))
 	for i, out := range outs {
 		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
 		rep.Packages[i].AlreadyLinked = out.already
@@ -329,8 +331,8 @@ func (w *Workspace) linkInstall(ctx context.Context, o InstallOptions, e *Env, l
 	return err
 }
 
-// ingestSummary says what an ingest covered: "2 wheels, 1.3 GiB (1 new)".
-func ingestSummary(res []*store.IngestResult) string {
+// IngestSummary says what an ingest covered: "2 wheels, 1.3 GiB (1 new)".
+func IngestSummary(res []*store.IngestResult) string {
 	var size int64
 	fresh := 0
 	for _, r := range res {
@@ -339,18 +341,20 @@ func ingestSummary(res []*store.IngestResult) string {
 			fresh++
 		}
 	}
-	return fmt.Sprintf("%s, %s (%d new)", countOf(len(res), "wheel"), HumanBytes(size), fresh)
+	return fmt.Sprintf("%s, %s (%d new)", CountOf(len(res), "wheel"), HumanBytes(size), fresh)
 }
 
-// countOf is "1 package", "2 packages".
-func countOf(n int, noun string) string {
+// CountOf is "1 package", "2 packages".
+func CountOf(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func codes(fs []abi.Finding) string {
+// Codes are the distinct codes of the findings that are not Info, joined
+// with ", ": what a refusal message lists.
+func Codes(fs []abi.Finding) string {
 	var out []string
 	seen := map[string]bool{}
 	for _, f := range fs {
@@ -363,14 +367,17 @@ func codes(fs []abi.Finding) string {
 	return strings.Join(out, ", ")
 }
 
-func layerLabel(layer string) string {
+// LayerLabel is how reports name a layer: "GLOBAL", or the environment.
+func LayerLabel(layer string) string {
 	if store.LayerKey(layer).IsGlobal() {
 		return "GLOBAL"
 	}
 	return "LOCAL"
 }
 
-func (w *Workspace) installSettings(e *Env, o InstallOptions) (abi.Policy, linker.Mode, error) {
+// InstallSettings are the ABI policy and link mode an install into e uses:
+// o's, else e's settings, else the defaults; a bad value is a usage error.
+func (w *Workspace) InstallSettings(e *Env, o InstallOptions) (abi.Policy, linker.Mode, error) {
 	ps := o.Policy
 	if ps == "" {
 		ps = e.Settings["abi_policy"]
@@ -417,7 +424,7 @@ func wheelCandidate(res *store.IngestResult, layer string, mode linker.Mode) can
 	en := res.Entry
 	c := candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: res.Reused, ReuseKind: kind}}
 	if layer != "" {
-		c.report.Layer, c.report.LinkMode = layerLabel(layer), string(mode)
+		c.report.Layer, c.report.LinkMode = LayerLabel(layer), string(mode)
 	}
 	return c
 }
@@ -464,12 +471,12 @@ func (w *Workspace) resolveSpec(ctx context.Context, spec string, host *abi.Host
 	return candidate{entry: en, report: PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: true, ReuseKind: kind, Notes: notes}}, nil
 }
 
-// providedLibs are the libraries the packages of the environment's layers
+// ProvidedLibs are the libraries the packages of the environment's layers
 // and of the batch being installed offer the loader (abi.Provided).
-func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate) (abi.CheckOptions, error) {
+func (w *Workspace) ProvidedLibs(ctx context.Context, e *Env, batch []*store.Entry) (abi.CheckOptions, error) {
 	var p abi.Provided
-	for _, c := range batch {
-		p.Add(&c.entry.Fingerprint)
+	for _, en := range batch {
+		p.Add(&en.Fingerprint)
 	}
 	layers := []string{e.Name, GlobalLayer(e.Py.XY())}
 	for _, pr := range e.Chain {
@@ -489,4 +496,13 @@ func (w *Workspace) providedLibs(ctx context.Context, e *Env, batch []candidate)
 		}
 	}
 	return p.Options(), nil
+}
+
+// entriesOf are the store entries of cands.
+func entriesOf(cands []candidate) []*store.Entry {
+	out := make([]*store.Entry, len(cands))
+	for i, c := range cands {
+		out[i] = c.entry
+	}
+	return out
 }

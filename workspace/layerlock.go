@@ -21,7 +21,7 @@ import (
 // record and the directory are checked again here: an install after env
 // rm fails with ErrNotFound, and env rm after an install removes all of it.
 func (w *Workspace) lockLayer(ctx context.Context, e *Env, layer string) (*store.Lock, error) {
-	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+layerLabel(layer)))
+	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+LayerLabel(layer)))
 	if err != nil {
 		return nil, err
 	}

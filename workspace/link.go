@@ -264,7 +264,7 @@ func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bo
 			sees = sees || p.Name == changed.Name
 		}
 		if sees {
-			if err := linker.WriteLayers(child.Venv, w.layerSites(child)); err != nil {
+			if err := linker.WriteLayers(child.Venv, w.LayerSites(child)); err != nil {
 				if errors.Is(err, os.ErrNotExist) {
 					continue // removed meanwhile (forge env rm holds its own lock, not ours)
 				}

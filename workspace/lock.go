@@ -110,5 +110,5 @@ func LockTarget(py *probe.Interp) lockfile.Target {
 	if !strings.HasPrefix(py.Libc, "glibc ") {
 		glibc = ""
 	}
-	return lockfile.Target{Env: MarkerEnvFor(py, hostUname()), Tags: probe.SysTags(py, glibc)}
+	return lockfile.Target{Env: MarkerEnvFor(py, HostUname()), Tags: probe.SysTags(py, glibc)}
 }

@@ -117,12 +117,12 @@ func (e *PipError) Unwrap() error { return e.Err }
 //
 // The operation is recorded in the environment's history (see History).
 func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
-	op, err := w.beginLayerOp(ctx, o.Env, false, "pip", append([]string{"install", "--env", o.Env}, o.Args...))
+	op, err := w.BeginLayerOp(ctx, o.Env, false, "pip", append([]string{"install", "--env", o.Env}, o.Args...))
 	if err != nil {
 		return nil, err
 	}
 	rep, err := w.pipInstall(ctx, o)
-	op.done(ctx, err)
+	op.Done(ctx, err)
 	return rep, err
 }
 
@@ -138,7 +138,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	e, err := w.openUsableEnv(ctx, o.Env)
+	e, err := w.OpenUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -146,9 +146,9 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	menv := MarkerEnvFor(e.Py, hostUname())
+	menv := MarkerEnvFor(e.Py, HostUname())
 	req.activate(menv)
-	policy, _, err := w.installSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
+	policy, _, err := w.InstallSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 // pipIngest ingests the wheels pip produced, checks all of them before any
 // is linked, and links dependencies, then the requested packages.
 func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, rep *PipInstallReport, req *pipRequest, wheels []string, host *abi.Host, policy abi.Policy) error {
-	var cands []candidate
+	var cands []*store.Entry
 	fresh := map[string]bool{} // entries this run added to the store
 	prog := progress.From(ctx)
 	st := prog.Phase("ingest")
@@ -224,13 +224,13 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 			return fmt.Errorf("%s: %w", filepath.Base(p), err)
 		}
 		fresh[res.Entry.SHA256] = !res.Reused
-		cands = append(cands, candidate{entry: res.Entry})
+		cands = append(cands, res.Entry)
 		ingested = append(ingested, res)
 	}
-	st.Done(ingestSummary(ingested))
+	st.Done(IngestSummary(ingested))
 	st = prog.Phase("abi check")
-	defer func() { st.Done(countOf(len(cands), "package")) }()
-	provided, err := w.providedLibs(ctx, e, cands)
+	defer func() { st.Done(CountOf(len(cands), "package")) }()
+	provided, err := w.ProvidedLibs(ctx, e, cands)
 	if err != nil {
 		return err
 	}
@@ -241,24 +241,23 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 			requested[n] = true
 		}
 	}
-	_, mode, err := w.installSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
+	_, mode, err := w.InstallSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
 	if err != nil {
 		return err
 	}
 	var refused []string
 	var deps, top []string
 	var checked []PipPackageReport
-	for _, c := range cands {
-		en := c.entry
+	for _, en := range cands {
 		v := abi.Evaluate(&en.Fingerprint, host, policy, provided)
 		pr := PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: !fresh[en.SHA256], ReuseKind: ReuseNone,
-			Layer: layerLabel(e.Name), LinkMode: string(mode), Verdict: v.Verdict, Findings: v.Findings}
+			Layer: LayerLabel(e.Name), LinkMode: string(mode), Verdict: v.Verdict, Findings: v.Findings}
 		if pr.Reused {
 			pr.ReuseKind = ReuseExact
 		}
 		checked = append(checked, pipPackage(pr, requested[en.NormName]))
 		if v.Refused() {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", en.Name, en.Version, codes(v.Findings)))
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", en.Name, en.Version, Codes(v.Findings)))
 		}
 		if requested[en.NormName] {
 			top = append(top, wheelOf(wheels, en))
@@ -271,7 +270,7 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 		sortPipPackages(rep.Packages)
 		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
 	}
-	st.Done(countOf(len(cands), "package"))
+	st.Done(CountOf(len(cands), "package"))
 	return w.pipLink(ctx, o, rep, deps, top, fresh)
 }
 
@@ -295,7 +294,7 @@ func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipIn
 		if len(batch.specs) == 0 {
 			continue
 		}
-		r, err := w.install(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
+		r, err := w.InstallUnrecorded(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
 		if r != nil {
 			rep.Host, rep.Policy = r.Host, r.Policy
 			for _, p := range r.Packages {
@@ -375,7 +374,7 @@ func (w *Workspace) pipInterpreter(e *Env, python string) (string, error) {
 		}
 		return exe, nil
 	}
-	sites := append([]string{e.Venv.SitePackages()}, w.layerSites(e)...)
+	sites := append([]string{e.Venv.SitePackages()}, w.LayerSites(e)...)
 	for _, s := range sites {
 		if _, err := os.Stat(filepath.Join(s, "pip", "__init__.py")); err == nil {
 			return e.Venv.Interpreter(), nil

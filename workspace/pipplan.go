@@ -68,7 +68,7 @@ func (s *storeCandidates) Metadata(b resolver.Build) (resolver.BuildMetadata, er
 	if m, ok := s.meta[b.ID]; ok {
 		return m, nil
 	}
-	m, err := entryMetadata(s.w.Store.EntryDir(b.ID))
+	m, err := EntryMetadata(s.w.Store.EntryDir(b.ID))
 	if err != nil {
 		return resolver.BuildMetadata{}, err
 	}
@@ -99,11 +99,11 @@ func pinnedVersion(r resolver.Requirement) (string, bool) { return r.Pinned() }
 
 // graphRoots are the batch's projects that no other project of the batch
 // requires.
-func (w *Workspace) graphRoots(cands []candidate) []string {
+func (w *Workspace) graphRoots(cands []*store.Entry) []string {
 	batch := make([]resolver.Node, len(cands))
-	for i, c := range cands {
-		batch[i].Normalized = c.entry.NormName
-		if m, err := entryMetadata(w.Store.EntryDir(c.entry.SHA256)); err == nil {
+	for i, en := range cands {
+		batch[i].Normalized = en.NormName
+		if m, err := EntryMetadata(w.Store.EntryDir(en.SHA256)); err == nil {
 			batch[i].RequiresDist = m.RequiresDist
 		}
 	}

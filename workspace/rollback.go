@@ -165,7 +165,7 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 	if err := ValidSnapshotName(o.Name); err != nil {
 		return nil, err
 	}
-	e, err := w.openUsableEnv(ctx, o.Env)
+	e, err := w.OpenUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -181,24 +181,16 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		p.rep.Snapshot, p.rep.DryRun = sn.Name, true
 		return &p.rep, nil
 	}
-	op, err := w.beginLayerOp(ctx, e.Name, false, "rollback", []string{e.Name, o.Name})
+	op, err := w.BeginLayerOp(ctx, e.Name, false, "rollback", []string{e.Name, o.Name})
 	if err != nil {
 		return nil, err
 	}
+	// Settings changes go with the packages'.
 	before := maps.Clone(e.Settings)
-	defer func() {
-		if op == nil {
-			return
-		}
-		// Settings changes go with the packages'.
-		var settings []HistoryChange
-		if row, gerr := w.Store.GetEnv(context.WithoutCancel(ctx), e.Name); gerr == nil {
-			settings = settingsChanges(before, row.Settings)
-		}
-		after, _ := w.layerPackages(context.WithoutCancel(ctx), op.layer)
-		added, removed, changed := diffPackages(op.before, after)
-		op.finish(ctx, added, removed, append(changed, settings...), err)
-	}()
+	if before == nil {
+		before = map[string]string{}
+	}
+	defer func() { op.DoneWithSettings(ctx, before, err) }()
 	gcLock, err := w.Store.LockGC(ctx, false, w.Waiting("the store (gc running)"))
 	if err != nil {
 		return nil, err
@@ -320,11 +312,11 @@ func (w *Workspace) FinishRollback(ctx context.Context, env, snapshot string) (e
 	if err != nil {
 		return err
 	}
-	op, err := w.beginLayerOp(ctx, env, false, "doctor", []string{"--fix", "(finishing rollback to " + snapshot + ")"})
+	op, err := w.BeginLayerOp(ctx, env, false, "doctor", []string{"--fix", "(finishing rollback to " + snapshot + ")"})
 	if err != nil {
 		return err
 	}
-	defer func() { op.done(ctx, err) }()
+	defer func() { op.Done(ctx, err) }()
 	p, err := w.planRollback(ctx, e, snapshotState(sn))
 	if err != nil {
 		return err

@@ -158,7 +158,7 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep
 		if value == "" {
 			args = []string{"unset", env, key}
 		}
-		op, err := w.beginHistory(ctx, env, "env", args)
+		op, err := w.BeginHistory(ctx, env, "env", args)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +167,7 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep
 			if r, gerr := w.Store.GetEnv(context.WithoutCancel(ctx), env); gerr == nil {
 				after = r.Settings
 			}
-			op.finish(ctx, nil, nil, settingsChanges(row.Settings, after), err)
+			op.Finish(ctx, nil, nil, settingsChanges(row.Settings, after), err)
 		}()
 	}
 	if value == "" {

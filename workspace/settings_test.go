@@ -86,7 +86,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, m, err := ws.installSettings(e, InstallOptions{})
+		p, m, err := ws.InstallSettings(e, InstallOptions{})
 		if err != nil || p != abi.StrictABI || m != linker.Hardlink {
 			t.Errorf("installSettings = %s, %s, %v", p, m, err)
 		}

@@ -61,7 +61,7 @@ func (w *Workspace) Snapshot(ctx context.Context, o SnapshotOptions) (sn *store.
 			return nil, err
 		}
 	}
-	e, err := w.openUsableEnv(ctx, o.Env)
+	e, err := w.OpenUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
@@ -69,11 +69,11 @@ func (w *Workspace) Snapshot(ctx context.Context, o SnapshotOptions) (sn *store.
 	if o.Name != "" {
 		args = append(args, o.Name)
 	}
-	op, err := w.beginHistory(ctx, e.Name, "snapshot", args)
+	op, err := w.BeginHistory(ctx, e.Name, "snapshot", args)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { op.finish(ctx, nil, nil, nil, err) }()
+	defer func() { op.Finish(ctx, nil, nil, nil, err) }()
 	lk, err := w.lockLayer(ctx, e, e.Name)
 	if err != nil {
 		return nil, err
@@ -183,10 +183,10 @@ func (w *Workspace) RemoveSnapshot(ctx context.Context, env, name string) (err e
 	if _, err := w.Store.GetEnv(ctx, env); err != nil {
 		return err
 	}
-	op, err := w.beginHistory(ctx, env, "snapshot", []string{"rm", env, name})
+	op, err := w.BeginHistory(ctx, env, "snapshot", []string{"rm", env, name})
 	if err != nil {
 		return err
 	}
-	defer func() { op.finish(ctx, nil, nil, nil, err) }()
+	defer func() { op.Finish(ctx, nil, nil, nil, err) }()
 	return w.Store.RemoveSnapshot(ctx, env, name)
 }

@@ -501,7 +501,7 @@ func TestHistory(t *testing.T) {
 		}
 	}
 	// An operation whose process died: begun, never finished.
-	if err := f.WS.BeginHistory(ctx, "app", "install", []string{"x.whl"}); err != nil {
+	if _, err := f.WS.BeginHistory(ctx, "app", "install", []string{"x.whl"}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := f.WS.History(ctx, "app")

@@ -121,12 +121,12 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if o.FindLinks != "" {
 		args = append(args, "--find-links", o.FindLinks)
 	}
-	op, err := w.beginLayerOp(ctx, o.Env, false, "sync", args)
+	op, err := w.BeginLayerOp(ctx, o.Env, false, "sync", args)
 	if err != nil {
 		return nil, err
 	}
 	rep, err := w.sync(ctx, o)
-	op.done(ctx, err)
+	op.Done(ctx, err)
 	return rep, err
 }
 
@@ -136,11 +136,11 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, syncLockKind(err)
 	}
-	e, err := w.openUsableEnv(ctx, o.Env)
+	e, err := w.OpenUsableEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
-	policy, mode, err := w.installSettings(e, InstallOptions{Policy: string(o.Policy)})
+	policy, mode, err := w.InstallSettings(e, InstallOptions{Policy: string(o.Policy)})
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func (w *Workspace) syncCheck(ctx context.Context, e *Env, wants []*syncWant, ho
 		v := abi.Evaluate(&sw.entry.Fingerprint, host, policy, provided)
 		verdicts[sw.sha] = v
 		if v.Refused() {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", sw.entry.Name, sw.entry.Version, codes(v.Findings)))
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", sw.entry.Name, sw.entry.Version, Codes(v.Findings)))
 		}
 	}
 	return refused, verdicts, nil

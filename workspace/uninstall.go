@@ -52,12 +52,12 @@ func (w *Workspace) Uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 	if o.Global {
 		args = append(args, "--global")
 	}
-	op, err := w.beginLayerOp(ctx, o.Env, o.Global, "uninstall", args)
+	op, err := w.BeginLayerOp(ctx, o.Env, o.Global, "uninstall", args)
 	if err != nil {
 		return nil, err
 	}
 	rep, err := w.uninstall(ctx, o)
-	op.done(ctx, err)
+	op.Done(ctx, err)
 	return rep, err
 }
 
@@ -70,7 +70,7 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 	if o.Global {
 		layer, venv = GlobalLayer(e.Py.XY()), w.globalVenv(e.Py)
 	}
-	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+layerLabel(layer)))
+	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+LayerLabel(layer)))
 	if err != nil {
 		return nil, err
 	}
@@ -99,10 +99,10 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 		targets = append(targets, target{n, m})
 	}
 	if len(targets) == 0 {
-		return rep, fmt.Errorf("%s not installed in the %s layer of %s: %w", strings.Join(rep.NotInstalled, ", ")+plural(len(rep.NotInstalled), " is", " are"), layerLabel(layer), e.Name, store.ErrNotFound)
+		return rep, fmt.Errorf("%s not installed in the %s layer of %s: %w", strings.Join(rep.NotInstalled, ", ")+plural(len(rep.NotInstalled), " is", " are"), LayerLabel(layer), e.Name, store.ErrNotFound)
 	}
 	for _, t := range targets {
-		r := Removed{Name: t.name, Entry: t.m.Entry, Layer: layerLabel(layer)}
+		r := Removed{Name: t.name, Entry: t.m.Entry, Layer: LayerLabel(layer)}
 		if en, err := w.Store.Get(ctx, t.m.Entry); err == nil {
 			r.Name, r.Version = en.Name, en.Version
 		}

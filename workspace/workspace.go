@@ -217,7 +217,7 @@ func (w *Workspace) OpenEnv(ctx context.Context, name string) (*Env, error) {
 }
 
 // LayerSites are the site-packages of the parents (nearest first) and GLOBAL.
-func (w *Workspace) layerSites(e *Env) []string {
+func (w *Workspace) LayerSites(e *Env) []string {
 	var out []string
 	for _, l := range w.layerVenvs(e) {
 		out = append(out, l.SitePackages())
