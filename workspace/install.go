@@ -367,7 +367,8 @@ func Codes(fs []abi.Finding) string {
 	return strings.Join(out, ", ")
 }
 
-// LayerLabel is how reports name a layer: "GLOBAL", or the environment.
+// LayerLabel is how an install report names the layer it linked into:
+// "GLOBAL" or "LOCAL".
 func LayerLabel(layer string) string {
 	if store.LayerKey(layer).IsGlobal() {
 		return "GLOBAL"
