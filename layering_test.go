@@ -45,8 +45,9 @@ var layerRules = []struct {
 	// internals; only cmd imports them.
 	{"workspace/abireport", []string{"abi", "lockfile", "probe", "store", "wheel", "workspace"}},
 	{"workspace/doctor", []string{"abi", "linker", "probe", "store", "wheel", "workspace"}},
+	{"workspace/pipshim", []string{"abi", "resolver", "store", "wheel", "workspace"}},
 	{"workspace/internal/wstest", []string{"abi", "fixtures", "lockfile", "probe", "store", "workspace"}},
-	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor"}},
+	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor", "workspace/pipshim"}},
 	// Test support, benchmarks and end-to-end suites: they drive the forge
 	// binary or the lower packages, never workspace.
 	{"fixtures", []string{"abi", "probe", "wheel", "fixtures/realstack"}},

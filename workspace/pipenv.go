@@ -1,10 +1,14 @@
 package workspace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/probe"
@@ -65,4 +69,78 @@ func (w *Workspace) undoCreate(ctx context.Context, e *Env, cause error) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// PipError is pip failing: its output is shown to the user verbatim.
+type PipError struct {
+	Command  []string
+	ExitCode int
+	Output   string // stdout and stderr, interleaved as pip wrote them
+	Err      error
+}
+
+func (e *PipError) Error() string {
+	if e.ExitCode > 0 {
+		return fmt.Sprintf("pip failed (exit status %d); nothing was installed", e.ExitCode)
+	}
+	return fmt.Sprintf("pip could not run: %v; nothing was installed", e.Err)
+}
+
+func (e *PipError) Unwrap() error { return e.Err }
+
+// RunPip runs pip, capturing its output for a PipError and copying it to
+// live when set.
+func RunPip(ctx context.Context, argv []string, dir string, live io.Writer) error {
+	var buf bytes.Buffer
+	var out io.Writer = &buf
+	if live != nil {
+		out = io.MultiWriter(&buf, live)
+	}
+	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.Dir = dir
+	c.Stdout, c.Stderr = out, out
+	err := c.Run()
+	if err == nil {
+		return nil
+	}
+	pe := &PipError{Command: argv, Output: buf.String(), Err: err}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		pe.ExitCode = ee.ExitCode()
+	}
+	return pe
+}
+
+// PipInterpreter is the interpreter whose pip resolves for e.
+func (w *Workspace) PipInterpreter(e *Env, python string) (string, error) {
+	if python != "" {
+		exe, err := probe.FindPython(python)
+		if err != nil {
+			return "", fmt.Errorf("--python: %v: %w", err, ErrUsage)
+		}
+		py, err := w.Interp(exe)
+		if err != nil {
+			return "", fmt.Errorf("--python %s: %v: %w", python, err, ErrUsage)
+		}
+		if py.XY() != e.Py.XY() || py.Implementation != e.Py.Implementation {
+			return "", fmt.Errorf("--python %s is %s %s, but environment %s runs %s %s: pip would resolve for the wrong interpreter: %w",
+				python, py.ImplName, py.XY(), e.Name, e.Py.ImplName, e.Py.XY(), ErrUsage)
+		}
+		return exe, nil
+	}
+	sites := append([]string{e.Venv.SitePackages()}, w.LayerSites(e)...)
+	for _, s := range sites {
+		if _, err := os.Stat(filepath.Join(s, "pip", "__init__.py")); err == nil {
+			return e.Venv.Interpreter(), nil
+		}
+	}
+	if e.Py.Packaging != "" {
+		return e.Py.Executable, nil
+	}
+	for _, p := range []string{e.Py.BaseExecutable, e.Py.Real} {
+		if p != "" {
+			return p, nil
+		}
+	}
+	return e.Py.Executable, nil
 }

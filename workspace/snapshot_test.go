@@ -15,6 +15,7 @@ import (
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
+	"github.com/forge-ml/forge/workspace/pipshim"
 )
 
 // snapWheel writes one more wheel for a docFixture and returns its path.
@@ -488,7 +489,7 @@ func TestHistory(t *testing.T) {
 		func() error { return f.WS.RemoveSnapshot(ctx, "app", "s") },
 		func() error {
 			// Pinned and in the store: pip does not run.
-			rep, err := f.WS.PipInstall(ctx, workspace.PipInstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
+			rep, err := pipshim.Install(ctx, f.WS, pipshim.InstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
 			if err == nil && rep.PipRan {
 				t.Errorf("pip ran: %s", rep.PipReason)
 			}

@@ -179,7 +179,7 @@ func (w *Workspace) pipDownload(ctx context.Context, e *Env, o SyncOptions, want
 	if err := os.WriteFile(reqFile, []byte(req.String()), 0o644); err != nil {
 		return dest, err
 	}
-	py, err := w.pipInterpreter(e, "")
+	py, err := w.PipInterpreter(e, "")
 	if err != nil {
 		return dest, err
 	}
@@ -192,5 +192,5 @@ func (w *Workspace) pipDownload(ctx context.Context, e *Env, o SyncOptions, want
 		argv = append(argv, "--no-index", "--find-links", abs)
 	}
 	w.Logf("fetching %d wheel(s) with pip download", len(wants))
-	return dest, runPip(ctx, argv, staging, o.PipOutput)
+	return dest, RunPip(ctx, argv, staging, o.PipOutput)
 }

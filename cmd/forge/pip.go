@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/pipshim"
 )
 
 func init() { register(newPipCmd) }
@@ -194,7 +195,7 @@ func (o pipInstallOptions) applyGlobals(app *App) error {
 // pipInstallJSON is the --json document: the report, and on failure the
 // error and pip's output.
 type pipInstallJSON struct {
-	*workspace.PipInstallReport
+	*pipshim.InstallReport
 	Error     string `json:"error,omitempty"`
 	ExitCode  int    `json:"exit_code,omitempty"`
 	PipOutput string `json:"pip_output,omitempty"`
@@ -212,12 +213,12 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 		return err
 	}
 	defer ws.Close()
-	opts := workspace.PipInstallOptions{Env: o.env, Args: o.pipArgs, Python: o.python, Policy: o.policy, LinkMode: o.linkMode, GPU: o.gpu}
+	opts := pipshim.InstallOptions{Env: o.env, Args: o.pipArgs, Python: o.python, Policy: o.policy, LinkMode: o.linkMode, GPU: o.gpu}
 	if app.Verbose && !app.Quiet {
 		opts.PipOutput = app.Stderr
 	}
 	ctx, prog := withProgress(ctx, app, ws)
-	rep, err := ws.PipInstall(ctx, opts)
+	rep, err := pipshim.Install(ctx, ws, opts)
 	prog.Finish()
 	var pe *workspace.PipError
 	if errors.As(err, &pe) && opts.PipOutput == nil && !app.JSON {
@@ -227,7 +228,7 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 	if rep == nil {
 		return err
 	}
-	doc := pipInstallJSON{PipInstallReport: rep}
+	doc := pipInstallJSON{InstallReport: rep}
 	if err != nil {
 		doc.Error, doc.ExitCode = err.Error(), exitCode(err)
 		if pe != nil {
@@ -246,7 +247,7 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 	return nil
 }
 
-func printPipInstall(w io.Writer, rep *workspace.PipInstallReport, verbose bool) {
+func printPipInstall(w io.Writer, rep *pipshim.InstallReport, verbose bool) {
 	if rep.PipRan {
 		fmt.Fprintf(w, "pip: ran (%s)\n", rep.PipReason)
 	} else {

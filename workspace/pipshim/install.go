@@ -1,26 +1,23 @@
-package workspace
+package pipshim
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/internal/progress"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
-// PipInstallOptions are the inputs of PipInstall.
-type PipInstallOptions struct {
+// InstallOptions are the inputs of Install.
+type InstallOptions struct {
 	Env string
 	// Args are pip install's arguments, verbatim: requirements, -r and -c
 	// files, index options, extras, markers.
@@ -40,9 +37,9 @@ type PipInstallOptions struct {
 	PipOutput io.Writer
 }
 
-// PipPackageReport is one package of a pip install report.
-type PipPackageReport struct {
-	PackageReport
+// PackageReport is one package of a pip install report.
+type PackageReport struct {
+	workspace.PackageReport
 	// Requested: named by the user (not only a dependency); the .dist-info
 	// holds REQUESTED.
 	Requested bool `json:"requested"`
@@ -50,8 +47,8 @@ type PipPackageReport struct {
 	Warnings []string `json:"warnings"`
 }
 
-// PipInstallReport is what PipInstall did.
-type PipInstallReport struct {
+// InstallReport is what Install did.
+type InstallReport struct {
 	Env    string `json:"env"`
 	Host   string `json:"host"`
 	Policy string `json:"policy"`
@@ -61,11 +58,11 @@ type PipInstallReport struct {
 	PipReason  string             `json:"pip_reason,omitempty"`
 	PipCommand []string           `json:"pip_command,omitempty"`
 	Requested  []string           `json:"requested"` // normalised names
-	Packages   []PipPackageReport `json:"packages"`
+	Packages   []PackageReport `json:"packages"`
 }
 
 // Warned reports whether any package was admitted with a warn verdict.
-func (r *PipInstallReport) Warned() bool {
+func (r *InstallReport) Warned() bool {
 	for _, p := range r.Packages {
 		if p.Verdict == abi.Warn {
 			return true
@@ -75,32 +72,15 @@ func (r *PipInstallReport) Warned() bool {
 }
 
 // Install is the report in Install's shape, for printing.
-func (r *PipInstallReport) Install() *InstallReport {
-	out := &InstallReport{Env: r.Env, Host: r.Host, Policy: r.Policy}
+func (r *InstallReport) Install() *workspace.InstallReport {
+	out := &workspace.InstallReport{Env: r.Env, Host: r.Host, Policy: r.Policy}
 	for _, p := range r.Packages {
 		out.Packages = append(out.Packages, p.PackageReport)
 	}
 	return out
 }
 
-// PipError is pip failing: its output is shown to the user verbatim.
-type PipError struct {
-	Command  []string
-	ExitCode int
-	Output   string // stdout and stderr, interleaved as pip wrote them
-	Err      error
-}
-
-func (e *PipError) Error() string {
-	if e.ExitCode > 0 {
-		return fmt.Sprintf("pip failed (exit status %d); nothing was installed", e.ExitCode)
-	}
-	return fmt.Sprintf("pip could not run: %v; nothing was installed", e.Err)
-}
-
-func (e *PipError) Unwrap() error { return e.Err }
-
-// PipInstall installs what pip would install for Args into an environment.
+// Install installs what pip would install for Args into an environment.
 //
 // When every requested requirement is pinned with == and the store already
 // holds an accepted build of it and of everything it requires (markers and
@@ -116,17 +96,17 @@ func (e *PipError) Unwrap() error { return e.Err }
 // shared from planning to the last link.
 //
 // The operation is recorded in the environment's history (see History).
-func (w *Workspace) PipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
+func Install(ctx context.Context, w *workspace.Workspace, o InstallOptions) (*InstallReport, error) {
 	op, err := w.BeginLayerOp(ctx, o.Env, false, "pip", append([]string{"install", "--env", o.Env}, o.Args...))
 	if err != nil {
 		return nil, err
 	}
-	rep, err := w.pipInstall(ctx, o)
+	rep, err := pipInstall(ctx, w, o)
 	op.Done(ctx, err)
 	return rep, err
 }
 
-func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipInstallReport, error) {
+func pipInstall(ctx context.Context, w *workspace.Workspace, o InstallOptions) (*InstallReport, error) {
 	dir := o.Dir
 	if dir == "" {
 		var err error
@@ -142,13 +122,13 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	pipPy, err := w.pipInterpreter(e, o.Python)
+	pipPy, err := w.PipInterpreter(e, o.Python)
 	if err != nil {
 		return nil, err
 	}
-	menv := MarkerEnvFor(e.Py, HostUname())
+	menv := workspace.MarkerEnvFor(e.Py, workspace.HostUname())
 	req.activate(menv)
-	policy, _, err := w.InstallSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
+	policy, _, err := w.InstallSettings(e, workspace.InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +139,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	if err != nil {
 		return nil, err
 	}
-	rep := &PipInstallReport{Env: e.Name, Host: HostName(host), Policy: string(policy), Requested: req.requestedNames(), Packages: []PipPackageReport{}}
+	rep := &InstallReport{Env: e.Name, Host: workspace.HostName(host), Policy: string(policy), Requested: req.requestedNames(), Packages: []PackageReport{}}
 
 	// Held from the plan (or the ingest) until everything is linked, so gc
 	// cannot collect an entry in between; Install takes it shared too.
@@ -169,14 +149,14 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	}
 	defer gcLock.Unlock()
 	st = prog.Phase("resolve")
-	plan, reason, err := w.planFromStore(ctx, e, req, host, policy, o.GPU, menv)
+	plan, reason, err := planFromStore(ctx, w, e, req, host, policy, o.GPU, menv)
 	st.Done("from the store")
 	if err != nil {
 		return nil, err
 	}
 	if reason == "" {
 		w.Logf("every requirement is pinned and in the store: pip not run")
-		return rep, w.pipLink(ctx, o, rep, plan.deps, plan.requested, nil)
+		return rep, pipLink(ctx, w, o, rep, plan.deps, plan.requested, nil)
 	}
 	rep.PipRan, rep.PipReason = true, reason
 	w.Logf("running pip: %s", reason)
@@ -193,7 +173,7 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 	argv := append([]string{pipPy, "-m", "pip", "wheel", "--disable-pip-version-check", "--wheel-dir", staging}, req.wheelArgs...)
 	rep.PipCommand = argv
 	st = prog.Phase("pip")
-	err = runPip(ctx, argv, dir, o.PipOutput)
+	err = workspace.RunPip(ctx, argv, dir, o.PipOutput)
 	st.Done("")
 	if err != nil {
 		return rep, err
@@ -206,12 +186,12 @@ func (w *Workspace) pipInstall(ctx context.Context, o PipInstallOptions) (*PipIn
 		return rep, fmt.Errorf("pip produced no wheels in %s", staging)
 	}
 	sort.Strings(wheels)
-	return rep, w.pipIngest(ctx, e, o, rep, req, wheels, host, policy)
+	return rep, pipIngest(ctx, w, e, o, rep, req, wheels, host, policy)
 }
 
 // pipIngest ingests the wheels pip produced, checks all of them before any
 // is linked, and links dependencies, then the requested packages.
-func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, rep *PipInstallReport, req *pipRequest, wheels []string, host *abi.Host, policy abi.Policy) error {
+func pipIngest(ctx context.Context, w *workspace.Workspace, e *workspace.Env, o InstallOptions, rep *InstallReport, req *pipRequest, wheels []string, host *abi.Host, policy abi.Policy) error {
 	var cands []*store.Entry
 	fresh := map[string]bool{} // entries this run added to the store
 	prog := progress.From(ctx)
@@ -227,9 +207,9 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 		cands = append(cands, res.Entry)
 		ingested = append(ingested, res)
 	}
-	st.Done(IngestSummary(ingested))
+	st.Done(workspace.IngestSummary(ingested))
 	st = prog.Phase("abi check")
-	defer func() { st.Done(CountOf(len(cands), "package")) }()
+	defer func() { st.Done(workspace.CountOf(len(cands), "package")) }()
 	provided, err := w.ProvidedLibs(ctx, e, cands)
 	if err != nil {
 		return err
@@ -237,27 +217,27 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 	requested := req.requestedSet()
 	if len(req.unknown) > 0 {
 		// Paths and URLs name no project: what nothing else requires was asked for.
-		for _, n := range w.graphRoots(cands) {
+		for _, n := range graphRoots(w, cands) {
 			requested[n] = true
 		}
 	}
-	_, mode, err := w.InstallSettings(e, InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
+	_, mode, err := w.InstallSettings(e, workspace.InstallOptions{Policy: o.Policy, LinkMode: o.LinkMode})
 	if err != nil {
 		return err
 	}
 	var refused []string
 	var deps, top []string
-	var checked []PipPackageReport
+	var checked []PackageReport
 	for _, en := range cands {
 		v := abi.Evaluate(&en.Fingerprint, host, policy, provided)
-		pr := PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: !fresh[en.SHA256], ReuseKind: ReuseNone,
-			Layer: LayerLabel(e.Name), LinkMode: string(mode), Verdict: v.Verdict, Findings: v.Findings}
+		pr := workspace.PackageReport{Name: en.Name, Version: en.Version, Entry: en.SHA256, Reused: !fresh[en.SHA256], ReuseKind: workspace.ReuseNone,
+			Layer: workspace.LayerLabel(e.Name), LinkMode: string(mode), Verdict: v.Verdict, Findings: v.Findings}
 		if pr.Reused {
-			pr.ReuseKind = ReuseExact
+			pr.ReuseKind = workspace.ReuseExact
 		}
 		checked = append(checked, pipPackage(pr, requested[en.NormName]))
 		if v.Refused() {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", en.Name, en.Version, Codes(v.Findings)))
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", en.Name, en.Version, workspace.Codes(v.Findings)))
 		}
 		if requested[en.NormName] {
 			top = append(top, wheelOf(wheels, en))
@@ -268,10 +248,10 @@ func (w *Workspace) pipIngest(ctx context.Context, e *Env, o PipInstallOptions, 
 	if len(refused) > 0 {
 		rep.Packages = checked
 		sortPipPackages(rep.Packages)
-		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
+		return fmt.Errorf("%s refused on %s under %s; nothing was linked: %w", strings.Join(refused, ", "), workspace.HostName(host), policy, abi.ErrIncompatible)
 	}
-	st.Done(CountOf(len(cands), "package"))
-	return w.pipLink(ctx, o, rep, deps, top, fresh)
+	st.Done(workspace.CountOf(len(cands), "package"))
+	return pipLink(ctx, w, o, rep, deps, top, fresh)
 }
 
 func wheelOf(wheels []string, en *store.Entry) string {
@@ -286,7 +266,7 @@ func wheelOf(wheels []string, en *store.Entry) string {
 // pipLink installs deps (not requested) and then top (requested); specs are
 // wheel files or NAME==VERSION. fresh, when not nil, says which entries this
 // run ingested, since the wheels were ingested before Install saw them.
-func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipInstallReport, deps, top []string, fresh map[string]bool) error {
+func pipLink(ctx context.Context, w *workspace.Workspace, o InstallOptions, rep *InstallReport, deps, top []string, fresh map[string]bool) error {
 	for _, batch := range []struct {
 		specs     []string
 		requested bool
@@ -294,15 +274,15 @@ func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipIn
 		if len(batch.specs) == 0 {
 			continue
 		}
-		r, err := w.InstallUnrecorded(ctx, InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
+		r, err := w.InstallUnrecorded(ctx, workspace.InstallOptions{Env: o.Env, Specs: batch.specs, LinkMode: o.LinkMode, Policy: o.Policy, GPU: o.GPU, NotRequested: !batch.requested})
 		if r != nil {
 			rep.Host, rep.Policy = r.Host, r.Policy
 			for _, p := range r.Packages {
 				if isNew, ok := fresh[p.Entry]; ok {
 					p.Reused = !isNew
-					p.ReuseKind = ReuseNone
+					p.ReuseKind = workspace.ReuseNone
 					if p.Reused {
-						p.ReuseKind = ReuseExact
+						p.ReuseKind = workspace.ReuseExact
 					}
 				}
 				rep.Packages = append(rep.Packages, pipPackage(p, batch.requested))
@@ -317,11 +297,11 @@ func (w *Workspace) pipLink(ctx context.Context, o PipInstallOptions, rep *PipIn
 	return nil
 }
 
-func pipPackage(p PackageReport, requested bool) PipPackageReport {
+func pipPackage(p workspace.PackageReport, requested bool) PackageReport {
 	if p.Findings == nil {
 		p.Findings = []abi.Finding{}
 	}
-	out := PipPackageReport{PackageReport: p, Requested: requested, Warnings: []string{}}
+	out := PackageReport{PackageReport: p, Requested: requested, Warnings: []string{}}
 	for _, f := range p.Findings {
 		if f.Severity != abi.Info {
 			out.Warnings = append(out.Warnings, f.Code+": "+f.Message)
@@ -330,63 +310,6 @@ func pipPackage(p PackageReport, requested bool) PipPackageReport {
 	return out
 }
 
-func sortPipPackages(ps []PipPackageReport) {
+func sortPipPackages(ps []PackageReport) {
 	sort.SliceStable(ps, func(i, j int) bool { return wheel.NormalizeName(ps[i].Name) < wheel.NormalizeName(ps[j].Name) })
-}
-
-// runPip runs pip, capturing its output for a PipError and copying it to
-// live when set.
-func runPip(ctx context.Context, argv []string, dir string, live io.Writer) error {
-	var buf bytes.Buffer
-	var out io.Writer = &buf
-	if live != nil {
-		out = io.MultiWriter(&buf, live)
-	}
-	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	c.Dir = dir
-	c.Stdout, c.Stderr = out, out
-	err := c.Run()
-	if err == nil {
-		return nil
-	}
-	pe := &PipError{Command: argv, Output: buf.String(), Err: err}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		pe.ExitCode = ee.ExitCode()
-	}
-	return pe
-}
-
-// pipInterpreter is the interpreter whose pip resolves for e.
-func (w *Workspace) pipInterpreter(e *Env, python string) (string, error) {
-	if python != "" {
-		exe, err := probe.FindPython(python)
-		if err != nil {
-			return "", fmt.Errorf("--python: %v: %w", err, ErrUsage)
-		}
-		py, err := w.Interp(exe)
-		if err != nil {
-			return "", fmt.Errorf("--python %s: %v: %w", python, err, ErrUsage)
-		}
-		if py.XY() != e.Py.XY() || py.Implementation != e.Py.Implementation {
-			return "", fmt.Errorf("--python %s is %s %s, but environment %s runs %s %s: pip would resolve for the wrong interpreter: %w",
-				python, py.ImplName, py.XY(), e.Name, e.Py.ImplName, e.Py.XY(), ErrUsage)
-		}
-		return exe, nil
-	}
-	sites := append([]string{e.Venv.SitePackages()}, w.LayerSites(e)...)
-	for _, s := range sites {
-		if _, err := os.Stat(filepath.Join(s, "pip", "__init__.py")); err == nil {
-			return e.Venv.Interpreter(), nil
-		}
-	}
-	if e.Py.Packaging != "" {
-		return e.Py.Executable, nil
-	}
-	for _, p := range []string{e.Py.BaseExecutable, e.Py.Real} {
-		if p != "" {
-			return p, nil
-		}
-	}
-	return e.Py.Executable, nil
 }

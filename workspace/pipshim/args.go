@@ -1,4 +1,4 @@
-package workspace
+package pipshim
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // pipReq is one requirement the user named, on the command line or in a
@@ -94,12 +95,12 @@ func parsePipArgs(args []string, dir string) (*pipRequest, error) {
 		}
 		name, value, hasValue := splitPipOption(a)
 		if why, ok := pipUnsupported[name]; ok {
-			return nil, fmt.Errorf("pip option %s is not supported: %s: %w", name, why, ErrUsage)
+			return nil, fmt.Errorf("pip option %s is not supported: %s: %w", name, why, workspace.ErrUsage)
 		}
 		takes := pipValueOpts[name]
 		if takes && !hasValue {
 			if i+1 >= len(args) {
-				return nil, fmt.Errorf("pip option %s needs a value: %w", name, ErrUsage)
+				return nil, fmt.Errorf("pip option %s needs a value: %w", name, workspace.ErrUsage)
 			}
 			i++
 			value, hasValue = args[i], true

@@ -1,4 +1,4 @@
-package workspace
+package pipshim
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // storePlan is what the fast path links: NAME==VERSION specs.
@@ -22,7 +23,7 @@ type storePlan struct {
 // and constraint). reason says why not; "" means plan is complete. The
 // decision is resolver.PlanInstall's; this reads the store and asks the ABI
 // engine for it (storeCandidates).
-func (w *Workspace) planFromStore(ctx context.Context, e *Env, req *pipRequest, host *abi.Host, policy abi.Policy, gpu string, menv resolver.MarkerEnv) (plan storePlan, reason string, err error) {
+func planFromStore(ctx context.Context, w *workspace.Workspace, e *workspace.Env, req *pipRequest, host *abi.Host, policy abi.Policy, gpu string, menv resolver.MarkerEnv) (plan storePlan, reason string, err error) {
 	if req.noFastPath != "" {
 		return plan, req.noFastPath, nil
 	}
@@ -43,7 +44,7 @@ func (w *Workspace) planFromStore(ctx context.Context, e *Env, req *pipRequest, 
 // when abi.ChooseFlavour picks it and abi.Evaluate does not refuse it.
 type storeCandidates struct {
 	ctx     context.Context
-	w       *Workspace
+	w       *workspace.Workspace
 	host    *abi.Host
 	policy  abi.Policy
 	gpu     string
@@ -68,7 +69,7 @@ func (s *storeCandidates) Metadata(b resolver.Build) (resolver.BuildMetadata, er
 	if m, ok := s.meta[b.ID]; ok {
 		return m, nil
 	}
-	m, err := EntryMetadata(s.w.Store.EntryDir(b.ID))
+	m, err := workspace.EntryMetadata(s.w.Store.EntryDir(b.ID))
 	if err != nil {
 		return resolver.BuildMetadata{}, err
 	}
@@ -88,7 +89,7 @@ func (s *storeCandidates) Admit(name, version string, builds []resolver.Build) (
 	}
 	idx, _, cerr := abi.ChooseFlavour(fps, s.host, s.policy, g)
 	if cerr != nil || idx < 0 || abi.Evaluate(fps[idx], s.host, s.policy, abi.CheckOptions{}).Refused() {
-		return -1, fmt.Sprintf("no build of %s==%s in the store is accepted on %s", name, version, HostName(s.host))
+		return -1, fmt.Sprintf("no build of %s==%s in the store is accepted on %s", name, version, workspace.HostName(s.host))
 	}
 	return idx, ""
 }
@@ -99,11 +100,11 @@ func pinnedVersion(r resolver.Requirement) (string, bool) { return r.Pinned() }
 
 // graphRoots are the batch's projects that no other project of the batch
 // requires.
-func (w *Workspace) graphRoots(cands []*store.Entry) []string {
+func graphRoots(w *workspace.Workspace, cands []*store.Entry) []string {
 	batch := make([]resolver.Node, len(cands))
 	for i, en := range cands {
 		batch[i].Normalized = en.NormName
-		if m, err := EntryMetadata(w.Store.EntryDir(en.SHA256)); err == nil {
+		if m, err := workspace.EntryMetadata(w.Store.EntryDir(en.SHA256)); err == nil {
 			batch[i].RequiresDist = m.RequiresDist
 		}
 	}

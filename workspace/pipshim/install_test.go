@@ -1,4 +1,4 @@
-package workspace
+package pipshim
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
 func TestParsePipArgs(t *testing.T) {
@@ -89,7 +90,7 @@ func TestParsePipArgs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := parsePipArgs(tc.args, dir)
 			if tc.usage {
-				if !errors.Is(err, ErrUsage) {
+				if !errors.Is(err, workspace.ErrUsage) {
 					t.Fatalf("err = %v, want a usage error", err)
 				}
 				return
@@ -169,14 +170,14 @@ func pipTestEnv(t *testing.T) {
 
 // pipWorkspace is a workspace whose store holds the fixtures' wheelhouse,
 // which is also returned as a directory for --find-links.
-func pipWorkspace(t *testing.T, xy string) (*Workspace, string, *probe.Interp) {
+func pipWorkspace(t *testing.T, xy string) (*workspace.Workspace, string, *probe.Interp) {
 	t.Helper()
 	exe, err := probe.FindPython(xy)
 	if err != nil {
 		t.Skipf("Python %s not installed: %v", xy, err)
 	}
 	pipTestEnv(t)
-	w, err := Open(t.TempDir())
+	w, err := workspace.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func pipWorkspace(t *testing.T, xy string) (*Workspace, string, *probe.Interp) {
 
 // linked is an environment's LOCAL layer as name → version, and the names
 // marked requested.
-func linked(t *testing.T, w *Workspace, env string) (map[string]string, []string) {
+func linked(t *testing.T, w *workspace.Workspace, env string) (map[string]string, []string) {
 	t.Helper()
 	ctx := context.Background()
 	ms, err := w.Store.Manifests(ctx, env)
@@ -257,12 +258,12 @@ func TestPipInstall(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := "env" + string(rune('a'+i))
-			if _, err := w.Create(ctx, CreateOptions{Name: env, Python: py.Executable, WithoutPip: true}); err != nil {
+			if _, err := w.Create(ctx, workspace.CreateOptions{Name: env, Python: py.Executable, WithoutPip: true}); err != nil {
 				t.Fatal(err)
 			}
-			rep, err := w.PipInstall(ctx, PipInstallOptions{Env: env, Args: tc.args})
+			rep, err := Install(ctx, w, InstallOptions{Env: env, Args: tc.args})
 			if err != nil {
-				var pe *PipError
+				var pe *workspace.PipError
 				if errors.As(err, &pe) {
 					t.Fatalf("%v\n%s", err, pe.Output)
 				}
@@ -283,7 +284,7 @@ func TestPipInstall(t *testing.T) {
 			}
 			for _, p := range rep.Packages {
 				// The whole wheelhouse was in the store before: everything is reused.
-				if !p.Reused || p.ReuseKind != ReuseExact || p.Verdict != abi.Accept || tc.want[wheel.NormalizeName(p.Name)] != p.Version {
+				if !p.Reused || p.ReuseKind != workspace.ReuseExact || p.Verdict != abi.Accept || tc.want[wheel.NormalizeName(p.Name)] != p.Version {
 					t.Errorf("%s %s: reused %v (%s), verdict %s", p.Name, p.Version, p.Reused, p.ReuseKind, p.Verdict)
 				}
 			}
@@ -294,11 +295,11 @@ func TestPipInstall(t *testing.T) {
 func TestPipInstallPipFails(t *testing.T) {
 	w, wh, py := pipWorkspace(t, "3.12")
 	ctx := context.Background()
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
+	if _, err := w.Create(ctx, workspace.CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := w.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"corelib==9.9", "--no-index", "--find-links", wh}})
-	var pe *PipError
+	rep, err := Install(ctx, w, InstallOptions{Env: "app", Args: []string{"corelib==9.9", "--no-index", "--find-links", wh}})
+	var pe *workspace.PipError
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v, want a *PipError", err)
 	}
@@ -343,10 +344,10 @@ func TestPipInstallRefused(t *testing.T) {
 	}
 	host := fixtures.Profile("nogpu-glibc228")
 	w.Host = host
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
+	if _, err := w.Create(ctx, workspace.CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := w.PipInstall(ctx, PipInstallOptions{Env: "app", Args: []string{"gpukern", "--no-index", "--find-links", wh}, Policy: "strict_abi"})
+	rep, err := Install(ctx, w, InstallOptions{Env: "app", Args: []string{"gpukern", "--no-index", "--find-links", wh}, Policy: "strict_abi"})
 	if !errors.Is(err, abi.ErrIncompatible) {
 		t.Fatalf("err = %v, want abi.ErrIncompatible", err)
 	}
@@ -365,23 +366,23 @@ func TestPipInstallRefused(t *testing.T) {
 func TestPipInstallPython(t *testing.T) {
 	w, _, py := pipWorkspace(t, "3.12")
 	ctx := context.Background()
-	if _, err := w.Create(ctx, CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
+	if _, err := w.Create(ctx, workspace.CreateOptions{Name: "app", Python: py.Executable, WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := w.OpenEnv(ctx, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := w.pipInterpreter(e, "")
+	got, err := w.PipInterpreter(e, "")
 	if err != nil || got != py.Executable {
 		t.Errorf("default pip interpreter %q (%v), want the base %s (the environment has no pip)", got, err, py.Executable)
 	}
 	if other, err := probe.FindPython("3.10"); err == nil {
-		if _, err := w.pipInterpreter(e, other); !errors.Is(err, ErrUsage) {
+		if _, err := w.PipInterpreter(e, other); !errors.Is(err, workspace.ErrUsage) {
 			t.Errorf("--python %s for a 3.12 environment: err = %v, want a usage error", other, err)
 		}
 	}
-	if got, err := w.pipInterpreter(e, py.Executable); err != nil || got != py.Executable {
+	if got, err := w.PipInterpreter(e, py.Executable); err != nil || got != py.Executable {
 		t.Errorf("--python %s: %q, %v", py.Executable, got, err)
 	}
 }
