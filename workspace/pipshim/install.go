@@ -55,9 +55,9 @@ type InstallReport struct {
 	// PipRan is false when every package came from the store (the fast path).
 	PipRan bool `json:"pip_ran"`
 	// PipReason says why pip had to run ("" when it did not).
-	PipReason  string             `json:"pip_reason,omitempty"`
-	PipCommand []string           `json:"pip_command,omitempty"`
-	Requested  []string           `json:"requested"` // normalised names
+	PipReason  string          `json:"pip_reason,omitempty"`
+	PipCommand []string        `json:"pip_command,omitempty"`
+	Requested  []string        `json:"requested"` // normalised names
 	Packages   []PackageReport `json:"packages"`
 }
 
