@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 )
@@ -51,7 +52,7 @@ func (w *Workspace) applyDistutilsShim(ctx context.Context, env, value string) (
 	}
 	if err := linker.WriteDistutilsShim(e.Venv); err != nil {
 		if errors.Is(err, linker.ErrNotForgeFile) {
-			err = kinded(err, store.ErrExists)
+			err = errkind.With(err, store.ErrExists)
 		}
 		return nil, fmt.Errorf("environment %s: distutils shim not written: %w", e.Name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/wheel"
 )
 
@@ -34,7 +35,7 @@ func oneVersionEach(specs []string) (out []string, err error) {
 			first[norm] = given{name, spec, version, len(out)}
 			out = append(out, spec)
 		case prev.version != version:
-			return nil, kinded(fmt.Errorf("%s is given twice, as %s (%s) and %s (%s): one install links one version of a package; give one of them",
+			return nil, errkind.With(fmt.Errorf("%s is given twice, as %s (%s) and %s (%s): one install links one version of a package; give one of them",
 				prev.name, prev.spec, prev.version, spec, version), ErrUsage)
 		case strings.HasSuffix(spec, ".whl") && !strings.HasSuffix(prev.spec, ".whl"):
 			// A pin and the wheel of that version: the wheel, which

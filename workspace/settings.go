@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
@@ -78,7 +79,7 @@ func settingSpec(key string) (SettingSpec, error) {
 			return s, nil
 		}
 	}
-	return SettingSpec{}, kinded(fmt.Errorf("unknown setting %q: valid keys are %s", key, strings.Join(SettingKeys(), ", ")), ErrUsage)
+	return SettingSpec{}, errkind.With(fmt.Errorf("unknown setting %q: valid keys are %s", key, strings.Join(SettingKeys(), ", ")), ErrUsage)
 }
 
 // ValidateSetting checks a key and value and returns the value as stored.
@@ -90,7 +91,7 @@ func ValidateSetting(key, value string) (string, error) {
 	}
 	v, err := spec.parse(value)
 	if err != nil {
-		return "", kinded(fmt.Errorf("setting %s: invalid value %q: valid values are %s", key, value, strings.Join(spec.Values, ", ")), ErrUsage)
+		return "", errkind.With(fmt.Errorf("setting %s: invalid value %q: valid values are %s", key, value, strings.Join(spec.Values, ", ")), ErrUsage)
 	}
 	return v, nil
 }
@@ -359,7 +360,7 @@ func (w *Workspace) refuseChildren(ctx context.Context, name string) error {
 	// packages), so the message does not offer it.
 	// Re-creating a project environment is what a test environment on it
 	// (forge env test) would block: say how to change it without that.
-	return kinded(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s), or change %s in place (forge install / forge uninstall --env %s): its children see the change",
+	return errkind.With(fmt.Errorf("environment %s has child environments %s: remove them first (forge env rm %s), or change %s in place (forge install / forge uninstall --env %s): its children see the change",
 		name, strings.Join(names, ", "), names[0], name, name), store.ErrExists)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
@@ -225,9 +226,9 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 func syncLockKind(err error) error {
 	switch {
 	case errors.Is(err, lockfile.ErrInvalid), errors.Is(err, lockfile.ErrUnsupported):
-		return kinded(err, ErrUsage)
+		return errkind.With(err, ErrUsage)
 	case errors.Is(err, lockfile.ErrNoWheel):
-		return kinded(err, abi.ErrIncompatible)
+		return errkind.With(err, abi.ErrIncompatible)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/forge-ml/forge/internal/errkind"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -49,7 +50,7 @@ func (w *Workspace) TestEnv(ctx context.Context, o TestEnvOptions) (*TestEnvRepo
 		name = o.Project + "-test"
 	}
 	if name == o.Project {
-		return nil, kinded(fmt.Errorf("the test environment cannot be %s itself: give another --name", o.Project), ErrUsage)
+		return nil, errkind.With(fmt.Errorf("the test environment cannot be %s itself: give another --name", o.Project), ErrUsage)
 	}
 	project, err := w.Store.GetEnv(ctx, o.Project)
 	if err != nil {
@@ -77,7 +78,7 @@ func (w *Workspace) TestEnv(ctx context.Context, o TestEnvOptions) (*TestEnvRepo
 		if row.Parent != "" {
 			parent = "parent " + row.Parent
 		}
-		return nil, kinded(fmt.Errorf("environment %s exists with %s, not as a test environment of %s: give another --name", name, parent, project.Name), store.ErrExists)
+		return nil, errkind.With(fmt.Errorf("environment %s exists with %s, not as a test environment of %s: give another --name", name, parent, project.Name), store.ErrExists)
 	}
 	rep.Path, rep.Python = row.Path, row.PythonVersion
 	if len(o.Specs) == 0 {

@@ -271,7 +271,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 		err = probe.CheckSupported(py)
 	}
 	if errors.Is(err, probe.ErrUnsupportedPython) {
-		return nil, kinded(fmt.Errorf("environment %s: %w", o.Name, err), ErrUsage)
+		return nil, errkind.With(fmt.Errorf("environment %s: %w", o.Name, err), ErrUsage)
 	}
 	if err != nil {
 		return nil, err

@@ -27,3 +27,13 @@ var (
 	// file, but breaking the wheel format or forge's safety rules.
 	InvalidWheel = errors.New("invalid wheel")
 )
+
+// With gives err the kind of kind (errors.Is(err, kind) holds) without
+// adding the kind's text: "…: remove them first: already exists" reads as
+// noise to a user, while exit codes still come from the kind.
+func With(err, kind error) error { return kinded{err, kind} }
+
+type kinded struct{ err, kind error }
+
+func (k kinded) Error() string   { return k.err.Error() }
+func (k kinded) Unwrap() []error { return []error{k.err, k.kind} }
