@@ -41,13 +41,14 @@ var layerRules = []struct {
 	{"sbom", []string{"abi", "wheel"}},
 	// The one package that ties them together, and its only users.
 	{"workspace", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel"}},
-	// Its command packages: each builds on the core, none on another's
-	// internals; only cmd imports them.
+	// Its command packages: each builds on the core; doctor also runs
+	// reproduce's repair of an interrupted rollback. Only cmd imports them.
 	{"workspace/abireport", []string{"abi", "lockfile", "probe", "store", "wheel", "workspace"}},
-	{"workspace/doctor", []string{"abi", "linker", "probe", "store", "wheel", "workspace"}},
+	{"workspace/reproduce", []string{"abi", "linker", "lockfile", "probe", "store", "wheel", "workspace"}},
+	{"workspace/doctor", []string{"abi", "linker", "probe", "store", "wheel", "workspace", "workspace/reproduce"}},
 	{"workspace/pipshim", []string{"abi", "resolver", "store", "wheel", "workspace"}},
 	{"workspace/internal/wstest", []string{"abi", "fixtures", "lockfile", "probe", "store", "workspace"}},
-	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor", "workspace/pipshim"}},
+	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor", "workspace/pipshim", "workspace/reproduce"}},
 	// Test support, benchmarks and end-to-end suites: they drive the forge
 	// binary or the lower packages, never workspace.
 	{"fixtures", []string{"abi", "probe", "wheel", "fixtures/realstack"}},

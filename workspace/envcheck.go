@@ -41,7 +41,7 @@ func (w *Workspace) OpenUsableEnv(ctx context.Context, name string) (*Env, error
 		// layer's lock: wait for a removal in progress and look again, so
 		// that an install racing it says the environment is gone, not
 		// broken.
-		lk, lerr := w.lockLayer(ctx, &Env{EnvRow: *row, Venv: linker.Venv{Root: row.Path}}, name)
+		lk, lerr := w.LockLayer(ctx, &Env{EnvRow: *row, Venv: linker.Venv{Root: row.Path}}, name)
 		if lerr == nil {
 			lk.Unlock()
 		} else if _, gerr := w.Store.GetEnv(ctx, name); errors.Is(gerr, store.ErrNotFound) {

@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/sbom"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // TestExportRequirementsPip exports an environment of two layers and has a
@@ -20,9 +22,9 @@ import (
 // very wheels forge installed, into a fresh venv; a requirements file with
 // one hash changed is refused.
 func TestExportRequirementsPip(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	dir := t.TempDir()
 	var files []string
@@ -36,12 +38,12 @@ func TestExportRequirementsPip(t *testing.T) {
 		}
 		files = append(files, p)
 	}
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, in := range []InstallOptions{{Env: "base", Specs: files[1:]}, {Env: "app", Specs: files[:1]}} {
+	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: files[1:]}, {Env: "app", Specs: files[:1]}} {
 		if _, err := ws.Install(ctx, in); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +64,7 @@ func TestExportRequirementsPip(t *testing.T) {
 		t.Fatalf("inventory\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	for i, p := range inv.Packages {
-		if sha, _ := fileSHA256(t, files[1-i]); p.SHA256 != sha {
+		if sha, _ := wstest.FileSHA256(t, files[1-i]); p.SHA256 != sha {
 			t.Errorf("%s: sha256 %s, the wheel's is %s", p.Name, p.SHA256, sha)
 		}
 	}

@@ -14,15 +14,6 @@ import (
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
-func gcNames(rep *workspace.GCReport) []string {
-	var out []string
-	for _, e := range rep.Entries {
-		out = append(out, e.Name)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func TestGC(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -59,8 +50,8 @@ func TestGC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !dry.DryRun || strings.Join(gcNames(dry), ",") != strings.Join(tt.want, ",") {
-				t.Fatalf("dry run lists %v, want %v", gcNames(dry), tt.want)
+			if !dry.DryRun || strings.Join(wstest.GCNames(dry), ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("dry run lists %v, want %v", wstest.GCNames(dry), tt.want)
 			}
 			var total int64
 			for _, e := range dry.Entries {

@@ -9,17 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/forge-ml/forge/store"
 )
 
 // HistoryChange is one package or setting an operation changed.
 type HistoryChange = store.HistoryChange
-
-// HistoryDidNotFinish is the status History reports for a row still
-// "running" whose process is gone: the operation was killed or crashed.
-const HistoryDidNotFinish = "did_not_finish"
 
 // HistoryOp is one operation's row in its environment's history, written
 // "running" by beginHistory before the operation changes anything and
@@ -38,7 +33,7 @@ func (w *Workspace) BeginHistory(ctx context.Context, env, command string, args 
 	if v == "" {
 		v = "dev"
 	}
-	id, err := w.Store.BeginHistory(ctx, env, strings.Join(line, " "), v, os.Getpid(), w.now())
+	id, err := w.Store.BeginHistory(ctx, env, strings.Join(line, " "), v, os.Getpid(), w.Now())
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: recording the operation in its history: %w", env, err)
 	}
@@ -63,7 +58,7 @@ func (op *HistoryOp) Finish(ctx context.Context, added, removed, changed []Histo
 	ch := store.HistoryChanges{Added: nonNil(added), Removed: nonNil(removed), Changed: nonNil(changed)}
 	// The operation's context may be cancelled (Ctrl-C): its outcome is
 	// still recorded.
-	if ferr := op.w.Store.FinishHistory(context.WithoutCancel(ctx), op.id, status, code, text, ch, op.w.now()); ferr != nil {
+	if ferr := op.w.Store.FinishHistory(context.WithoutCancel(ctx), op.id, status, code, text, ch, op.w.Now()); ferr != nil {
 		op.w.Logf("history: %v", ferr)
 	}
 }
@@ -110,7 +105,7 @@ func (w *Workspace) BeginLayerOp(ctx context.Context, env string, global bool, c
 	if global {
 		layer = GlobalLayer(PyXY(row.PythonVersion))
 	}
-	before, err := w.layerPackages(ctx, layer)
+	before, err := w.LayerPackages(ctx, layer)
 	if err != nil {
 		return nil, err
 	}
@@ -136,21 +131,21 @@ func (op *LayerOp) DoneWithSettings(ctx context.Context, before map[string]strin
 		return
 	}
 	ctx0 := context.WithoutCancel(ctx)
-	after, aerr := op.w.layerPackages(ctx0, op.layer)
+	after, aerr := op.w.LayerPackages(ctx0, op.layer)
 	if aerr != nil {
 		op.w.Logf("history: %v", aerr)
 	}
 	added, removed, changed := diffPackages(op.before, after)
 	if before != nil {
 		if row, gerr := op.w.Store.GetEnv(ctx0, op.env); gerr == nil {
-			changed = append(changed, settingsChanges(before, row.Settings)...)
+			changed = append(changed, SettingsChanges(before, row.Settings)...)
 		}
 	}
 	op.Finish(ctx, added, removed, changed, err)
 }
 
-// layerPackages are a layer's packages by normalised name.
-func (w *Workspace) layerPackages(ctx context.Context, layer string) (map[string]store.SnapshotEntry, error) {
+// LayerPackages are a layer's packages by normalised name.
+func (w *Workspace) LayerPackages(ctx context.Context, layer string) (map[string]store.SnapshotEntry, error) {
 	ps, err := w.Store.LayerPackages(ctx, layer)
 	if err != nil {
 		return nil, err
@@ -184,10 +179,10 @@ func diffPackages(before, after map[string]store.SnapshotEntry) (added, removed,
 	return added, removed, changed
 }
 
-// settingsChanges lists the settings that differ between two maps, as
+// SettingsChanges lists the settings that differ between two maps, as
 // changes named "setting KEY" whose versions are the values.
-func settingsChanges(before, after map[string]string) []HistoryChange {
-	var out []HistoryChange
+func SettingsChanges(before, after map[string]string) []HistoryChange {
+	out := []HistoryChange{}
 	keys := map[string]bool{}
 	for k := range before {
 		keys[k] = true
@@ -201,71 +196,6 @@ func settingsChanges(before, after map[string]string) []HistoryChange {
 		}
 	}
 	return out
-}
-
-// HistoryReport is an environment's history, oldest first.
-type HistoryReport struct {
-	Env        string               `json:"env"`
-	Operations []store.HistoryEntry `json:"operations"`
-}
-
-// History returns env's operations, oldest first. A row still "running"
-// whose process is gone (or is this one, which is reading, not running it)
-// reads did_not_finish. (A process id reused since a crash reads as still
-// running until that process ends.)
-func (w *Workspace) History(ctx context.Context, env string) (*HistoryReport, error) {
-	if _, err := w.Store.GetEnv(ctx, env); err != nil {
-		return nil, err
-	}
-	ops, err := w.Store.History(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	for i := range ops {
-		if ops[i].Status == store.HistoryRunning && !otherLiveProcess(ops[i].PID) {
-			ops[i].Status = HistoryDidNotFinish
-		}
-	}
-	return &HistoryReport{Env: env, Operations: ops}, nil
-}
-
-// otherLiveProcess reports whether pid is a running process other than this one.
-func otherLiveProcess(pid int) bool {
-	if pid <= 0 || pid == os.Getpid() {
-		return false
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return false
-	}
-	err = p.Signal(syscall.Signal(0))
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-// HistorySummary is one operation's changes as a line:
-// "+numpy 2.1.0 -pandas 2.2.2 ~torch 2.5.0→2.6.0".
-func HistorySummary(c store.HistoryChanges) string {
-	var parts []string
-	for _, a := range c.Added {
-		parts = append(parts, "+"+a.Name+" "+a.NewVersion)
-	}
-	for _, r := range c.Removed {
-		parts = append(parts, "-"+r.Name+" "+r.OldVersion)
-	}
-	for _, ch := range c.Changed {
-		old, nw := ch.OldVersion, ch.NewVersion
-		if old == nw && ch.OldDigest != "" && ch.NewDigest != "" {
-			old, nw = old+" ("+Short(ch.OldDigest)+")", nw+" ("+Short(ch.NewDigest)+")"
-		}
-		if old == "" {
-			old = "(unset)"
-		}
-		if nw == "" {
-			nw = "(unset)"
-		}
-		parts = append(parts, "~"+ch.Name+" "+old+"→"+nw)
-	}
-	return strings.Join(parts, " ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

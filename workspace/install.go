@@ -159,7 +159,7 @@ func (w *Workspace) InstallUnrecorded(ctx context.Context, o InstallOptions) (*I
 	if err != nil {
 		return rep, err
 	}
-	lk, err := w.lockLayer(ctx, e, layer)
+	lk, err := w.LockLayer(ctx, e, layer)
 	if err != nil {
 		return rep, err
 	}
@@ -315,18 +315,18 @@ func (w *Workspace) linkInstall(ctx context.Context, o InstallOptions, e *Env, l
 	}
 	prog := progress.From(ctx)
 	st := prog.Phase("link")
-	outs, pth, err := w.linkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
+	outs, pth, err := w.LinkEntries(ctx, layer, venv, e, ents, mode, !o.NotRequested, fresh)
 	st.Done(CountOf(len(ents), "package"))
 	for i, out := range outs {
-		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.notes...)
-		rep.Packages[i].AlreadyLinked = out.already
-		rep.Packages[i].Linked = out.linked
+		rep.Packages[i].Notes = append(rep.Packages[i].Notes, out.Notes...)
+		rep.Packages[i].AlreadyLinked = out.Already
+		rep.Packages[i].Linked = out.Linked
 	}
 	if err != nil || !pth {
 		return err
 	}
 	st = prog.Phase("layering refresh")
-	err = w.refreshLayering(ctx, e, o.Global)
+	err = w.RefreshLayering(ctx, e, o.Global)
 	st.Done("")
 	return err
 }

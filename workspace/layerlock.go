@@ -8,7 +8,7 @@ import (
 	"github.com/forge-ml/forge/store"
 )
 
-// lockLayer takes the exclusive lock of a layer that e's command writes
+// LockLayer takes the exclusive lock of a layer that e's command writes
 // into, then checks, under it, that e still exists.
 //
 // Lock discipline between commands that change one environment: forge env
@@ -20,7 +20,7 @@ import (
 // (linker.Link makes site-packages) with no record left to own it. So the
 // record and the directory are checked again here: an install after env
 // rm fails with ErrNotFound, and env rm after an install removes all of it.
-func (w *Workspace) lockLayer(ctx context.Context, e *Env, layer string) (*store.Lock, error) {
+func (w *Workspace) LockLayer(ctx context.Context, e *Env, layer string) (*store.Lock, error) {
 	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+LayerLabel(layer)))
 	if err != nil {
 		return nil, err

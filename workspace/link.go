@@ -25,21 +25,21 @@ import (
 
 // linkEntry links one entry into a layer (see linkEntries).
 func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
-	outs, _, err := w.linkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested, nil)
+	outs, _, err := w.LinkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested, nil)
 	if len(outs) == 1 {
-		notes, already = outs[0].notes, outs[0].already
+		notes, already = outs[0].Notes, outs[0].Already
 	}
 	return notes, already, err
 }
 
-// linkOutcome is what linking did for one entry.
-type linkOutcome struct {
-	notes   []string
-	already bool
-	linked  bool // in the layer and recorded, by this call or before it
+// LinkOutcome is what linking did for one entry.
+type LinkOutcome struct {
+	Notes   []string
+	Already bool
+	Linked  bool // in the layer and recorded, by this call or before it
 }
 
-// linkEntries links entries into a layer, replacing other builds of the
+// LinkEntries links entries into a layer, replacing other builds of the
 // same projects. Manifest rows go in first, all in one transaction, as
 // "linking"; they are marked "linked" (again in one transaction) only when
 // every link of theirs exists. On an error, the entries linked so far stay
@@ -47,8 +47,8 @@ type linkOutcome struct {
 // top-level .pth file appeared, so children's layering must be refreshed.
 // The store views of fresh entries (by digest) are built first, in
 // parallel, while the rows go in; linking itself is sequential.
-func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool, fresh map[string]bool) (outs []linkOutcome, pth bool, err error) {
-	outs = make([]linkOutcome, len(ents))
+func (w *Workspace) LinkEntries(ctx context.Context, layer string, venv linker.Venv, e *Env, ents []*store.Entry, mode linker.Mode, requested bool, fresh map[string]bool) (outs []LinkOutcome, pth bool, err error) {
+	outs = make([]LinkOutcome, len(ents))
 	current, err := w.Store.Manifests(ctx, layer)
 	if err != nil {
 		return outs, false, err
@@ -65,15 +65,15 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 	var begin []store.Manifest
 	for i, en := range ents {
 		if old, ok := byName[en.NormName]; ok {
-			if old.Entry == en.SHA256 && old.State == store.StateLinked && w.linksPresent(ctx, layer, venv, old.Entry) {
-				outs[i].already, outs[i].linked = true, true
+			if old.Entry == en.SHA256 && old.State == store.StateLinked && w.LinksPresent(ctx, layer, venv, old.Entry) {
+				outs[i].Already, outs[i].Linked = true, true
 				continue
 			}
-			if err := w.unlinkManifest(ctx, layer, venv, old); err != nil {
+			if err := w.UnlinkManifest(ctx, layer, venv, old); err != nil {
 				return outs, false, fmt.Errorf("%s %s: %w", en.Name, en.Version, err)
 			}
 			if old.Entry != en.SHA256 {
-				outs[i].notes = append(outs[i].notes, w.replacedNote(ctx, old.Entry))
+				outs[i].Notes = append(outs[i].Notes, w.replacedNote(ctx, old.Entry))
 			}
 		}
 		byName[en.NormName] = store.Manifest{Entry: en.SHA256, State: store.StateLinked} // a repeated spec is already linked
@@ -123,7 +123,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 			d.Splits = append(d.Splits, store.Split{Path: s.Path, Children: s.Children})
 		}
 		done = append(done, d)
-		outs[j.i].notes = append(outs[j.i].notes, res.Notes...)
+		outs[j.i].Notes = append(outs[j.i].Notes, res.Notes...)
 	}
 	// Rows of entries never linked (the failed one, and those after it) go.
 	for _, j := range jobs[next:] {
@@ -137,7 +137,7 @@ func (w *Workspace) linkEntries(ctx context.Context, layer string, venv linker.V
 			return outs, pth, errors.Join(linkErr, err)
 		}
 		for _, j := range jobs[:next] {
-			outs[j.i].linked = true
+			outs[j.i].Linked = true
 		}
 		for _, c := range changed {
 			if err := w.rewriteRecord(ctx, layer, venv, c); err != nil {
@@ -223,9 +223,9 @@ func FindDistInfo(dir string) (string, error) {
 	return "", fmt.Errorf("no .dist-info directory")
 }
 
-// unlinkManifest removes a package from a layer: its exclusive paths, then
+// UnlinkManifest removes a package from a layer: its exclusive paths, then
 // its row (refcount follows in the same transaction).
-func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
+func (w *Workspace) UnlinkManifest(ctx context.Context, layer string, venv linker.Venv, m store.Manifest) error {
 	if err := w.Store.SetManifestState(ctx, layer, m.NormName, store.StateUnlinking); err != nil {
 		return err
 	}
@@ -244,9 +244,9 @@ func (w *Workspace) unlinkManifest(ctx context.Context, layer string, venv linke
 	return w.Store.RemoveManifest(ctx, layer, m.NormName)
 }
 
-// refreshLayering rewrites the layer .pth files of every environment that
+// RefreshLayering rewrites the layer .pth files of every environment that
 // sees the changed layer, so parents' own .pth files take effect in them.
-func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bool) error {
+func (w *Workspace) RefreshLayering(ctx context.Context, changed *Env, global bool) error {
 	envs, err := w.Store.ListEnvs(ctx)
 	if err != nil {
 		return err
@@ -275,9 +275,9 @@ func (w *Workspace) refreshLayering(ctx context.Context, changed *Env, global bo
 	return nil
 }
 
-// linksPresent reports whether every path the entry owns in the layer still
+// LinksPresent reports whether every path the entry owns in the layer still
 // exists (pip uninstall, or a user, may have removed them behind forge).
-func (w *Workspace) linksPresent(ctx context.Context, layer string, venv linker.Venv, entry string) bool {
+func (w *Workspace) LinksPresent(ctx context.Context, layer string, venv linker.Venv, entry string) bool {
 	links, err := w.Store.Links(ctx, layer, entry)
 	if err != nil || len(links) == 0 {
 		return false

@@ -44,7 +44,7 @@ func (w *Workspace) IngestPip(ctx context.Context, env string, py *probe.Interp)
 func (w *Workspace) LinkPip(ctx context.Context, e *Env, pip *store.Entry) error {
 	// A view made for this Python before is hard-linked; PrepareView is
 	// only worth it for a batch, so nothing counts as fresh here.
-	_, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)
+	_, _, err := w.LinkEntries(ctx, e.Name, e.Venv, e, []*store.Entry{pip}, linker.Symlink, true, nil)
 	if err != nil {
 		return fmt.Errorf("environment %s: linking pip %s: %w", e.Name, pip.Version, err)
 	}

@@ -55,7 +55,7 @@ var SettingSpecs = []SettingSpec{
 			m, err := resolver.ParseMode(s)
 			return m.String(), err
 		}},
-	{Key: SettingAutoSnapshots, Values: []string{"0.." + strconv.Itoa(maxAutoSnapshots)}, Default: strconv.Itoa(defaultAutoSnapshots),
+	{Key: SettingAutoSnapshots, Values: []string{"0.." + strconv.Itoa(maxAutoSnapshots)}, Default: strconv.Itoa(DefaultAutoSnapshots),
 		Doc:   "automatic snapshots kept before rollback and sync (0: none)",
 		parse: parseAutoSnapshots},
 	{Key: SettingDistutilsShim, Values: []string{"on", "off"}, Default: "off",
@@ -168,7 +168,7 @@ func (w *Workspace) SetSetting(ctx context.Context, env, key, value string) (rep
 			if r, gerr := w.Store.GetEnv(context.WithoutCancel(ctx), env); gerr == nil {
 				after = r.Settings
 			}
-			op.Finish(ctx, nil, nil, settingsChanges(row.Settings, after), err)
+			op.Finish(ctx, nil, nil, SettingsChanges(row.Settings, after), err)
 		}()
 	}
 	if value == "" {
@@ -293,7 +293,7 @@ func (w *Workspace) RemoveEnv(ctx context.Context, o RemoveEnvOptions) (*RemoveE
 			r.Name, r.Version = en.Name, en.Version
 		}
 		if e != nil {
-			uerr := w.unlinkManifest(ctx, row.Name, venv, m)
+			uerr := w.UnlinkManifest(ctx, row.Name, venv, m)
 			if uerr == nil {
 				rep.Unlinked = append(rep.Unlinked, r)
 				continue
@@ -415,4 +415,22 @@ func (w *Workspace) removeEnvDir(path string) (string, error) {
 		return note, err
 	}
 	return note, os.RemoveAll(trash)
+}
+
+// SettingAutoSnapshots bounds the automatic snapshots kept per environment.
+const SettingAutoSnapshots = "auto_snapshots"
+
+// DefaultAutoSnapshots is auto_snapshots when unset.
+const DefaultAutoSnapshots = 5
+
+// maxAutoSnapshots bounds the setting: each snapshot keeps its entries
+// from gc.
+const maxAutoSnapshots = 1000
+
+func parseAutoSnapshots(s string) (string, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || n > maxAutoSnapshots {
+		return "", fmt.Errorf("not an integer from 0 to %d", maxAutoSnapshots)
+	}
+	return strconv.Itoa(n), nil
 }

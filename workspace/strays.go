@@ -170,7 +170,7 @@ func (s *strayScan) dataTarget(kind string) (string, bool) {
 // launchers finds the .data scripts and entry-point launchers (from the
 // entry_points.txt at entryPoints) in the layer's bin.
 func (s *strayScan) launchers(entryPoints string) {
-	bins := append(s.bins, linker.LauncherNames(s.en.Name, s.venv.Python, entryPointScripts(entryPoints))...) // pip's: doctorpip.go
+	bins := append(s.bins, linker.LauncherNames(s.en.Name, s.venv.Python, entryPointScripts(entryPoints))...) // pip's: workspace/doctor/pip.go
 	for _, b := range bins {
 		p := filepath.Join(s.venv.Bin(), b)
 		if _, err := os.Lstat(p); err == nil && !s.owned(p) {

@@ -99,22 +99,22 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 		targets = append(targets, target{n, m})
 	}
 	if len(targets) == 0 {
-		return rep, fmt.Errorf("%s not installed in the %s layer of %s: %w", strings.Join(rep.NotInstalled, ", ")+plural(len(rep.NotInstalled), " is", " are"), LayerLabel(layer), e.Name, store.ErrNotFound)
+		return rep, fmt.Errorf("%s not installed in the %s layer of %s: %w", strings.Join(rep.NotInstalled, ", ")+Plural(len(rep.NotInstalled), " is", " are"), LayerLabel(layer), e.Name, store.ErrNotFound)
 	}
 	for _, t := range targets {
 		r := Removed{Name: t.name, Entry: t.m.Entry, Layer: LayerLabel(layer)}
 		if en, err := w.Store.Get(ctx, t.m.Entry); err == nil {
 			r.Name, r.Version = en.Name, en.Version
 		}
-		if err := w.unlinkManifest(ctx, layer, venv, *t.m); err != nil {
+		if err := w.UnlinkManifest(ctx, layer, venv, *t.m); err != nil {
 			return rep, fmt.Errorf("%s: %w", t.name, err)
 		}
 		rep.Removed = append(rep.Removed, r)
 	}
-	return rep, w.refreshLayering(ctx, e, o.Global)
+	return rep, w.RefreshLayering(ctx, e, o.Global)
 }
 
-func plural(n int, one, many string) string {
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}

@@ -41,7 +41,7 @@ type Workspace struct {
 	Clock func() time.Time
 }
 
-func (w *Workspace) now() time.Time {
+func (w *Workspace) Now() time.Time {
 	if w.Clock != nil {
 		return w.Clock()
 	}

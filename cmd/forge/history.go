@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 func init() { register(newHistoryCmd) }
@@ -40,14 +40,14 @@ func runHistory(ctx context.Context, app *App, env string) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.History(ctx, env)
+	rep, err := reproduce.History(ctx, ws, env)
 	if err != nil {
 		return err
 	}
 	return app.Print(rep, func(w io.Writer) { printHistory(w, rep) })
 }
 
-func printHistory(w io.Writer, rep *workspace.HistoryReport) {
+func printHistory(w io.Writer, rep *reproduce.HistoryReport) {
 	if len(rep.Operations) == 0 {
 		fmt.Fprintf(w, "%s has no recorded operations\n", rep.Env)
 		return
@@ -55,7 +55,7 @@ func printHistory(w io.Writer, rep *workspace.HistoryReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STARTED\tCOMMAND\tCHANGES\tSTATUS")
 	for _, op := range rep.Operations {
-		changes := workspace.HistorySummary(op.Changes)
+		changes := reproduce.HistorySummary(op.Changes)
 		if changes == "" {
 			changes = "-"
 		}

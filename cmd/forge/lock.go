@@ -9,7 +9,7 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/lockfile"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 func init() { register(newLockCmd) }
@@ -83,7 +83,7 @@ func runLock(ctx context.Context, app *App, o lockOptions) error {
 		return err
 	}
 	defer ws.Close()
-	l, err := ws.Lock(ctx, workspace.LockOptions{Env: o.env, Profiles: o.profiles, Policy: abi.Policy(o.policy)})
+	l, err := reproduce.Lock(ctx, ws, reproduce.LockOptions{Env: o.env, Profiles: o.profiles, Policy: abi.Policy(o.policy)})
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/forge-ml/forge/workspace/reproduce"
 	"github.com/spf13/cobra"
-
-	"github.com/forge-ml/forge/workspace"
 )
 
 func init() { register(newRollbackCmd) }
@@ -34,27 +33,27 @@ longer in the store is reported before anything changes (exit 1).
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: completeEnvArgs(app, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRollback(cmd.Context(), app, workspace.RollbackOptions{Env: args[0], Name: args[1], DryRun: o.dryRun})
+			return runRollback(cmd.Context(), app, reproduce.RollbackOptions{Env: args[0], Name: args[1], DryRun: o.dryRun})
 		},
 	}
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print what would be added, removed and kept; change nothing")
 	return cmd
 }
 
-func runRollback(ctx context.Context, app *App, o workspace.RollbackOptions) error {
+func runRollback(ctx context.Context, app *App, o reproduce.RollbackOptions) error {
 	ws, err := openWorkspace(app, "")
 	if err != nil {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.Rollback(ctx, o)
+	rep, err := reproduce.Rollback(ctx, ws, o)
 	if err != nil {
 		return err
 	}
 	return app.Print(rep, func(w io.Writer) { printRollback(w, rep) })
 }
 
-func printRollback(w io.Writer, rep *workspace.RollbackReport) {
+func printRollback(w io.Writer, rep *reproduce.RollbackReport) {
 	add, remove := "added", "removed"
 	if rep.DryRun {
 		add, remove = "would add", "would remove"

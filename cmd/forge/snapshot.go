@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/store"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 func init() {
@@ -33,7 +33,7 @@ Snapshots and history go with their environment (forge env rm).`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: completeEnvArgs(app, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := workspace.SnapshotOptions{Env: args[0]}
+			o := reproduce.SnapshotOptions{Env: args[0]}
 			if len(args) == 2 {
 				o.Name = args[1]
 			}
@@ -44,13 +44,13 @@ Snapshots and history go with their environment (forge env rm).`,
 	return cmd
 }
 
-func runSnapshot(ctx context.Context, app *App, o workspace.SnapshotOptions) error {
+func runSnapshot(ctx context.Context, app *App, o reproduce.SnapshotOptions) error {
 	ws, err := openWorkspace(app, "")
 	if err != nil {
 		return err
 	}
 	defer ws.Close()
-	sn, err := ws.Snapshot(ctx, o)
+	sn, err := reproduce.Snapshot(ctx, ws, o)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func runSnapshotRm(ctx context.Context, app *App, env, name string) error {
 		return err
 	}
 	defer ws.Close()
-	if err := ws.RemoveSnapshot(ctx, env, name); err != nil {
+	if err := reproduce.RemoveSnapshot(ctx, ws, env, name); err != nil {
 		return err
 	}
 	return app.Print(map[string]string{"env": env, "removed": name}, func(w io.Writer) {
@@ -109,7 +109,7 @@ func runSnapshots(ctx context.Context, app *App, env string) error {
 		return err
 	}
 	defer ws.Close()
-	ss, err := ws.Snapshots(ctx, env)
+	ss, err := reproduce.Snapshots(ctx, ws, env)
 	if err != nil {
 		return err
 	}

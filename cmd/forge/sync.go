@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/abi"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 func init() { register(newSyncCmd) }
@@ -78,7 +78,7 @@ func runSync(ctx context.Context, app *App, file string, o syncOptions) error {
 	if !app.Quiet && !app.JSON {
 		pipOut = app.Stderr
 	}
-	rep, err := ws.Sync(ctx, workspace.SyncOptions{Env: o.env, Lock: file, DryRun: o.dryRun, Policy: abi.Policy(o.policy), FindLinks: o.findLinks, PipOutput: pipOut})
+	rep, err := reproduce.Sync(ctx, ws, reproduce.SyncOptions{Env: o.env, Lock: file, DryRun: o.dryRun, Policy: abi.Policy(o.policy), FindLinks: o.findLinks, PipOutput: pipOut})
 	if rep == nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func runSync(ctx context.Context, app *App, file string, o syncOptions) error {
 	return reported(app, err)
 }
 
-func printSync(w io.Writer, rep *workspace.SyncReport, failed, verbose bool) {
+func printSync(w io.Writer, rep *reproduce.SyncReport, failed, verbose bool) {
 	for _, p := range rep.Packages {
 		line := fmt.Sprintf("%-7s %s %s", p.Action, p.Name, p.Version)
 		var notes []string

@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 func TestABIMatrixLock(t *testing.T) {
@@ -24,7 +25,7 @@ func TestABIMatrixLock(t *testing.T) {
 	ws.Log = &bytes.Buffer{}
 	wheels := wstest.LockEnv(t, ws)
 	fleet := wstest.FleetDir(t)
-	l, err := ws.Lock(ctx, workspace.LockOptions{Env: "app", Profiles: []string{fleet}})
+	l, err := reproduce.Lock(ctx, ws, reproduce.LockOptions{Env: "app", Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
 	}

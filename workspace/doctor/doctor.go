@@ -29,7 +29,7 @@ const (
 	KindStoreFileMissing = "store_file_missing" // store file listed in RECORD is absent (integrity)
 	KindStoreFileExtra   = "store_file_extra"   // store file RECORD does not list (integrity)
 	KindEntryCorrupt     = "entry_corrupt"      // entry without a readable RECORD (integrity)
-	// KindRollbackInterrupted: doctorrollback.go.
+	// KindRollbackInterrupted: rollback.go.
 )
 
 // IntegrityKind reports whether an issue of this kind means store content no

@@ -12,6 +12,7 @@ import (
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 // doctor's repairs: the fixes it plans from the issues and how each is applied.
@@ -34,9 +35,9 @@ var fixOrder = map[string]int{
 	"remove_staging": 0, "remove_orphan_dir": 1, "remove_stray": 2, "drop_entry_row": 3, "forget_env": 4,
 	"drop_manifest": 5, "forget_removed": 5, "drop_link_rows": 6, "rollback_link": 7, "finish_unlink": 8, "relink": 9,
 	"reingest": 8, "seal_entry": 10, "remove_orphan_env": 11, "recount": 12,
-	linkPipAction: 13, ForgetReplacedAction: 8, // doctorpip.go, doctorreplaced.go
-	refingerprintAction:  14, // doctorfp.go
-	FinishRollbackAction: 11, // doctorrollback.go: after the rows are settled
+	linkPipAction: 13, ForgetReplacedAction: 8, // pip.go, replaced.go
+	refingerprintAction:  14, // fp.go
+	FinishRollbackAction: 11, // rollback.go: after the rows are settled
 }
 
 // planFixes dedupes the issues' repairs (many broken links, one relink) and
@@ -128,14 +129,14 @@ func (p *fixPlan) apply(ctx context.Context, w *workspace.Workspace) error {
 	case "recount":
 		_, err := w.Store.Recount(ctx)
 		return err
-	case linkPipAction: // doctorpip.go
+	case linkPipAction: // pip.go
 		return fixPip(ctx, w, p.env)
-	case ForgetReplacedAction: // doctorreplaced.go
+	case ForgetReplacedAction: // replaced.go
 		return w.Store.DropManifest(ctx, p.m.Layer, p.m.NormName)
-	case refingerprintAction: // doctorfp.go
+	case refingerprintAction: // fp.go
 		return refingerprint(ctx, w, p.entry)
-	case FinishRollbackAction: // doctorrollback.go
-		return w.FinishRollback(ctx, p.env, p.path)
+	case FinishRollbackAction: // rollback.go
+		return reproduce.FinishRollback(ctx, w, p.env, p.path)
 	}
 	return fmt.Errorf("unknown fix %q", p.Action)
 }

@@ -99,11 +99,11 @@ func scan(ctx context.Context, w *workspace.Workspace, o Options) (*Report, erro
 	if err := scanEnvs(ctx, w, s, envs); err != nil {
 		return nil, err
 	}
-	scanPip(w, s, envs)                              // doctorpip.go
-	if err := scanRollbacks(ctx, w, s); err != nil { // doctorrollback.go
+	scanPip(w, s, envs)                              // pip.go
+	if err := scanRollbacks(ctx, w, s); err != nil { // rollback.go
 		return nil, err
 	}
-	scanFingerprints(w, s, ents) // doctorfp.go
+	scanFingerprints(w, s, ents) // fp.go
 	if err := scanEntries(ctx, w, s, ents, ms, o.Verify); err != nil {
 		return nil, err
 	}
@@ -404,7 +404,7 @@ func scanLinks(ctx context.Context, w *workspace.Workspace, s *scanState, links 
 					Description: fmt.Sprintf("relink %s in %s", m.NormName, m.Layer)}, m: m}
 			}
 		}
-		forgetReplaced(&is, root, m) // doctorreplaced.go
+		forgetReplaced(&is, root, m) // replaced.go
 		s.add(is)
 	}
 	return owned

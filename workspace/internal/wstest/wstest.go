@@ -5,9 +5,12 @@ package wstest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -210,4 +213,25 @@ func RunOK(t *testing.T, argv ...string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
 	return string(out)
+}
+
+// FileSHA256 is the sha256 (hex) and size of the file p.
+func FileSHA256(t *testing.T, p string) (string, int64) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), int64(len(b))
+}
+
+// GCNames are the names of the entries gc removed, sorted.
+func GCNames(rep *workspace.GCReport) []string {
+	var out []string
+	for _, e := range rep.Entries {
+		out = append(out, e.Name)
+	}
+	sort.Strings(out)
+	return out
 }

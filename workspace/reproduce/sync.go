@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // SyncOptions are the inputs of Sync.
@@ -111,9 +112,9 @@ func (s *syncWant) norm() string { return wheel.NormalizeName(s.sel.Package.Name
 // linking that forge doctor --fix finishes; running the same sync again
 // completes it. pip, which forge links into every environment, is kept
 // unless the lock pins pip itself.
-func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error) {
+func Sync(ctx context.Context, w *workspace.Workspace, o SyncOptions) (*SyncReport, error) {
 	if o.DryRun {
-		return w.sync(ctx, o)
+		return sync(ctx, w, o)
 	}
 	args := []string{o.Lock, "--env", o.Env}
 	if o.Policy != "" {
@@ -126,14 +127,14 @@ func (w *Workspace) Sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, err
 	}
-	rep, err := w.sync(ctx, o)
+	rep, err := sync(ctx, w, o)
 	op.Done(ctx, err)
 	return rep, err
 }
 
 // sync is Sync without its history row.
-func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error) {
-	l, err := ReadLock(o.Lock)
+func sync(ctx context.Context, w *workspace.Workspace, o SyncOptions) (*SyncReport, error) {
+	l, err := workspace.ReadLock(o.Lock)
 	if err != nil {
 		return nil, syncLockKind(err)
 	}
@@ -141,7 +142,7 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, err
 	}
-	policy, mode, err := w.InstallSettings(e, InstallOptions{Policy: string(o.Policy)})
+	policy, mode, err := w.InstallSettings(e, workspace.InstallOptions{Policy: string(o.Policy)})
 	if err != nil {
 		return nil, err
 	}
@@ -161,25 +162,25 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 	if err != nil {
 		return nil, err
 	}
-	rep.Host = HostName(host)
+	rep.Host = workspace.HostName(host)
 
-	wants, err := w.syncWants(ctx, o, sel)
+	wants, err := syncWants(ctx, w, o, sel)
 	if err != nil {
 		return nil, err
 	}
 	if !o.DryRun {
-		if err := w.fetchLocked(ctx, e, o, wants); err != nil {
+		if err := fetchLocked(ctx, w, e, o, wants); err != nil {
 			return nil, err
 		}
 	}
-	refused, verdicts, err := w.syncCheck(ctx, e, wants, host, policy)
+	refused, verdicts, err := syncCheck(ctx, w, e, wants, host, policy)
 	if err != nil {
 		return nil, err
 	}
 	if o.DryRun || len(refused) > 0 {
 		// The plan as it stands, with every verdict: a refused sync
 		// reports which packages and why.
-		p, err := w.syncPlan(ctx, e, l, wants, verdicts)
+		p, err := planSync(ctx, w, e, l, wants, verdicts)
 		if err != nil {
 			return nil, err
 		}
@@ -189,18 +190,18 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 		}
 		return rep, nil
 	}
-	if err := w.syncUnquarantine(ctx, wants); err != nil {
+	if err := syncUnquarantine(ctx, w, wants); err != nil {
 		return nil, err
 	}
 
-	lk, err := w.lockLayer(ctx, e, e.Name)
+	lk, err := w.LockLayer(ctx, e, e.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.Unlock()
 	// The plan is made under the layer's lock: what LOCAL holds cannot
 	// change between it and the links.
-	p, err := w.syncPlan(ctx, e, l, wants, verdicts)
+	p, err := planSync(ctx, w, e, l, wants, verdicts)
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +210,10 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 		return rep, nil
 	}
 	// A restore point of the layer as it was (setting auto_snapshots).
-	if rep.AutoSnapshot, err = w.autoSnapshot(ctx, e, "sync"); err != nil {
+	if rep.AutoSnapshot, err = autoSnapshot(ctx, w, e, "sync"); err != nil {
 		return rep, err
 	}
-	if err := w.applySync(ctx, e, mode, p); err != nil {
+	if err := applySync(ctx, w, e, mode, p); err != nil {
 		return rep, err
 	}
 	rep.Changed = true
@@ -226,7 +227,7 @@ func (w *Workspace) sync(ctx context.Context, o SyncOptions) (*SyncReport, error
 func syncLockKind(err error) error {
 	switch {
 	case errors.Is(err, lockfile.ErrInvalid), errors.Is(err, lockfile.ErrUnsupported):
-		return errkind.With(err, ErrUsage)
+		return errkind.With(err, workspace.ErrUsage)
 	case errors.Is(err, lockfile.ErrNoWheel):
 		return errkind.With(err, abi.ErrIncompatible)
 	}
@@ -234,20 +235,20 @@ func syncLockKind(err error) error {
 }
 
 func syncRefused(refused []string, host *abi.Host, policy abi.Policy) error {
-	return fmt.Errorf("%s refused on %s under %s; nothing was changed: %w", strings.Join(refused, ", "), HostName(host), policy, abi.ErrIncompatible)
+	return fmt.Errorf("%s refused on %s under %s; nothing was changed: %w", strings.Join(refused, ", "), workspace.HostName(host), policy, abi.ErrIncompatible)
 }
 
 // syncWants finds each selected wheel in the store by its sha256, or says
 // where it will be fetched from. A wheel with no sha256 cannot be checked
 // and is refused (ErrUsage): PEP 751 lets a lock give other hashes only,
 // but forge keys its store by sha256.
-func (w *Workspace) syncWants(ctx context.Context, o SyncOptions, sel []lockfile.Selected) ([]*syncWant, error) {
+func syncWants(ctx context.Context, w *workspace.Workspace, o SyncOptions, sel []lockfile.Selected) ([]*syncWant, error) {
 	wants := make([]*syncWant, 0, len(sel))
 	for _, s := range sel {
 		sw := &syncWant{sel: s, sha: s.Wheel.SHA256()}
 		if sw.sha == "" {
 			return nil, fmt.Errorf("%s: package %s: wheel %s has no sha256 hash (only %s); forge verifies wheels by sha256: %w",
-				o.Lock, s.Package.ID(), s.Wheel.FileName(), HashNames(s.Wheel.Hashes), ErrUsage)
+				o.Lock, s.Package.ID(), s.Wheel.FileName(), workspace.HashNames(s.Wheel.Hashes), workspace.ErrUsage)
 		}
 		en, err := w.Store.Get(ctx, sw.sha)
 		switch {
@@ -269,14 +270,14 @@ func (w *Workspace) syncWants(ctx context.Context, o SyncOptions, sel []lockfile
 // against the host: what the layers below and the locked set itself ship
 // count as provided, LOCAL's current packages do not (they may go).
 // verdicts are by sha256.
-func (w *Workspace) syncCheck(ctx context.Context, e *Env, wants []*syncWant, host *abi.Host, policy abi.Policy) (refused []string, verdicts map[string]abi.Verdict, err error) {
+func syncCheck(ctx context.Context, w *workspace.Workspace, e *workspace.Env, wants []*syncWant, host *abi.Host, policy abi.Policy) (refused []string, verdicts map[string]abi.Verdict, err error) {
 	var p abi.Provided
 	for _, sw := range wants {
 		if sw.entry != nil {
 			p.Add(&sw.entry.Fingerprint)
 		}
 	}
-	if err := w.addLayerLibs(ctx, &p, belowLayers(e)); err != nil {
+	if err := addLayerLibs(ctx, w, &p, belowLayers(e)); err != nil {
 		return nil, nil, err
 	}
 	provided := p.Options()
@@ -288,7 +289,7 @@ func (w *Workspace) syncCheck(ctx context.Context, e *Env, wants []*syncWant, ho
 		v := abi.Evaluate(&sw.entry.Fingerprint, host, policy, provided)
 		verdicts[sw.sha] = v
 		if v.Refused() {
-			refused = append(refused, fmt.Sprintf("%s %s (%s)", sw.entry.Name, sw.entry.Version, Codes(v.Findings)))
+			refused = append(refused, fmt.Sprintf("%s %s (%s)", sw.entry.Name, sw.entry.Version, workspace.Codes(v.Findings)))
 		}
 	}
 	return refused, verdicts, nil
@@ -296,16 +297,16 @@ func (w *Workspace) syncCheck(ctx context.Context, e *Env, wants []*syncWant, ho
 
 // belowLayers are the layers under e's own: parents, nearest first, then
 // GLOBAL.
-func belowLayers(e *Env) []string {
+func belowLayers(e *workspace.Env) []string {
 	var out []string
 	for _, pr := range e.Chain {
 		out = append(out, pr.Name)
 	}
-	return append(out, GlobalLayer(e.Py.XY()))
+	return append(out, workspace.GlobalLayer(e.Py.XY()))
 }
 
 // addLayerLibs adds the libraries of every package linked in layers to p.
-func (w *Workspace) addLayerLibs(ctx context.Context, p *abi.Provided, layers []string) error {
+func addLayerLibs(ctx context.Context, w *workspace.Workspace, p *abi.Provided, layers []string) error {
 	for _, l := range layers {
 		ms, err := w.Store.Manifests(ctx, l)
 		if err != nil {
@@ -322,7 +323,7 @@ func (w *Workspace) addLayerLibs(ctx context.Context, p *abi.Provided, layers []
 
 // syncUnquarantine re-ingests a quarantined entry the sync would link from
 // the wheel file it has (as install does); without one it refuses.
-func (w *Workspace) syncUnquarantine(ctx context.Context, wants []*syncWant) error {
+func syncUnquarantine(ctx context.Context, w *workspace.Workspace, wants []*syncWant) error {
 	for _, sw := range wants {
 		reason, err := w.Store.Quarantined(ctx, sw.sha)
 		if err != nil {
@@ -333,7 +334,7 @@ func (w *Workspace) syncUnquarantine(ctx context.Context, wants []*syncWant) err
 		}
 		if sw.src.file == "" {
 			return fmt.Errorf("%s %s (%s) %w (%s): give --find-links with its wheel, or install the wheel file, to re-ingest it",
-				sw.entry.Name, sw.entry.Version, Short(sw.sha), store.ErrQuarantined, reason)
+				sw.entry.Name, sw.entry.Version, workspace.Short(sw.sha), store.ErrQuarantined, reason)
 		}
 		if err := w.Store.Reingest(ctx, sw.sha, sw.src.file); err != nil {
 			return err
@@ -355,10 +356,10 @@ type syncLink struct {
 	fresh     bool
 }
 
-// syncPlan compares LOCAL (and the winners below it) with the wants. A
+// planSync compares LOCAL (and the winners below it) with the wants. A
 // want whose entry is still to be fetched (dry run) is planned from its
 // sha256.
-func (w *Workspace) syncPlan(ctx context.Context, e *Env, l *lockfile.Lock, wants []*syncWant, verdicts map[string]abi.Verdict) (*syncPlan, error) {
+func planSync(ctx context.Context, w *workspace.Workspace, e *workspace.Env, l *lockfile.Lock, wants []*syncWant, verdicts map[string]abi.Verdict) (*syncPlan, error) {
 	local, err := w.Store.Manifests(ctx, e.Name)
 	if err != nil {
 		return nil, err
@@ -396,13 +397,13 @@ func (w *Workspace) syncPlan(ctx context.Context, e *Env, l *lockfile.Lock, want
 		}
 		m, inLocal := byName[norm]
 		switch {
-		case inLocal && m.Entry == sw.sha && m.State == store.StateLinked && w.linksPresent(ctx, e.Name, e.Venv, m.Entry):
+		case inLocal && m.Entry == sw.sha && m.State == store.StateLinked && w.LinksPresent(ctx, e.Name, e.Venv, m.Entry):
 			pk.Action = SyncKeep
 		case (!inLocal || m.Entry != sw.sha) && below[norm].entry == sw.sha:
 			pk.Action, pk.Layer = SyncKeep, below[norm].layer
 			if inLocal {
 				p.unlink = append(p.unlink, m)
-				p.pkgs = append(p.pkgs, w.removedPackage(ctx, m))
+				p.pkgs = append(p.pkgs, removedPackage(ctx, w, m))
 			}
 		default:
 			pk.Action = SyncAdd
@@ -411,7 +412,7 @@ func (w *Workspace) syncPlan(ctx context.Context, e *Env, l *lockfile.Lock, want
 				p.unlink = append(p.unlink, m)
 				requested = m.Requested
 				if m.Entry != sw.sha {
-					pk.Replaces = w.removedPackage(ctx, m).Version
+					pk.Replaces = removedPackage(ctx, w, m).Version
 				}
 			}
 			p.link = append(p.link, syncLink{entry: sw.entry, requested: requested, fresh: sw.fresh})
@@ -424,7 +425,7 @@ func (w *Workspace) syncPlan(ctx context.Context, e *Env, l *lockfile.Lock, want
 			continue
 		}
 		p.unlink = append(p.unlink, m)
-		p.pkgs = append(p.pkgs, w.removedPackage(ctx, m))
+		p.pkgs = append(p.pkgs, removedPackage(ctx, w, m))
 	}
 	sort.SliceStable(p.pkgs, func(i, j int) bool {
 		a, b := wheel.NormalizeName(p.pkgs[i].Name), wheel.NormalizeName(p.pkgs[j].Name)
@@ -458,7 +459,7 @@ func lockListsPip(l *lockfile.Lock) bool {
 	return false
 }
 
-func (w *Workspace) removedPackage(ctx context.Context, m store.Manifest) SyncPackage {
+func removedPackage(ctx context.Context, w *workspace.Workspace, m store.Manifest) SyncPackage {
 	pk := SyncPackage{Name: m.NormName, Action: SyncRemove, Entry: m.Entry, Layer: "LOCAL"}
 	if en, err := w.Store.Get(ctx, m.Entry); err == nil {
 		pk.Name, pk.Version = en.Name, en.Version
@@ -486,12 +487,12 @@ func (r *SyncReport) setPlan(p *syncPlan) {
 
 // applySync unlinks, then links, under the layer's lock. On an error it
 // undoes what it did (undoSync) and returns the error, still of its kind.
-func (w *Workspace) applySync(ctx context.Context, e *Env, mode linker.Mode, p *syncPlan) error {
+func applySync(ctx context.Context, w *workspace.Workspace, e *workspace.Env, mode linker.Mode, p *syncPlan) error {
 	var unlinked []store.Manifest
 	var linked []*store.Entry
 	for _, m := range p.unlink {
-		if err := w.unlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
-			return w.undoSync(ctx, e, linked, unlinked, fmt.Errorf("unlinking %s: %w", m.NormName, err))
+		if err := w.UnlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
+			return undoSync(ctx, w, e, linked, unlinked, fmt.Errorf("unlinking %s: %w", m.NormName, err))
 		}
 		unlinked = append(unlinked, m)
 	}
@@ -509,29 +510,29 @@ func (w *Workspace) applySync(ctx context.Context, e *Env, mode linker.Mode, p *
 		if len(ents) == 0 {
 			continue
 		}
-		outs, linkedPth, err := w.linkEntries(ctx, e.Name, e.Venv, e, ents, mode, requested, fresh)
+		outs, linkedPth, err := w.LinkEntries(ctx, e.Name, e.Venv, e, ents, mode, requested, fresh)
 		pth = pth || linkedPth
 		for i, out := range outs {
-			if out.linked && !out.already {
+			if out.Linked && !out.Already {
 				linked = append(linked, ents[i])
 			}
 		}
 		if err != nil {
-			return w.undoSync(ctx, e, linked, unlinked, err)
+			return undoSync(ctx, w, e, linked, unlinked, err)
 		}
 	}
 	if !pth {
 		return nil
 	}
 	// A .pth file came or may have gone: children see LOCAL as a parent.
-	return w.refreshLayering(ctx, e, false)
+	return w.RefreshLayering(ctx, e, false)
 }
 
 // undoSync puts LOCAL back as it was before a sync that failed midway:
 // it unlinks the entries the sync linked and links again, with their link
 // mode and REQUESTED mark, the rows it unlinked. What it cannot undo is
 // joined to cause; forge doctor reports what is left.
-func (w *Workspace) undoSync(ctx context.Context, e *Env, linked []*store.Entry, unlinked []store.Manifest, cause error) error {
+func undoSync(ctx context.Context, w *workspace.Workspace, e *workspace.Env, linked []*store.Entry, unlinked []store.Manifest, cause error) error {
 	errs := []error{}
 	for i := len(linked) - 1; i >= 0; i-- {
 		en := linked[i]
@@ -539,7 +540,7 @@ func (w *Workspace) undoSync(ctx context.Context, e *Env, linked []*store.Entry,
 		if err != nil || m.Entry != en.SHA256 {
 			continue
 		}
-		if err := w.unlinkManifest(ctx, e.Name, e.Venv, *m); err != nil {
+		if err := w.UnlinkManifest(ctx, e.Name, e.Venv, *m); err != nil {
 			errs = append(errs, fmt.Errorf("unlinking %s %s: %w", en.Name, en.Version, err))
 		}
 	}
@@ -565,11 +566,11 @@ func (w *Workspace) undoSync(ctx context.Context, e *Env, linked []*store.Entry,
 		groups[g] = append(groups[g], en)
 	}
 	for _, g := range order {
-		if _, _, err := w.linkEntries(ctx, e.Name, e.Venv, e, groups[g], g.mode, g.requested, nil); err != nil {
+		if _, _, err := w.LinkEntries(ctx, e.Name, e.Venv, e, groups[g], g.mode, g.requested, nil); err != nil {
 			errs = append(errs, fmt.Errorf("relinking: %w", err))
 		}
 	}
-	if err := w.refreshLayering(ctx, e, false); err != nil {
+	if err := w.RefreshLayering(ctx, e, false); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {

@@ -1,32 +1,14 @@
-package workspace
+package reproduce
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
-
-// SettingAutoSnapshots bounds the automatic snapshots kept per environment.
-const SettingAutoSnapshots = "auto_snapshots"
-
-// defaultAutoSnapshots is auto_snapshots when unset.
-const defaultAutoSnapshots = 5
-
-// maxAutoSnapshots bounds the setting: each snapshot keeps its entries
-// from gc.
-const maxAutoSnapshots = 1000
-
-func parseAutoSnapshots(s string) (string, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil || n < 0 || n > maxAutoSnapshots {
-		return "", fmt.Errorf("not an integer from 0 to %d", maxAutoSnapshots)
-	}
-	return strconv.Itoa(n), nil
-}
 
 // snapshotStamp is the default snapshot name's form (UTC).
 const snapshotStamp = "20060102-150405"
@@ -40,7 +22,7 @@ func ValidSnapshotName(name string) error {
 		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
 	}
 	if !ok {
-		return fmt.Errorf("snapshot name %q: use 1-64 letters, digits, '.', '_' or '-', not starting with '.': %w", name, ErrUsage)
+		return fmt.Errorf("snapshot name %q: use 1-64 letters, digits, '.', '_' or '-', not starting with '.': %w", name, workspace.ErrUsage)
 	}
 	return nil
 }
@@ -55,7 +37,7 @@ type SnapshotOptions struct {
 // mode, requested flag) and its settings under a name. The entries stay
 // in the store, whatever gc finds, until the snapshot is removed. A name
 // the environment already uses is store.ErrExists; nothing is changed.
-func (w *Workspace) Snapshot(ctx context.Context, o SnapshotOptions) (sn *store.Snapshot, err error) {
+func Snapshot(ctx context.Context, w *workspace.Workspace, o SnapshotOptions) (sn *store.Snapshot, err error) {
 	if o.Name != "" {
 		if err := ValidSnapshotName(o.Name); err != nil {
 			return nil, err
@@ -74,24 +56,24 @@ func (w *Workspace) Snapshot(ctx context.Context, o SnapshotOptions) (sn *store.
 		return nil, err
 	}
 	defer func() { op.Finish(ctx, nil, nil, nil, err) }()
-	lk, err := w.lockLayer(ctx, e, e.Name)
+	lk, err := w.LockLayer(ctx, e, e.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.Unlock()
-	if err := w.refuseUnsettled(ctx, e); err != nil {
+	if err := refuseUnsettled(ctx, w, e); err != nil {
 		return nil, err
 	}
 	if o.Name != "" {
-		return w.Store.CreateSnapshot(ctx, e.Name, o.Name, false, w.now())
+		return w.Store.CreateSnapshot(ctx, e.Name, o.Name, false, w.Now())
 	}
-	return w.snapshotNow(ctx, e, "", false)
+	return snapshotNow(ctx, w, e, "", false)
 }
 
 // snapshotNow records a snapshot named prefix+the time, with -2, -3, … on
 // a clash (two in one second). The caller holds the layer's lock.
-func (w *Workspace) snapshotNow(ctx context.Context, e *Env, prefix string, auto bool) (*store.Snapshot, error) {
-	now := w.now()
+func snapshotNow(ctx context.Context, w *workspace.Workspace, e *workspace.Env, prefix string, auto bool) (*store.Snapshot, error) {
+	now := w.Now()
 	base := prefix + now.UTC().Format(snapshotStamp)
 	for i := 1; ; i++ {
 		name := base
@@ -109,7 +91,7 @@ func (w *Workspace) snapshotNow(ctx context.Context, e *Env, prefix string, auto
 // refuseUnsettled fails when the layer has a manifest row an interrupted
 // command left (not "linked") or an interrupted rollback: doctor --fix
 // settles them first.
-func (w *Workspace) refuseUnsettled(ctx context.Context, e *Env) error {
+func refuseUnsettled(ctx context.Context, w *workspace.Workspace, e *workspace.Env) error {
 	ms, err := w.Store.Manifests(ctx, e.Name)
 	if err != nil {
 		return err
@@ -137,21 +119,21 @@ func (w *Workspace) refuseUnsettled(ctx context.Context, e *Env) error {
 // environment's auto_snapshots setting (default 5; 0: none is taken and
 // "" returned). Snapshots taken by hand are never dropped. The caller
 // holds the layer's lock.
-func (w *Workspace) autoSnapshot(ctx context.Context, e *Env, reason string) (name string, err error) {
+func autoSnapshot(ctx context.Context, w *workspace.Workspace, e *workspace.Env, reason string) (name string, err error) {
 	row, err := w.Store.GetEnv(ctx, e.Name)
 	if err != nil {
 		return "", err
 	}
-	keep := defaultAutoSnapshots
-	if v, ok := row.Settings[SettingAutoSnapshots]; ok {
+	keep := workspace.DefaultAutoSnapshots
+	if v, ok := row.Settings[workspace.SettingAutoSnapshots]; ok {
 		if keep, err = strconv.Atoi(v); err != nil {
-			return "", fmt.Errorf("environment %s: setting %s = %q: %w", e.Name, SettingAutoSnapshots, v, ErrUsage)
+			return "", fmt.Errorf("environment %s: setting %s = %q: %w", e.Name, workspace.SettingAutoSnapshots, v, workspace.ErrUsage)
 		}
 	}
 	if keep <= 0 {
 		return "", nil
 	}
-	sn, err := w.snapshotNow(ctx, e, "auto-"+reason+"-", true)
+	sn, err := snapshotNow(ctx, w, e, "auto-"+reason+"-", true)
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +145,7 @@ func (w *Workspace) autoSnapshot(ctx context.Context, e *Env, reason string) (na
 
 // Snapshots lists an environment's snapshots, oldest first, with their
 // packages and settings.
-func (w *Workspace) Snapshots(ctx context.Context, env string) ([]*store.Snapshot, error) {
+func Snapshots(ctx context.Context, w *workspace.Workspace, env string) ([]*store.Snapshot, error) {
 	if _, err := w.Store.GetEnv(ctx, env); err != nil {
 		return nil, err
 	}
@@ -176,7 +158,7 @@ func (w *Workspace) Snapshots(ctx context.Context, env string) ([]*store.Snapsho
 
 // RemoveSnapshot deletes an environment's snapshot (store.ErrNotFound when
 // it has none of that name); gc may then collect the entries only it kept.
-func (w *Workspace) RemoveSnapshot(ctx context.Context, env, name string) (err error) {
+func RemoveSnapshot(ctx context.Context, w *workspace.Workspace, env, name string) (err error) {
 	if err := ValidSnapshotName(name); err != nil {
 		return err
 	}

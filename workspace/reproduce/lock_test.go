@@ -1,10 +1,8 @@
-package workspace
+package reproduce
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -15,54 +13,18 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
-
-func fileSHA256(t *testing.T, p string) (string, int64) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), int64(len(b))
-}
-
-// lockTestEnv makes base (purepkg 0.9, glibcpkg) and app on it (purepkg
-// 1.0, cudapkg) with real Python 3.12, and returns the wheel files.
-func lockTestEnv(t *testing.T, ws *Workspace) map[string]string {
-	t.Helper()
-	needPython(t, "3.12")
-	ctx := context.Background()
-	wheels := abiTestWheels(t, t.TempDir())
-	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wheels["older"] = older
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range []InstallOptions{
-		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
-		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
-	} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return wheels
-}
 
 func TestLock(t *testing.T) {
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
-	wheels := lockTestEnv(t, ws)
-	fleet := abiFleetDir(t)
+	wheels := wstest.LockEnv(t, ws)
+	fleet := wstest.FleetDir(t)
 
-	l, err := ws.Lock(ctx, LockOptions{Env: "app", Profiles: []string{fleet}})
+	l, err := Lock(ctx, ws, LockOptions{Env: "app", Profiles: []string{fleet}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +50,7 @@ func TestLock(t *testing.T) {
 	}
 	for i, w := range want {
 		p := l.Packages[i]
-		sha, size := fileSHA256(t, w.wheel)
+		sha, size := wstest.FileSHA256(t, w.wheel)
 		wh := p.Wheels[0]
 		f := p.Tool.Forge
 		if p.Name != w.name || p.Version != w.version || len(p.Wheels) != 1 || wh.SHA256() != sha || wh.Size != size || wh.Path != w.wheel || wh.FileName() != fileBase(w.wheel) {
@@ -125,7 +87,7 @@ func TestLock(t *testing.T) {
 		if err := os.Remove(wheels["pure"]); err != nil {
 			t.Fatal(err)
 		}
-		l, err := ws.Lock(ctx, LockOptions{Env: "app"})
+		l, err := Lock(ctx, ws, LockOptions{Env: "app"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,10 +100,10 @@ func TestLock(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		if _, err := ws.Lock(ctx, LockOptions{Env: "nope"}); err == nil {
+		if _, err := Lock(ctx, ws, LockOptions{Env: "nope"}); err == nil {
 			t.Fatal("locked an environment that does not exist")
 		}
-		if _, err := ws.Lock(ctx, LockOptions{Env: "app", Profiles: []string{t.TempDir()}}); !errors.Is(err, ErrUsage) {
+		if _, err := Lock(ctx, ws, LockOptions{Env: "app", Profiles: []string{t.TempDir()}}); !errors.Is(err, workspace.ErrUsage) {
 			t.Fatalf("empty profile directory: %v", err)
 		}
 	})
@@ -160,9 +122,9 @@ func fileBase(p string) string {
 // (150 in its own layer, 50 in its parent), with the TOML encoding and
 // verdicts on two host profiles. Target: 50 ms.
 func BenchmarkLock200(b *testing.B) {
-	needPython(b, "3.12")
+	wstest.NeedPython(b, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(b)
+	ws := wstest.Open(b)
 	ws.Log = &bytes.Buffer{}
 	dir := b.TempDir()
 	var specs []string
@@ -173,12 +135,12 @@ func BenchmarkLock200(b *testing.B) {
 		}
 		specs = append(specs, p)
 	}
-	for _, c := range []CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for _, in := range []InstallOptions{{Env: "base", Specs: specs[:50]}, {Env: "app", Specs: specs[50:]}} {
+	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: specs[:50]}, {Env: "app", Specs: specs[50:]}} {
 		if _, err := ws.Install(ctx, in); err != nil {
 			b.Fatal(err)
 		}
@@ -195,7 +157,7 @@ func BenchmarkLock200(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		l, err := ws.Lock(ctx, LockOptions{Env: "app", Profiles: []string{fleet}})
+		l, err := Lock(ctx, ws, LockOptions{Env: "app", Profiles: []string{fleet}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // wheelSource is where a locked wheel that is not in the store comes from.
@@ -45,7 +46,7 @@ func lockedSource(o SyncOptions, s lockfile.Selected) (wheelSource, error) {
 	name := s.Wheel.FileName()
 	what := fmt.Sprintf("%s: package %s: wheel %s", o.Lock, s.Package.ID(), name)
 	var tried []string
-	if local := LocalWheel(filepath.Dir(o.Lock), s.Wheel); local != "" {
+	if local := workspace.LocalWheel(filepath.Dir(o.Lock), s.Wheel); local != "" {
 		if regularFile(local) {
 			return wheelSource{file: local}, nil
 		}
@@ -61,7 +62,7 @@ func lockedSource(o SyncOptions, s lockfile.Selected) (wheelSource, error) {
 	if s.Wheel.URL != "" {
 		u, err := url.Parse(s.Wheel.URL)
 		if err != nil {
-			return wheelSource{}, fmt.Errorf("%s: url %q: %v: %w", what, s.Wheel.URL, err, ErrUsage)
+			return wheelSource{}, fmt.Errorf("%s: url %q: %v: %w", what, s.Wheel.URL, err, workspace.ErrUsage)
 		}
 		switch strings.ToLower(u.Scheme) {
 		case "http", "https":
@@ -72,7 +73,7 @@ func lockedSource(o SyncOptions, s lockfile.Selected) (wheelSource, error) {
 			// Not on this machine (localWheel found no file above).
 		default:
 			return wheelSource{}, fmt.Errorf("%s: url %s: forge cannot fetch a %q URL (only http, https and file); give --find-links with the wheel: %w",
-				what, s.Wheel.URL, u.Scheme, ErrUsage)
+				what, s.Wheel.URL, u.Scheme, workspace.ErrUsage)
 		}
 	}
 	if o.FindLinks != "" {
@@ -100,7 +101,7 @@ func regularFile(p string) bool {
 // pip is not given the hashes (--require-hashes): its refusal would be a
 // pip failure with pip's text; forge checks every file itself before it
 // is ingested, as it does files it reads from a path.
-func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, wants []*syncWant) error {
+func fetchLocked(ctx context.Context, w *workspace.Workspace, e *workspace.Env, o SyncOptions, wants []*syncWant) error {
 	var missing, viaPip []*syncWant
 	for _, sw := range wants {
 		if sw.entry != nil {
@@ -115,7 +116,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 		return nil
 	}
 	if len(viaPip) > 0 {
-		dest, err := w.pipDownload(ctx, e, o, viaPip)
+		dest, err := pipDownload(ctx, w, e, o, viaPip)
 		if dest != "" {
 			defer os.RemoveAll(filepath.Dir(dest))
 		}
@@ -134,7 +135,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 	g.SetLimit(runtime.NumCPU())
 	for _, sw := range missing {
 		g.Go(func() error {
-			_, err := VerifyLocked(gctx, o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file)
+			_, err := workspace.VerifyLocked(gctx, o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file)
 			return err
 		})
 	}
@@ -150,7 +151,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 		return err
 	}
 	for i, sw := range missing {
-		if err := LockedIngested(o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file, res[i].Entry); err != nil {
+		if err := workspace.LockedIngested(o.Lock, sw.sel.Package, sw.sel.Wheel, sw.src.file, res[i].Entry); err != nil {
 			return err
 		}
 		sw.entry, sw.fresh = res[i].Entry, true
@@ -161,7 +162,7 @@ func (w *Workspace) fetchLocked(ctx context.Context, e *Env, o SyncOptions, want
 // pipDownload runs the environment's pip to download the wheels of
 // wants (each with pipReq) without their dependencies; it returns the
 // directory they are in, inside a staging directory the caller removes.
-func (w *Workspace) pipDownload(ctx context.Context, e *Env, o SyncOptions, wants []*syncWant) (string, error) {
+func pipDownload(ctx context.Context, w *workspace.Workspace, e *workspace.Env, o SyncOptions, wants []*syncWant) (string, error) {
 	tmp := filepath.Join(w.Home, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return "", err
@@ -192,5 +193,5 @@ func (w *Workspace) pipDownload(ctx context.Context, e *Env, o SyncOptions, want
 		argv = append(argv, "--no-index", "--find-links", abs)
 	}
 	w.Logf("fetching %d wheel(s) with pip download", len(wants))
-	return dest, RunPip(ctx, argv, staging, o.PipOutput)
+	return dest, workspace.RunPip(ctx, argv, staging, o.PipOutput)
 }

@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/probe"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // LockOptions are the inputs of Lock.
@@ -29,18 +30,18 @@ type LockOptions struct {
 // size, the path. forge's facts go under [packages.tool.forge]. It reads
 // only: nothing in the store or the environment changes. Errors:
 // store.ErrNotFound (no such environment), ErrUsage (profiles, policy).
-func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, error) {
+func Lock(ctx context.Context, w *workspace.Workspace, o LockOptions) (*lockfile.Lock, error) {
 	e, err := w.OpenEnv(ctx, o.Env)
 	if err != nil {
 		return nil, err
 	}
-	policy, err := PolicyOr(o.Policy, e.Settings["abi_policy"])
+	policy, err := workspace.PolicyOr(o.Policy, e.Settings["abi_policy"])
 	if err != nil {
 		return nil, err
 	}
 	var hosts []*abi.Host
 	if len(o.Profiles) > 0 {
-		if hosts, err = LoadProfiles(o.Profiles); err != nil {
+		if hosts, err = workspace.LoadProfiles(o.Profiles); err != nil {
 			return nil, err
 		}
 	}
@@ -82,7 +83,7 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 			if facts.Verdicts == nil {
 				facts.Verdicts = map[string]string{}
 			}
-			facts.Verdicts[HostName(h)] = abi.Evaluate(&en.Fingerprint, h, policy, provided).Verdict
+			facts.Verdicts[workspace.HostName(h)] = abi.Evaluate(&en.Fingerprint, h, policy, provided).Verdict
 		}
 		l.Packages = append(l.Packages, lockfile.Package{
 			Name: en.Name, Version: en.Version, Wheels: []lockfile.Wheel{wh},
@@ -97,7 +98,7 @@ func (w *Workspace) Lock(ctx context.Context, o LockOptions) (*lockfile.Lock, er
 // Python X.Y on the same OS and machine (wheels are built for an X.Y, so a
 // patch release does not change what installs).
 func EnvironmentMarker(py *probe.Interp) string {
-	env := MarkerEnvFor(py, Uname{}).Vars
+	env := workspace.MarkerEnvFor(py, workspace.Uname{}).Vars
 	return fmt.Sprintf("implementation_name == %q and python_version == %q and sys_platform == %q and platform_machine == %q",
 		env["implementation_name"], env["python_version"], env["sys_platform"], env["platform_machine"])
 }
@@ -110,5 +111,5 @@ func LockTarget(py *probe.Interp) lockfile.Target {
 	if !strings.HasPrefix(py.Libc, "glibc ") {
 		glibc = ""
 	}
-	return lockfile.Target{Env: MarkerEnvFor(py, HostUname()), Tags: probe.SysTags(py, glibc)}
+	return lockfile.Target{Env: workspace.MarkerEnvFor(py, workspace.HostUname()), Tags: probe.SysTags(py, glibc)}
 }

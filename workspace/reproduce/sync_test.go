@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 import (
 	"bytes"
@@ -17,11 +17,13 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // syncView is what the environment's interpreter sees installed:
 // importlib.metadata's (name, version) of every distribution.
-func syncView(t *testing.T, ws *Workspace, env string) string {
+func syncView(t *testing.T, ws *workspace.Workspace, env string) string {
 	t.Helper()
 	e, err := ws.OpenEnv(context.Background(), env)
 	if err != nil {
@@ -36,7 +38,7 @@ func syncView(t *testing.T, ws *Workspace, env string) string {
 }
 
 // syncLocal is the environment's LOCAL layer: name → entry, state.
-func syncLocal(t *testing.T, ws *Workspace, env string) map[string]string {
+func syncLocal(t *testing.T, ws *workspace.Workspace, env string) map[string]string {
 	t.Helper()
 	ms, err := ws.Store.Manifests(context.Background(), env)
 	if err != nil {
@@ -50,9 +52,9 @@ func syncLocal(t *testing.T, ws *Workspace, env string) map[string]string {
 }
 
 // syncDigests are the wheel digests of the packages env imports (forge lock's view).
-func syncDigests(t *testing.T, ws *Workspace, env string) map[string]string {
+func syncDigests(t *testing.T, ws *workspace.Workspace, env string) map[string]string {
 	t.Helper()
-	l, err := ws.Lock(context.Background(), LockOptions{Env: env})
+	l, err := Lock(context.Background(), ws, LockOptions{Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,10 +84,10 @@ func mustDo(t *testing.T, err error) {
 // editLock rewrites a lock file's packages into a new file in dir.
 func editLock(t *testing.T, dir, src string, edit func(l *lockfile.Lock)) string {
 	t.Helper()
-	l, err := ReadLock(src)
+	l, err := workspace.ReadLock(src)
 	mustDo(t, err)
 	edit(l)
-	return writeLock(t, dir, l)
+	return wstest.WriteLock(t, dir, l)
 }
 
 func planOf(rep *SyncReport) string {
@@ -111,9 +113,9 @@ func planOf(rep *SyncReport) string {
 // packages, into environments of other forge homes, and with what must be
 // refused.
 func TestSync(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	whl := t.TempDir()
 	alpha := writeWheel(t, whl, fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta>=1.0")))
@@ -121,31 +123,31 @@ func TestSync(t *testing.T) {
 	oldDir := t.TempDir()
 	betaOld := writeWheel(t, oldDir, fixtures.PurePackage("beta", "1.0"))
 	stray := writeWheel(t, oldDir, fixtures.PurePackage("stray", "3.0"))
-	alphaSHA, _ := fileSHA256(t, alpha)
-	betaSHA, _ := fileSHA256(t, beta)
-	betaOldSHA, _ := fileSHA256(t, betaOld)
+	alphaSHA, _ := wstest.FileSHA256(t, alpha)
+	betaSHA, _ := wstest.FileSHA256(t, beta)
+	betaOldSHA, _ := wstest.FileSHA256(t, betaOld)
 
-	_, err := ws.Create(ctx, CreateOptions{Name: "src", Python: "3.12"})
+	_, err := ws.Create(ctx, workspace.CreateOptions{Name: "src", Python: "3.12"})
 	mustDo(t, err)
-	_, err = ws.Install(ctx, InstallOptions{Env: "src", Specs: []string{alpha, beta}})
+	_, err = ws.Install(ctx, workspace.InstallOptions{Env: "src", Specs: []string{alpha, beta}})
 	mustDo(t, err)
-	l, err := ws.Lock(ctx, LockOptions{Env: "src"})
+	l, err := Lock(ctx, ws, LockOptions{Env: "src"})
 	mustDo(t, err)
-	lockPath := writeLock(t, t.TempDir(), l)
+	lockPath := wstest.WriteLock(t, t.TempDir(), l)
 	if len(l.Packages) != 3 || l.Packages[2].Name != "pip" {
 		t.Fatalf("lock of src: %+v", l.Packages)
 	}
 	srcView := syncView(t, ws, "src")
 	srcDigests := syncDigests(t, ws, "src")
 
-	_, err = ws.Create(ctx, CreateOptions{Name: "dst", Python: "3.12"})
+	_, err = ws.Create(ctx, workspace.CreateOptions{Name: "dst", Python: "3.12"})
 	mustDo(t, err)
-	_, err = ws.Install(ctx, InstallOptions{Env: "dst", Specs: []string{betaOld, stray}})
+	_, err = ws.Install(ctx, workspace.InstallOptions{Env: "dst", Specs: []string{betaOld, stray}})
 	mustDo(t, err)
 
 	t.Run("dry run changes nothing", func(t *testing.T) {
 		before, view := syncLocal(t, ws, "dst"), syncView(t, ws, "dst")
-		rep, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath, DryRun: true})
+		rep, err := Sync(ctx, ws, SyncOptions{Env: "dst", Lock: lockPath, DryRun: true})
 		mustDo(t, err)
 		want := "add alpha 1.0; add beta 1.2 replaces 1.0; keep pip " + l.Packages[2].Version + "; remove stray 3.0; "
 		if got := planOf(rep); got != want || rep.Changed || !rep.DryRun || rep.Added != 2 || rep.Removed != 1 || rep.Kept != 1 || rep.Fetched != 0 {
@@ -157,9 +159,9 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("a failed link is undone", func(t *testing.T) {
-		_, err := ws.Create(ctx, CreateOptions{Name: "undo", Python: "3.12", WithoutPip: true})
+		_, err := ws.Create(ctx, workspace.CreateOptions{Name: "undo", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
-		_, err = ws.Install(ctx, InstallOptions{Env: "undo", Specs: []string{betaOld, stray}})
+		_, err = ws.Install(ctx, workspace.InstallOptions{Env: "undo", Specs: []string{betaOld, stray}})
 		mustDo(t, err)
 		e, err := ws.OpenEnv(ctx, "undo")
 		mustDo(t, err)
@@ -168,7 +170,7 @@ func TestSync(t *testing.T) {
 		before, view := syncLocal(t, ws, "undo"), syncView(t, ws, "undo")
 		block := filepath.Join(e.Venv.SitePackages(), "beta-1.2.dist-info")
 		mustDo(t, os.Mkdir(block, 0o755))
-		_, err = ws.Sync(ctx, SyncOptions{Env: "undo", Lock: lockPath})
+		_, err = Sync(ctx, ws, SyncOptions{Env: "undo", Lock: lockPath})
 		if err == nil || !strings.Contains(err.Error(), "what it changed was undone") {
 			t.Fatalf("sync over a conflict: %v", err)
 		}
@@ -185,7 +187,7 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("into an environment with other packages", func(t *testing.T) {
-		rep, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath})
+		rep, err := Sync(ctx, ws, SyncOptions{Env: "dst", Lock: lockPath})
 		mustDo(t, err)
 		if !rep.Changed || rep.Added != 2 || rep.Removed != 1 {
 			t.Fatalf("report %+v", rep)
@@ -201,7 +203,7 @@ func TestSync(t *testing.T) {
 		if out, err := exec.Command(e.Venv.Interpreter(), "-m", "pip", "check").CombinedOutput(); err != nil {
 			t.Fatalf("pip check: %v\n%s", err, out)
 		}
-		again, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath})
+		again, err := Sync(ctx, ws, SyncOptions{Env: "dst", Lock: lockPath})
 		mustDo(t, err)
 		if again.Changed || again.Kept != 3 || again.Added+again.Removed != 0 || again.AutoSnapshot != "" {
 			t.Fatalf("second sync: %s %+v", planOf(again), again)
@@ -209,7 +211,7 @@ func TestSync(t *testing.T) {
 
 		// The sync is in dst's history with what it changed, and the
 		// automatic snapshot taken before it undoes it.
-		h, err := ws.History(ctx, "dst")
+		h, err := History(ctx, ws, "dst")
 		mustDo(t, err)
 		var syncs []store.HistoryEntry
 		for _, op := range h.Operations {
@@ -226,13 +228,13 @@ func TestSync(t *testing.T) {
 		if !strings.HasPrefix(rep.AutoSnapshot, "auto-sync-") {
 			t.Fatalf("auto snapshot %q", rep.AutoSnapshot)
 		}
-		if _, err := ws.Rollback(ctx, RollbackOptions{Env: "dst", Name: rep.AutoSnapshot}); err != nil {
+		if _, err := Rollback(ctx, ws, RollbackOptions{Env: "dst", Name: rep.AutoSnapshot}); err != nil {
 			t.Fatal(err)
 		}
 		if got := syncLocal(t, ws, "dst"); got["stray"] == "" || got["alpha"] != "" {
 			t.Fatalf("dst after rolling the sync back: %v", got)
 		}
-		if _, err := ws.Sync(ctx, SyncOptions{Env: "dst", Lock: lockPath}); err != nil {
+		if _, err := Sync(ctx, ws, SyncOptions{Env: "dst", Lock: lockPath}); err != nil {
 			t.Fatal(err)
 		}
 		if got := syncView(t, ws, "dst"); got != srcView {
@@ -241,11 +243,11 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("a parent's copy is kept there", func(t *testing.T) {
-		_, err := ws.Create(ctx, CreateOptions{Name: "kid", Parent: "src", WithoutPip: true})
+		_, err := ws.Create(ctx, workspace.CreateOptions{Name: "kid", Parent: "src", WithoutPip: true})
 		mustDo(t, err)
-		_, err = ws.Install(ctx, InstallOptions{Env: "kid", Specs: []string{betaOld}})
+		_, err = ws.Install(ctx, workspace.InstallOptions{Env: "kid", Specs: []string{betaOld}})
 		mustDo(t, err)
-		rep, err := ws.Sync(ctx, SyncOptions{Env: "kid", Lock: lockPath})
+		rep, err := Sync(ctx, ws, SyncOptions{Env: "kid", Lock: lockPath})
 		mustDo(t, err)
 		want := "keep alpha 1.0 from src; remove beta 1.0; keep beta 1.2 from src; keep pip " + l.Packages[2].Version + " from src; "
 		if got := planOf(rep); got != want {
@@ -260,10 +262,10 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("another forge home fetches from the lock's paths", func(t *testing.T) {
-		far := testWorkspace(t)
-		_, err := far.Create(ctx, CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
+		far := wstest.Open(t)
+		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
-		rep, err := far.Sync(ctx, SyncOptions{Env: "far", Lock: lockPath})
+		rep, err := Sync(ctx, far, SyncOptions{Env: "far", Lock: lockPath})
 		mustDo(t, err)
 		if rep.Fetched != 3 || rep.Added != 3 {
 			t.Fatalf("report %s %+v", planOf(rep), rep)
@@ -276,7 +278,7 @@ func TestSync(t *testing.T) {
 		}
 		// The store remembers where it read the wheels: far's own lock
 		// points at the same files.
-		fl, err := far.Lock(ctx, LockOptions{Env: "far"})
+		fl, err := Lock(ctx, far, LockOptions{Env: "far"})
 		mustDo(t, err)
 		for i, p := range fl.Packages {
 			if p.Wheels[0].Path == "" || p.Wheels[0].Path != l.Packages[i].Wheels[0].Path {
@@ -295,10 +297,10 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("another forge home fetches from --find-links", func(t *testing.T) {
-		far := testWorkspace(t)
-		_, err := far.Create(ctx, CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
+		far := wstest.Open(t)
+		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
-		dry, err := far.Sync(ctx, SyncOptions{Env: "far", Lock: remote, FindLinks: whl, DryRun: true})
+		dry, err := Sync(ctx, far, SyncOptions{Env: "far", Lock: remote, FindLinks: whl, DryRun: true})
 		mustDo(t, err)
 		if got, want := planOf(dry), "add alpha 1.0 fetch; add beta 1.2 fetch; "; got != want || dry.Packages[0].Fetch != filepath.Join(whl, filepath.Base(alpha)) {
 			t.Fatalf("dry run %q %+v, want %q", got, dry.Packages, want)
@@ -306,7 +308,7 @@ func TestSync(t *testing.T) {
 		if _, err := far.Store.Get(ctx, alphaSHA); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("dry run fetched alpha: %v", err)
 		}
-		rep, err := far.Sync(ctx, SyncOptions{Env: "far", Lock: remote, FindLinks: whl})
+		rep, err := Sync(ctx, far, SyncOptions{Env: "far", Lock: remote, FindLinks: whl})
 		mustDo(t, err)
 		if rep.Fetched != 2 {
 			t.Fatalf("report %+v", rep)
@@ -317,10 +319,10 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("a wheel whose hash is not the lock's is refused", func(t *testing.T) {
-		far := testWorkspace(t)
-		_, err := far.Create(ctx, CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
+		far := wstest.Open(t)
+		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
-		_, err = far.Install(ctx, InstallOptions{Env: "far", Specs: []string{stray}})
+		_, err = far.Install(ctx, workspace.InstallOptions{Env: "far", Specs: []string{stray}})
 		mustDo(t, err)
 		before, view := syncLocal(t, far, "far"), syncView(t, far, "far")
 		// beta 1.0's file where the lock has beta 1.2's (same file name).
@@ -333,7 +335,7 @@ func TestSync(t *testing.T) {
 			l.Packages[1].Wheels[0].Path = swapped
 			l.Packages[1].Wheels[0].Size = 0
 		})
-		_, err = far.Sync(ctx, SyncOptions{Env: "far", Lock: tampered})
+		_, err = Sync(ctx, far, SyncOptions{Env: "far", Lock: tampered})
 		if !errors.Is(err, store.ErrCorrupt) {
 			t.Fatalf("sync: %v, want store.ErrCorrupt", err)
 		}
@@ -351,10 +353,10 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("refusals change nothing", func(t *testing.T) {
-		far := testWorkspace(t)
-		_, err := far.Create(ctx, CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
+		far := wstest.Open(t)
+		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
-		_, err = far.Install(ctx, InstallOptions{Env: "far", Specs: []string{stray}})
+		_, err = far.Install(ctx, workspace.InstallOptions{Env: "far", Specs: []string{stray}})
 		mustDo(t, err)
 		before := syncLocal(t, far, "far")
 		s3 := editLock(t, t.TempDir(), remote, func(l *lockfile.Lock) {
@@ -367,19 +369,19 @@ func TestSync(t *testing.T) {
 			kind error
 			want string
 		}{
-			{"truncated", SyncOptions{Lock: "../lockfile/testdata/bad-truncated.toml"}, ErrUsage, "bad-truncated.toml: not valid TOML"},
-			{"duplicate", SyncOptions{Lock: "../lockfile/testdata/bad-duplicate.toml"}, ErrUsage, "listed twice"},
-			{"lock-version 2", SyncOptions{Lock: "../lockfile/testdata/bad-lock-version-2.toml"}, ErrUsage, `lock-version "2.0" is not supported`},
-			{"not TOML", SyncOptions{Lock: "../lockfile/testdata/bad-not-toml.toml"}, ErrUsage, "bad-not-toml.toml"},
-			{"no wheel for this platform", SyncOptions{Lock: "../lockfile/testdata/only-windows-wheel.toml"}, abi.ErrIncompatible, "winonly-1.0-cp312-cp312-win_amd64.whl"},
-			{"a URL scheme pip cannot fetch", SyncOptions{Lock: s3}, ErrUsage, `cannot fetch a "s3" URL`},
+			{"truncated", SyncOptions{Lock: "../../lockfile/testdata/bad-truncated.toml"}, workspace.ErrUsage, "bad-truncated.toml: not valid TOML"},
+			{"duplicate", SyncOptions{Lock: "../../lockfile/testdata/bad-duplicate.toml"}, workspace.ErrUsage, "listed twice"},
+			{"lock-version 2", SyncOptions{Lock: "../../lockfile/testdata/bad-lock-version-2.toml"}, workspace.ErrUsage, `lock-version "2.0" is not supported`},
+			{"not TOML", SyncOptions{Lock: "../../lockfile/testdata/bad-not-toml.toml"}, workspace.ErrUsage, "bad-not-toml.toml"},
+			{"no wheel for this platform", SyncOptions{Lock: "../../lockfile/testdata/only-windows-wheel.toml"}, abi.ErrIncompatible, "winonly-1.0-cp312-cp312-win_amd64.whl"},
+			{"a URL scheme pip cannot fetch", SyncOptions{Lock: s3}, workspace.ErrUsage, `cannot fetch a "s3" URL`},
 			{"nowhere to fetch from", SyncOptions{Lock: remote}, store.ErrNotFound, "is not in the store and cannot be fetched"},
 			{"no such lock", SyncOptions{Lock: "nope.toml"}, store.ErrNotFound, "nope.toml"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
 				tc.o.Env = "far"
-				_, err := far.Sync(ctx, tc.o)
+				_, err := Sync(ctx, far, tc.o)
 				if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("sync: %v, want %v naming %q", err, tc.kind, tc.want)
 				}
@@ -407,7 +409,7 @@ func foreignWheels(t *testing.T) string {
 		fixtures.PurePackage("lockold", "0.5"),
 	} {
 		p := writeWheel(t, dir, w)
-		if sha, _ := fileSHA256(t, p); sha != want[filepath.Base(p)] {
+		if sha, _ := wstest.FileSHA256(t, p); sha != want[filepath.Base(p)] {
 			t.Fatalf("%s hashes %s now, testdata/sync says %s: the fixture changed, update the lock files", p, sha, want[filepath.Base(p)])
 		}
 	}
@@ -420,7 +422,7 @@ func foreignWheels(t *testing.T) string {
 // --find-links by file name. pip check passes in the result.
 func TestSyncForeignLocks(t *testing.T) {
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	tests := []struct {
@@ -432,11 +434,11 @@ func TestSyncForeignLocks(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(filepath.Base(tc.lock)+" on "+tc.python, func(t *testing.T) {
-			needPython(t, tc.python)
+			wstest.NeedPython(t, tc.python)
 			env := "foreign" + string(rune('a'+i))
-			e, err := ws.Create(ctx, CreateOptions{Name: env, Python: tc.python})
+			e, err := ws.Create(ctx, workspace.CreateOptions{Name: env, Python: tc.python})
 			mustDo(t, err)
-			rep, err := ws.Sync(ctx, SyncOptions{Env: env, Lock: tc.lock, FindLinks: wheels})
+			rep, err := Sync(ctx, ws, SyncOptions{Env: env, Lock: tc.lock, FindLinks: wheels})
 			mustDo(t, err)
 			// pip is not in these locks: the environment's own stays.
 			pip := ""
@@ -463,14 +465,14 @@ func TestSyncForeignLocks(t *testing.T) {
 // TestSyncFetchesWithPip serves the locked wheels over HTTP on this
 // machine: pip download fetches them, forge checks their hashes.
 func TestSyncFetchesWithPip(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	srv := httptest.NewServer(http.FileServer(http.Dir(wheels)))
 	defer srv.Close()
-	_, err := ws.Create(ctx, CreateOptions{Name: "web", Python: "3.12"})
+	_, err := ws.Create(ctx, workspace.CreateOptions{Name: "web", Python: "3.12"})
 	mustDo(t, err)
 	served := editLock(t, t.TempDir(), "testdata/sync/pip-lock.toml", func(l *lockfile.Lock) {
 		for i := range l.Packages {
@@ -478,7 +480,7 @@ func TestSyncFetchesWithPip(t *testing.T) {
 			w.URL = srv.URL + "/" + w.FileName()
 		}
 	})
-	rep, err := ws.Sync(ctx, SyncOptions{Env: "web", Lock: served})
+	rep, err := Sync(ctx, ws, SyncOptions{Env: "web", Lock: served})
 	mustDo(t, err)
 	if rep.Fetched != 2 || !strings.HasPrefix(rep.Packages[0].Fetch, "pip download lockfox @ "+srv.URL) {
 		t.Fatalf("report %s %+v", planOf(rep), rep.Packages)
@@ -488,15 +490,15 @@ func TestSyncFetchesWithPip(t *testing.T) {
 	}
 
 	t.Run("a served file that is not the locked one", func(t *testing.T) {
-		far := testWorkspace(t)
+		far := wstest.Open(t)
 		// No pip of its own: the base interpreter's pip downloads.
-		_, err := far.Create(ctx, CreateOptions{Name: "web", Python: "3.12", WithoutPip: true})
+		_, err := far.Create(ctx, workspace.CreateOptions{Name: "web", Python: "3.12", WithoutPip: true})
 		mustDo(t, err)
 		before := syncLocal(t, far, "web")
 		bad := editLock(t, t.TempDir(), served, func(l *lockfile.Lock) {
 			l.Packages[1].Wheels[0].Hashes["sha256"] = strings.Repeat("ab", 32)
 		})
-		_, err = far.Sync(ctx, SyncOptions{Env: "web", Lock: bad})
+		_, err = Sync(ctx, far, SyncOptions{Env: "web", Lock: bad})
 		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "package lockhen 1.4") || !strings.Contains(err.Error(), strings.Repeat("ab", 32)) {
 			t.Fatalf("sync: %v, want store.ErrCorrupt naming lockhen and both digests", err)
 		}
@@ -509,12 +511,12 @@ func TestSyncFetchesWithPip(t *testing.T) {
 // TestSyncRefusedByPolicy: a wheel the host cannot load stops the sync
 // before anything changes (exit 3 in the CLI).
 func TestSyncRefusedByPolicy(t *testing.T) {
-	needPython(t, "3.12")
+	wstest.NeedPython(t, "3.12")
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
 	}
 	ctx := context.Background()
-	ws := testWorkspace(t)
+	ws := wstest.Open(t)
 	ws.Log = &bytes.Buffer{}
 	so, err := fixtures.GlibcSO(t.TempDir(), "_ext.so", "2.14", "2.34")
 	mustDo(t, err)
@@ -524,24 +526,24 @@ func TestSyncRefusedByPolicy(t *testing.T) {
 	native := writeWheel(t, dir, fixtures.Wheel{Name: "newglibc", Version: "1.0", Tag: "py3-none-manylinux_2_17_x86_64",
 		Files: []fixtures.File{{Name: "newglibc/__init__.py", Data: []byte("")}, {Name: "newglibc/_ext.so", Data: data, Mode: 0o755}}})
 	pure := writeWheel(t, dir, fixtures.PurePackage("plain", "1.0"))
-	_, err = ws.Create(ctx, CreateOptions{Name: "src", Python: "3.12", WithoutPip: true})
+	_, err = ws.Create(ctx, workspace.CreateOptions{Name: "src", Python: "3.12", WithoutPip: true})
 	mustDo(t, err)
-	_, err = ws.Install(ctx, InstallOptions{Env: "src", Specs: []string{native, pure}, Policy: string(abi.AllowABI)})
+	_, err = ws.Install(ctx, workspace.InstallOptions{Env: "src", Specs: []string{native, pure}, Policy: string(abi.AllowABI)})
 	mustDo(t, err)
-	l, err := ws.Lock(ctx, LockOptions{Env: "src"})
+	l, err := Lock(ctx, ws, LockOptions{Env: "src"})
 	mustDo(t, err)
-	lockPath := writeLock(t, t.TempDir(), l)
-	_, err = ws.Create(ctx, CreateOptions{Name: "old", Python: "3.12", WithoutPip: true})
+	lockPath := wstest.WriteLock(t, t.TempDir(), l)
+	_, err = ws.Create(ctx, workspace.CreateOptions{Name: "old", Python: "3.12", WithoutPip: true})
 	mustDo(t, err)
 	ws.Host = fixtures.Profile("nogpu-glibc217")
-	_, err = ws.Sync(ctx, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI})
+	_, err = Sync(ctx, ws, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI})
 	if !errors.Is(err, abi.ErrIncompatible) || !strings.Contains(err.Error(), "newglibc 1.0") {
 		t.Fatalf("sync: %v, want abi.ErrIncompatible naming newglibc", err)
 	}
 	if got := syncLocal(t, ws, "old"); len(got) != 0 {
 		t.Fatalf("LOCAL changed: %v", got)
 	}
-	rep, err := ws.Sync(ctx, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI, DryRun: true})
+	rep, err := Sync(ctx, ws, SyncOptions{Env: "old", Lock: lockPath, Policy: abi.StrictABI, DryRun: true})
 	if !errors.Is(err, abi.ErrIncompatible) || rep == nil || rep.Packages[0].Verdict != abi.Refuse {
 		t.Fatalf("dry run: %v %+v", err, rep)
 	}

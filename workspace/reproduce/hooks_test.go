@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 // What the external tests of this directory (package workspace_test, which
 // may import the command packages) reach inside: the rollback's fault

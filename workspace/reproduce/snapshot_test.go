@@ -1,4 +1,4 @@
-package workspace_test
+package reproduce_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/workspace/doctor"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 	"github.com/forge-ml/forge/workspace/pipshim"
+	"github.com/forge-ml/forge/workspace/reproduce"
 )
 
 // snapWheel writes one more wheel for a docFixture and returns its path.
@@ -56,7 +57,7 @@ func pyList(names []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-func pkgNames(ps []workspace.RollbackPackage) string {
+func pkgNames(ps []reproduce.RollbackPackage) string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.Name+" "+p.Version)
@@ -69,7 +70,7 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 	ctx := context.Background()
 	f := wstest.DocSetup(t)
 	beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 		t.Fatal(err)
 	}
 	// Upgrade beta, add gamma, drop alpha, change a setting.
@@ -87,7 +88,7 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 		t.Fatalf("before the rollback: %s, want %s", got, changed)
 	}
 
-	dry, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before", DryRun: true})
+	dry, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "before", DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 		t.Fatalf("the dry run changed the environment: %s", got)
 	}
 
-	rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
+	rep, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "before"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +123,7 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 		t.Errorf("doctor after the rollback: %v %+v", err, doc.Issues)
 	}
 	// The automatic snapshot undoes the rollback.
-	if _, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: rep.AutoSnapshot}); err != nil {
+	if _, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: rep.AutoSnapshot}); err != nil {
 		t.Fatal(err)
 	}
 	if got := importState(f, t, "alpha", "beta", "gamma"); got != changed {
@@ -137,7 +138,7 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	ctx := context.Background()
 	f := wstest.DocSetup(t)
 	beta := f.Entry(t, "beta").SHA256
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "keep"}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "keep"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
@@ -147,20 +148,20 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(gcNames(rep), ","); got != "gamma" {
+	if got := strings.Join(wstest.GCNames(rep), ","); got != "gamma" {
 		t.Errorf("gc with the snapshot collected %s, want gamma only", got)
 	}
 	if _, err := os.Stat(f.WS.Store.EntryDir(beta)); err != nil {
 		t.Fatalf("beta's entry is gone while a snapshot names it: %v", err)
 	}
-	if err := f.WS.RemoveSnapshot(ctx, "app", "keep"); err != nil {
+	if err := reproduce.RemoveSnapshot(ctx, f.WS, "app", "keep"); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = f.WS.GC(ctx, workspace.GCOptions{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(gcNames(rep), ","); got != "beta" || rep.Removed != 1 {
+	if got := strings.Join(wstest.GCNames(rep), ","); got != "beta" || rep.Removed != 1 {
 		t.Errorf("gc after snapshot rm collected %s (%d), want beta", got, rep.Removed)
 	}
 	if _, err := os.Stat(f.WS.Store.EntryDir(beta)); !errors.Is(err, os.ErrNotExist) {
@@ -171,11 +172,11 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 func TestSnapshotErrors(t *testing.T) {
 	ctx := context.Background()
 	f := wstest.DocSetup(t)
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s1"}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s1"}); err != nil {
 		t.Fatal(err)
 	}
 	count := func() int {
-		ss, err := f.WS.Snapshots(ctx, "app")
+		ss, err := reproduce.Snapshots(ctx, f.WS, "app")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,39 +188,39 @@ func TestSnapshotErrors(t *testing.T) {
 		want error
 	}{
 		{"leading dot", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: ".hidden"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: ".hidden"})
 			return err
 		}, workspace.ErrUsage},
 		{"slash", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "a/b"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "a/b"})
 			return err
 		}, workspace.ErrUsage},
 		{"space", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "a b"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "a b"})
 			return err
 		}, workspace.ErrUsage},
 		{"65 characters", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 65)})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 65)})
 			return err
 		}, workspace.ErrUsage},
 		{"name taken", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s1"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s1"})
 			return err
 		}, store.ErrExists},
 		{"no such environment", func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "nope", Name: "s2"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "nope", Name: "s2"})
 			return err
 		}, store.ErrNotFound},
 		{"rollback to a missing snapshot", func() error {
-			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "missing"})
+			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "missing"})
 			return err
 		}, store.ErrNotFound},
 		{"rollback to a bad name", func() error {
-			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "../x"})
+			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "../x"})
 			return err
 		}, workspace.ErrUsage},
-		{"rm a missing snapshot", func() error { return f.WS.RemoveSnapshot(ctx, "app", "missing") }, store.ErrNotFound},
-		{"rm a bad name", func() error { return f.WS.RemoveSnapshot(ctx, "app", "") }, workspace.ErrUsage},
+		{"rm a missing snapshot", func() error { return reproduce.RemoveSnapshot(ctx, f.WS, "app", "missing") }, store.ErrNotFound},
+		{"rm a bad name", func() error { return reproduce.RemoveSnapshot(ctx, f.WS, "app", "") }, workspace.ErrUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,13 +234,13 @@ func TestSnapshotErrors(t *testing.T) {
 		})
 	}
 	// A 64-character name is fine; default names are the time, made unique.
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 64)}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 64)}); err != nil {
 		t.Errorf("64 characters: %v", err)
 	}
 	f.WS.Clock = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	var names []string
 	for range 2 {
-		sn, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app"})
+		sn, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +254,7 @@ func TestSnapshotErrors(t *testing.T) {
 func TestRollbackEntryGoneChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	f := wstest.DocSetup(t)
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
@@ -268,14 +269,14 @@ func TestRollbackEntryGoneChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := importState(f, t, "alpha", "beta", "gamma")
-	_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "s"})
+	_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "s"})
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "beta 2.0") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("error %v, want one naming beta 2.0 and ErrNotFound", err)
 	}
 	if got := importState(f, t, "alpha", "beta", "gamma"); got != before {
 		t.Errorf("the environment changed: %s, was %s", got, before)
 	}
-	ss, _ := f.WS.Snapshots(ctx, "app")
+	ss, _ := reproduce.Snapshots(ctx, f.WS, "app")
 	if len(ss) != 1 {
 		t.Errorf("%d snapshots, want 1 (no automatic one for a refused rollback)", len(ss))
 	}
@@ -293,7 +294,7 @@ func TestAutoSnapshotsBounded(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: n}); err != nil {
+		if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: n}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,13 +303,13 @@ func TestAutoSnapshotsBounded(t *testing.T) {
 	}
 	var autos []string
 	for i := range 4 {
-		rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: []string{"a", "b"}[i%2]})
+		rep, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: []string{"a", "b"}[i%2]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		autos = append(autos, rep.AutoSnapshot)
 	}
-	ss, err := f.WS.Snapshots(ctx, "app")
+	ss, err := reproduce.Snapshots(ctx, f.WS, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +324,7 @@ func TestAutoSnapshotsBounded(t *testing.T) {
 	if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingAutoSnapshots, "0"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "b"})
+	rep, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "b"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +346,7 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			f := wstest.DocSetup(t)
 			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+			if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
@@ -354,8 +355,8 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 			if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingLinkMode, "copy"); err != nil {
 				t.Fatal(err)
 			}
-			old := *workspace.FaultPoint
-			*workspace.FaultPoint = func(s string) error {
+			old := *reproduce.FaultPoint
+			*reproduce.FaultPoint = func(s string) error {
 				if s == step {
 					runtime.Goexit()
 				}
@@ -364,10 +365,10 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
+				reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "before"})
 			}()
 			<-done
-			*workspace.FaultPoint = old
+			*reproduce.FaultPoint = old
 
 			doc, err := doctor.Run(ctx, f.WS, doctor.Options{})
 			if err != nil {
@@ -376,7 +377,7 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 			if n := len(slices.DeleteFunc(slices.Clone(doc.Issues), func(is doctor.Issue) bool { return is.Kind != doctor.KindRollbackInterrupted })); n != 1 {
 				t.Fatalf("doctor after a crash at %s: %+v", step, doc.Issues)
 			}
-			if _, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"}); !errors.Is(err, store.ErrLocked) {
+			if _, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "before"}); !errors.Is(err, store.ErrLocked) {
 				t.Errorf("a second rollback before doctor --fix: %v, want ErrLocked", err)
 			}
 			fix, err := doctor.Run(ctx, f.WS, doctor.Options{Fix: true})
@@ -407,7 +408,7 @@ func TestRollbackFailureUndone(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			f := wstest.DocSetup(t)
 			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
+			if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
@@ -418,17 +419,17 @@ func TestRollbackFailureUndone(t *testing.T) {
 			}
 			was := importState(f, t, "alpha", "beta", "gamma")
 			injected := errors.New("injected failure")
-			old := *workspace.FaultPoint
+			old := *reproduce.FaultPoint
 			failed := false
-			*workspace.FaultPoint = func(s string) error {
+			*reproduce.FaultPoint = func(s string) error {
 				if s == step && !failed { // the undo passes here too
 					failed = true
 					return injected
 				}
 				return nil
 			}
-			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "before"})
-			*workspace.FaultPoint = old
+			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "before"})
+			*reproduce.FaultPoint = old
 			if !errors.Is(err, injected) || !strings.Contains(err.Error(), "as it was") {
 				t.Fatalf("error %v, want the injected one, undone", err)
 			}
@@ -441,13 +442,13 @@ func TestRollbackFailureUndone(t *testing.T) {
 			if doc, err := doctor.Run(ctx, f.WS, doctor.Options{}); err != nil || !doc.Clean() {
 				t.Errorf("doctor after the undo: %v %+v", err, doc.Issues)
 			}
-			h, err := f.WS.History(ctx, "app")
+			h, err := reproduce.History(ctx, f.WS, "app")
 			if err != nil {
 				t.Fatal(err)
 			}
 			last := h.Operations[len(h.Operations)-1]
-			if last.Command != "forge rollback app before" || last.Status != store.HistoryFailed || workspace.HistorySummary(last.Changes) != "" {
-				t.Errorf("history: %s %s %q", last.Command, last.Status, workspace.HistorySummary(last.Changes))
+			if last.Command != "forge rollback app before" || last.Status != store.HistoryFailed || reproduce.HistorySummary(last.Changes) != "" {
+				t.Errorf("history: %s %s %q", last.Command, last.Status, reproduce.HistorySummary(last.Changes))
 			}
 		})
 	}
@@ -475,7 +476,7 @@ func TestHistory(t *testing.T) {
 			return nil
 		},
 		func() error {
-			_, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"})
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s"})
 			return err
 		},
 		func() error {
@@ -483,10 +484,10 @@ func TestHistory(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := f.WS.Rollback(ctx, workspace.RollbackOptions{Env: "app", Name: "s"})
+			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "s"})
 			return err
 		},
-		func() error { return f.WS.RemoveSnapshot(ctx, "app", "s") },
+		func() error { return reproduce.RemoveSnapshot(ctx, f.WS, "app", "s") },
 		func() error {
 			// Pinned and in the store: pip does not run.
 			rep, err := pipshim.Install(ctx, f.WS, pipshim.InstallOptions{Env: "app", Args: []string{"gamma==3.0"}})
@@ -505,7 +506,7 @@ func TestHistory(t *testing.T) {
 	if _, err := f.WS.BeginHistory(ctx, "app", "install", []string{"x.whl"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.WS.History(ctx, "app")
+	rep, err := reproduce.History(ctx, f.WS, "app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +521,7 @@ func TestHistory(t *testing.T) {
 		{"forge rollback app s", "ok", "-gamma 3.0 ~beta 3.0→2.0"},
 		{"forge snapshot rm app s", "ok", ""},
 		{"forge pip install --env app gamma==3.0", "ok", "+gamma 3.0"},
-		{"forge install x.whl", workspace.HistoryDidNotFinish, ""},
+		{"forge install x.whl", reproduce.HistoryDidNotFinish, ""},
 	}
 	if len(rep.Operations) != len(want) {
 		for _, o := range rep.Operations {
@@ -529,11 +530,11 @@ func TestHistory(t *testing.T) {
 		t.Fatalf("%d operations, want %d", len(rep.Operations), len(want))
 	}
 	for i, o := range rep.Operations {
-		got := line{o.Command, o.Status, workspace.HistorySummary(o.Changes)}
+		got := line{o.Command, o.Status, reproduce.HistorySummary(o.Changes)}
 		if got != want[i] {
 			t.Errorf("operation %d: %+v, want %+v", i, got, want[i])
 		}
-		finished := o.Status != workspace.HistoryDidNotFinish
+		finished := o.Status != reproduce.HistoryDidNotFinish
 		if (o.Finished != nil) != finished || finished && o.Finished.Before(o.Started) || (o.ExitCode != nil) != finished {
 			t.Errorf("operation %d (%s): started %v finished %v exit %v", i, o.Command, o.Started, o.Finished, o.ExitCode)
 		}
@@ -559,7 +560,7 @@ func TestHistory(t *testing.T) {
 func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	ctx := context.Background()
 	f := wstest.DocSetup(t)
-	if _, err := f.WS.Snapshot(ctx, workspace.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
+	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.WS.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"}); err != nil {
@@ -568,11 +569,11 @@ func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	if _, err := f.WS.Create(ctx, workspace.CreateOptions{Name: "app", Python: "3.12", WithoutPip: true}); err != nil {
 		t.Fatal(err)
 	}
-	ss, err := f.WS.Snapshots(ctx, "app")
+	ss, err := reproduce.Snapshots(ctx, f.WS, "app")
 	if err != nil || len(ss) != 0 {
 		t.Errorf("snapshots of the new app: %v %v", ss, err)
 	}
-	h, err := f.WS.History(ctx, "app")
+	h, err := reproduce.History(ctx, f.WS, "app")
 	if err != nil || len(h.Operations) != 0 {
 		t.Errorf("history of the new app: %+v %v", h, err)
 	}
@@ -580,7 +581,7 @@ func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(gcNames(rep), ","); got != "alpha,beta,gamma" {
+	if got := strings.Join(wstest.GCNames(rep), ","); got != "alpha,beta,gamma" {
 		t.Errorf("gc lists %s once the snapshot went with its environment", got)
 	}
 }

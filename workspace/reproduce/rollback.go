@@ -1,4 +1,4 @@
-package workspace
+package reproduce
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // RollbackOptions are the inputs of Rollback.
@@ -38,7 +39,7 @@ type RollbackReport struct {
 	Remove []RollbackPackage `json:"remove"`
 	Keep   []RollbackPackage `json:"keep"`
 	// Settings are the settings that change ("setting KEY", old → new).
-	Settings []HistoryChange `json:"settings"`
+	Settings []workspace.HistoryChange `json:"settings"`
 	// AutoSnapshot is the automatic snapshot taken before anything changed
 	// ("" when none: auto_snapshots is 0, or nothing was to change).
 	AutoSnapshot string `json:"auto_snapshot,omitempty"`
@@ -60,7 +61,7 @@ type rollbackPlan struct {
 	remove   []store.Manifest
 	add      []store.SnapshotEntry
 	entries  map[string]*store.Entry // of add, by digest
-	settings []HistoryChange
+	settings []workspace.HistoryChange
 	// newSettings are the settings the environment ends with.
 	newSettings map[string]string
 	rep         RollbackReport
@@ -73,7 +74,7 @@ func (p *rollbackPlan) empty() bool {
 // planRollback compares e's layer with target. Every entry to add must be
 // in the store and not quarantined, and every row of the layer "linked":
 // otherwise the error names what is wrong and nothing may be changed.
-func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState) (*rollbackPlan, error) {
+func planRollback(ctx context.Context, w *workspace.Workspace, e *workspace.Env, target layerState) (*rollbackPlan, error) {
 	ms, err := w.Store.Manifests(ctx, e.Name)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 	for _, p := range target.packages {
 		want[p.NormName] = p
 	}
-	cur, err := w.layerPackages(ctx, e.Name)
+	cur, err := w.LayerPackages(ctx, e.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 		}
 		en, err := w.Store.Get(ctx, t.Entry)
 		if errors.Is(err, store.ErrNotFound) {
-			gone = append(gone, fmt.Sprintf("%s %s (%s)", t.Name, t.Version, Short(t.Entry)))
+			gone = append(gone, fmt.Sprintf("%s %s (%s)", t.Name, t.Version, workspace.Short(t.Entry)))
 			continue
 		}
 		if err != nil {
@@ -123,7 +124,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 		if reason, err := w.Store.Quarantined(ctx, t.Entry); err != nil {
 			return nil, err
 		} else if reason != "" {
-			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it, then roll back; nothing was changed", t.Name, t.Version, Short(t.Entry), store.ErrQuarantined, reason)
+			return nil, fmt.Errorf("%s %s (%s) %w (%s): install its wheel file to re-ingest it, then roll back; nothing was changed", t.Name, t.Version, workspace.Short(t.Entry), store.ErrQuarantined, reason)
 		}
 		p.entries[t.Entry] = en
 		p.add = append(p.add, t)
@@ -131,7 +132,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 	}
 	if len(gone) > 0 {
 		return nil, fmt.Errorf("%s no longer in the store (removed by doctor, or the store was replaced); nothing was changed: %w",
-			strings.Join(gone, ", ")+plural(len(gone), " is", " are"), store.ErrNotFound)
+			strings.Join(gone, ", ")+workspace.Plural(len(gone), " is", " are"), store.ErrNotFound)
 	}
 	// auto_snapshots is about the snapshots, not the environment's
 	// packages: a rollback keeps its current value (a snapshot older than
@@ -140,12 +141,12 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 	if p.newSettings == nil {
 		p.newSettings = map[string]string{}
 	}
-	delete(p.newSettings, SettingAutoSnapshots)
-	if v, ok := row.Settings[SettingAutoSnapshots]; ok {
-		p.newSettings[SettingAutoSnapshots] = v
+	delete(p.newSettings, workspace.SettingAutoSnapshots)
+	if v, ok := row.Settings[workspace.SettingAutoSnapshots]; ok {
+		p.newSettings[workspace.SettingAutoSnapshots] = v
 	}
-	p.settings = settingsChanges(row.Settings, p.newSettings)
-	p.rep.Settings = nonNil(p.settings)
+	p.settings = workspace.SettingsChanges(row.Settings, p.newSettings)
+	p.rep.Settings = p.settings
 	return p, nil
 }
 
@@ -161,7 +162,7 @@ func (w *Workspace) planRollback(ctx context.Context, e *Env, target layerState)
 // leaves the record, which forge doctor reports as rollback_interrupted
 // and doctor --fix finishes. The gc lock is held shared and the layer's
 // lock exclusively throughout.
-func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *RollbackReport, err error) {
+func Rollback(ctx context.Context, w *workspace.Workspace, o RollbackOptions) (rep *RollbackReport, err error) {
 	if err := ValidSnapshotName(o.Name); err != nil {
 		return nil, err
 	}
@@ -174,7 +175,7 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		return nil, err
 	}
 	if o.DryRun {
-		p, err := w.planRollback(ctx, e, snapshotState(sn))
+		p, err := planRollback(ctx, w, e, snapshotState(sn))
 		if err != nil {
 			return nil, err
 		}
@@ -196,16 +197,16 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		return nil, err
 	}
 	defer gcLock.Unlock()
-	lk, err := w.lockLayer(ctx, e, e.Name)
+	lk, err := w.LockLayer(ctx, e, e.Name)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.Unlock()
-	if err := w.refuseUnsettled(ctx, e); err != nil {
+	if err := refuseUnsettled(ctx, w, e); err != nil {
 		return nil, err
 	}
 	target := snapshotState(sn)
-	p, err := w.planRollback(ctx, e, target)
+	p, err := planRollback(ctx, w, e, target)
 	if err != nil {
 		return nil, err
 	}
@@ -223,18 +224,18 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 		return rep, err
 	}
 	was := layerState{packages: pkgs, settings: row.Settings}
-	if rep.AutoSnapshot, err = w.autoSnapshot(ctx, e, "rollback"); err != nil {
+	if rep.AutoSnapshot, err = autoSnapshot(ctx, w, e, "rollback"); err != nil {
 		return rep, err
 	}
-	if err := w.Store.BeginRollback(ctx, e.Name, sn.Name, w.now()); err != nil {
+	if err := w.Store.BeginRollback(ctx, e.Name, sn.Name, w.Now()); err != nil {
 		return rep, err
 	}
-	if err := w.applyRollback(ctx, e, p); err != nil {
+	if err := applyRollback(ctx, w, e, p); err != nil {
 		// Put the environment back as it was: the entries it had are kept
 		// from gc by the gc lock held since before they were unlinked.
-		up, uerr := w.planRollback(ctx, e, was)
+		up, uerr := planRollback(ctx, w, e, was)
 		if uerr == nil {
-			uerr = w.applyRollback(ctx, e, up)
+			uerr = applyRollback(ctx, w, e, up)
 		}
 		if uerr != nil {
 			return rep, fmt.Errorf("rolling %s back to %s: %w; putting it back as it was failed too (%v): forge doctor --fix finishes the rollback", e.Name, sn.Name, err, uerr)
@@ -252,12 +253,12 @@ func (w *Workspace) Rollback(ctx context.Context, o RollbackOptions) (rep *Rollb
 // caller holds the gc and layer locks. Every step is recorded as install
 // and uninstall record theirs, so that a crash between two leaves rows
 // doctor settles before it finishes the rollback.
-func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) error {
+func applyRollback(ctx context.Context, w *workspace.Workspace, e *workspace.Env, p *rollbackPlan) error {
 	if err := faultPoint("rollback-begun"); err != nil {
 		return err
 	}
 	for _, m := range p.remove {
-		if err := w.unlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
+		if err := w.UnlinkManifest(ctx, e.Name, e.Venv, m); err != nil {
 			return fmt.Errorf("%s: %w", m.NormName, err)
 		}
 	}
@@ -279,7 +280,7 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) 
 	}
 	pth := len(p.remove) > 0
 	for _, g := range order {
-		_, gp, err := w.linkEntries(ctx, e.Name, e.Venv, e, byGroup[g], g.mode, g.requested, nil)
+		_, gp, err := w.LinkEntries(ctx, e.Name, e.Venv, e, byGroup[g], g.mode, g.requested, nil)
 		if err != nil {
 			return err
 		}
@@ -295,7 +296,7 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) 
 		e.Settings = maps.Clone(p.newSettings)
 	}
 	if pth {
-		return w.refreshLayering(ctx, e, false)
+		return w.RefreshLayering(ctx, e, false)
 	}
 	return nil
 }
@@ -303,7 +304,7 @@ func (w *Workspace) applyRollback(ctx context.Context, e *Env, p *rollbackPlan) 
 // FinishRollback is doctor --fix's repair of an interrupted rollback: the
 // environment is brought to the snapshot and the record dropped. Doctor
 // holds the gc and every layer's lock and has settled the layer's rows.
-func (w *Workspace) FinishRollback(ctx context.Context, env, snapshot string) (err error) {
+func FinishRollback(ctx context.Context, w *workspace.Workspace, env, snapshot string) (err error) {
 	e, err := w.OpenEnv(ctx, env)
 	if err != nil {
 		return err
@@ -317,11 +318,11 @@ func (w *Workspace) FinishRollback(ctx context.Context, env, snapshot string) (e
 		return err
 	}
 	defer func() { op.Done(ctx, err) }()
-	p, err := w.planRollback(ctx, e, snapshotState(sn))
+	p, err := planRollback(ctx, w, e, snapshotState(sn))
 	if err != nil {
 		return err
 	}
-	if err := w.applyRollback(ctx, e, p); err != nil {
+	if err := applyRollback(ctx, w, e, p); err != nil {
 		return err
 	}
 	return w.Store.EndRollback(ctx, env)
