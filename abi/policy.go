@@ -53,6 +53,21 @@ type Verdict struct {
 	Findings []Finding `json:"findings"`
 }
 
+// FindingCodes are the distinct codes of fs that can change a verdict (not
+// Info), in the order found; never nil. Reports list them per wheel and
+// host.
+func FindingCodes(fs []Finding) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if f.Severity != Info && !seen[f.Code] {
+			seen[f.Code] = true
+			out = append(out, f.Code)
+		}
+	}
+	return out
+}
+
 // Refused reports whether the verdict is refuse.
 func (v Verdict) Refused() bool { return v.Verdict == Refuse }
 

@@ -354,18 +354,7 @@ func CountOf(n int, noun string) string {
 
 // Codes are the distinct codes of the findings that are not Info, joined
 // with ", ": what a refusal message lists.
-func Codes(fs []abi.Finding) string {
-	var out []string
-	seen := map[string]bool{}
-	for _, f := range fs {
-		if f.Severity == abi.Info || seen[f.Code] {
-			continue
-		}
-		seen[f.Code] = true
-		out = append(out, f.Code)
-	}
-	return strings.Join(out, ", ")
-}
+func Codes(fs []abi.Finding) string { return strings.Join(abi.FindingCodes(fs), ", ") }
 
 // LayerLabel is how an install report names the layer it linked into:
 // "GLOBAL" or "LOCAL".

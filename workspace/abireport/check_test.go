@@ -76,7 +76,7 @@ func TestABICheck(t *testing.T) {
 					t.Errorf("%s: verdict %s, want %s (findings %v)", v.Host, v.Verdict, want, v.Findings)
 				}
 				if want, ok := tt.codes[v.Host]; ok {
-					if got := findingCodes(v.Findings); !slices.Equal(got, want) {
+					if got := abi.FindingCodes(v.Findings); !slices.Equal(got, want) {
 						t.Errorf("%s: codes %v, want %v", v.Host, got, want)
 					}
 				}
@@ -102,7 +102,7 @@ func TestABICheck(t *testing.T) {
 				t.Fatalf("%s: wheels %+v", target, rep.Wheels)
 			}
 			for i, v := range rep.Wheels[0].Verdicts {
-				if w := fromFile.Wheels[0].Verdicts[i]; v.Verdict != w.Verdict || !slices.Equal(findingCodes(v.Findings), findingCodes(w.Findings)) {
+				if w := fromFile.Wheels[0].Verdicts[i]; v.Verdict != w.Verdict || !slices.Equal(abi.FindingCodes(v.Findings), abi.FindingCodes(w.Findings)) {
 					t.Errorf("%s on %s: stored fingerprint gives %s %v, the file %s %v", target, v.Host, v.Verdict, v.Findings, w.Verdict, w.Findings)
 				}
 			}

@@ -122,7 +122,7 @@ func Matrix(ctx context.Context, w *workspace.Workspace, o MatrixOptions) (*Matr
 		row := it.row
 		for _, h := range hosts {
 			v := abi.Evaluate(it.fp, h, rep.Policy, provided)
-			row.Cells = append(row.Cells, MatrixCell{Host: workspace.HostName(h), Verdict: v.Verdict, Codes: findingCodes(v.Findings), Findings: v.Findings})
+			row.Cells = append(row.Cells, MatrixCell{Host: workspace.HostName(h), Verdict: v.Verdict, Codes: abi.FindingCodes(v.Findings), Findings: v.Findings})
 			rep.Summary.add(v.Verdict)
 		}
 		rep.Rows = append(rep.Rows, row)
@@ -138,19 +138,6 @@ func countSet(vals ...string) int {
 		}
 	}
 	return n
-}
-
-func findingCodes(fs []abi.Finding) []string {
-	out := []string{}
-	seen := map[string]bool{}
-	for _, f := range fs {
-		if f.Severity == abi.Info || seen[f.Code] {
-			continue
-		}
-		seen[f.Code] = true
-		out = append(out, f.Code)
-	}
-	return out
 }
 
 // envMatrixItems are the packages env sees, nearest layer winning, sorted
