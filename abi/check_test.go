@@ -172,7 +172,7 @@ func TestCheckMatrix(t *testing.T) {
 				if v.Host != h.Name || v.Policy != p || len(v.Findings) != len(findings) {
 					t.Errorf("verdict %+v does not carry host, policy and findings", v)
 				}
-				vs = append(vs, v.Verdict)
+				vs = append(vs, string(v.Verdict))
 			}
 			if got := strings.Join(vs, "/"); got != c.verdicts {
 				t.Errorf("verdicts strict/warn/allow = %s, want %s\n%v", got, c.verdicts, findings)

@@ -146,5 +146,5 @@ func firstMessage(v Verdict) string {
 			}
 		}
 	}
-	return v.Verdict
+	return string(v.Verdict)
 }

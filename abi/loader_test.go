@@ -184,10 +184,11 @@ func codesOf(fs []abi.Finding) string {
 func TestCheckPerFileAndOnDemand(t *testing.T) {
 	provided := []string{"nvidia/cublas/lib/libcublas.so.12"}
 	for _, tc := range []struct {
-		name, verdict string
-		host          *abi.Host
-		want          []string // code@file, in order
-		msg           string
+		name    string
+		verdict abi.Outcome
+		host    *abi.Host
+		want    []string // code@file, in order
+		msg     string
 	}{
 		{"no GPU: import works, plugin and test program are on demand", "warn",
 			hostWith(t, "nogpu-glibc228", "", ""),
@@ -256,7 +257,7 @@ func TestCUDAFloorWithoutLibcudart(t *testing.T) {
 		name     string
 		fp       *abi.Fingerprint
 		host     *abi.Host
-		verdict  string
+		verdict  abi.Outcome
 		evidence string
 	}{
 		{"cuBLAS: static runtime, PTX 8.3", handFingerprint("nvidia-cublas", "12.4.5.8", []string{manylinuxTag},

@@ -23,11 +23,14 @@ const DefaultPolicy = WarnABI
 // Policies lists the valid policies in order of strictness.
 var Policies = []Policy{StrictABI, WarnABI, AllowABI}
 
-// Verdict values.
+// An Outcome is what a verdict decides: Accept, Warn or Refuse.
+type Outcome string
+
+// The outcomes, in order of severity.
 const (
-	Accept = "accept"
-	Warn   = "warn"
-	Refuse = "refuse"
+	Accept Outcome = "accept"
+	Warn   Outcome = "warn"
+	Refuse Outcome = "refuse"
 )
 
 // ParsePolicy validates a policy name; the error lists the valid values.
@@ -49,7 +52,7 @@ func ParsePolicy(s string) (Policy, error) {
 type Verdict struct {
 	Host     string    `json:"host"`
 	Policy   Policy    `json:"policy"`
-	Verdict  string    `json:"verdict"` // accept, warn or refuse
+	Verdict  Outcome   `json:"verdict"`
 	Findings []Finding `json:"findings"`
 }
 
@@ -78,7 +81,7 @@ func Decide(host string, p Policy, findings []Finding) Verdict {
 		p = DefaultPolicy
 	}
 	v := Verdict{Host: host, Policy: p, Verdict: Accept, Findings: append([]Finding{}, findings...)}
-	rank := map[string]int{Accept: 0, Warn: 1, Refuse: 2}
+	rank := map[Outcome]int{Accept: 0, Warn: 1, Refuse: 2}
 	for _, f := range findings {
 		out := outcome(p, f.Severity)
 		if rank[out] > rank[v.Verdict] {
@@ -88,7 +91,7 @@ func Decide(host string, p Policy, findings []Finding) Verdict {
 	return v
 }
 
-func outcome(p Policy, s Severity) string {
+func outcome(p Policy, s Severity) Outcome {
 	switch s {
 	case Incompatible:
 		if p == AllowABI {

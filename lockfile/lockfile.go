@@ -22,6 +22,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/wheel"
 )
@@ -114,7 +115,7 @@ type ForgeFacts struct {
 	CUDAMajor  int      `toml:"cuda_major,omitempty"`
 	GPUCode    []string `toml:"gpu_code,omitempty"`
 	// Verdicts: host profile name → accept, warn or refuse.
-	Verdicts map[string]string `toml:"verdicts,omitempty,inline"`
+	Verdicts map[string]abi.Outcome `toml:"verdicts,omitempty,inline"`
 }
 
 // FileName is the wheel's file name: name, else the last element of path,

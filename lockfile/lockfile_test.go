@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 )
@@ -121,7 +122,7 @@ func forgeLock() *Lock {
 			{Name: "numpy", Version: "2.1.3", Wheels: []Wheel{{Name: "numpy-2.1.3-cp312-cp312-manylinux_2_17_x86_64.whl", Path: "/wheels/numpy-2.1.3-cp312-cp312-manylinux_2_17_x86_64.whl", Size: 16000000,
 				Hashes: map[string]string{"sha256": strings.Repeat("ab", 32)}}},
 				Tool: &PackageTool{Forge: &ForgeFacts{Layer: "GLOBAL", GlibcFloor: "2.17", CUDAMajor: 12, GPUCode: []string{"sm_80", "compute_90"},
-					Verdicts: map[string]string{"a100": "accept", "old host.v1": "refuse"}}}},
+					Verdicts: map[string]abi.Outcome{"a100": "accept", "old host.v1": "refuse"}}}},
 			{Name: "tinydep", Version: "0.3.1", Wheels: []Wheel{{Name: "tinydep-0.3.1-py3-none-any.whl", Hashes: map[string]string{"sha256": strings.Repeat("cd", 32)}}},
 				Tool: &PackageTool{Forge: &ForgeFacts{Layer: "LOCAL"}}},
 		},

@@ -125,7 +125,7 @@ func readState(t *testing.T, home string) storeState {
 	}
 	s := storeState{entries: len(ents), dirs: len(dirs), staging: len(stg), manifests: map[string][]string{}}
 	for _, m := range ms {
-		s.manifests[m.Layer] = append(s.manifests[m.Layer], m.NormName+":"+m.State)
+		s.manifests[m.Layer] = append(s.manifests[m.Layer], m.NormName+":"+string(m.State))
 	}
 	return s
 }

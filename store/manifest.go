@@ -10,30 +10,33 @@ import (
 	"time"
 )
 
-// Manifest states. A row is "linking" from BeginLinks until every link of
+// A ManifestState is where a manifest row is in its life. A row is "linking" from BeginLinks until every link of
 // its entry exists (FinishLinks makes it "linked"); "unlinking" from the
 // start of an uninstall until the row goes; "relinking" while doctor --fix
 // replaces the links of an installed package. Each names what an
 // interrupted command meant, so that recovery finishes that and nothing
 // else: a "linking" row is rolled back (the install never completed), an
 // "unlinking" one removed, a "relinking" one linked again.
+type ManifestState string
+
+// The manifest states.
 const (
-	StateLinking   = "linking"
-	StateLinked    = "linked"
-	StateUnlinking = "unlinking"
-	StateRelinking = "relinking"
+	StateLinking   ManifestState = "linking"
+	StateLinked    ManifestState = "linked"
+	StateUnlinking ManifestState = "unlinking"
+	StateRelinking ManifestState = "relinking"
 )
 
 // Manifest is one entry linked into one layer. Refcounts of entries equal
 // the number of manifest rows that name them; every function here keeps that
 // true inside one transaction.
 type Manifest struct {
-	Layer     string `json:"layer"`
-	NormName  string `json:"norm_name"`
-	Entry     string `json:"entry"`
-	LinkMode  string `json:"link_mode"`
-	State     string `json:"state"` // StateLinking, StateLinked, StateUnlinking or StateRelinking
-	Requested bool   `json:"requested"`
+	Layer     string        `json:"layer"`
+	NormName  string        `json:"norm_name"`
+	Entry     string        `json:"entry"`
+	LinkMode  string        `json:"link_mode"`
+	State     ManifestState `json:"state"`
+	Requested bool          `json:"requested"`
 }
 
 // Link is a path of a layer (relative to its root) owned by an entry.
@@ -389,8 +392,8 @@ func (s *Store) RemoveManifest(ctx context.Context, layer, normName string) erro
 
 // SetManifestState marks a row, e.g. "unlinking" before its links are
 // removed, so that a crash in between is recognisable.
-func (s *Store) SetManifestState(ctx context.Context, layer, normName, state string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE manifests SET state = ? WHERE layer = ? AND norm_name = ?`, state, layer, normName)
+func (s *Store) SetManifestState(ctx context.Context, layer, normName string, state ManifestState) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE manifests SET state = ? WHERE layer = ? AND norm_name = ?`, string(state), layer, normName)
 	return err
 }
 

@@ -100,7 +100,7 @@ func (s *Store) RecordRelinking(ctx context.Context, ms []Manifest) error {
 	for _, m := range ms {
 		res, err := tx.ExecContext(ctx, `INSERT INTO manifests (layer, norm_name, entry, link_mode, state, requested, created_at)
 			SELECT ?, ?, sha256, ?, ?, ?, ? FROM entries WHERE sha256 = ? ON CONFLICT (layer, norm_name) DO NOTHING`,
-			m.Layer, m.NormName, m.LinkMode, StateRelinking, m.Requested, now, m.Entry)
+			m.Layer, m.NormName, m.LinkMode, string(StateRelinking), m.Requested, now, m.Entry)
 		if err != nil {
 			return fmt.Errorf("layer %s: %s: %w", m.Layer, m.NormName, err)
 		}

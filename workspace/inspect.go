@@ -364,7 +364,7 @@ func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error
 		for i, p := range l.layer.Packages {
 			m := l.manifests[i]
 			norm := wheel.NormalizeName(p.Name)
-			tp := TreePackage{Name: p.Name, Normalized: norm, Version: p.Version, Entry: p.Entry, LinkMode: m.LinkMode, State: m.State, Requested: p.Requested, Requires: p.Requires}
+			tp := TreePackage{Name: p.Name, Normalized: norm, Version: p.Version, Entry: p.Entry, LinkMode: m.LinkMode, State: string(m.State), Requested: p.Requested, Requires: p.Requires}
 			if tp.Requires == nil {
 				tp.Requires = []string{}
 			}

@@ -41,7 +41,7 @@ type PackageReport struct {
 	ReuseKind string        `json:"reuse_kind"`
 	Layer     string        `json:"layer"`
 	LinkMode  string        `json:"link_mode"`
-	Verdict   string        `json:"verdict"`
+	Verdict   abi.Outcome   `json:"verdict"`
 	Findings  []abi.Finding `json:"findings"`
 	Notes     []string      `json:"notes,omitempty"`
 	// AlreadyLinked: the same entry was already linked in this layer.

@@ -164,11 +164,11 @@ func abiExit(app *App, s abireport.Summary, enforce bool, what string) error {
 	return nil
 }
 
-func abiVerdictWord(v string) string {
+func abiVerdictWord(v abi.Outcome) string {
 	if v == abi.Refuse {
 		return "REFUSE"
 	}
-	return v
+	return string(v)
 }
 
 func printABICheck(w io.Writer, rep *abireport.CheckReport, verbose bool) {

@@ -155,13 +155,13 @@ func TestABICheckCLI(t *testing.T) {
 		name   string
 		args   []string
 		code   int
-		hosts  map[string]string   // host -> verdict
-		codes  map[string][]string // host -> finding codes
+		hosts  map[string]abi.Outcome // host -> verdict
+		codes  map[string][]string    // host -> finding codes
 		policy string
 	}{
 		{name: "pure wheel accepted everywhere", args: []string{wheels["pure"], "--host-profile", fleet}, code: exitOK,
-			hosts: func() map[string]string {
-				m := map[string]string{}
+			hosts: func() map[string]abi.Outcome {
+				m := map[string]abi.Outcome{}
 				for _, n := range fixtures.ProfileNames() {
 					m[n] = abi.Accept
 				}
@@ -169,21 +169,21 @@ func TestABICheckCLI(t *testing.T) {
 			}()},
 		{name: "GLIBC_2.34 refused on glibc 2.17 and 2.28", args: []string{wheels["glibc"], "--host-profile", prof("nogpu-glibc217"), "--host-profile", prof("nogpu-glibc228") + "," + prof("h100-driver550")},
 			code:  exitRefused,
-			hosts: map[string]string{"nogpu-glibc217": abi.Refuse, "nogpu-glibc228": abi.Refuse, "h100-driver550": abi.Accept},
+			hosts: map[string]abi.Outcome{"nogpu-glibc217": abi.Refuse, "nogpu-glibc228": abi.Refuse, "h100-driver550": abi.Accept},
 			codes: map[string][]string{"nogpu-glibc217": {abi.CodeTagUnsupported, abi.CodeGlibcFloor}, "nogpu-glibc228": {abi.CodeTagUnsupported, abi.CodeGlibcFloor}, "h100-driver550": {}}},
 		{name: "CUDA 12 across the fleet", args: []string{wheels["cuda"], "--host-profile", fleet}, code: exitRefused,
-			hosts: map[string]string{"v100-driver470": abi.Refuse, "a100-driver535": abi.Accept, "v100-a100-driver535": abi.Warn, "nogpu-glibc217": abi.Warn, "rtx4090-driver560": abi.Accept},
+			hosts: map[string]abi.Outcome{"v100-driver470": abi.Refuse, "a100-driver535": abi.Accept, "v100-a100-driver535": abi.Warn, "nogpu-glibc217": abi.Warn, "rtx4090-driver560": abi.Accept},
 			codes: map[string][]string{"v100-driver470": {abi.CodeCUDADriver, abi.CodeGPUArch}, "a100-driver535": {}, "v100-a100-driver535": {abi.CodeGPUArch}, "nogpu-glibc217": {abi.CodeNoGPU}}},
 		{name: "a warning alone exits 0", args: []string{wheels["cuda"], "--host-profile", prof("a100-driver535"), "--host-profile", prof("v100-a100-driver535")}, code: exitOK,
-			hosts: map[string]string{"a100-driver535": abi.Accept, "v100-a100-driver535": abi.Warn}},
+			hosts: map[string]abi.Outcome{"a100-driver535": abi.Accept, "v100-a100-driver535": abi.Warn}},
 		{name: "enforce: a warning exits 3", args: []string{wheels["cuda"], "--host-profile", prof("v100-a100-driver535"), "--enforce"}, code: exitRefused,
-			hosts: map[string]string{"v100-a100-driver535": abi.Warn}},
+			hosts: map[string]abi.Outcome{"v100-a100-driver535": abi.Warn}},
 		{name: "strict policy refuses the risk", args: []string{wheels["cuda"], "--host-profile", prof("v100-a100-driver535"), "--abi-policy", "strict_abi"}, code: exitRefused,
-			hosts: map[string]string{"v100-a100-driver535": abi.Refuse}, policy: "strict_abi"},
+			hosts: map[string]abi.Outcome{"v100-a100-driver535": abi.Refuse}, policy: "strict_abi"},
 		{name: "allow policy warns on incompatible", args: []string{wheels["cuda"], "--host-profile", prof("v100-driver470"), "--abi-policy", "allow_abi"}, code: exitOK,
-			hosts: map[string]string{"v100-driver470": abi.Warn}, policy: "allow_abi"},
+			hosts: map[string]abi.Outcome{"v100-driver470": abi.Warn}, policy: "allow_abi"},
 		{name: "cp312 wheel on the cp311 fleet", args: []string{wheels["cp312"], "--host-profile", prof("a100-driver535")}, code: exitRefused,
-			hosts: map[string]string{"a100-driver535": abi.Refuse}, codes: map[string][]string{"a100-driver535": {abi.CodeTagUnsupported}}},
+			hosts: map[string]abi.Outcome{"a100-driver535": abi.Refuse}, codes: map[string][]string{"a100-driver535": {abi.CodeTagUnsupported}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestABICheckCLI(t *testing.T) {
 			}
 			verdicts, codes := abiVerdicts(t, ws[0].(map[string]any))
 			for h, want := range tt.hosts {
-				if verdicts[h] != want {
+				if verdicts[h] != string(want) {
 					t.Errorf("%s: verdict %q, want %q (codes %v)", h, verdicts[h], want, codes[h])
 				}
 			}
@@ -260,7 +260,7 @@ func TestABICheckCLI(t *testing.T) {
 		if e, _ := doc.Wheels[0]["entry"].(string); len(e) != 64 {
 			t.Errorf("entry %q, want the store entry's sha256", e)
 		}
-		if v, _ := abiVerdicts(t, doc.Wheels[0]); v["a100-driver535"] != abi.Accept {
+		if v, _ := abiVerdicts(t, doc.Wheels[0]); v["a100-driver535"] != string(abi.Accept) {
 			t.Errorf("verdicts %v", v)
 		}
 	})
@@ -347,7 +347,7 @@ func TestABIMatrixCLI(t *testing.T) {
 				if cell["host"] != profiles[i] {
 					t.Errorf("cell %d is for %v, column %v", i, cell["host"], profiles[i])
 				}
-				if cell["verdict"] == abi.Refuse {
+				if cell["verdict"] == string(abi.Refuse) {
 					refused++
 				}
 			}
@@ -451,9 +451,9 @@ func TestABIMatrixCLI(t *testing.T) {
 				Entry string `json:"entry"`
 				Layer string `json:"layer"`
 				Cells []struct {
-					Host    string   `json:"host"`
-					Verdict string   `json:"verdict"`
-					Codes   []string `json:"codes"`
+					Host    string      `json:"host"`
+					Verdict abi.Outcome `json:"verdict"`
+					Codes   []string    `json:"codes"`
 				} `json:"cells"`
 			} `json:"rows"`
 		}

@@ -102,7 +102,7 @@ func printSync(w io.Writer, rep *reproduce.SyncReport, failed, verbose bool) {
 			notes = append(notes, "fetch: "+p.Fetch)
 		}
 		if p.Verdict != "" && p.Verdict != abi.Accept {
-			notes = append(notes, "abi: "+p.Verdict)
+			notes = append(notes, "abi: "+string(p.Verdict))
 		}
 		for i, n := range notes {
 			if i == 0 {

@@ -35,7 +35,7 @@ type Summary struct {
 	Refuse int `json:"refuse"`
 }
 
-func (s *Summary) add(verdict string) {
+func (s *Summary) add(verdict abi.Outcome) {
 	switch verdict {
 	case abi.Refuse:
 		s.Refuse++

@@ -31,24 +31,24 @@ func TestABICheck(t *testing.T) {
 	tests := []struct {
 		wheel  string
 		policy abi.Policy
-		want   map[string]string   // host -> verdict
-		codes  map[string][]string // host -> finding codes (when listed)
+		want   map[string]abi.Outcome // host -> verdict
+		codes  map[string][]string    // host -> finding codes (when listed)
 	}{
-		{wheel: "pure", want: map[string]string{
+		{wheel: "pure", want: map[string]abi.Outcome{
 			"a100-driver535": abi.Accept, "aarch64-glibc235": abi.Accept, "h100-driver550": abi.Accept, "musl-1.2": abi.Accept,
 			"nogpu-glibc217": abi.Accept, "nogpu-glibc228": abi.Accept, "rtx4090-driver560": abi.Accept,
 			"v100-a100-driver535": abi.Accept, "v100-driver470": abi.Accept}},
-		{wheel: "glibc", want: map[string]string{
+		{wheel: "glibc", want: map[string]abi.Outcome{
 			"nogpu-glibc217": abi.Refuse, "nogpu-glibc228": abi.Refuse, "a100-driver535": abi.Refuse,
 			"h100-driver550": abi.Accept, "rtx4090-driver560": abi.Accept, "aarch64-glibc235": abi.Refuse, "musl-1.2": abi.Refuse},
 			codes: map[string][]string{"nogpu-glibc217": {abi.CodeTagUnsupported, abi.CodeGlibcFloor}, "h100-driver550": {}}},
-		{wheel: "cuda", want: map[string]string{
+		{wheel: "cuda", want: map[string]abi.Outcome{
 			"v100-driver470": abi.Refuse, "a100-driver535": abi.Accept, "v100-a100-driver535": abi.Warn,
 			"nogpu-glibc217": abi.Warn, "rtx4090-driver560": abi.Accept, "h100-driver550": abi.Refuse},
 			codes: map[string][]string{"v100-driver470": {abi.CodeCUDADriver, abi.CodeGPUArch}, "a100-driver535": {},
 				"v100-a100-driver535": {abi.CodeGPUArch}, "nogpu-glibc217": {abi.CodeNoGPU}, "h100-driver550": {abi.CodeGPUArch}}},
-		{wheel: "cuda", policy: abi.StrictABI, want: map[string]string{"v100-a100-driver535": abi.Refuse, "nogpu-glibc217": abi.Refuse, "a100-driver535": abi.Accept}},
-		{wheel: "cuda", policy: abi.AllowABI, want: map[string]string{"v100-driver470": abi.Warn, "v100-a100-driver535": abi.Accept}},
+		{wheel: "cuda", policy: abi.StrictABI, want: map[string]abi.Outcome{"v100-a100-driver535": abi.Refuse, "nogpu-glibc217": abi.Refuse, "a100-driver535": abi.Accept}},
+		{wheel: "cuda", policy: abi.AllowABI, want: map[string]abi.Outcome{"v100-driver470": abi.Warn, "v100-a100-driver535": abi.Accept}},
 	}
 	for _, tt := range tests {
 		name := tt.wheel + "/" + cmp.Or(string(tt.policy), "default")
@@ -343,14 +343,14 @@ func TestABIMatrixEnv(t *testing.T) {
 	tests := []struct {
 		name   string
 		policy abi.Policy
-		want   map[string][]string // row name@layer -> verdicts per profile
+		want   map[string][]abi.Outcome // row name@layer -> verdicts per profile
 	}{
-		{name: "env policy", want: map[string][]string{
+		{name: "env policy", want: map[string][]abi.Outcome{
 			"cudapkg@LOCAL": {abi.Accept, abi.Refuse, abi.Refuse},
 			"glibcpkg@base": {abi.Refuse, abi.Refuse, abi.Accept},
 			"purepkg@LOCAL": {abi.Accept, abi.Accept, abi.Accept},
 		}},
-		{name: "flag policy wins", policy: abi.WarnABI, want: map[string][]string{
+		{name: "flag policy wins", policy: abi.WarnABI, want: map[string][]abi.Outcome{
 			"cudapkg@LOCAL": {abi.Accept, abi.Warn, abi.Refuse},
 			"glibcpkg@base": {abi.Refuse, abi.Refuse, abi.Accept},
 			"purepkg@LOCAL": {abi.Accept, abi.Accept, abi.Accept},
@@ -369,7 +369,7 @@ func TestABIMatrixEnv(t *testing.T) {
 			if rep.Policy != wantPolicy || rep.Env != "app" {
 				t.Errorf("policy %s env %s", rep.Policy, rep.Env)
 			}
-			got := map[string][]string{}
+			got := map[string][]abi.Outcome{}
 			for _, r := range rep.Rows {
 				if r.Entry == "" || r.File != "" {
 					t.Errorf("row %+v: want a store entry", r)

@@ -86,7 +86,7 @@ func (r *MatrixReport) WriteJUnit(out io.Writer, enforce bool) error {
 			}
 			switch {
 			case cell.Verdict == abi.Refuse || (enforce && cell.Verdict == abi.Warn):
-				c.Failure = &junitFailure{Type: cell.Verdict, Text: text.String(),
+				c.Failure = &junitFailure{Type: string(cell.Verdict), Text: text.String(),
 					Message: fmt.Sprintf("%s on %s under %s: %s", cell.Verdict, prof, r.Policy, strings.Join(cell.Codes, ", "))}
 				s.Failures++
 			case cell.Verdict == abi.Warn:

@@ -39,7 +39,7 @@ type MatrixOptions struct {
 // finding codes, in the order found.
 type MatrixCell struct {
 	Host     string        `json:"host"`
-	Verdict  string        `json:"verdict"`
+	Verdict  abi.Outcome   `json:"verdict"`
 	Codes    []string      `json:"codes"`
 	Findings []abi.Finding `json:"findings"`
 }

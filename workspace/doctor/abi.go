@@ -29,7 +29,7 @@ type ABIPackage struct {
 	Version  string        `json:"version"`
 	Entry    string        `json:"entry"`
 	Layer    string        `json:"layer"` // LOCAL, the parent's name, or GLOBAL
-	Verdict  string        `json:"verdict"`
+	Verdict  abi.Outcome   `json:"verdict"`
 	Findings []abi.Finding `json:"findings"`
 }
 
@@ -39,7 +39,7 @@ type ABIEnv struct {
 	Python   string       `json:"python"`
 	Host     string       `json:"host"`
 	Policy   string       `json:"policy"`
-	Verdict  string       `json:"verdict"` // the worst of its packages
+	Verdict  abi.Outcome  `json:"verdict"` // the worst of its packages
 	Packages []ABIPackage `json:"packages"`
 	Error    string       `json:"error,omitempty"`
 }

@@ -371,12 +371,12 @@ func TestDoctorABIMatchesReference(t *testing.T) {
 					t.Fatalf("report differs from the reference:\n%s", lineDiff(string(wj), string(gj)))
 				}
 				for _, e := range got.Envs {
-					seen["env "+e.Verdict]++
+					seen["env "+string(e.Verdict)]++
 					if e.Error != "" {
 						seen["error"]++
 					}
 					for _, p := range e.Packages {
-						seen[e.Policy+" "+p.Verdict]++
+						seen[e.Policy+" "+string(p.Verdict)]++
 						for _, f := range p.Findings {
 							seen[f.Code]++
 						}
@@ -420,7 +420,9 @@ func TestDoctorABIProvidedAndShared(t *testing.T) {
 		return strings.Join(cs, ",")
 	}
 	tests := []struct {
-		key, verdict, codes, layer string
+		key          string
+		verdict      abi.Outcome
+		codes, layer string
 	}{
 		{"child/needslib", abi.Accept, "", "LOCAL"},                      // base ships libfoo.so.1
 		{"solo/needslib", abi.Warn, abi.CodeMissingLibrary, "LOCAL"},     // nothing does

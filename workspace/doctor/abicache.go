@@ -342,10 +342,10 @@ func encodeABICache(m map[string]cachedEnv) []byte {
 	for _, name := range slices.Sorted(maps.Keys(m)) {
 		ce := m[name]
 		e := ce.env
-		str(name, ce.key, e.Env, e.Python, e.Host, e.Policy, e.Verdict, e.Error)
+		str(name, ce.key, e.Env, e.Python, e.Host, e.Policy, string(e.Verdict), e.Error)
 		num(len(e.Packages))
 		for _, p := range e.Packages {
-			str(p.Name, p.Version, p.Entry, p.Layer, p.Verdict)
+			str(p.Name, p.Version, p.Entry, p.Layer, string(p.Verdict))
 			num(len(p.Findings))
 			for _, f := range p.Findings {
 				str(f.Code, string(f.Severity), f.Message, f.File)
@@ -396,10 +396,10 @@ func decodeABICache(payload string) (map[string]cachedEnv, bool) {
 			return nil, false // names are written sorted, each once
 		}
 		prev = name
-		e := &ABIEnv{Env: str(), Python: str(), Host: str(), Policy: str(), Verdict: str(), Error: str()}
+		e := &ABIEnv{Env: str(), Python: str(), Host: str(), Policy: str(), Verdict: abi.Outcome(str()), Error: str()}
 		e.Packages = make([]ABIPackage, 0, num())
 		for range cap(e.Packages) {
-			p := ABIPackage{Name: str(), Version: str(), Entry: str(), Layer: str(), Verdict: str()}
+			p := ABIPackage{Name: str(), Version: str(), Entry: str(), Layer: str(), Verdict: abi.Outcome(str())}
 			p.Findings = make([]abi.Finding, 0, num())
 			for range cap(p.Findings) {
 				f := abi.Finding{Code: str(), Severity: abi.Severity(str()), Message: str(), File: str()}

@@ -28,7 +28,7 @@ const linkPipAction = "link_pip"
 // first (link_pip is ordered last), so one --fix leaves the environment
 // with pip.
 func scanPip(w *workspace.Workspace, s *scanState, envs []*store.EnvRow) {
-	pipState := map[string]string{} // layer -> state of its pip row
+	pipState := map[string]store.ManifestState{} // layer -> state of its pip row
 	for _, m := range s.manifests {
 		if m.NormName == "pip" {
 			pipState[m.Layer] = m.State

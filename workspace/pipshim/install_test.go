@@ -354,7 +354,7 @@ func TestPipInstallRefused(t *testing.T) {
 	if got, _ := linked(t, w, "app"); len(got) != 0 {
 		t.Errorf("linked %v although gpukern was refused", got)
 	}
-	verdicts := map[string]string{}
+	verdicts := map[string]abi.Outcome{}
 	for _, p := range rep.Packages {
 		verdicts[p.Name] = p.Verdict
 	}

@@ -81,7 +81,7 @@ func Lock(ctx context.Context, w *workspace.Workspace, o LockOptions) (*lockfile
 		}
 		for _, h := range hosts {
 			if facts.Verdicts == nil {
-				facts.Verdicts = map[string]string{}
+				facts.Verdicts = map[string]abi.Outcome{}
 			}
 			facts.Verdicts[workspace.HostName(h)] = abi.Evaluate(&en.Fingerprint, h, policy, provided).Verdict
 		}

@@ -39,7 +39,7 @@ func TestLock(t *testing.T) {
 		name, version, wheel, layer, glibc string
 		cuda                               int
 		gpu                                []string
-		v100                               string // verdict on v100-driver470
+		v100                               abi.Outcome // verdict on v100-driver470
 	}{
 		{"cudapkg", "1.0", wheels["cuda"], "LOCAL", "2.2.5", 12, []string{"sm_80"}, abi.Refuse},
 		{"glibcpkg", "1.0", wheels["glibc"], "base", "2.34", 0, nil, abi.Refuse},

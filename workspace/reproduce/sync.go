@@ -54,7 +54,7 @@ type SyncPackage struct {
 	// Fetch says where a wheel not in the store comes from: a file, or
 	// "pip download" of a URL or from --find-links.
 	Fetch    string        `json:"fetch,omitempty"`
-	Verdict  string        `json:"verdict,omitempty"`
+	Verdict  abi.Outcome   `json:"verdict,omitempty"`
 	Findings []abi.Finding `json:"findings,omitempty"`
 }
 

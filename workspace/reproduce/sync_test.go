@@ -46,7 +46,7 @@ func syncLocal(t *testing.T, ws *workspace.Workspace, env string) map[string]str
 	}
 	out := map[string]string{}
 	for _, m := range ms {
-		out[m.NormName] = m.Entry + " " + m.State
+		out[m.NormName] = m.Entry + " " + string(m.State)
 	}
 	return out
 }
