@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,28 +90,6 @@ func abiRun(home string) func(args ...string) (string, string, int) {
 		var out, errOut bytes.Buffer
 		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
 		return out.String(), errOut.String(), code
-	}
-}
-
-func abiGolden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", "abi", name)
-	update := os.Getenv("FORGE_UPDATE_GOLDEN") == "1"
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		update = true
-	}
-	if update {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (FORGE_UPDATE_GOLDEN=1 writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
 	}
 }
 
@@ -226,7 +203,7 @@ func TestABICheckCLI(t *testing.T) {
 		if code != exitRefused {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
-		abiGolden(t, "check_cuda.txt", out)
+		checkGolden(t, "abi", "check_cuda.txt", out)
 		if !strings.Contains(errOut, "refuse") {
 			t.Errorf("stderr does not say why it exits 3: %q", errOut)
 		}
@@ -309,7 +286,7 @@ func TestABIMatrixCLI(t *testing.T) {
 		if code != exitRefused {
 			t.Fatalf("exit %d, want 3\n%s%s", code, out, errOut)
 		}
-		abiGolden(t, "matrix_wheels.txt", strings.ReplaceAll(out, dir, "$WHEELS"))
+		checkGolden(t, "abi", "matrix_wheels.txt", strings.ReplaceAll(out, dir, "$WHEELS"))
 	})
 
 	t.Run("json and junit", func(t *testing.T) {

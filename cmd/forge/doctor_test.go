@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,28 +49,6 @@ func doctorHome(t *testing.T) (home string, run func(args ...string) (string, st
 	return home, run
 }
 
-func doctorGolden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", "doctor", name)
-	update := os.Getenv("FORGE_UPDATE_GOLDEN") == "1"
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		update = true
-	}
-	if update {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (FORGE_UPDATE_GOLDEN=1 writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
-}
-
 func TestDoctorAndGCGolden(t *testing.T) {
 	home, run := doctorHome(t)
 	norm := func(s string) string { return strings.ReplaceAll(s, home, "$FORGE_HOME") }
@@ -89,7 +66,7 @@ func TestDoctorAndGCGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			doctorGolden(t, tt.golden, norm(out))
+			checkGolden(t, "doctor", tt.golden, norm(out))
 		})
 	}
 }

@@ -101,10 +101,13 @@ func (s *layeredCLI) normalise(out string) string {
 	return trailingSpace.ReplaceAllString(out, "")
 }
 
-func checkGolden(t *testing.T, name, got string) {
+// checkGolden compares got with the golden file testdata/DIR/NAME; with
+// -update (or FORGE_UPDATE_GOLDEN=1) it writes got there instead.
+func checkGolden(t *testing.T, dir, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
+	path := filepath.Join("testdata", dir, name)
 	if updateGoldens() {
+		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +172,7 @@ func TestGoldenOutputs(t *testing.T) {
 				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
 			}
 			if st.golden != "" {
-				checkGolden(t, st.golden, s.normalise(out))
+				checkGolden(t, "golden", st.golden, s.normalise(out))
 			}
 		})
 	}

@@ -74,7 +74,7 @@ func TestSnapshotRollbackHistoryCLI(t *testing.T) {
 				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
 			}
 			if st.golden != "" {
-				checkGolden(t, st.golden, normaliseTimes(s.normalise(out)))
+				checkGolden(t, "golden", st.golden, normaliseTimes(s.normalise(out)))
 			}
 		})
 	}
