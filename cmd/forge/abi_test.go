@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"os"
@@ -60,11 +59,7 @@ func abiCLIWheels(t *testing.T, dir string, which ...string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, k := range which {
-		p, err := all[k].WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = p
+		out[k] = writeWheel(t, dir, all[k])
 	}
 	return out
 }
@@ -83,14 +78,6 @@ func abiFleet(t *testing.T) string {
 		}
 	}
 	return dir
-}
-
-func abiRun(home string) func(args ...string) (string, string, int) {
-	return func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
 }
 
 // abiVerdicts maps host -> verdict and host -> codes of one wheel of a
@@ -127,7 +114,7 @@ func TestABICheckCLI(t *testing.T) {
 	fleet := abiFleet(t)
 	prof := func(n string) string { return filepath.Join(fleet, n+".json") }
 	home := t.TempDir()
-	run := abiRun(home)
+	run := forgeRunner(home)
 	tests := []struct {
 		name   string
 		args   []string
@@ -279,7 +266,7 @@ func TestABIMatrixCLI(t *testing.T) {
 	wheels := abiCLIWheels(t, dir, "pure", "glibc", "cuda")
 	fleet := abiFleet(t)
 	home := t.TempDir()
-	run := abiRun(home)
+	run := forgeRunner(home)
 
 	t.Run("text golden", func(t *testing.T) {
 		out, errOut, code := run("abi", "matrix", "--wheels", dir, "--profiles", fleet)

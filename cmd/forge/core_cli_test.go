@@ -7,26 +7,15 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestCoreCommands drives create, install, uninstall, activate and version
 // through Main: text output against golden files, every --json output
 // against its shape, and the exit codes.
 func TestCoreCommands(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	demo, err := fixtures.PurePackage("demo", "1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra, err := fixtures.PurePackage("extra", "0.1").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, exe := newEmptyCLI(t)
+	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
+	extra := writeWheel(t, s.wheels, fixtures.PurePackage("extra", "0.1"))
 	text := func(t *testing.T, code int, args ...string) (string, string) {
 		t.Helper()
 		out, errOut, got := s.run(args...)

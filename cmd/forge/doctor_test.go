@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -23,20 +22,10 @@ func doctorHome(t *testing.T) (home string, run func(args ...string) (string, st
 		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
 	}
 	home = t.TempDir()
-	run = func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
+	run = forgeRunner(home)
 	dir := t.TempDir()
-	alpha, err := fixtures.DataPackage("alpha", "1.0").WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beta, err := fixtures.PurePackage("beta", "2.0").WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	alpha := writeWheel(t, dir, fixtures.DataPackage("alpha", "1.0"))
+	beta := writeWheel(t, dir, fixtures.PurePackage("beta", "2.0"))
 	for _, args := range [][]string{
 		{"create", "app", "--python", exe, "--without-pip"},
 		{"install", "--env", "app", alpha, beta},

@@ -12,7 +12,6 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
@@ -85,11 +84,7 @@ func TestCobraUsageErrors(t *testing.T) {
 // a NUL byte (the kernel said "invalid argument"; the linker now refuses
 // the name first). Both exit 1.
 func TestErrorTextIsNotUsage(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
+	s, exe := newEmptyCLI(t)
 	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errOut)
 	}
@@ -104,11 +99,7 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 		{nul, `entry point "bad\x00name": a script name cannot contain control characters`},
 	} {
 		t.Run(tc.w.Name, func(t *testing.T) {
-			p, err := tc.w.WriteTo(s.wheels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, errOut, code := s.run("install", "--env", "app", p)
+			_, errOut, code := s.run("install", "--env", "app", writeWheel(t, s.wheels, tc.w))
 			if code != exitError || !strings.Contains(errOut, tc.say) {
 				t.Errorf("exit %d (want %d), stderr %q (want it to say %q)", code, exitError, errOut, tc.say)
 			}
@@ -120,18 +111,10 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 // reported on stderr and in --json's not_installed while the others are
 // removed (exit 0); when none is installed, exit 1.
 func TestUninstallAbsentNames(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
+	s, exe := newEmptyCLI(t)
 	var wheels []string
 	for _, n := range []string{"una", "dos"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
+		wheels = append(wheels, writeWheel(t, s.wheels, fixtures.PurePackage(n, "1.0")))
 	}
 	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errOut)
@@ -171,18 +154,10 @@ func decodeOne(t *testing.T, out string) any {
 // the same way), the package that did not get in is printed "not
 // installed", never "installed", before the error.
 func TestInstallPrintsWhatHappened(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
+	s, exe := newEmptyCLI(t)
 	var wheels []string
 	for _, n := range []string{"primero", "segundo"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
+		wheels = append(wheels, writeWheel(t, s.wheels, fixtures.PurePackage(n, "1.0")))
 	}
 	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errOut)

@@ -48,18 +48,8 @@ type layeredCLI struct {
 
 func newLayeredCLI(t *testing.T) *layeredCLI {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	whl := func(w fixtures.Wheel) string {
-		p, err := w.WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	s, exe := newEmptyCLI(t)
+	whl := func(w fixtures.Wheel) string { return writeWheel(t, s.wheels, w) }
 	steps := [][]string{
 		{"create", "base", "--python", exe, "--without-pip"},
 		{"create", "app", "--parent", "base", "--without-pip"},
@@ -78,11 +68,41 @@ func newLayeredCLI(t *testing.T) *layeredCLI {
 	return s
 }
 
+// newEmptyCLI returns a forge home with no environment yet and an empty
+// wheel directory, and the Python 3.12 interpreter to create environments
+// with; it skips the test where there is no Python 3.12.
+func newEmptyCLI(t *testing.T) (*layeredCLI, string) {
+	t.Helper()
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
+	}
+	return &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}, exe
+}
+
+// writeWheel writes w into dir and returns the wheel's path.
+func writeWheel(t *testing.T, dir string, w fixtures.Wheel) string {
+	t.Helper()
+	p, err := w.WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // run calls Main with --home set and returns stdout, stderr and the exit code.
 func (s *layeredCLI) run(args ...string) (string, string, int) {
-	var out, errOut bytes.Buffer
-	code := Main(append([]string{"--home", s.home}, args...), &out, &errOut)
-	return out.String(), errOut.String(), code
+	return forgeRunner(s.home)(args...)
+}
+
+// forgeRunner returns a function that calls Main with --home home and
+// returns stdout, stderr and the exit code.
+func forgeRunner(home string) func(args ...string) (string, string, int) {
+	return func(args ...string) (string, string, int) {
+		var out, errOut bytes.Buffer
+		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
+		return out.String(), errOut.String(), code
+	}
 }
 
 var (
