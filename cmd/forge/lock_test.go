@@ -9,24 +9,19 @@ import (
 
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestLockExportCLI drives forge lock, abi matrix --lock and export through
 // Main: outputs, reports and the README's exit codes for bad input.
 func TestLockExportCLI(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
-	home := t.TempDir()
-	run := forgeRunner(home)
-	wheelDir := t.TempDir()
+	s, _ := newEmptyCLI(t)
+	run := s.run
 	var wheels []string
 	for _, w := range []fixtures.Wheel{
 		fixtures.PurePackage("alpha", "1.0", fixtures.WithHeaders("License-Expression: MIT")),
 		fixtures.PurePackage("beta", "2.0"),
 	} {
-		wheels = append(wheels, writeWheel(t, wheelDir, w))
+		wheels = append(wheels, writeWheel(t, s.wheels, w))
 	}
 	for _, args := range [][]string{{"create", "app", "--python", "3.12", "--without-pip"}, append([]string{"install", "--env", "app"}, wheels...)} {
 		if _, errOut, code := run(args...); code != 0 {

@@ -8,21 +8,17 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestSyncCLI drives forge sync through Main: the plan as text and JSON,
 // the change, and the README's exit codes for what it refuses.
 func TestSyncCLI(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
-	home := t.TempDir()
-	run := forgeRunner(home)
-	wheelDir, otherDir := t.TempDir(), t.TempDir()
+	s, _ := newEmptyCLI(t)
+	home, run := s.home, s.run
+	otherDir := t.TempDir()
 	var wheels []string
 	for _, w := range []fixtures.Wheel{fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta")), fixtures.PurePackage("beta", "2.0")} {
-		wheels = append(wheels, writeWheel(t, wheelDir, w))
+		wheels = append(wheels, writeWheel(t, s.wheels, w))
 	}
 	gamma := writeWheel(t, otherDir, fixtures.PurePackage("gamma", "0.1"))
 	lockPath := filepath.Join(t.TempDir(), "pylock.toml")
