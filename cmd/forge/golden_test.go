@@ -142,15 +142,40 @@ func checkGolden(t *testing.T, dir, name, got string) {
 	}
 }
 
+// goldenStep is one forge command line of a golden test and what it must
+// give: the exit code, a substring of stderr ("" = any) and the golden file
+// under testdata/golden its normalised stdout must match ("" = none).
+type goldenStep struct {
+	name   string
+	args   []string
+	code   int
+	golden string
+	stderr string
+}
+
+// runSteps runs each step in order as a subtest and checks its exit code,
+// its stderr and, normalised by norm, its stdout against the golden file.
+func (s *layeredCLI) runSteps(t *testing.T, steps []goldenStep, norm func(string) string) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			out, errOut, code := s.run(st.args...)
+			if code != st.code {
+				t.Fatalf("forge %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(st.args, " "), code, st.code, out, errOut)
+			}
+			if st.stderr != "" && !strings.Contains(errOut, st.stderr) {
+				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
+			}
+			if st.golden != "" {
+				checkGolden(t, "golden", st.golden, norm(out))
+			}
+		})
+	}
+}
+
 func TestGoldenOutputs(t *testing.T) {
 	s := newLayeredCLI(t)
-	steps := []struct {
-		name   string
-		args   []string
-		code   int
-		golden string // file under testdata/golden; "" = only the exit code and stderr
-		stderr string // substring expected on stderr
-	}{
+	steps := []goldenStep{
 		{name: "tree", args: []string{"tree", "--env", "app"}, golden: "tree_app.txt"},
 		{name: "tree of the parent", args: []string{"tree", "--env", "base"}, golden: "tree_base.txt"},
 		{name: "tree as dot", args: []string{"tree", "--env", "app", "--dot"}, golden: "tree_app.dot"},
@@ -182,20 +207,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{name: "env rm", args: []string{"env", "rm", "app"}, golden: "env_rm_app.txt"},
 		{name: "envs after rm", args: []string{"envs"}, golden: "envs_after_rm.txt"},
 	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			out, errOut, code := s.run(st.args...)
-			if code != st.code {
-				t.Fatalf("forge %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(st.args, " "), code, st.code, out, errOut)
-			}
-			if st.stderr != "" && !strings.Contains(errOut, st.stderr) {
-				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
-			}
-			if st.golden != "" {
-				checkGolden(t, "golden", st.golden, s.normalise(out))
-			}
-		})
-	}
+	s.runSteps(t, steps, s.normalise)
 }
 
 // jsonShape names the JSON type each key of a document must have:
