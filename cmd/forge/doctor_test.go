@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
 )
@@ -17,25 +16,19 @@ import (
 // alpha 1.0, and beta 2.0 ingested but not installed.
 func doctorHome(t *testing.T) (home string, run func(args ...string) (string, string, int)) {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	home = t.TempDir()
-	run = forgeRunner(home)
-	dir := t.TempDir()
-	alpha := writeWheel(t, dir, fixtures.DataPackage("alpha", "1.0"))
-	beta := writeWheel(t, dir, fixtures.PurePackage("beta", "2.0"))
+	s, exe := newEmptyCLI(t)
+	alpha := writeWheel(t, s.wheels, fixtures.DataPackage("alpha", "1.0"))
+	beta := writeWheel(t, s.wheels, fixtures.PurePackage("beta", "2.0"))
 	for _, args := range [][]string{
 		{"create", "app", "--python", exe, "--without-pip"},
 		{"install", "--env", "app", alpha, beta},
 		{"uninstall", "--env", "app", "beta"},
 	} {
-		if out, errOut, code := run(args...); code != 0 {
+		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
-	return home, run
+	return s.home, s.run
 }
 
 func TestDoctorAndGCGolden(t *testing.T) {
