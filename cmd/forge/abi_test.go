@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,11 +59,7 @@ func abiCLIWheels(t *testing.T, dir string, which ...string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, k := range which {
-		p, err := all[k].WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = p
+		out[k] = writeWheel(t, dir, all[k])
 	}
 	return out
 }
@@ -84,36 +78,6 @@ func abiFleet(t *testing.T) string {
 		}
 	}
 	return dir
-}
-
-func abiRun(home string) func(args ...string) (string, string, int) {
-	return func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
-}
-
-func abiGolden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", "abi", name)
-	update := os.Getenv("FORGE_UPDATE_GOLDEN") == "1"
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		update = true
-	}
-	if update {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (FORGE_UPDATE_GOLDEN=1 writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
 }
 
 // abiVerdicts maps host -> verdict and host -> codes of one wheel of a
@@ -150,7 +114,7 @@ func TestABICheckCLI(t *testing.T) {
 	fleet := abiFleet(t)
 	prof := func(n string) string { return filepath.Join(fleet, n+".json") }
 	home := t.TempDir()
-	run := abiRun(home)
+	run := forgeRunner(home)
 	tests := []struct {
 		name   string
 		args   []string
@@ -226,7 +190,7 @@ func TestABICheckCLI(t *testing.T) {
 		if code != exitRefused {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
-		abiGolden(t, "check_cuda.txt", out)
+		checkGolden(t, "abi", "check_cuda.txt", out)
 		if !strings.Contains(errOut, "refuse") {
 			t.Errorf("stderr does not say why it exits 3: %q", errOut)
 		}
@@ -302,14 +266,14 @@ func TestABIMatrixCLI(t *testing.T) {
 	wheels := abiCLIWheels(t, dir, "pure", "glibc", "cuda")
 	fleet := abiFleet(t)
 	home := t.TempDir()
-	run := abiRun(home)
+	run := forgeRunner(home)
 
 	t.Run("text golden", func(t *testing.T) {
 		out, errOut, code := run("abi", "matrix", "--wheels", dir, "--profiles", fleet)
 		if code != exitRefused {
 			t.Fatalf("exit %d, want 3\n%s%s", code, out, errOut)
 		}
-		abiGolden(t, "matrix_wheels.txt", strings.ReplaceAll(out, dir, "$WHEELS"))
+		checkGolden(t, "abi", "matrix_wheels.txt", strings.ReplaceAll(out, dir, "$WHEELS"))
 	})
 
 	t.Run("json and junit", func(t *testing.T) {

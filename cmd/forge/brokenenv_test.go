@@ -7,22 +7,14 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestBrokenEnvCLI: run, activate and install refuse an environment whose
 // directory is gone with exit 1 and a message naming it and what to do;
 // nothing runs and nothing is rebuilt.
 func TestBrokenEnvCLI(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	demo, err := fixtures.PurePackage("demo", "1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, exe := newEmptyCLI(t)
+	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
 	if out, errOut, code := s.run("create", "gone", "--python", exe, "--without-pip"); code != 0 {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
 	}

@@ -21,18 +21,11 @@ import (
 // still write its bytecode into the environment's own cache, never into
 // store/entries.
 func TestForeignInterpreterBytecode(t *testing.T) {
-	env312, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
+	s, env312 := newEmptyCLI(t)
 	// Bytecode writing on, whatever the caller's shell says.
 	t.Setenv("PYTHONDONTWRITEBYTECODE", "")
 	t.Setenv("PYTHONPYCACHEPREFIX", "")
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	demo, err := fixtures.PurePackage("demo", "1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
 	for _, args := range [][]string{{"create", "app", "--python", env312}, {"install", "--env", "app", demo}} {
 		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)

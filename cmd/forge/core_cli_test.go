@@ -7,26 +7,15 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestCoreCommands drives create, install, uninstall, activate and version
 // through Main: text output against golden files, every --json output
 // against its shape, and the exit codes.
 func TestCoreCommands(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	demo, err := fixtures.PurePackage("demo", "1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra, err := fixtures.PurePackage("extra", "0.1").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, exe := newEmptyCLI(t)
+	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
+	extra := writeWheel(t, s.wheels, fixtures.PurePackage("extra", "0.1"))
 	text := func(t *testing.T, code int, args ...string) (string, string) {
 		t.Helper()
 		out, errOut, got := s.run(args...)
@@ -52,7 +41,7 @@ func TestCoreCommands(t *testing.T) {
 		"layer": "string", "link_mode": "string", "verdict": "string", "findings": "array"}
 
 	out, _ := text(t, 0, "create", "base", "--python", exe)
-	checkGolden(t, "create.txt", pyPatchRe.ReplaceAllString(out, "3.12.x"))
+	checkGolden(t, "golden", "create.txt", pyPatchRe.ReplaceAllString(out, "3.12.x"))
 	m := doc(t, 0, "create", "app", "--parent", "base")
 	checkShape(t, "create", m, jsonShape{"name": "string", "path": "string", "parent": "string", "python": "string", "python_version": "string", "site_packages": "string"})
 	if m["parent"] != "base" {
@@ -60,7 +49,7 @@ func TestCoreCommands(t *testing.T) {
 	}
 
 	out, _ = text(t, 0, "install", "--env", "base", demo)
-	checkGolden(t, "install_new.txt", out)
+	checkGolden(t, "golden", "install_new.txt", out)
 	m = doc(t, 0, "install", "--env", "app", demo, extra)
 	checkShape(t, "install", m, jsonShape{"env": "string", "host": "string", "policy": "string", "packages": "array"})
 	pkgs := eachItem(t, "packages", m["packages"], pkgShape)
@@ -68,15 +57,15 @@ func TestCoreCommands(t *testing.T) {
 		t.Errorf("install --json packages: %v", pkgs)
 	}
 	out, _ = text(t, 0, "install", "--env", "app", demo)
-	checkGolden(t, "install_again.txt", out)
+	checkGolden(t, "golden", "install_again.txt", out)
 
 	m = doc(t, 0, "activate", "app")
 	checkShape(t, "activate", m, jsonShape{"virtual_env": "string", "path": "array", "pythonpath": "array", "pycache_prefix": "string"})
 	out, _ = text(t, 0, "activate", "app", "--shell", "bash")
-	checkGolden(t, "activate.txt", out)
+	checkGolden(t, "golden", "activate.txt", out)
 
 	out, _ = text(t, 0, "uninstall", "extra", "--env", "app")
-	checkGolden(t, "uninstall.txt", out)
+	checkGolden(t, "golden", "uninstall.txt", out)
 	m = doc(t, 0, "uninstall", "demo", "--env", "app")
 	checkShape(t, "uninstall", m, jsonShape{"env": "string", "removed": "array"})
 	eachItem(t, "removed", m["removed"], jsonShape{"name": "string", "version": "string", "entry": "string", "layer": "string"})

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
 )
@@ -19,57 +16,19 @@ import (
 // alpha 1.0, and beta 2.0 ingested but not installed.
 func doctorHome(t *testing.T) (home string, run func(args ...string) (string, string, int)) {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	home = t.TempDir()
-	run = func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
-	dir := t.TempDir()
-	alpha, err := fixtures.DataPackage("alpha", "1.0").WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	beta, err := fixtures.PurePackage("beta", "2.0").WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, exe := newEmptyCLI(t)
+	alpha := writeWheel(t, s.wheels, fixtures.DataPackage("alpha", "1.0"))
+	beta := writeWheel(t, s.wheels, fixtures.PurePackage("beta", "2.0"))
 	for _, args := range [][]string{
 		{"create", "app", "--python", exe, "--without-pip"},
 		{"install", "--env", "app", alpha, beta},
 		{"uninstall", "--env", "app", "beta"},
 	} {
-		if out, errOut, code := run(args...); code != 0 {
+		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %v: exit %d\n%s%s", args, code, out, errOut)
 		}
 	}
-	return home, run
-}
-
-func doctorGolden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", "doctor", name)
-	update := os.Getenv("FORGE_UPDATE_GOLDEN") == "1"
-	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
-		update = true
-	}
-	if update {
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (FORGE_UPDATE_GOLDEN=1 writes it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s--- want\n%s", name, got, want)
-	}
+	return s.home, s.run
 }
 
 func TestDoctorAndGCGolden(t *testing.T) {
@@ -89,7 +48,7 @@ func TestDoctorAndGCGolden(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut)
 			}
-			doctorGolden(t, tt.golden, norm(out))
+			checkGolden(t, "doctor", tt.golden, norm(out))
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
@@ -79,20 +78,29 @@ func TestCobraUsageErrors(t *testing.T) {
 	}
 }
 
+// newAppCLI is a forge home with environment "app" (Python 3.12), and in
+// its wheel directory a pure wheel 1.0 of each name, not installed; it
+// returns the wheels' paths in order.
+func newAppCLI(t *testing.T, names ...string) (*layeredCLI, []string) {
+	t.Helper()
+	s, exe := newEmptyCLI(t)
+	var wheels []string
+	for _, n := range names {
+		wheels = append(wheels, writeWheel(t, s.wheels, fixtures.PurePackage(n, "1.0")))
+	}
+	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	return s, wheels
+}
+
 // TestErrorTextIsNotUsage installs wheels whose errors carry the phrases
 // the old substring match read as usage: a member named "unknown
 // command\x.py" (refused by the store) and an entry point whose name holds
 // a NUL byte (the kernel said "invalid argument"; the linker now refuses
 // the name first). Both exit 1.
 func TestErrorTextIsNotUsage(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
-		t.Fatalf("create: exit %d: %s", code, errOut)
-	}
+	s, _ := newAppCLI(t)
 	member := fixtures.PurePackage("textmember", "1.0", fixtures.WithFiles(fixtures.File{Name: `textmember/unknown command\x.py`, Data: []byte("X = 1\n")}))
 	nul := fixtures.PurePackage("textentry", "1.0")
 	nul.EntryPoints = map[string]map[string]string{"console_scripts": {"bad\x00name": "textentry:main"}}
@@ -104,11 +112,7 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 		{nul, `entry point "bad\x00name": a script name cannot contain control characters`},
 	} {
 		t.Run(tc.w.Name, func(t *testing.T) {
-			p, err := tc.w.WriteTo(s.wheels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, errOut, code := s.run("install", "--env", "app", p)
+			_, errOut, code := s.run("install", "--env", "app", writeWheel(t, s.wheels, tc.w))
 			if code != exitError || !strings.Contains(errOut, tc.say) {
 				t.Errorf("exit %d (want %d), stderr %q (want it to say %q)", code, exitError, errOut, tc.say)
 			}
@@ -120,22 +124,7 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 // reported on stderr and in --json's not_installed while the others are
 // removed (exit 0); when none is installed, exit 1.
 func TestUninstallAbsentNames(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	var wheels []string
-	for _, n := range []string{"una", "dos"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
-	}
-	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
-		t.Fatalf("create: exit %d: %s", code, errOut)
-	}
+	s, wheels := newAppCLI(t, "una", "dos")
 	if _, errOut, code := s.run(append([]string{"install", "--env", "app"}, wheels...)...); code != 0 {
 		t.Fatalf("install: exit %d: %s", code, errOut)
 	}
@@ -171,22 +160,7 @@ func decodeOne(t *testing.T, out string) any {
 // the same way), the package that did not get in is printed "not
 // installed", never "installed", before the error.
 func TestInstallPrintsWhatHappened(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	var wheels []string
-	for _, n := range []string{"primero", "segundo"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
-	}
-	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
-		t.Fatalf("create: exit %d: %s", code, errOut)
-	}
+	s, wheels := newAppCLI(t, "primero", "segundo")
 	site, err := filepath.Glob(filepath.Join(s.home, "envs", "app", "lib", "python3.12", "site-packages"))
 	if err != nil || len(site) != 1 {
 		t.Fatalf("site-packages: %v %v", site, err)

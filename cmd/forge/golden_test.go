@@ -48,18 +48,8 @@ type layeredCLI struct {
 
 func newLayeredCLI(t *testing.T) *layeredCLI {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	s := &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}
-	whl := func(w fixtures.Wheel) string {
-		p, err := w.WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	s, exe := newEmptyCLI(t)
+	whl := func(w fixtures.Wheel) string { return writeWheel(t, s.wheels, w) }
 	steps := [][]string{
 		{"create", "base", "--python", exe, "--without-pip"},
 		{"create", "app", "--parent", "base", "--without-pip"},
@@ -78,11 +68,41 @@ func newLayeredCLI(t *testing.T) *layeredCLI {
 	return s
 }
 
+// newEmptyCLI returns a forge home with no environment yet and an empty
+// wheel directory, and the Python 3.12 interpreter to create environments
+// with; it skips the test where there is no Python 3.12.
+func newEmptyCLI(t *testing.T) (*layeredCLI, string) {
+	t.Helper()
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
+	}
+	return &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}, exe
+}
+
+// writeWheel writes w into dir and returns the wheel's path.
+func writeWheel(t *testing.T, dir string, w fixtures.Wheel) string {
+	t.Helper()
+	p, err := w.WriteTo(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // run calls Main with --home set and returns stdout, stderr and the exit code.
 func (s *layeredCLI) run(args ...string) (string, string, int) {
-	var out, errOut bytes.Buffer
-	code := Main(append([]string{"--home", s.home}, args...), &out, &errOut)
-	return out.String(), errOut.String(), code
+	return forgeRunner(s.home)(args...)
+}
+
+// forgeRunner returns a function that calls Main with --home home and
+// returns stdout, stderr and the exit code.
+func forgeRunner(home string) func(args ...string) (string, string, int) {
+	return func(args ...string) (string, string, int) {
+		var out, errOut bytes.Buffer
+		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
+		return out.String(), errOut.String(), code
+	}
 }
 
 var (
@@ -101,10 +121,13 @@ func (s *layeredCLI) normalise(out string) string {
 	return trailingSpace.ReplaceAllString(out, "")
 }
 
-func checkGolden(t *testing.T, name, got string) {
+// checkGolden compares got with the golden file testdata/DIR/NAME; with
+// -update (or FORGE_UPDATE_GOLDEN=1) it writes got there instead.
+func checkGolden(t *testing.T, dir, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
+	path := filepath.Join("testdata", dir, name)
 	if updateGoldens() {
+		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -119,15 +142,40 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 }
 
+// goldenStep is one forge command line of a golden test and what it must
+// give: the exit code, a substring of stderr ("" = any) and the golden file
+// under testdata/golden its normalised stdout must match ("" = none).
+type goldenStep struct {
+	name   string
+	args   []string
+	code   int
+	golden string
+	stderr string
+}
+
+// runSteps runs each step in order as a subtest and checks its exit code,
+// its stderr and, normalised by norm, its stdout against the golden file.
+func (s *layeredCLI) runSteps(t *testing.T, steps []goldenStep, norm func(string) string) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			out, errOut, code := s.run(st.args...)
+			if code != st.code {
+				t.Fatalf("forge %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(st.args, " "), code, st.code, out, errOut)
+			}
+			if st.stderr != "" && !strings.Contains(errOut, st.stderr) {
+				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
+			}
+			if st.golden != "" {
+				checkGolden(t, "golden", st.golden, norm(out))
+			}
+		})
+	}
+}
+
 func TestGoldenOutputs(t *testing.T) {
 	s := newLayeredCLI(t)
-	steps := []struct {
-		name   string
-		args   []string
-		code   int
-		golden string // file under testdata/golden; "" = only the exit code and stderr
-		stderr string // substring expected on stderr
-	}{
+	steps := []goldenStep{
 		{name: "tree", args: []string{"tree", "--env", "app"}, golden: "tree_app.txt"},
 		{name: "tree of the parent", args: []string{"tree", "--env", "base"}, golden: "tree_base.txt"},
 		{name: "tree as dot", args: []string{"tree", "--env", "app", "--dot"}, golden: "tree_app.dot"},
@@ -159,20 +207,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{name: "env rm", args: []string{"env", "rm", "app"}, golden: "env_rm_app.txt"},
 		{name: "envs after rm", args: []string{"envs"}, golden: "envs_after_rm.txt"},
 	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			out, errOut, code := s.run(st.args...)
-			if code != st.code {
-				t.Fatalf("forge %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(st.args, " "), code, st.code, out, errOut)
-			}
-			if st.stderr != "" && !strings.Contains(errOut, st.stderr) {
-				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
-			}
-			if st.golden != "" {
-				checkGolden(t, st.golden, s.normalise(out))
-			}
-		})
-	}
+	s.runSteps(t, steps, s.normalise)
 }
 
 // jsonShape names the JSON type each key of a document must have:

@@ -71,10 +71,17 @@ func runInstall(ctx context.Context, app *App, specs []string, o installOptions)
 	if perr := app.PrintOutcome(rep, err, func(w io.Writer) { printInstall(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
+	return installExit(app, err, o.enforce && rep.Warned())
+}
+
+// installExit is what install and pip install return once their report is
+// printed: the install's error (marked reported under --json), else with
+// --enforce a refusal when a package was admitted with warnings (warned).
+func installExit(app *App, err error, warned bool) error {
 	if err != nil {
 		return reported(app, err)
 	}
-	if o.enforce && rep.Warned() {
+	if warned {
 		return codeError{exitRefused, fmt.Errorf("--enforce: a package was admitted with warnings")}
 	}
 	return nil

@@ -9,28 +9,19 @@ import (
 
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/lockfile"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestLockExportCLI drives forge lock, abi matrix --lock and export through
 // Main: outputs, reports and the README's exit codes for bad input.
 func TestLockExportCLI(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
-	home := t.TempDir()
-	run := abiRun(home)
-	wheelDir := t.TempDir()
+	s, _ := newEmptyCLI(t)
+	run := s.run
 	var wheels []string
 	for _, w := range []fixtures.Wheel{
 		fixtures.PurePackage("alpha", "1.0", fixtures.WithHeaders("License-Expression: MIT")),
 		fixtures.PurePackage("beta", "2.0"),
 	} {
-		p, err := w.WriteTo(wheelDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
+		wheels = append(wheels, writeWheel(t, s.wheels, w))
 	}
 	for _, args := range [][]string{{"create", "app", "--python", "3.12", "--without-pip"}, append([]string{"install", "--env", "app"}, wheels...)} {
 		if _, errOut, code := run(args...); code != 0 {
@@ -43,10 +34,7 @@ func TestLockExportCLI(t *testing.T) {
 
 	// A lock whose beta wheel path points at another file (same name): exit 4.
 	otherDir := t.TempDir()
-	other, err := fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")).WriteTo(otherDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := writeWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
 
 	tests := []struct {
 		name string
@@ -106,7 +94,7 @@ func TestLockExportCLI(t *testing.T) {
 		if err := os.WriteFile(bad, []byte(strings.ReplaceAll(string(data), wheels[1], other)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, stderr, code := abiRun(t.TempDir())("abi", "matrix", "--lock", bad, "--profiles", fleet)
+		_, stderr, code := forgeRunner(t.TempDir())("abi", "matrix", "--lock", bad, "--profiles", fleet)
 		if code != exitIntegrity || !strings.Contains(stderr, "package beta 2.0: wheel "+other+": sha256 ") {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}

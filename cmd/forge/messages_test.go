@@ -15,14 +15,7 @@ import (
 // the message now says what happened (and no error kind's bare text).
 func TestMessages(t *testing.T) {
 	s := newLayeredCLI(t) // app on base, six in GLOBAL/3.12
-	whl := func(w fixtures.Wheel) string {
-		t.Helper()
-		p, err := w.WriteTo(s.wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	whl := func(w fixtures.Wheel) string { return writeWheel(t, s.wheels, w) }
 	dots := fixtures.PurePackage("dots", "1.0")
 	dots.EntryPoints = map[string]map[string]string{"console_scripts": {"..": "dots:main"}}
 	long := fixtures.PurePackage("longep", "1.0")
@@ -164,11 +157,7 @@ func TestWarnedUnderQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 	home := t.TempDir()
-	run := func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
+	run := forgeRunner(home)
 	if out, errOut, code := run("create", "gpu", "--python", exe, "--without-pip"); code != 0 {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
 	}

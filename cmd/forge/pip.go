@@ -238,13 +238,7 @@ func runPipInstall(ctx context.Context, app *App, o pipInstallOptions) error {
 	if perr := app.Print(doc, func(w io.Writer) { printPipInstall(w, rep, app.Verbose) }); perr != nil {
 		return perr
 	}
-	if err != nil {
-		return reported(app, err)
-	}
-	if o.enforce && rep.Warned() {
-		return codeError{exitRefused, fmt.Errorf("--enforce: a package was admitted with warnings")}
-	}
-	return nil
+	return installExit(app, err, o.enforce && rep.Warned())
 }
 
 func printPipInstall(w io.Writer, rep *pipshim.InstallReport, verbose bool) {

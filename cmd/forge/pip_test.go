@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"reflect"
@@ -113,11 +112,7 @@ func TestPipInstallCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(args ...string) (string, string, int) {
-		var out, errOut bytes.Buffer
-		code := Main(append([]string{"--home", home}, args...), &out, &errOut)
-		return out.String(), errOut.String(), code
-	}
+	run := forgeRunner(home)
 	for _, env := range []string{"app", "app2", "warn", "verbose"} {
 		if out, errOut, code := run("create", env, "--python", exe); code != 0 {
 			t.Fatalf("create %s: exit %d\n%s%s", env, code, out, errOut)

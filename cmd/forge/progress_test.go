@@ -190,10 +190,7 @@ func openNull(t *testing.T) *os.File {
 // each phase on stderr, and without it there are none.
 func TestInstallVerbosePhases(t *testing.T) {
 	s := newLayeredCLI(t)
-	whl, err := fixtures.PurePackage("phasedemo", "1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whl := writeWheel(t, s.wheels, fixtures.PurePackage("phasedemo", "1.0"))
 	out, errOut, code := s.run("install", "--env", "app", "--verbose", whl)
 	if code != 0 {
 		t.Fatalf("install: exit %d\n%s%s", code, out, errOut)

@@ -32,17 +32,8 @@ func normaliseTimes(out string) string {
 
 func TestSnapshotRollbackHistoryCLI(t *testing.T) {
 	s := newLayeredCLI(t) // app holds numpy 2.0.0 and colorama 0.4.6
-	numpy21, err := fixtures.PurePackage("numpy", "2.1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps := []struct {
-		name   string
-		args   []string
-		code   int
-		golden string
-		stderr string
-	}{
+	numpy21 := writeWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
+	steps := []goldenStep{
 		{name: "snapshot", args: []string{"snapshot", "app", "before"}, golden: "snapshot_app.txt"},
 		{name: "snapshot name taken", args: []string{"snapshot", "app", "before"}, code: exitError, stderr: "already has a snapshot before"},
 		{name: "snapshot bad name", args: []string{"snapshot", "app", ".hidden"}, code: exitUsage, stderr: "not starting with '.'"},
@@ -64,20 +55,7 @@ func TestSnapshotRollbackHistoryCLI(t *testing.T) {
 		{name: "history", args: []string{"history", "app"}, golden: "history_app.txt"},
 		{name: "history unknown env", args: []string{"history", "nope"}, code: exitError, stderr: "environment nope"},
 	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			out, errOut, code := s.run(st.args...)
-			if code != st.code {
-				t.Fatalf("forge %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(st.args, " "), code, st.code, out, errOut)
-			}
-			if st.stderr != "" && !strings.Contains(errOut, st.stderr) {
-				t.Errorf("stderr %q does not contain %q", errOut, st.stderr)
-			}
-			if st.golden != "" {
-				checkGolden(t, st.golden, normaliseTimes(s.normalise(out)))
-			}
-		})
-	}
+	s.runSteps(t, steps, func(out string) string { return normaliseTimes(s.normalise(out)) })
 	t.Run("json", func(t *testing.T) {
 		decode := func(args ...string) map[string]any {
 			t.Helper()
@@ -121,10 +99,7 @@ func TestRollbackKilledCLI(t *testing.T) {
 		os.Exit(Main(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
 	}
 	s := newLayeredCLI(t)
-	numpy21, err := fixtures.PurePackage("numpy", "2.1.0").WriteTo(s.wheels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	numpy21 := writeWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
 	for _, args := range [][]string{{"snapshot", "app", "before"}, {"install", "--env", "app", numpy21}} {
 		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %v: exit %d\n%s%s", args, code, out, errOut)

@@ -8,30 +8,19 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // TestSyncCLI drives forge sync through Main: the plan as text and JSON,
 // the change, and the README's exit codes for what it refuses.
 func TestSyncCLI(t *testing.T) {
-	if _, err := probe.FindPython("3.12"); err != nil {
-		t.Skipf("Python 3.12 is not installed here: %v", err)
-	}
-	home := t.TempDir()
-	run := abiRun(home)
-	wheelDir, otherDir := t.TempDir(), t.TempDir()
+	s, _ := newEmptyCLI(t)
+	home, run := s.home, s.run
+	otherDir := t.TempDir()
 	var wheels []string
 	for _, w := range []fixtures.Wheel{fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta")), fixtures.PurePackage("beta", "2.0")} {
-		p, err := w.WriteTo(wheelDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wheels = append(wheels, p)
+		wheels = append(wheels, writeWheel(t, s.wheels, w))
 	}
-	gamma, err := fixtures.PurePackage("gamma", "0.1").WriteTo(otherDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gamma := writeWheel(t, otherDir, fixtures.PurePackage("gamma", "0.1"))
 	lockPath := filepath.Join(t.TempDir(), "pylock.toml")
 	for _, args := range [][]string{
 		{"create", "app", "--python", "3.12", "--without-pip"},
@@ -46,10 +35,7 @@ func TestSyncCLI(t *testing.T) {
 	}
 	// beta's path swapped for another wheel of the same name: exit 4 in a
 	// home that does not have beta yet.
-	other, err := fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")).WriteTo(otherDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := writeWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
 	data, err := os.ReadFile(lockPath)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +45,7 @@ func TestSyncCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh := t.TempDir()
-	if _, errOut, code := abiRun(fresh)("create", "far", "--python", "3.12", "--without-pip"); code != 0 {
+	if _, errOut, code := forgeRunner(fresh)("create", "far", "--python", "3.12", "--without-pip"); code != 0 {
 		t.Fatalf("create far: %s", errOut)
 	}
 
@@ -87,7 +73,7 @@ func TestSyncCLI(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			stdout, stderr, code := abiRun(tc.home)(tc.args...)
+			stdout, stderr, code := forgeRunner(tc.home)(tc.args...)
 			for _, w := range tc.want {
 				if code != tc.code || !strings.Contains(stdout+stderr, w) {
 					t.Fatalf("forge %v: exit %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant %q", tc.args, code, tc.code, stdout, stderr, w)
