@@ -188,7 +188,7 @@ func printABICheck(w io.Writer, rep *abireport.CheckReport, verbose bool) {
 			width = max(width, len(v.Host))
 		}
 		for _, v := range wh.Verdicts {
-			codes := abiCodeList(v.Findings)
+			codes := workspace.Codes(v.Findings)
 			fmt.Fprintf(w, "  %-*s  %-6s", width, v.Host, abiVerdictWord(v.Verdict))
 			if codes != "" {
 				fmt.Fprintf(w, "  %s", codes)
@@ -207,18 +207,6 @@ func abiShortSHA(s string) string {
 		return s[:12]
 	}
 	return s
-}
-
-func abiCodeList(fs []abi.Finding) string {
-	var out []string
-	seen := map[string]bool{}
-	for _, f := range fs {
-		if f.Severity != abi.Info && !seen[f.Code] {
-			seen[f.Code] = true
-			out = append(out, f.Code)
-		}
-	}
-	return strings.Join(out, ", ")
 }
 
 // abiDescribeRequires is the one-line text form of what a fingerprint needs.
