@@ -48,7 +48,7 @@ func viewers(layer string, venv linker.Venv, rows []*store.EnvRow) []string {
 	if xy, ok := store.LayerKey(layer).XY(); ok {
 		var out []string
 		for _, r := range rows {
-			if majorMinor(r.PythonVersion) == xy {
+			if PyXY(r.PythonVersion) == xy {
 				out = append(out, r.Path)
 			}
 		}
@@ -68,14 +68,6 @@ func viewers(layer string, venv linker.Venv, rows []*store.EnvRow) []string {
 		}
 	}
 	return out
-}
-
-func majorMinor(version string) string {
-	parts := strings.SplitN(version, ".", 3)
-	if len(parts) < 2 {
-		return version
-	}
-	return parts[0] + "." + parts[1]
 }
 
 func GlobEscape(s string) string {

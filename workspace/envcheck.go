@@ -64,7 +64,7 @@ func (w *Workspace) OpenUsableEnv(ctx context.Context, name string) (*Env, error
 // envPresent checks that an environment's directory, its pyvenv.cfg, its
 // recorded interpreter and the interpreter bin/python leads to exist.
 func envPresent(row *store.EnvRow) error {
-	recreate := fmt.Sprintf("forge create %s --python %s", row.Name, majorMinor(row.PythonVersion))
+	recreate := fmt.Sprintf("forge create %s --python %s", row.Name, PyXY(row.PythonVersion))
 	if row.Parent != "" {
 		recreate = fmt.Sprintf("forge create %s --parent %s", row.Name, row.Parent)
 	}

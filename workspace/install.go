@@ -3,6 +3,7 @@ package workspace
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/forge-ml/forge/abi"
@@ -61,14 +62,10 @@ type InstallReport struct {
 }
 
 // Warned reports whether any package was admitted with a warn verdict.
-func (r *InstallReport) Warned() bool {
-	for _, p := range r.Packages {
-		if p.Verdict == abi.Warn {
-			return true
-		}
-	}
-	return false
-}
+func (r *InstallReport) Warned() bool { return slices.ContainsFunc(r.Packages, PackageReport.Warned) }
+
+// Warned reports whether the package was admitted with a warn verdict.
+func (p PackageReport) Warned() bool { return p.Verdict == abi.Warn }
 
 type candidate struct {
 	entry  *store.Entry

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -62,14 +63,7 @@ type InstallReport struct {
 }
 
 // Warned reports whether any package was admitted with a warn verdict.
-func (r *InstallReport) Warned() bool {
-	for _, p := range r.Packages {
-		if p.Verdict == abi.Warn {
-			return true
-		}
-	}
-	return false
-}
+func (r *InstallReport) Warned() bool { return slices.ContainsFunc(r.Packages, PackageReport.Warned) }
 
 // Install is the report in Install's shape, for printing.
 func (r *InstallReport) Install() *workspace.InstallReport {

@@ -197,14 +197,11 @@ func Rollback(ctx context.Context, w *workspace.Workspace, o RollbackOptions) (r
 		return nil, err
 	}
 	defer gcLock.Unlock()
-	lk, err := w.LockLayer(ctx, e, e.Name)
+	lk, err := lockSettled(ctx, w, e)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.Unlock()
-	if err := refuseUnsettled(ctx, w, e); err != nil {
-		return nil, err
-	}
 	target := snapshotState(sn)
 	p, err := planRollback(ctx, w, e, target)
 	if err != nil {

@@ -56,14 +56,11 @@ func Snapshot(ctx context.Context, w *workspace.Workspace, o SnapshotOptions) (s
 		return nil, err
 	}
 	defer func() { op.Finish(ctx, nil, nil, nil, err) }()
-	lk, err := w.LockLayer(ctx, e, e.Name)
+	lk, err := lockSettled(ctx, w, e)
 	if err != nil {
 		return nil, err
 	}
 	defer lk.Unlock()
-	if err := refuseUnsettled(ctx, w, e); err != nil {
-		return nil, err
-	}
 	if o.Name != "" {
 		return w.Store.CreateSnapshot(ctx, e.Name, o.Name, false, w.Now())
 	}
@@ -86,6 +83,21 @@ func snapshotNow(ctx context.Context, w *workspace.Workspace, e *workspace.Env, 
 		}
 		return sn, err
 	}
+}
+
+// lockSettled locks e's layer for a snapshot or a rollback, refusing a
+// layer an interrupted command left unsettled (refuseUnsettled). The caller
+// unlocks.
+func lockSettled(ctx context.Context, w *workspace.Workspace, e *workspace.Env) (*store.Lock, error) {
+	lk, err := w.LockLayer(ctx, e, e.Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseUnsettled(ctx, w, e); err != nil {
+		lk.Unlock()
+		return nil, err
+	}
+	return lk, nil
 }
 
 // refuseUnsettled fails when the layer has a manifest row an interrupted
