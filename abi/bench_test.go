@@ -2,6 +2,7 @@ package abi_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -92,11 +93,7 @@ func BenchmarkParseFatbin(b *testing.B) {
 // has seen before, as doctor --abi does for every environment: the cost is
 // reducing each to its key.
 func BenchmarkEvaluatorDecode(b *testing.B) {
-	raws := []string{
-		`{"name":"requests","version":"2.31.0","build":"","wheel_tags":["py3-none-any"],"files":42,"tags":["py3-none-any"]}`,
-		`{"name":"torch","version":"2.3.0+cu121","wheel_tags":["cp311-cp311-manylinux_2_17_x86_64"],"files":12000,"cuda_flavour":"12.1","tags":["cp311-cp311-manylinux_2_17_x86_64"],"glibc_floor":"2.17","elfs":[{"path":"torch/lib/libtorch_cuda.so","glibc_floor":"2.17","needed":["libcudart.so.12","libc.so.6"],"gpu_code":[{"kind":"cubin","sm":80},{"kind":"cubin","sm":90,"arch_specific":true},{"kind":"ptx","sm":90,"ptx_version":"8.4"}]}],"needed":["libcudart.so.12"],"nvidia_requires":["nvidia-cuda-runtime-cu12"]}`,
-		`{"name":"nvidia-cublas-cu12","version":"12.1.3.1","wheel_tags":["py3-none-manylinux1_x86_64"],"files":30,"tags":["py3-none-manylinux1_x86_64"]}`,
-	}
+	raws := evaluatorBenchRaws
 	ev := abi.NewEvaluator()
 	for _, raw := range raws {
 		if _, _, err := ev.Decode(raw); err != nil {
@@ -109,4 +106,26 @@ func BenchmarkEvaluatorDecode(b *testing.B) {
 			ev.Decode(raw)
 		}
 	}
+}
+
+// BenchmarkPlainDecode is what BenchmarkEvaluatorDecode replaces: each
+// stored fingerprint decoded with json.Unmarshal, every time.
+func BenchmarkPlainDecode(b *testing.B) {
+	raws := evaluatorBenchRaws
+	for i := 0; i < b.N; i++ {
+		for _, raw := range raws {
+			var fp abi.Fingerprint
+			if err := json.Unmarshal([]byte(raw), &fp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// evaluatorBenchRaws are stored fingerprints as doctor --abi reads them: a
+// pure wheel, a CUDA build of torch and an nvidia-* library wheel.
+var evaluatorBenchRaws = []string{
+	`{"name":"requests","version":"2.31.0","build":"","wheel_tags":["py3-none-any"],"files":42,"tags":["py3-none-any"]}`,
+	`{"name":"torch","version":"2.3.0+cu121","wheel_tags":["cp311-cp311-manylinux_2_17_x86_64"],"files":12000,"cuda_flavour":"12.1","tags":["cp311-cp311-manylinux_2_17_x86_64"],"glibc_floor":"2.17","elfs":[{"path":"torch/lib/libtorch_cuda.so","glibc_floor":"2.17","needed":["libcudart.so.12","libc.so.6"],"gpu_code":[{"kind":"cubin","sm":80},{"kind":"cubin","sm":90,"arch_specific":true},{"kind":"ptx","sm":90,"ptx_version":"8.4"}]}],"needed":["libcudart.so.12"],"nvidia_requires":["nvidia-cuda-runtime-cu12"]}`,
+	`{"name":"nvidia-cublas-cu12","version":"12.1.3.1","wheel_tags":["py3-none-manylinux1_x86_64"],"files":30,"tags":["py3-none-manylinux1_x86_64"]}`,
 }

