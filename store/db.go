@@ -191,7 +191,9 @@ const dbParams = "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma
 // -shm files, which the next process creates again (and, on its first
 // commit, fsyncs the new log's header and its directory). forge is a
 // short-lived process: for a small command such as create that was most of
-// its I/O. So connections do not checkpoint when they close, which leaves
+// its I/O (measured with strace -c -f: forge create --without-pip in a warm
+// home makes 4 fsyncs with the checkpoint and none without). So
+// connections do not checkpoint when they close, which leaves
 // the database as a killed process would, the state WAL mode is built to
 // recover from. The cost moves to the next process, which reads the whole
 // log to rebuild its index of it (the first connection always does): Close
