@@ -1,7 +1,3 @@
-// Package workspace carries out forge's commands over one forge home: it
-// opens the store, reads and writes environment records, asks the ABI engine
-// for verdicts and has the linker execute them. Commands in cmd/forge make
-// one call into it.
 package workspace
 
 import (
