@@ -3,12 +3,13 @@
 // has the linker carry them out. It owns environments (create, remove,
 // settings, activate), layers and the link steps every command uses
 // (LinkEntries, UnlinkManifest, Relink, RefreshLayering), install and
-// uninstall, gc, inspect and tree, export, host profiles, and the history
-// journal that records each operation.
+// uninstall, gc, export, host profiles, markers and metadata, and the
+// history journal that records each operation.
 //
 // Each other command's work is in a package of its own that builds on this
 // one: workspace/abireport (abi check, abi matrix), workspace/doctor
-// (doctor, --fix, --abi, --rebuild), workspace/pipshim (pip install) and
-// workspace/reproduce (lock, sync, snapshots, rollback, history). Commands
+// (doctor, --fix, --abi, --rebuild), workspace/inspect (inspect, tree),
+// workspace/pipshim (pip install) and workspace/reproduce (lock, sync,
+// snapshots, rollback, history). Commands
 // in cmd/forge make one call into one of them.
 package workspace

@@ -124,7 +124,7 @@ func (w *Workspace) InstallUnrecorded(ctx context.Context, o InstallOptions) (*I
 	}
 	layer, venv := e.Name, e.Venv
 	if o.Global {
-		layer, venv = GlobalLayer(e.Py.XY()), w.globalVenv(e.Py)
+		layer, venv = GlobalLayer(e.Py.XY()), w.GlobalVenv(e.Py)
 	}
 	// gc takes this lock exclusively: nothing we ingest or pick can be
 	// collected before it is linked and counted.

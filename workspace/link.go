@@ -303,7 +303,7 @@ func (w *Workspace) bridges(layer string, venv linker.Venv, e *Env, en *store.En
 	for _, p := range e.Chain {
 		below = append(below, linker.Venv{Root: p.Path, Python: e.Py}.SitePackages())
 	}
-	below = append(below, w.globalVenv(e.Py).SitePackages())
+	below = append(below, w.GlobalVenv(e.Py).SitePackages())
 	seen := map[string]bool{}
 	var out []linker.Bridge
 	for _, el := range en.Fingerprint.ELFs {
@@ -440,7 +440,7 @@ func (w *Workspace) layerTarget(ctx context.Context, layer string) (*Env, linker
 			return nil, linker.Venv{}, err
 		}
 		e := &Env{Py: py}
-		return e, w.globalVenv(py), nil
+		return e, w.GlobalVenv(py), nil
 	}
 	e, err := w.OpenEnv(ctx, layer)
 	if err != nil {

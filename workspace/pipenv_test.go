@@ -14,6 +14,7 @@ import (
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/inspect"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -109,7 +110,7 @@ func TestCreateLinksPip(t *testing.T) {
 			wstest.RunOK(t, one.Venv.Interpreter(), "-m", "pip", "check", "--disable-pip-version-check")
 			// forge tree agrees with pip list and pip check: the package pip
 			// installed is there, marked as not forge's.
-			tree, err := ws.Tree(ctx, workspace.TreeOptions{Env: "one"})
+			tree, err := inspect.Tree(ctx, ws, inspect.TreeOptions{Env: "one"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +123,7 @@ func TestCreateLinksPip(t *testing.T) {
 				t.Errorf("forge tree: %s; pip list: %s", got, want)
 			}
 			for _, p := range tree.Layers[0].Packages {
-				if want := map[string]string{"demo": workspace.StateUnmanaged, "pip": "linked"}[p.Normalized]; p.State != want {
+				if want := map[string]string{"demo": inspect.StateUnmanaged, "pip": "linked"}[p.Normalized]; p.State != want {
 					t.Errorf("tree: %s is %q, want %q", p.Name, p.State, want)
 				}
 			}
@@ -137,11 +138,11 @@ func TestCreateLinksPip(t *testing.T) {
 					t.Errorf("pip after the upgrade: %v %v, want a real directory", fi, err)
 				}
 				list := wstest.RunOK(t, filepath.Join(two.Venv.Bin(), "pip"), "list", "--disable-pip-version-check", "--format=freeze")
-				tree, err := ws.Tree(ctx, workspace.TreeOptions{Env: "two"})
+				tree, err := inspect.Tree(ctx, ws, inspect.TreeOptions{Env: "two"})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != workspace.StateUnmanaged {
+				if len(tree.Effective) != 1 || strings.TrimSpace(list) != "pip=="+tree.Effective[0].Version || tree.Layers[0].Packages[0].State != inspect.StateUnmanaged {
 					t.Errorf("after pip upgraded itself: pip list %q, tree %+v", list, tree.Layers[0].Packages)
 				}
 				// doctor --fix forgets forge's pip of two and keeps pip's:

@@ -1,4 +1,4 @@
-package workspace
+package workspace_test
 
 import (
 	"context"
@@ -12,10 +12,12 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/linker"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 func TestSettingsRoundTrip(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	ctx := context.Background()
 	tests := []struct {
 		name, key, value string
@@ -39,7 +41,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rep, err := ws.SetSetting(ctx, "app", tt.key, tt.value)
 			if tt.wantErr != nil {
-				if !errors.Is(err, ErrUsage) {
+				if !errors.Is(err, workspace.ErrUsage) {
 					t.Fatalf("err = %v, want ErrUsage", err)
 				}
 				for _, w := range tt.wantErr {
@@ -73,7 +75,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]Setting{}
+		got := map[string]workspace.Setting{}
 		for _, s := range rep.Settings {
 			got[s.Key] = s
 		}
@@ -86,7 +88,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, m, err := ws.InstallSettings(e, InstallOptions{})
+		p, m, err := ws.InstallSettings(e, workspace.InstallOptions{})
 		if err != nil || p != abi.StrictABI || m != linker.Hardlink {
 			t.Errorf("installSettings = %s, %s, %v", p, m, err)
 		}
@@ -99,12 +101,12 @@ func TestSettingsRoundTrip(t *testing.T) {
 }
 
 func TestEnvs(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	envs, err := ws.Envs(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]EnvSummary{}
+	got := map[string]workspace.EnvSummary{}
 	for _, e := range envs {
 		got[e.Name] = e
 	}
@@ -117,7 +119,7 @@ func TestEnvs(t *testing.T) {
 }
 
 func TestRemoveEnv(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	ctx := context.Background()
 	refs := func(name string) int {
 		t.Helper()
@@ -133,7 +135,7 @@ func TestRemoveEnv(t *testing.T) {
 	}
 	t.Run("parent is refused", func(t *testing.T) {
 		for _, force := range []bool{false, true} {
-			_, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "base", Force: force})
+			_, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "base", Force: force})
 			if !errors.Is(err, store.ErrExists) || !strings.Contains(err.Error(), "app") {
 				t.Errorf("force=%v: err = %v, want ErrExists naming app", force, err)
 			}
@@ -148,7 +150,7 @@ func TestRemoveEnv(t *testing.T) {
 		}
 	})
 	t.Run("child with copied files", func(t *testing.T) {
-		if _, err := ws.SetSetting(ctx, "app", SettingLinkMode, "copy"); err != nil {
+		if _, err := ws.SetSetting(ctx, "app", workspace.SettingLinkMode, "copy"); err != nil {
 			t.Fatal(err)
 		}
 		w := t.TempDir()
@@ -156,12 +158,12 @@ func TestRemoveEnv(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ws.Install(ctx, InstallOptions{Env: "app", Specs: []string{p}}); err != nil {
+		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{p}}); err != nil {
 			t.Fatal(err)
 		}
 		before := refs("numpy")
 		e, _ := ws.OpenEnv(ctx, "app")
-		rep, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app"})
+		rep, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +192,7 @@ func TestRemoveEnv(t *testing.T) {
 		}
 	})
 	t.Run("parent removable once childless", func(t *testing.T) {
-		rep, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "base"})
+		rep, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "base"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,24 +204,24 @@ func TestRemoveEnv(t *testing.T) {
 		}
 	})
 	t.Run("unknown environment", func(t *testing.T) {
-		if _, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app"}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("err = %v", err)
 		}
 	})
 }
 
 func TestRemoveEnvForce(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	ctx := context.Background()
 	// An environment whose interpreter vanished cannot be opened.
 	row, _ := ws.Store.GetEnv(ctx, "app")
 	if _, err := ws.Store.DB().ExecContext(ctx, `UPDATE envs SET python = ? WHERE name = 'app'`, filepath.Join(t.TempDir(), "python3")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app"}); err == nil {
+	if _, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"}); err == nil {
 		t.Fatal("removed an environment that cannot be opened without --force")
 	}
-	rep, err := ws.RemoveEnv(ctx, RemoveEnvOptions{Env: "app", Force: true})
+	rep, err := ws.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app", Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,33 +233,5 @@ func TestRemoveEnvForce(t *testing.T) {
 	}
 	if ms, _ := ws.Store.Manifests(ctx, "app"); len(ms) != 0 {
 		t.Errorf("manifests left: %+v", ms)
-	}
-}
-
-func TestRemoveEnvDirGuard(t *testing.T) {
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	stranger := t.TempDir()
-	keep := filepath.Join(stranger, "precious.txt")
-	os.WriteFile(keep, []byte("x"), 0o644)
-	if _, err := ws.removeEnvDir(stranger); err == nil {
-		t.Error("removed a directory that is neither a venv nor under envs/")
-	}
-	if _, err := os.Stat(keep); err != nil {
-		t.Errorf("file deleted: %v", err)
-	}
-	ro := filepath.Join(ws.EnvsDir(), "ro")
-	os.MkdirAll(filepath.Join(ro, "lib", "sub"), 0o755)
-	os.WriteFile(filepath.Join(ro, "lib", "sub", "f"), []byte("x"), 0o444)
-	os.Chmod(filepath.Join(ro, "lib", "sub"), 0o555)
-	os.Chmod(filepath.Join(ro, "lib"), 0o555)
-	if _, err := ws.removeEnvDir(ro); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(ro); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("read-only tree left: %v", err)
 	}
 }

@@ -68,7 +68,7 @@ func (w *Workspace) uninstall(ctx context.Context, o UninstallOptions) (*Uninsta
 	}
 	layer, venv := e.Name, e.Venv
 	if o.Global {
-		layer, venv = GlobalLayer(e.Py.XY()), w.globalVenv(e.Py)
+		layer, venv = GlobalLayer(e.Py.XY()), w.GlobalVenv(e.Py)
 	}
 	lk, err := w.Store.LockLayer(ctx, store.LayerKey(layer), w.Waiting("layer "+LayerLabel(layer)))
 	if err != nil {

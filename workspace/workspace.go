@@ -138,8 +138,8 @@ func (w *Workspace) Interp(path string) (*probe.Interp, error) {
 // GlobalLayer is the name of the implicit GLOBAL layer for Python X.Y.
 func GlobalLayer(xy string) string { return string(store.GlobalLayer(xy)) }
 
-// globalVenv is GLOBAL's prefix for an interpreter.
-func (w *Workspace) globalVenv(py *probe.Interp) linker.Venv {
+// GlobalVenv is GLOBAL's prefix for an interpreter.
+func (w *Workspace) GlobalVenv(py *probe.Interp) linker.Venv {
 	return linker.Venv{Root: filepath.Join(w.Home, "global", py.XY()), Python: py}
 }
 
@@ -228,7 +228,7 @@ func (w *Workspace) layerVenvs(e *Env) []linker.Venv {
 	for _, p := range e.Chain {
 		out = append(out, linker.Venv{Root: p.Path, Python: e.Py})
 	}
-	return append(out, w.globalVenv(e.Py))
+	return append(out, w.GlobalVenv(e.Py))
 }
 
 // CreateOptions are the inputs of Create.
@@ -309,7 +309,7 @@ func (w *Workspace) Create(ctx context.Context, o CreateOptions) (*Env, error) {
 	if parent != nil {
 		e.Chain = append([]*store.EnvRow{&parent.EnvRow}, parent.Chain...)
 	}
-	if err := os.MkdirAll(w.globalVenv(py).SitePackages(), 0o755); err != nil {
+	if err := os.MkdirAll(w.GlobalVenv(py).SitePackages(), 0o755); err != nil {
 		return nil, err
 	}
 	if pip != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/resolver"
-	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/inspect"
 )
 
 func init() { register(newInspectCmd) }
@@ -55,7 +55,7 @@ func runInspect(ctx context.Context, app *App, name string, o inspectOptions) er
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.Inspect(ctx, workspace.InspectOptions{Env: o.env, Name: name, Mode: o.mode})
+	rep, err := inspect.Inspect(ctx, ws, inspect.InspectOptions{Env: o.env, Name: name, Mode: o.mode})
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func conflictExit(mode resolver.Mode, conflicts []resolver.Conflict, enforce boo
 	return nil
 }
 
-func printInspect(w io.Writer, r *workspace.InspectReport) {
+func printInspect(w io.Writer, r *inspect.InspectReport) {
 	fmt.Fprintf(w, "%s %s in %s (Python %s)\n", r.Name, r.Version, r.Env, r.Python)
 	fmt.Fprintf(w, "  layer:    %s %s\n", r.LayerKind, r.LayerKey)
 	fmt.Fprintf(w, "  path:     %s\n", r.Path)

@@ -7,9 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/forge-ml/forge/workspace/inspect"
 	"github.com/spf13/cobra"
-
-	"github.com/forge-ml/forge/workspace"
 )
 
 func init() { register(newTreeCmd) }
@@ -59,7 +58,7 @@ func runTree(ctx context.Context, app *App, o treeOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.Tree(ctx, workspace.TreeOptions{Env: o.env, Mode: o.mode})
+	rep, err := inspect.Tree(ctx, ws, inspect.TreeOptions{Env: o.env, Mode: o.mode})
 	if err != nil {
 		return err
 	}
@@ -71,7 +70,7 @@ func runTree(ctx context.Context, app *App, o treeOptions) error {
 	return conflictExit(rep.Mode, rep.Conflicts, o.enforce)
 }
 
-func printTree(w io.Writer, r *workspace.TreeReport) {
+func printTree(w io.Writer, r *inspect.TreeReport) {
 	fmt.Fprintf(w, "%s (Python %s), * = imported\n", r.Env, r.Python)
 	// One set of column widths for every layer, so versions line up.
 	nameW, verW, modeW := 0, 0, 0
@@ -95,7 +94,7 @@ func printTree(w io.Writer, r *workspace.TreeReport) {
 			}
 			switch p.State {
 			case "linked":
-			case workspace.StateUnmanaged:
+			case inspect.StateUnmanaged:
 				note = strings.TrimSpace(note + " installed by pip, not by forge")
 			default:
 				note = strings.TrimSpace(note + " state " + p.State)
@@ -127,7 +126,7 @@ func printTree(w io.Writer, r *workspace.TreeReport) {
 // layer, a node per copy of a package (shadowed copies dashed and grey),
 // solid edges for requirements (red when they conflict) and dotted edges
 // from a winning copy to the copies it shadows.
-func writeTreeDOT(w io.Writer, r *workspace.TreeReport) {
+func writeTreeDOT(w io.Writer, r *inspect.TreeReport) {
 	id := func(layer, norm string) string { return dotQuote(layer + "/" + norm) }
 	fmt.Fprintf(w, "digraph %s {\n", dotQuote("forge:"+r.Env))
 	fmt.Fprintf(w, "  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n")

@@ -235,3 +235,53 @@ func GCNames(rep *workspace.GCReport) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Layered is a forge home with two environments on Python 3.12:
+//
+//	GLOBAL/3.12  six 1.16.0
+//	base         sciplot 1.0 (numpy<2; tomli on Python < 3.11; extras-demo[dev]),
+//	             numpy 1.26.4, extras-demo 0.3 ([dev] requires colorama)
+//	app (on base) numpy 2.0.0, colorama 0.4.6
+//
+// so that app's numpy breaks base's sciplot.
+func Layered(t *testing.T) *workspace.Workspace {
+	t.Helper()
+	exe, err := probe.FindPython("3.12")
+	if err != nil {
+		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
+	}
+	ws, err := workspace.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	ctx := context.Background()
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: exe, WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+		if _, err := ws.Create(ctx, c); err != nil {
+			t.Fatalf("create %s: %v", c.Name, err)
+		}
+	}
+	wheels := t.TempDir()
+	write := func(w fixtures.Wheel) string {
+		p, err := w.WriteTo(wheels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	installs := []workspace.InstallOptions{
+		{Env: "app", Global: true, Specs: []string{write(fixtures.PurePackage("six", "1.16.0"))}},
+		{Env: "base", Specs: []string{
+			write(fixtures.PurePackage("sciplot", "1.0", fixtures.WithRequires("numpy<2", `tomli; python_version < "3.11"`, "extras-demo[dev]>=0.2"))),
+			write(fixtures.PurePackage("numpy", "1.26.4")),
+			write(fixtures.PurePackage("extras-demo", "0.3", fixtures.WithExtra("dev", "colorama>=0.4"))),
+		}},
+		{Env: "app", Specs: []string{write(fixtures.PurePackage("numpy", "2.0.0")), write(fixtures.PurePackage("colorama", "0.4.6"))}},
+	}
+	for _, o := range installs {
+		if _, err := ws.Install(ctx, o); err != nil {
+			t.Fatalf("install %v into %s: %v", o.Specs, o.Env, err)
+		}
+	}
+	return ws
+}

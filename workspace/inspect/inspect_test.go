@@ -1,4 +1,4 @@
-package workspace
+package inspect
 
 import (
 	"context"
@@ -8,64 +8,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
+	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
-// layeredWorkspace is a forge home with two environments on Python 3.12:
-//
-//	GLOBAL/3.12  six 1.16.0
-//	base         sciplot 1.0 (numpy<2; tomli on Python < 3.11; extras-demo[dev]),
-//	             numpy 1.26.4, extras-demo 0.3 ([dev] requires colorama)
-//	app (on base) numpy 2.0.0, colorama 0.4.6
-//
-// so that app's numpy breaks base's sciplot.
-func layeredWorkspace(t *testing.T) *Workspace {
-	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	ws, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	ctx := context.Background()
-	for _, c := range []CreateOptions{{Name: "base", Python: exe, WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatalf("create %s: %v", c.Name, err)
-		}
-	}
-	wheels := t.TempDir()
-	write := func(w fixtures.Wheel) string {
-		p, err := w.WriteTo(wheels)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	installs := []InstallOptions{
-		{Env: "app", Global: true, Specs: []string{write(fixtures.PurePackage("six", "1.16.0"))}},
-		{Env: "base", Specs: []string{
-			write(fixtures.PurePackage("sciplot", "1.0", fixtures.WithRequires("numpy<2", `tomli; python_version < "3.11"`, "extras-demo[dev]>=0.2"))),
-			write(fixtures.PurePackage("numpy", "1.26.4")),
-			write(fixtures.PurePackage("extras-demo", "0.3", fixtures.WithExtra("dev", "colorama>=0.4"))),
-		}},
-		{Env: "app", Specs: []string{write(fixtures.PurePackage("numpy", "2.0.0")), write(fixtures.PurePackage("colorama", "0.4.6"))}},
-	}
-	for _, o := range installs {
-		if _, err := ws.Install(ctx, o); err != nil {
-			t.Fatalf("install %v into %s: %v", o.Specs, o.Env, err)
-		}
-	}
-	return ws
-}
-
 func TestInspect(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	ctx := context.Background()
 	tests := []struct {
 		name          string
@@ -127,10 +78,10 @@ func TestInspect(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := ws.Store.SetEnvSetting(ctx, "app", SettingResolverMode, tt.setting); err != nil {
+			if err := ws.Store.SetEnvSetting(ctx, "app", workspace.SettingResolverMode, tt.setting); err != nil {
 				t.Fatal(err)
 			}
-			rep, err := ws.Inspect(ctx, tt.opts)
+			rep, err := Inspect(ctx, ws, tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,12 +115,12 @@ func TestInspect(t *testing.T) {
 			}
 		})
 	}
-	if err := ws.Store.SetEnvSetting(ctx, "app", SettingResolverMode, ""); err != nil {
+	if err := ws.Store.SetEnvSetting(ctx, "app", workspace.SettingResolverMode, ""); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("conflict names requirer and versions", func(t *testing.T) {
-		rep, err := ws.Inspect(ctx, InspectOptions{Env: "app", Name: "numpy"})
+		rep, err := Inspect(ctx, ws, InspectOptions{Env: "app", Name: "numpy"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,25 +133,25 @@ func TestInspect(t *testing.T) {
 		}
 	})
 	t.Run("unknown package", func(t *testing.T) {
-		_, err := ws.Inspect(ctx, InspectOptions{Env: "app", Name: "pandas"})
+		_, err := Inspect(ctx, ws, InspectOptions{Env: "app", Name: "pandas"})
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("err = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("invalid mode", func(t *testing.T) {
-		_, err := ws.Inspect(ctx, InspectOptions{Env: "app", Name: "numpy", Mode: "lenient"})
-		if !errors.Is(err, ErrUsage) {
+		_, err := Inspect(ctx, ws, InspectOptions{Env: "app", Name: "numpy", Mode: "lenient"})
+		if !errors.Is(err, workspace.ErrUsage) {
 			t.Errorf("err = %v, want ErrUsage", err)
 		}
 	})
 	t.Run("unknown environment", func(t *testing.T) {
-		_, err := ws.Inspect(ctx, InspectOptions{Env: "nope", Name: "numpy"})
+		_, err := Inspect(ctx, ws, InspectOptions{Env: "nope", Name: "numpy"})
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("err = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("report JSON is flat", func(t *testing.T) {
-		rep, err := ws.Inspect(ctx, InspectOptions{Env: "app", Name: "numpy"})
+		rep, err := Inspect(ctx, ws, InspectOptions{Env: "app", Name: "numpy"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,9 +169,9 @@ func TestInspect(t *testing.T) {
 }
 
 func TestTree(t *testing.T) {
-	ws := layeredWorkspace(t)
+	ws := wstest.Layered(t)
 	ctx := context.Background()
-	rep, err := ws.Tree(ctx, TreeOptions{Env: "app"})
+	rep, err := Tree(ctx, ws, TreeOptions{Env: "app"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +231,7 @@ func TestTree(t *testing.T) {
 		if len(rep.Conflicts) != 1 || rep.Conflicts[0].Kind != resolver.KindShadowBreaksParent || rep.Err() != nil {
 			t.Errorf("conflicts %+v, err %v", rep.Conflicts, rep.Err())
 		}
-		strict, err := ws.Tree(ctx, TreeOptions{Env: "app", Mode: "strict"})
+		strict, err := Tree(ctx, ws, TreeOptions{Env: "app", Mode: "strict"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +240,7 @@ func TestTree(t *testing.T) {
 		}
 	})
 	t.Run("Resolve agrees", func(t *testing.T) {
-		res, err := ws.Resolve(ctx, "app", resolver.Warn)
+		res, err := Resolve(ctx, ws, "app", resolver.Warn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,7 +272,7 @@ func TestMarkerEnvForMatchesPackaging(t *testing.T) {
 			if err := json.Unmarshal(out, &want); err != nil {
 				t.Fatal(err)
 			}
-			got := MarkerEnvFor(py, HostUname())
+			got := workspace.MarkerEnvFor(py, workspace.HostUname())
 			for _, k := range resolver.MarkerVariables {
 				if got.Vars[k] != want[k] {
 					t.Errorf("%s = %q, packaging says %q", k, got.Vars[k], want[k])

@@ -1,14 +1,14 @@
-package workspace
+package inspect
 
 import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // A package that pip (or anything but forge) installed into a layer, which
@@ -33,10 +33,10 @@ func addUnmanaged(st []stackLayer) {
 		for j, p := range l.layer.Packages {
 			at[wheel.NormalizeName(p.Name)] = j
 		}
-		dirs, _ := filepath.Glob(filepath.Join(GlobEscape(l.site), "*.dist-info"))
+		dirs, _ := filepath.Glob(filepath.Join(workspace.GlobEscape(l.site), "*.dist-info"))
 		sort.Strings(dirs)
 		for _, d := range dirs {
-			md, ok := ForeignMetadata(d)
+			md, ok := workspace.ForeignMetadata(d)
 			if !ok {
 				continue
 			}
@@ -53,20 +53,4 @@ func addUnmanaged(st []stackLayer) {
 			l.manifests = append(l.manifests, m)
 		}
 	}
-}
-
-// ForeignMetadata reads the METADATA of an installed .dist-info that forge
-// did not install (INSTALLER is not "forge"). ok is false for forge's own,
-// and for one without a readable METADATA naming a project: pip skips those
-// too.
-func ForeignMetadata(distInfo string) (md wheel.Metadata, ok bool) {
-	if installer, err := os.ReadFile(filepath.Join(distInfo, "INSTALLER")); err == nil && strings.TrimSpace(string(installer)) == wheel.Installer {
-		return md, false
-	}
-	data, err := os.ReadFile(filepath.Join(distInfo, "METADATA"))
-	if err != nil {
-		return md, false
-	}
-	md, err = wheel.ParseMetadata(data)
-	return md, err == nil && md.Name != ""
 }

@@ -1,22 +1,18 @@
-package workspace
+package inspect
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/forge-ml/forge/linker"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/wheel"
+	"github.com/forge-ml/forge/workspace"
 )
 
 // globalLayerName is how the resolver and reports name the GLOBAL layer;
@@ -37,7 +33,7 @@ type stackLayer struct {
 // A manifest naming an entry that is not in the store, or an entry without
 // readable METADATA, is an integrity failure (store.ErrCorrupt): doctor
 // repairs it.
-func (w *Workspace) stack(ctx context.Context, e *Env) ([]stackLayer, error) {
+func stack(ctx context.Context, w *workspace.Workspace, e *workspace.Env) ([]stackLayer, error) {
 	type spec struct {
 		key, name string
 		kind      resolver.LayerKind
@@ -47,7 +43,7 @@ func (w *Workspace) stack(ctx context.Context, e *Env) ([]stackLayer, error) {
 	for _, p := range e.Chain {
 		specs = append(specs, spec{p.Name, p.Name, resolver.Parent, linker.Venv{Root: p.Path, Python: e.Py}})
 	}
-	specs = append(specs, spec{GlobalLayer(e.Py.XY()), globalLayerName, resolver.Global, w.globalVenv(e.Py)})
+	specs = append(specs, spec{workspace.GlobalLayer(e.Py.XY()), globalLayerName, resolver.Global, w.GlobalVenv(e.Py)})
 
 	meta := map[string]resolver.Package{} // by entry: parents and GLOBAL share entries
 	out := make([]stackLayer, 0, len(specs))
@@ -60,7 +56,7 @@ func (w *Workspace) stack(ctx context.Context, e *Env) ([]stackLayer, error) {
 		for _, m := range ms {
 			p, ok := meta[m.Entry]
 			if !ok {
-				if p, err = w.packageOf(ctx, m); err != nil {
+				if p, err = packageOf(ctx, w, m); err != nil {
 					return nil, fmt.Errorf("layer %s: %w", s.key, err)
 				}
 				meta[m.Entry] = p
@@ -77,7 +73,7 @@ func (w *Workspace) stack(ctx context.Context, e *Env) ([]stackLayer, error) {
 // packageOf describes a manifest's entry for the resolver: name and version
 // from the store row, Requires-Dist and Provides-Extra from the METADATA
 // file of the unpacked entry.
-func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.Package, error) {
+func packageOf(ctx context.Context, w *workspace.Workspace, m store.Manifest) (resolver.Package, error) {
 	en, err := w.Store.Get(ctx, m.Entry)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -85,85 +81,26 @@ func (w *Workspace) packageOf(ctx context.Context, m store.Manifest) (resolver.P
 		}
 		return resolver.Package{}, err
 	}
-	md, err := EntryMetadata(w.Store.EntryDir(en.SHA256))
+	md, err := workspace.EntryMetadata(w.Store.EntryDir(en.SHA256))
 	if err != nil {
 		return resolver.Package{}, fmt.Errorf("%s %s (entry %s): %v: %w", en.Name, en.Version, en.SHA256, err, store.ErrCorrupt)
 	}
 	return resolver.Package{Name: en.Name, Version: en.Version, Requires: md.RequiresDist, Extras: md.ProvidesExtra, Entry: en.SHA256}, nil
 }
 
-// EntryMetadata reads the METADATA of an unpacked entry.
-func EntryMetadata(dir string) (wheel.Metadata, error) {
-	di, err := FindDistInfo(dir)
-	if err != nil {
-		return wheel.Metadata{}, err
-	}
-	b, err := os.ReadFile(filepath.Join(dir, di, "METADATA"))
-	if err != nil {
-		return wheel.Metadata{}, err
-	}
-	return wheel.ParseMetadata(b)
-}
-
-// Uname is the part of uname(2) that PEP 508 markers read.
-type Uname struct {
-	Release string // platform_release
-	Version string // platform_version
-}
-
-// HostUname asks the kernel; an error leaves both values empty, which
-// markers read as "".
-func HostUname() Uname {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return Uname{}
-	}
-	return Uname{Release: unix.ByteSliceToString(u.Release[:]), Version: unix.ByteSliceToString(u.Version[:])}
-}
-
-// MarkerEnvFor is the PEP 508 marker environment of an interpreter: the
-// values packaging's default_environment() gives when run by it, from the
-// interpreter's cached facts and the kernel's uname. It fills every name in
-// resolver.MarkerVariables.
-func MarkerEnvFor(py *probe.Interp, u Uname) resolver.MarkerEnv {
-	sysPlatform, system := "linux", "Linux"
-	if strings.HasPrefix(py.Platform, "macosx") {
-		sysPlatform, system = "darwin", "Darwin"
-	}
-	impl := map[string]string{"cpython": "CPython", "pypy": "PyPy", "ironpython": "IronPython", "jython": "Jython"}[py.ImplName]
-	if impl == "" {
-		impl = py.ImplName
-	}
-	return resolver.MarkerEnv{Vars: map[string]string{
-		"python_version":                 py.XY(),
-		"python_full_version":            py.Version,
-		"os_name":                        "posix",
-		"sys_platform":                   sysPlatform,
-		"platform_release":               u.Release,
-		"platform_system":                system,
-		"platform_version":               u.Version,
-		"platform_machine":               py.Machine,
-		"platform_python_implementation": impl,
-		"implementation_name":            py.ImplName,
-		// sys.implementation.version: the language version for CPython;
-		// other implementations are not recorded, so this is a best guess.
-		"implementation_version": py.Version,
-	}}
-}
-
 // resolverMode picks the conflict mode: the one asked for, else the
 // environment's resolver_mode setting, else warn.
-func resolverMode(e *Env, asked string) (resolver.Mode, error) {
+func resolverMode(e *workspace.Env, asked string) (resolver.Mode, error) {
 	s := asked
 	if s == "" {
-		s = e.Settings[SettingResolverMode]
+		s = e.Settings[workspace.SettingResolverMode]
 	}
 	if s == "" {
 		return resolver.Warn, nil
 	}
 	m, err := resolver.ParseMode(s)
 	if err != nil {
-		return 0, fmt.Errorf("%v: %w", err, ErrUsage)
+		return 0, fmt.Errorf("%v: %w", err, workspace.ErrUsage)
 	}
 	return m, nil
 }
@@ -172,12 +109,12 @@ func resolverMode(e *Env, asked string) (resolver.Mode, error) {
 // its parents (nearest first) and GLOBAL, with dependency conflicts checked
 // for the environment's interpreter under mode. It does not look at the
 // environment's resolver_mode setting (Inspect and Tree do).
-func (w *Workspace) Resolve(ctx context.Context, env string, mode resolver.Mode) (*resolver.Resolution, error) {
+func Resolve(ctx context.Context, w *workspace.Workspace, env string, mode resolver.Mode) (*resolver.Resolution, error) {
 	e, err := w.OpenEnv(ctx, env)
 	if err != nil {
 		return nil, err
 	}
-	st, err := w.stack(ctx, e)
+	st, err := stack(ctx, w, e)
 	if err != nil {
 		return nil, err
 	}
@@ -185,12 +122,12 @@ func (w *Workspace) Resolve(ctx context.Context, env string, mode resolver.Mode)
 	return &res, nil
 }
 
-func resolveStack(st []stackLayer, e *Env, mode resolver.Mode) resolver.Resolution {
+func resolveStack(st []stackLayer, e *workspace.Env, mode resolver.Mode) resolver.Resolution {
 	layers := make([]resolver.Layer, len(st))
 	for i, l := range st {
 		layers[i] = l.layer
 	}
-	return resolver.Resolve(layers, MarkerEnvFor(e.Py, HostUname()), mode)
+	return resolver.Resolve(layers, workspace.MarkerEnvFor(e.Py, workspace.HostUname()), mode)
 }
 
 // InspectOptions are the inputs of Inspect.
@@ -218,14 +155,14 @@ type InspectReport struct {
 
 // openStack opens an environment, settles its resolver mode (the argument,
 // else the environment's setting) and reads its layers.
-func (w *Workspace) openStack(ctx context.Context, env, modeArg string) (e *Env, mode resolver.Mode, st []stackLayer, err error) {
+func openStack(ctx context.Context, w *workspace.Workspace, env, modeArg string) (e *workspace.Env, mode resolver.Mode, st []stackLayer, err error) {
 	if e, err = w.OpenEnv(ctx, env); err != nil {
 		return nil, mode, nil, err
 	}
 	if mode, err = resolverMode(e, modeArg); err != nil {
 		return nil, mode, nil, err
 	}
-	if st, err = w.stack(ctx, e); err != nil {
+	if st, err = stack(ctx, w, e); err != nil {
 		return nil, mode, nil, err
 	}
 	addUnmanaged(st) // what pip installed inside the environment: unmanaged.go
@@ -236,8 +173,8 @@ func (w *Workspace) openStack(ctx context.Context, env, modeArg string) (e *Env,
 // spelling of its name). A package no layer holds is store.ErrNotFound.
 // Conflicts are reported per the mode; the caller decides what strict
 // means for its exit (Report.Err).
-func (w *Workspace) Inspect(ctx context.Context, o InspectOptions) (*InspectReport, error) {
-	e, mode, st, err := w.openStack(ctx, o.Env, o.Mode)
+func Inspect(ctx context.Context, w *workspace.Workspace, o InspectOptions) (*InspectReport, error) {
+	e, mode, st, err := openStack(ctx, w, o.Env, o.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -337,12 +274,12 @@ type TreeEdge struct {
 }
 
 // Tree resolves an environment and lays out every layer's packages.
-func (w *Workspace) Tree(ctx context.Context, o TreeOptions) (*TreeReport, error) {
-	e, mode, st, err := w.openStack(ctx, o.Env, o.Mode)
+func Tree(ctx context.Context, w *workspace.Workspace, o TreeOptions) (*TreeReport, error) {
+	e, mode, st, err := openStack(ctx, w, o.Env, o.Mode)
 	if err != nil {
 		return nil, err
 	}
-	markers := MarkerEnvFor(e.Py, HostUname())
+	markers := workspace.MarkerEnvFor(e.Py, workspace.HostUname())
 	layers := make([]resolver.Layer, len(st))
 	for i, l := range st {
 		layers[i] = l.layer
