@@ -301,27 +301,18 @@ func (c *checker) gpuFile(e ELF, gpus []GPU) {
 		c.fileFinding(CodeGPUArch, Risk, e.Path, "%s: no kernel image for %s (other visible GPUs are covered); it has %s", e.Path, strings.Join(bad, ", "), codeList(e.GPUCode))
 	}
 	if len(unknown) > 0 {
-		c.fileFinding(CodeGPUCodeUnknown, Risk, e.Path, "%s: coverage of %s unknown: no readable kernel, and fatbin entries of a kind forge cannot read (%s) may hold one", e.Path, strings.Join(unknown, ", "), codeList(unknownCode(e.GPUCode)))
+		c.fileFinding(CodeGPUCodeUnknown, Risk, e.Path, "%s: coverage of %s unknown: no readable kernel, and fatbin entries of a kind forge cannot read (%s) may hold one", e.Path, strings.Join(unknown, ", "), codeList(codeOfKind(e.GPUCode, KindUnknown)))
 	}
 	if len(jit) > 0 {
-		c.fileFinding(CodePTXJIT, Risk, e.Path, "%s: only PTX %s for %s: JIT compilation at first start", e.Path, codeList(ptxCode(e.GPUCode)), strings.Join(jit, ", "))
+		c.fileFinding(CodePTXJIT, Risk, e.Path, "%s: only PTX %s for %s: JIT compilation at first start", e.Path, codeList(codeOfKind(e.GPUCode, KindPTX)), strings.Join(jit, ", "))
 	}
 }
 
-func unknownCode(code []FatbinEntry) []FatbinEntry {
+// codeOfKind returns the entries of code of the given kind (KindPTX, ...).
+func codeOfKind(code []FatbinEntry, kind string) []FatbinEntry {
 	var out []FatbinEntry
 	for _, e := range code {
-		if e.Kind == KindUnknown {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func ptxCode(code []FatbinEntry) []FatbinEntry {
-	var out []FatbinEntry
-	for _, e := range code {
-		if e.Kind == KindPTX {
+		if e.Kind == kind {
 			out = append(out, e)
 		}
 	}

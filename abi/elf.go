@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -459,22 +461,10 @@ func summarize(fp *Fingerprint) {
 			code[c] = true
 		}
 	}
-	fp.Machines = sortedKeys(machines)
-	fp.Needed = sortedKeys(needed)
+	fp.Machines = slices.Sorted(maps.Keys(machines))
+	fp.Needed = slices.Sorted(maps.Keys(needed))
 	for c := range code {
 		fp.GPUCode = append(fp.GPUCode, c)
 	}
 	sortCode(fp.GPUCode)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

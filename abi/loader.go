@@ -2,6 +2,7 @@ package abi
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -308,7 +309,7 @@ func (p *Provided) Add(fp *Fingerprint) {
 // Options returns CheckOptions with ProvidedLibs and ProvidedFiles set
 // (sorted; ProvidedFiles not nil, so Check resolves as the loader does).
 func (p *Provided) Options() CheckOptions {
-	return CheckOptions{ProvidedLibs: sortedKeys(p.libs), ProvidedFiles: append([]string{}, sortedKeys(p.files)...)}
+	return CheckOptions{ProvidedLibs: slices.Sorted(maps.Keys(p.libs)), ProvidedFiles: append([]string{}, slices.Sorted(maps.Keys(p.files))...)}
 }
 
 // sitePath is where a wheel member lands relative to site-packages: the

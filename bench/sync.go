@@ -1,14 +1,13 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/forge-ml/forge/fixtures"
 )
 
 // syncResult measures forge sync and forge lock on the "many" corpus (200
@@ -106,18 +105,12 @@ func (b *bench) syncScenario() (*syncResult, error) {
 func writeHashedRequirements(path string, wheels []string) error {
 	var b strings.Builder
 	for _, w := range wheels {
-		f, err := os.Open(w)
-		if err != nil {
-			return err
-		}
-		h := sha256.New()
-		_, err = io.Copy(h, f)
-		f.Close()
+		sum, err := fixtures.FileSHA256(w)
 		if err != nil {
 			return err
 		}
 		parts := strings.Split(filepath.Base(w), "-")
-		fmt.Fprintf(&b, "%s==%s --hash=sha256:%s\n", parts[0], parts[1], hex.EncodeToString(h.Sum(nil)))
+		fmt.Fprintf(&b, "%s==%s --hash=sha256:%s\n", parts[0], parts[1], sum)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

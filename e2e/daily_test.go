@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/e2e/realstack"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 )
@@ -40,26 +41,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dailyEnviron is the environment every command of a test runs with: the
-// user's pip and Python settings removed, so only the arguments count.
-func dailyEnviron(home string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PYTHON") || strings.HasPrefix(kv, "PIP_") || strings.HasPrefix(kv, "VIRTUAL_ENV=") || strings.HasPrefix(kv, "FORGE_HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "FORGE_HOME="+home, "NO_COLOR=1", "PIP_CONFIG_FILE=/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK=1",
-		"PIP_NO_INPUT=1", "PYTHONDONTWRITEBYTECODE=1")
-}
-
 // dailyRun runs argv in dir and returns stdout, failing the test unless it
 // exits with want.
 func dailyRun(t *testing.T, home, dir string, want int, argv ...string) string {
 	t.Helper()
 	c := exec.Command(argv[0], argv[1:]...)
-	c.Dir, c.Env = dir, dailyEnviron(home)
+	c.Dir, c.Env = dir, realstack.ForgeEnv(home)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()
@@ -266,7 +253,7 @@ func TestDailyPipFailure(t *testing.T) {
 	home, work := t.TempDir(), t.TempDir()
 	dailyRun(t, home, work, 0, forgeBin, "create", "app", "--python", "3.12", "--without-pip")
 	c := exec.Command(forgeBin, "pip", "install", "app", "no-such-project==1.0", "--env", "app", "--no-index", "--find-links", wheels)
-	c.Dir, c.Env = work, dailyEnviron(home)
+	c.Dir, c.Env = work, realstack.ForgeEnv(home)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	err := c.Run()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/e2e/realstack"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 )
@@ -37,7 +38,7 @@ func inTerminal(t *testing.T, home string, argv ...string) string {
 		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
 	c := exec.Command("script", "-qec", "stty cols 120 rows 40; exec "+strings.Join(quoted, " "), "/dev/null")
-	c.Env = append(dailyEnviron(home), "TERM=xterm-256color")
+	c.Env = append(realstack.ForgeEnv(home), "TERM=xterm-256color")
 	out, err := c.CombinedOutput()
 	if err != nil {
 		t.Fatalf("script %s: %v\n%s", strings.Join(argv, " "), err, out)
@@ -82,7 +83,7 @@ func TestInstallProgressInTerminal(t *testing.T) {
 	t.Run("not a terminal", func(t *testing.T) {
 		home := newHome()
 		c := exec.Command(forgeBin, "install", "--env", "app", bigWheel(t, wheels, "bigpkg"))
-		c.Env = append(dailyEnviron(home), "TERM=xterm-256color")
+		c.Env = append(realstack.ForgeEnv(home), "TERM=xterm-256color")
 		var stdout, stderr bytes.Buffer
 		c.Stdout, c.Stderr = &stdout, &stderr
 		if err := c.Run(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forge-ml/forge/e2e/realstack"
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 )
@@ -110,7 +111,7 @@ func (c shellCase) run(t *testing.T, home, prelude string) map[string]string {
 	}
 	cmd := exec.Command(argv[0], append(argv[1:], c.script(home, out, prelude))...)
 	var env []string
-	for _, kv := range dailyEnviron(home) {
+	for _, kv := range realstack.ForgeEnv(home) {
 		if !strings.HasPrefix(kv, "SHELL=") && !strings.HasPrefix(kv, "VIRTUAL_ENV") {
 			env = append(env, kv)
 		}

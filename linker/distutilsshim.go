@@ -114,16 +114,12 @@ func RemoveDistutilsShim(v Venv) ([]string, error) {
 	// The .pth first: a module without its .pth is inert.
 	for _, name := range []string{DistutilsShimPth, DistutilsShimModule} {
 		p := filepath.Join(site, name)
-		ours, err := forgeShimFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+		present, err := forgeShimPresent(p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if !ours {
-			errs = append(errs, notForgeFile(p))
+		if !present {
 			continue
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -143,16 +139,8 @@ func HasDistutilsShim(v Venv) bool {
 
 func checkShimFiles(site string) error {
 	for _, name := range []string{DistutilsShimPth, DistutilsShimModule} {
-		p := filepath.Join(site, name)
-		ours, err := forgeShimFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
+		if _, err := forgeShimPresent(filepath.Join(site, name)); err != nil {
 			return err
-		}
-		if !ours {
-			return notForgeFile(p)
 		}
 	}
 	return nil
@@ -161,6 +149,23 @@ func checkShimFiles(site string) error {
 func notForgeFile(p string) error {
 	return fmt.Errorf("%s exists and was not written by forge (its first line is not %q): left as it is; move it away to use forge's distutils shim: %w",
 		p, distutilsShimMarker+" …", ErrNotForgeFile)
+}
+
+// forgeShimPresent reports whether p is a shim file that forge wrote:
+// false and no error when nothing is at p, the notForgeFile error when
+// something is there that forge did not write.
+func forgeShimPresent(p string) (bool, error) {
+	ours, err := forgeShimFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !ours {
+		return false, notForgeFile(p)
+	}
+	return true, nil
 }
 
 // forgeShimFile reports whether p is a regular file that opens with forge's

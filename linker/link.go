@@ -202,18 +202,9 @@ func (l *linkOp) bridges() error {
 		if _, err := os.Lstat(dst); err == nil {
 			continue
 		}
-		var missing []string
-		for d := filepath.Dir(dst); d != site; d = filepath.Dir(d) {
-			if _, err := os.Lstat(d); err == nil {
-				break
-			}
-			missing = append(missing, d)
-		}
-		for i := len(missing) - 1; i >= 0; i-- {
-			if err := os.Mkdir(missing[i], 0o755); err != nil {
-				return err
-			}
-			l.created = append(l.created, missing[i])
+		// site exists (link made it), so mkdirs stops there at the latest.
+		if err := l.mkdirs(filepath.Dir(dst)); err != nil {
+			return err
 		}
 		target, err := filepath.Rel(filepath.Dir(dst), b.Target)
 		if err != nil {
@@ -337,9 +328,8 @@ func (l *linkOp) split(dst, target string) error {
 	if err != nil {
 		return err
 	}
-	tmp := SplitTemp(dst)
-	os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	tmp, err := newSplitTemp(dst)
+	if err != nil {
 		return err
 	}
 	// The marker keeps pip from reading the directory as wholly owned by one
@@ -357,13 +347,7 @@ func (l *linkOp) split(dst, target string) error {
 		}
 		s.Children = append(s.Children, s.Path+"/"+c.Name())
 	}
-	// rename(2) cannot replace a symlink by a directory: remove, then rename.
-	// A crash between the two leaves the directory missing; doctor relinks it.
-	if err := os.Remove(dst); err != nil {
-		os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := replaceLink(tmp, dst); err != nil {
 		return err
 	}
 	l.res.Split = append(l.res.Split, s)
@@ -442,6 +426,27 @@ func copyFile(src, dst string) error {
 // whatever is there is removed first. Its name is reserved in wheels
 // (wheel.IsForgeWorkName).
 func SplitTemp(dst string) string { return dst + ".forge-split" }
+
+// newSplitTemp makes SplitTemp(dst) afresh (removing what a crash left
+// there): the empty directory that is filled before it takes the place of
+// the link dst (see replaceLink).
+func newSplitTemp(dst string) (string, error) {
+	tmp := SplitTemp(dst)
+	os.RemoveAll(tmp)
+	return tmp, os.Mkdir(tmp, 0o755)
+}
+
+// replaceLink puts the directory tmp in the place of the link dst.
+// rename(2) cannot replace a symlink by a directory: remove, then rename.
+// A crash between the two leaves dst missing; doctor relinks it. When dst
+// cannot be removed, tmp is removed instead.
+func replaceLink(tmp, dst string) error {
+	if err := os.Remove(dst); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
 
 // CopyTemp is where a copy of dst is written before it is renamed to dst.
 func CopyTemp(dst string) string {

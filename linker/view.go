@@ -233,9 +233,8 @@ func materialize(dir string) error {
 	if err != nil {
 		return err
 	}
-	tmp := SplitTemp(dir)
-	os.RemoveAll(tmp)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	tmp, err := newSplitTemp(dir)
+	if err != nil {
 		return err
 	}
 	files, err := os.ReadDir(target)
@@ -261,11 +260,7 @@ func materialize(dir string) error {
 		os.RemoveAll(tmp)
 		return err
 	}
-	// As in split: a crash between the two leaves the .dist-info missing,
-	// and doctor relinks the package.
-	if err := os.Remove(dir); err != nil {
-		os.RemoveAll(tmp)
-		return err
-	}
-	return os.Rename(tmp, dir)
+	// A crash in replaceLink leaves the .dist-info missing, and doctor
+	// relinks the package.
+	return replaceLink(tmp, dir)
 }

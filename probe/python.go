@@ -261,18 +261,7 @@ func FindPython(spec string) (string, error) {
 
 // versionLess orders pyenv paths ".../3.12.1/bin" < ".../3.12.10/bin".
 func versionLess(a, b string) bool {
-	va := filepath.Base(filepath.Dir(filepath.Dir(a)))
-	vb := filepath.Base(filepath.Dir(filepath.Dir(b)))
-	pa, pb := strings.Split(va, "."), strings.Split(vb, ".")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		var x, y int
-		fmt.Sscan(pa[i], &x)
-		fmt.Sscan(pb[i], &y)
-		if x != y {
-			return x < y
-		}
-	}
-	return len(pa) < len(pb)
+	return dottedLess(filepath.Base(filepath.Dir(filepath.Dir(a))), filepath.Base(filepath.Dir(filepath.Dir(b))))
 }
 
 func isELF(path string) bool {

@@ -27,6 +27,7 @@ type ConcurrencyOptions struct {
 
 // ConcurrencyReport is what RunConcurrency did and found.
 type ConcurrencyReport struct {
+	Seed       uint64         `json:"seed"` // the run's seed: the same one repeats its choices
 	Procs      int            `json:"procs"`
 	Seconds    float64        `json:"seconds"`
 	Operations int            `json:"operations"`
@@ -91,7 +92,7 @@ func RunConcurrency(ctx context.Context, o ConcurrencyOptions) (*ConcurrencyRepo
 			return nil, fmt.Errorf("setup: %s", r)
 		}
 	}
-	rep := &ConcurrencyReport{Procs: o.Procs, ByOp: map[string]int{}, Errors: []string{}, Problems: []string{}, Issues: []string{}}
+	rep := &ConcurrencyReport{Seed: o.Seed, Procs: o.Procs, ByOp: map[string]int{}, Errors: []string{}, Problems: []string{}, Issues: []string{}}
 	var mu sync.Mutex
 	record := func(op string, r Result, lost bool) {
 		mu.Lock()

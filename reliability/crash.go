@@ -53,6 +53,7 @@ type OpStats struct {
 
 // CrashReport is what RunCrash did.
 type CrashReport struct {
+	Seed     uint64              `json:"seed"` // the run's seed: the same one repeats its choices
 	Trials   int                 `json:"trials"`
 	Passed   int                 `json:"passed"`
 	Killed   int                 `json:"killed"`
@@ -88,7 +89,7 @@ func RunCrash(ctx context.Context, o CrashOptions) (*CrashReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &CrashReport{ByOp: map[string]*OpStats{}, Issues: map[string]int{}, Failures: []string{}, Calib: map[string]string{}}
+	rep := &CrashReport{Seed: o.Seed, ByOp: map[string]*OpStats{}, Issues: map[string]int{}, Failures: []string{}, Calib: map[string]string{}}
 	ops := []string{OpInstall, OpUninstall, OpCreate, OpEnvRm, OpGC}
 	if len(o.Ops) > 0 {
 		for _, op := range o.Ops {

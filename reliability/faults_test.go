@@ -159,14 +159,8 @@ func flatten(m map[string][]string) []string {
 // the environment as they were (a new store entry aside, when linking
 // failed after ingest); with the space back the same install succeeds.
 func TestFaultFullDisk(t *testing.T) {
-	root := workDir(t)
-	home := filepath.Join(root, "home")
-	mountTmpfs(t, home, "8m")
-	ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forge{Bin: forgeBin, Home: home}
+	f, ws := wheelHome(t)
+	mountTmpfs(t, f.Home, "8m")
 	mustForge(t, f, "create", "app", "--python", testPython(t), "--without-pip") // pip unpacked (8 MiB) would fill the disk
 	mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-a-1.0"])            // warms the host and interpreter caches
 	failed, linkFailed := 0, 0
@@ -186,8 +180,8 @@ func TestFaultFullDisk(t *testing.T) {
 	for _, lv := range levels {
 		free := lv.free
 		t.Run(fmt.Sprintf("%s %dKiB free", lv.mode, free>>10), func(t *testing.T) {
-			before := readState(t, home)
-			filler := fill(t, home, free)
+			before := readState(t, f.Home)
+			filler := fill(t, f.Home, free)
 			r := f.Run(context.Background(), "install", "--env", "app", "--link-mode", lv.mode, ws.ByKey["rel-big-1.0"])
 			t.Logf("exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 			if r.Code != 0 {
@@ -203,7 +197,7 @@ func TestFaultFullDisk(t *testing.T) {
 					t.Errorf("a failed install reports a package installed:\n%s", r.Stdout)
 				}
 
-				after := readState(t, home)
+				after := readState(t, f.Home)
 				if strings.Contains(r.Stdout, "not installed rel-big") {
 					// Out of space while linking: ingest had finished, and
 					// rel-big's entry is complete in the store (gc takes it).
@@ -235,12 +229,7 @@ func TestFaultFullDisk(t *testing.T) {
 // be linked, Python running as root cannot write next to a module, and
 // with the store writable again the refused install succeeds.
 func TestFaultReadOnlyStore(t *testing.T) {
-	root := workDir(t)
-	ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}
+	f, ws := wheelHome(t)
 	py := testPython(t)
 	mustForge(t, f, "create", "app", "--python", py)
 	mustForge(t, f, "create", "other", "--python", py)
@@ -288,12 +277,7 @@ func TestFaultReadOnlyStore(t *testing.T) {
 // may stay in the store, unreferenced, for gc); uninstalling from it fails
 // and is finished by the next uninstall once the fault is gone.
 func TestFaultEnvPermissionDenied(t *testing.T) {
-	root := workDir(t)
-	ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}
+	f, ws := wheelHome(t)
 	mustForge(t, f, "create", "app", "--python", testPython(t))
 	mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-a-1.0"])
 	sites, _ := filepath.Glob(filepath.Join(f.Home, "envs", "app", "lib", "python*", "site-packages"))

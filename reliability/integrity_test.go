@@ -29,12 +29,7 @@ func storeDigest(t *testing.T, home string) string {
 // holding every wheel of the set (one version per project).
 func integrityHome(t *testing.T, python string) (Forge, *WheelSet) {
 	t.Helper()
-	root := workDir(t)
-	ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}
+	f, ws := wheelHome(t)
 	var wheels []string
 	for k, p := range ws.ByKey {
 		if !strings.HasSuffix(k, "-2.0") {
@@ -125,12 +120,7 @@ func TestTamperedStoreFile(t *testing.T) {
 	}
 	for _, tc := range tampers {
 		t.Run(tc.name, func(t *testing.T) {
-			root := workDir(t)
-			ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}
+			f, ws := wheelHome(t)
 			mustForge(t, f, "create", "app", "--python", testPython(t))
 			mustForge(t, f, "install", "--env", "app", ws.ByKey["rel-big-1.0"])
 			tamper := func() {

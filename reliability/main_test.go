@@ -61,6 +61,18 @@ func workDir(t *testing.T) string {
 	return d
 }
 
+// wheelHome writes the harness wheel set into a new work directory and
+// returns it with a Forge whose home, beside it, does not exist yet.
+func wheelHome(t *testing.T) (Forge, *WheelSet) {
+	t.Helper()
+	root := workDir(t)
+	ws, err := WriteWheels(mkdir(filepath.Join(root, "wheels")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Forge{Bin: forgeBin, Home: filepath.Join(root, "home")}, ws
+}
+
 // mustForge runs forge and fails the test unless it exits 0.
 func mustForge(t *testing.T, f Forge, args ...string) Result {
 	t.Helper()

@@ -29,15 +29,7 @@ var trustTrials = flag.Int("trust.trials", 20, "trials of the kill and race test
 // with rel-b in GLOBAL, and a file of the user's in base.
 func trustHome(t *testing.T) (Forge, *WheelSet) {
 	t.Helper()
-	dir := workDir(t)
-	if err := os.Mkdir(filepath.Join(dir, "wheels"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ws, err := WriteWheels(filepath.Join(dir, "wheels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forge{Bin: forgeBin, Home: filepath.Join(dir, "home")}
+	f, ws := wheelHome(t)
 	py := testPython(t)
 	mustForge(t, f, "create", "base", "--python", py)
 	base := []string{"install", "--env", "base", ws.ByKey["rel-a-1.0"], ws.ByKey["rel-data-1.0"]}

@@ -206,29 +206,35 @@ func parseScenario(t *testing.T, file string) scenario {
 	return sc
 }
 
-func TestResolveScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
+// runScenarios runs check as a subtest, named after the file, for each
+// dir/*.txt; it fails when there are fewer than atLeast of them.
+func runScenarios(t *testing.T, dir string, atLeast int, check func(t *testing.T, file string)) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 12 {
-		t.Fatalf("found %d scenarios under testdata, want at least 12", len(files))
+	if len(files) < atLeast {
+		t.Fatalf("found %d scenarios under %s, want at least %d", len(files), dir, atLeast)
 	}
 	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			sc := parseScenario(t, file)
-			res := Resolve(sc.layers, sc.env, sc.mode)
-			checkPackages(t, sc, res)
-			checkConflicts(t, sc, res)
-			err := res.Err()
-			switch {
-			case sc.wantErr && !errors.Is(err, ErrConflict):
-				t.Errorf("Err() = %v, want an error wrapping ErrConflict", err)
-			case !sc.wantErr && err != nil:
-				t.Errorf("Err() = %v, want nil", err)
-			}
-		})
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) { check(t, file) })
 	}
+}
+
+func TestResolveScenarios(t *testing.T) {
+	runScenarios(t, "testdata", 12, func(t *testing.T, file string) {
+		sc := parseScenario(t, file)
+		res := Resolve(sc.layers, sc.env, sc.mode)
+		checkPackages(t, sc, res)
+		checkConflicts(t, sc, res)
+		err := res.Err()
+		switch {
+		case sc.wantErr && !errors.Is(err, ErrConflict):
+			t.Errorf("Err() = %v, want an error wrapping ErrConflict", err)
+		case !sc.wantErr && err != nil:
+			t.Errorf("Err() = %v, want nil", err)
+		}
+	})
 }
 
 func checkPackages(t *testing.T, sc scenario, res Resolution) {

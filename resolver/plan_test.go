@@ -26,7 +26,6 @@ package resolver
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -196,37 +195,28 @@ func parseBuildLine(rest string, n int, fail func(string, ...any)) *fakeBuild {
 }
 
 func TestPlanScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/plan/*.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) < 10 {
-		t.Fatalf("found %d plan scenarios under testdata/plan, want at least 10", len(files))
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			sc := parsePlanScenario(t, file)
-			plan, reason, err := PlanInstall(&sc.src, sc.req)
-			if err != nil {
-				t.Fatalf("PlanInstall: %v", err)
+	runScenarios(t, "testdata/plan", 10, func(t *testing.T, file string) {
+		sc := parsePlanScenario(t, file)
+		plan, reason, err := PlanInstall(&sc.src, sc.req)
+		if err != nil {
+			t.Fatalf("PlanInstall: %v", err)
+		}
+		if reason != sc.reason {
+			t.Errorf("reason\n got %q\nwant %q", reason, sc.reason)
+		}
+		if sc.reason != "" {
+			if len(plan.Requested)+len(plan.Deps) != 0 {
+				t.Errorf("incomplete plan has specs: %+v", plan)
 			}
-			if reason != sc.reason {
-				t.Errorf("reason\n got %q\nwant %q", reason, sc.reason)
-			}
-			if sc.reason != "" {
-				if len(plan.Requested)+len(plan.Deps) != 0 {
-					t.Errorf("incomplete plan has specs: %+v", plan)
-				}
-				return
-			}
-			if !slices.Equal(plan.Requested, sc.requested) {
-				t.Errorf("requested %q, want %q", plan.Requested, sc.requested)
-			}
-			if !slices.Equal(plan.Deps, sc.deps) {
-				t.Errorf("deps %q, want %q", plan.Deps, sc.deps)
-			}
-		})
-	}
+			return
+		}
+		if !slices.Equal(plan.Requested, sc.requested) {
+			t.Errorf("requested %q, want %q", plan.Requested, sc.requested)
+		}
+		if !slices.Equal(plan.Deps, sc.deps) {
+			t.Errorf("deps %q, want %q", plan.Deps, sc.deps)
+		}
+	})
 }
 
 // errCandidates fails every call: its error must come back as PlanInstall's

@@ -129,14 +129,11 @@ func (s *Store) DropLinkRows(ctx context.Context, layer, entry string) error {
 // recounting the entries they named, in one transaction. It refuses when the
 // environment has children. The caller deals with the directory.
 func (s *Store) ForgetEnv(ctx context.Context, name string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginEnvRemoval(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := refuseParent(ctx, tx, name); err != nil {
-		return err
-	}
 	stmts := []string{
 		`DELETE FROM links WHERE layer = ?`,
 		`DELETE FROM manifests WHERE layer = ?`,

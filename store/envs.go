@@ -103,14 +103,11 @@ func (s *Store) SetEnvSetting(ctx context.Context, name, key, value string) erro
 
 // RemoveEnv deletes an environment's row; its manifests must be gone.
 func (s *Store) RemoveEnv(ctx context.Context, name string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginEnvRemoval(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if err := refuseParent(ctx, tx, name); err != nil {
-		return err
-	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM envs WHERE name = ?`, name)
 	if err != nil {
 		return err
@@ -119,6 +116,21 @@ func (s *Store) RemoveEnv(ctx context.Context, name string) error {
 		return fmt.Errorf("environment %s: %w", name, ErrNotFound)
 	}
 	return tx.Commit()
+}
+
+// beginEnvRemoval begins the transaction that removes environment name,
+// failing with ErrExists when other environments layer on it. The caller
+// defers tx.Rollback and commits.
+func (s *Store) beginEnvRemoval(ctx context.Context, name string) (*sql.Tx, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseParent(ctx, tx, name); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return tx, nil
 }
 
 // refuseParent fails with ErrExists when other environments layer on name.

@@ -108,19 +108,6 @@ func (s *Store) Reingest(ctx context.Context, sha, wheel string) error {
 
 // QuarantinedAll returns every quarantined entry with its reason.
 func (s *Store) QuarantinedAll(ctx context.Context) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT substr(key, ?), CAST(value AS TEXT) FROM meta WHERE substr(key, 1, ?) = ?`,
+	return s.queryMap(ctx, `SELECT substr(key, ?), CAST(value AS TEXT) FROM meta WHERE substr(key, 1, ?) = ?`,
 		len(quarantineKey)+1, len(quarantineKey), quarantineKey)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]string{}
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, err
-		}
-		out[k] = v
-	}
-	return out, rows.Err()
 }

@@ -12,19 +12,25 @@ func (s *Store) WheelPaths(ctx context.Context, shas []string) (map[string]strin
 	for i, sha := range shas {
 		vals[i] = sha
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT sha256, min(path) FROM wheel_files
+	return s.queryMap(ctx, `SELECT sha256, min(path) FROM wheel_files
 		WHERE sha256 IN (SELECT value FROM json_each(?)) GROUP BY sha256`, jsonList(vals))
+}
+
+// queryMap runs query, whose rows are two text columns, and returns them as
+// a map from the first column to the second (empty, not nil, without rows).
+func (s *Store) queryMap(ctx context.Context, query string, args ...any) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	out := map[string]string{}
 	for rows.Next() {
-		var sha, path string
-		if err := rows.Scan(&sha, &path); err != nil {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
 			return nil, err
 		}
-		out[sha] = path
+		out[k] = v
 	}
 	return out, rows.Err()
 }

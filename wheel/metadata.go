@@ -2,7 +2,8 @@ package wheel
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -193,7 +194,7 @@ func CheckFilename(w Filename, info Info) error {
 	a, b := setOf(fromName), setOf(info.Tags)
 	if !equalSets(a, b) {
 		return fmt.Errorf("%w: file name tags %s differ from WHEEL tags %s", ErrMetadata,
-			strings.Join(sortedKeys(a), ","), strings.Join(sortedKeys(b), ","))
+			strings.Join(slices.Sorted(maps.Keys(a)), ","), strings.Join(slices.Sorted(maps.Keys(b)), ","))
 	}
 	if info.Build != "" && info.Build != w.Build {
 		return fmt.Errorf("%w: file name build tag %q differs from WHEEL Build %q", ErrMetadata, w.Build, info.Build)
@@ -219,16 +220,4 @@ func equalSets(a, b map[string]bool) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys(m map[string]bool) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	stack "github.com/forge-ml/forge/fixtures/realstack"
 )
 
 // LoaderFile is one ELF file of an environment: the sonames of its own
@@ -132,7 +133,7 @@ func elfFiles(root string) ([]string, error) {
 				}
 				continue
 			}
-			if st.Mode().IsRegular() && st.Size() >= 4 && isELFFile(p) {
+			if st.Mode().IsRegular() && st.Size() >= 4 && stack.IsELF(p) {
 				out = append(out, r)
 			}
 		}
@@ -143,17 +144,6 @@ func elfFiles(root string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-func isELFFile(p string) bool {
-	f, err := os.Open(p)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [4]byte
-	_, err = io.ReadFull(f, b[:])
-	return err == nil && string(b[:]) == "\x7fELF"
 }
 
 type finding struct {
@@ -232,7 +222,7 @@ func ForgeMissingDoctor(ctx context.Context, forge, home, env string) (map[strin
 // --enforce) is an answer.
 func forgeJSON(ctx context.Context, forge, home string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, forge, args...)
-	cmd.Env = forgeEnv(home)
+	cmd.Env = ForgeEnv(home)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -243,9 +233,10 @@ func forgeJSON(ctx context.Context, forge, home string, args ...string) ([]byte,
 	return out.Bytes(), nil
 }
 
-// forgeEnv is the environment forge runs with: the user's pip and Python
-// settings removed, FORGE_HOME set.
-func forgeEnv(home string) []string {
+// ForgeEnv is the environment forge runs with in the end-to-end suites: the
+// user's pip and Python settings removed, so only the arguments count, and
+// FORGE_HOME set to home.
+func ForgeEnv(home string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "PYTHON") || strings.HasPrefix(kv, "PIP_") || strings.HasPrefix(kv, "VIRTUAL_ENV=") || strings.HasPrefix(kv, "FORGE_HOME=") {
@@ -260,7 +251,7 @@ func forgeEnv(home string) []string {
 // Run runs a command with the forge environment and returns its stdout.
 func Run(ctx context.Context, home string, argv ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = forgeEnv(home)
+	cmd.Env = ForgeEnv(home)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

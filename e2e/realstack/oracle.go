@@ -322,19 +322,7 @@ func (o oracleCache) put(sha string, c Code) error {
 		return err
 	}
 	data, _ := json.Marshal(c)
-	f, err := os.CreateTemp(o.dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(o.dir, sha+"-"+oracleVersion+".json"))
+	return stack.WriteAtomic(filepath.Join(o.dir, sha+"-"+oracleVersion+".json"), data)
 }
 
 // recordHashes reads a wheel's RECORD: member → "sha256=…".

@@ -45,11 +45,7 @@ func main() {
 	}
 	rep, err := reliability.RunConcurrency(ctx, o)
 	if rep != nil {
-		out := struct {
-			Seed uint64 `json:"seed"`
-			*reliability.ConcurrencyReport
-		}{*seed, rep}
-		b, _ := json.MarshalIndent(out, "", "  ")
+		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Println(string(b))
 	}
 	if err != nil {

@@ -52,11 +52,7 @@ func main() {
 	}
 	rep, err := reliability.RunCrash(ctx, o)
 	if rep != nil {
-		out := struct {
-			Seed uint64 `json:"seed"`
-			*reliability.CrashReport
-		}{*seed, rep}
-		b, _ := json.MarshalIndent(out, "", "  ")
+		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Println(string(b))
 	}
 	if err != nil {
