@@ -46,10 +46,11 @@ var layerRules = []struct {
 	{"workspace/abireport", []string{"abi", "lockfile", "probe", "store", "wheel", "workspace"}},
 	{"workspace/reproduce", []string{"abi", "linker", "lockfile", "probe", "store", "wheel", "workspace"}},
 	{"workspace/doctor", []string{"abi", "linker", "probe", "store", "wheel", "workspace", "workspace/reproduce"}},
+	{"workspace/gc", []string{"workspace"}},
 	{"workspace/inspect", []string{"linker", "resolver", "store", "wheel", "workspace"}},
 	{"workspace/pipshim", []string{"abi", "resolver", "store", "wheel", "workspace"}},
-	{"workspace/internal/wstest", []string{"abi", "fixtures", "lockfile", "probe", "store", "workspace"}},
-	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor", "workspace/inspect", "workspace/pipshim", "workspace/reproduce"}},
+	{"workspace/internal/wstest", []string{"abi", "fixtures", "lockfile", "probe", "store", "workspace", "workspace/gc"}},
+	{"cmd/...", []string{"abi", "linker", "lockfile", "probe", "resolver", "sbom", "store", "wheel", "workspace", "workspace/abireport", "workspace/doctor", "workspace/gc", "workspace/inspect", "workspace/pipshim", "workspace/reproduce"}},
 	// Test support, benchmarks and end-to-end suites: they drive the forge
 	// binary or the lower packages, never workspace.
 	{"fixtures", []string{"abi", "probe", "wheel", "fixtures/realstack"}},

@@ -11,6 +11,7 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/gc"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -144,7 +145,7 @@ func TestSharedDistInfo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := ws.GC(ctx, workspace.GCOptions{Force: true}); err != nil {
+	if _, err := gc.Run(ctx, ws, gc.Options{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := os.ReadDir(ws.Store.ViewsDir()); len(left) != 0 {

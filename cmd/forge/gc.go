@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/gc"
 )
 
 func init() { register(newGCCmd) }
@@ -49,7 +50,7 @@ func runGC(ctx context.Context, app *App, o gcOptions) error {
 		return err
 	}
 	defer ws.Close()
-	rep, err := ws.GC(ctx, workspace.GCOptions{Force: o.force})
+	rep, err := gc.Run(ctx, ws, gc.Options{Force: o.force})
 	if rep == nil {
 		return err
 	}
@@ -59,7 +60,7 @@ func runGC(ctx context.Context, app *App, o gcOptions) error {
 	return reported(app, err)
 }
 
-func printGC(w io.Writer, rep *workspace.GCReport, hint bool) {
+func printGC(w io.Writer, rep *gc.Report, hint bool) {
 	if len(rep.Entries) == 0 {
 		fmt.Fprintln(w, "no unreferenced store entries")
 	}

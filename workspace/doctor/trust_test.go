@@ -11,6 +11,7 @@ import (
 
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/gc"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -57,16 +58,16 @@ func TestDoctorPipUninstall(t *testing.T) {
 	if e := f.Entry(t, "beta"); e.Refs != 0 {
 		t.Errorf("beta's refcount %d, want 0", e.Refs)
 	}
-	gc, err := f.WS.GC(ctx, workspace.GCOptions{})
+	dry, err := gc.Run(ctx, f.WS, gc.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
-	for _, e := range gc.Entries {
+	for _, e := range dry.Entries {
 		found = found || e.Name == "beta"
 	}
 	if !found {
-		t.Errorf("gc does not list beta: %+v", gc.Entries)
+		t.Errorf("gc does not list beta: %+v", dry.Entries)
 	}
 }
 

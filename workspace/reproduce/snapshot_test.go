@@ -14,6 +14,7 @@ import (
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/gc"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 	"github.com/forge-ml/forge/workspace/pipshim"
 	"github.com/forge-ml/forge/workspace/reproduce"
@@ -144,7 +145,7 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
+	rep, err := gc.Run(ctx, f.WS, gc.Options{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	if err := reproduce.RemoveSnapshot(ctx, f.WS, "app", "keep"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = f.WS.GC(ctx, workspace.GCOptions{Force: true})
+	rep, err = gc.Run(ctx, f.WS, gc.Options{Force: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,7 +578,7 @@ func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	if err != nil || len(h.Operations) != 0 {
 		t.Errorf("history of the new app: %+v %v", h, err)
 	}
-	rep, err := f.WS.GC(ctx, workspace.GCOptions{})
+	rep, err := gc.Run(ctx, f.WS, gc.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/gc"
 )
 
 // NeedPython skips tb unless Python xy is installed.
@@ -227,7 +228,7 @@ func FileSHA256(t *testing.T, p string) (string, int64) {
 }
 
 // GCNames are the names of the entries gc removed, sorted.
-func GCNames(rep *workspace.GCReport) []string {
+func GCNames(rep *gc.Report) []string {
 	var out []string
 	for _, e := range rep.Entries {
 		out = append(out, e.Name)

@@ -1,4 +1,4 @@
-package workspace_test
+package gc_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/doctor"
+	"github.com/forge-ml/forge/workspace/gc"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -46,7 +47,7 @@ func TestGC(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := wstest.DocSetup(t)
 			tt.prepare(t, f)
-			dry, err := f.WS.GC(ctx, workspace.GCOptions{})
+			dry, err := gc.Run(ctx, f.WS, gc.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +69,7 @@ func TestGC(t *testing.T) {
 				t.Errorf("total %d, want %d", dry.TotalBytes, total)
 			}
 
-			rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
+			rep, err := gc.Run(ctx, f.WS, gc.Options{Force: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,9 +129,9 @@ func TestGCWaitsForInstallLock(t *testing.T) {
 			}
 		}
 	})
-	done := make(chan *workspace.GCReport)
+	done := make(chan *gc.Report)
 	go func() {
-		rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true})
+		rep, err := gc.Run(ctx, f.WS, gc.Options{Force: true})
 		if err != nil {
 			t.Error(err)
 		}
@@ -182,7 +183,7 @@ func TestGCStaleStaging(t *testing.T) {
 	}
 	defer lk.Unlock()
 
-	dry, err := f.WS.GC(ctx, workspace.GCOptions{Now: func() time.Time { return now }})
+	dry, err := gc.Run(ctx, f.WS, gc.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestGCStaleStaging(t *testing.T) {
 	if strings.Join(dry.Staging, ",") != stale+","+busy {
 		t.Errorf("dry run staging %v", dry.Staging)
 	}
-	rep, err := f.WS.GC(ctx, workspace.GCOptions{Force: true, Now: func() time.Time { return now }})
+	rep, err := gc.Run(ctx, f.WS, gc.Options{Force: true, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
