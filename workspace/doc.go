@@ -9,9 +9,8 @@
 //
 // Each other command's work is in a package of its own that builds on this
 // one: workspace/abireport (abi check, abi matrix), workspace/doctor
-// (doctor, --fix, --abi, --rebuild), workspace/gc (gc),
-// workspace/inspect (inspect, tree),
-// workspace/pipshim (pip install) and workspace/reproduce (lock, sync,
-// snapshots, rollback, history). Commands
-// in cmd/forge make one call into one of them.
+// (doctor, --fix, --abi, --rebuild), workspace/gc (gc), workspace/inspect
+// (inspect, tree), workspace/pipshim (pip install) and workspace/reproduce
+// (lock, sync, snapshots, rollback, history). Commands in cmd/forge make
+// one call into one of them.
 package workspace
