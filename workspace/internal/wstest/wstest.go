@@ -48,23 +48,13 @@ func Open(tb testing.TB) *workspace.Workspace {
 //	glibc  glibcpkg 1.0, cp311 manylinux_2_34: an extension needing GLIBC_2.34
 //	cuda   cudapkg 1.0, cp311 manylinux_2_17: an extension needing
 //	       libcudart.so.12 (shipped) with a sm_80 cubin
-func ABIWheels(t *testing.T, dir string) map[string]string {
+func ABIWheels(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
 	}
 	build := t.TempDir()
-	read := func(p string, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := ReadBuilt(t)
 	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
 	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
 	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
@@ -86,6 +76,24 @@ func ABIWheels(t *testing.T, dir string) map[string]string {
 		out[k] = p
 	}
 	return out
+}
+
+// ReadBuilt returns a reader for what a fixtures builder (GlibcSO,
+// StubLibrary, ...) made: given the builder's path and error, it returns
+// the file's bytes, failing tb when the builder failed or the file cannot
+// be read.
+func ReadBuilt(tb testing.TB) func(p string, err error) []byte {
+	return func(p string, err error) []byte {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
 }
 
 // FleetDir writes the fleet's host profiles into a directory.
