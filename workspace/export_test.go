@@ -25,7 +25,6 @@ func TestExportRequirementsPip(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	dir := t.TempDir()
 	var files []string
 	for _, w := range []fixtures.Wheel{

@@ -315,7 +315,6 @@ func TestABIMatrixEnv(t *testing.T) {
 	ctx := context.Background()
 	fleet := wstest.FleetDir(t)
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wstest.LockEnv(t, ws)
 	if err := ws.Store.SetEnvSetting(ctx, "app", "abi_policy", string(abi.StrictABI)); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,6 @@ import (
 func TestLock(t *testing.T) {
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wheels := wstest.LockEnv(t, ws)
 	fleet := wstest.FleetDir(t)
 
@@ -125,7 +124,6 @@ func BenchmarkLock200(b *testing.B) {
 	wstest.NeedPython(b, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(b)
-	ws.Log = &bytes.Buffer{}
 	dir := b.TempDir()
 	var specs []string
 	for i := 0; i < 200; i++ {

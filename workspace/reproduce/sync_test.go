@@ -1,7 +1,6 @@
 package reproduce
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -116,7 +115,6 @@ func TestSync(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	whl := t.TempDir()
 	alpha := writeWheel(t, whl, fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta>=1.0")))
 	beta := writeWheel(t, whl, fixtures.PurePackage("beta", "1.2"))
@@ -423,7 +421,6 @@ func foreignWheels(t *testing.T) string {
 func TestSyncForeignLocks(t *testing.T) {
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	tests := []struct {
 		lock, python, want string
@@ -468,7 +465,6 @@ func TestSyncFetchesWithPip(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	srv := httptest.NewServer(http.FileServer(http.Dir(wheels)))
 	defer srv.Close()
@@ -517,7 +513,6 @@ func TestSyncRefusedByPolicy(t *testing.T) {
 	}
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	so, err := fixtures.GlibcSO(t.TempDir(), "_ext.so", "2.14", "2.34")
 	mustDo(t, err)
 	data, err := os.ReadFile(so)
