@@ -13,7 +13,6 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/sbom"
-	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -37,16 +36,7 @@ func TestExportRequirementsPip(t *testing.T) {
 		}
 		files = append(files, p)
 	}
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: files[1:]}, {Env: "app", Specs: files[:1]}} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
+	wstest.BaseAndApp(t, ws, "", files[1:], files[:1])
 	inv, err := ws.Export(ctx, "app")
 	if err != nil {
 		t.Fatal(err)

@@ -314,8 +314,7 @@ func TestABIMatrixWheels(t *testing.T) {
 func TestABIMatrixEnv(t *testing.T) {
 	ctx := context.Background()
 	fleet := wstest.FleetDir(t)
-	ws := wstest.Open(t)
-	wstest.LockEnv(t, ws)
+	ws, _ := wstest.LockEnv(t)
 	if err := ws.Store.SetEnvSetting(ctx, "app", "abi_policy", string(abi.StrictABI)); err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,7 @@ import (
 
 func TestABIMatrixLock(t *testing.T) {
 	ctx := context.Background()
-	ws := wstest.Open(t)
-	wheels := wstest.LockEnv(t, ws)
+	ws, wheels := wstest.LockEnv(t)
 	fleet := wstest.FleetDir(t)
 	l, err := reproduce.Lock(ctx, ws, reproduce.LockOptions{Env: "app", Profiles: []string{fleet}})
 	if err != nil {

@@ -19,8 +19,7 @@ import (
 
 func TestLock(t *testing.T) {
 	ctx := context.Background()
-	ws := wstest.Open(t)
-	wheels := wstest.LockEnv(t, ws)
+	ws, wheels := wstest.LockEnv(t)
 	fleet := wstest.FleetDir(t)
 
 	l, err := Lock(ctx, ws, LockOptions{Env: "app", Profiles: []string{fleet}})
@@ -133,16 +132,7 @@ func BenchmarkLock200(b *testing.B) {
 		}
 		specs = append(specs, p)
 	}
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: specs[:50]}, {Env: "app", Specs: specs[50:]}} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	wstest.BaseAndApp(b, ws, "", specs[:50], specs[50:])
 	fleet := b.TempDir()
 	for _, n := range []string{"a100-driver535", "nogpu-glibc217"} {
 		data, err := fixtures.ProfileJSON(n)

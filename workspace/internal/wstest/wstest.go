@@ -126,32 +126,39 @@ func WriteLock(t *testing.T, dir string, l *lockfile.Lock) string {
 	return p
 }
 
-// LockEnv makes base (purepkg 0.9, glibcpkg) and app on it (purepkg
-// 1.0, cudapkg) with real Python 3.12, and returns the wheel files.
-func LockEnv(t *testing.T, ws *workspace.Workspace) map[string]string {
+// BaseAndApp creates "base" (Python 3.12) and "app" on it, both without
+// pip, and installs the wheels base into base and app into app, under
+// policy ("" for the environments' own).
+func BaseAndApp(tb testing.TB, ws *workspace.Workspace, policy abi.Policy, base, app []string) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+		if _, err := ws.Create(ctx, c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: base, Policy: string(policy)}, {Env: "app", Specs: app, Policy: string(policy)}} {
+		if _, err := ws.Install(ctx, in); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// LockEnv opens a workspace with base (purepkg 0.9, glibcpkg) and app on
+// it (purepkg 1.0, cudapkg), of real Python 3.12, installed under
+// allow_abi; it returns the workspace and the wheel files.
+func LockEnv(t *testing.T) (*workspace.Workspace, map[string]string) {
 	t.Helper()
 	NeedPython(t, "3.12")
-	ctx := context.Background()
+	ws := Open(t)
 	wheels := ABIWheels(t, t.TempDir())
 	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wheels["older"] = older
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{
-		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
-		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
-	} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return wheels
+	BaseAndApp(t, ws, abi.AllowABI, []string{older, wheels["glibc"]}, []string{wheels["pure"], wheels["cuda"]})
+	return ws, wheels
 }
 
 // DocFixture is a forge home with one environment "app" (Python 3.12)
