@@ -25,17 +25,9 @@ func TestExportRequirementsPip(t *testing.T) {
 	ctx := context.Background()
 	ws := wstest.Open(t)
 	dir := t.TempDir()
-	var files []string
-	for _, w := range []fixtures.Wheel{
+	files := wstest.WriteWheels(t, dir,
 		fixtures.PurePackage("lic-pkg", "1.0", fixtures.WithRequires("dep_pkg>=2"), fixtures.WithHeaders("License-Expression: Apache-2.0")),
-		fixtures.PurePackage("dep_pkg", "2.1", fixtures.WithHeaders("License: Some licence text", "Classifier: License :: OSI Approved :: MIT License")),
-	} {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, p)
-	}
+		fixtures.PurePackage("dep_pkg", "2.1", fixtures.WithHeaders("License: Some licence text", "Classifier: License :: OSI Approved :: MIT License")))
 	wstest.BaseAndApp(t, ws, "", files[1:], files[:1])
 	inv, err := ws.Export(ctx, "app")
 	if err != nil {

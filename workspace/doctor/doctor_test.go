@@ -456,16 +456,11 @@ func TestDoctorSplitNotRecorded(t *testing.T) {
 	// before the commit leaves the first's row naming a directory.
 	f := wstest.DocSetup(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	var paths []string
+	var wheels []fixtures.Wheel
 	for _, n := range []string{"ns-one", "ns-two"} {
-		w := fixtures.Wheel{Name: n, Version: "1.0", Files: []fixtures.File{{Name: "ns/" + strings.TrimPrefix(n, "ns-") + "/__init__.py", Data: []byte("X = 1\n")}}}
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
+		wheels = append(wheels, fixtures.Wheel{Name: n, Version: "1.0", Files: []fixtures.File{{Name: "ns/" + strings.TrimPrefix(n, "ns-") + "/__init__.py", Data: []byte("X = 1\n")}}})
 	}
+	paths := wstest.WriteWheels(t, t.TempDir(), wheels...)
 	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: paths[:1]}); err != nil {
 		t.Fatal(err)
 	}
@@ -560,15 +555,7 @@ func BenchmarkDoctorABI100(b *testing.B) {
 	ctx := context.Background()
 	ws := wstest.Open(b)
 	ws.Host = fixtures.Profile("a100-driver535")
-	dir := b.TempDir()
-	var specs []string
-	for _, n := range []string{"one", "two", "three"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		specs = append(specs, p)
-	}
+	specs := wstest.WriteWheels(b, b.TempDir(), fixtures.PurePackage("one", "1.0"), fixtures.PurePackage("two", "1.0"), fixtures.PurePackage("three", "1.0"))
 	for i := 0; i < 100; i++ {
 		name := "env" + string(rune('a'+i/26)) + string(rune('a'+i%26))
 		if _, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {

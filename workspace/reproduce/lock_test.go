@@ -123,15 +123,11 @@ func BenchmarkLock200(b *testing.B) {
 	wstest.NeedPython(b, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(b)
-	dir := b.TempDir()
-	var specs []string
+	var wheels []fixtures.Wheel
 	for i := 0; i < 200; i++ {
-		p, err := fixtures.PurePackage(fmt.Sprintf("lockbench-%03d", i), "1.0").WriteTo(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		specs = append(specs, p)
+		wheels = append(wheels, fixtures.PurePackage(fmt.Sprintf("lockbench-%03d", i), "1.0"))
 	}
+	specs := wstest.WriteWheels(b, b.TempDir(), wheels...)
 	wstest.BaseAndApp(b, ws, "", specs[:50], specs[50:])
 	fleet := b.TempDir()
 	for _, n := range []string{"a100-driver535", "nogpu-glibc217"} {

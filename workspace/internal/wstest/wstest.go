@@ -96,6 +96,21 @@ func ReadBuilt(tb testing.TB) func(p string, err error) []byte {
 	}
 }
 
+// WriteWheels writes the wheels into dir and returns their paths, in the
+// order given.
+func WriteWheels(tb testing.TB, dir string, wheels ...fixtures.Wheel) []string {
+	tb.Helper()
+	var out []string
+	for _, w := range wheels {
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // FleetDir writes the fleet's host profiles into a directory.
 func FleetDir(t *testing.T) string {
 	t.Helper()
