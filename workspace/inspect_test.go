@@ -24,10 +24,7 @@ import (
 // so that app's numpy breaks base's sciplot.
 func layeredWorkspace(t *testing.T) *Workspace {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
+	exe := needPython(t, "3.12")
 	ws, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -305,10 +302,7 @@ func TestTree(t *testing.T) {
 func TestMarkerEnvForMatchesPackaging(t *testing.T) {
 	for _, xy := range []string{"3.8", "3.10", "3.12", "3.13"} {
 		t.Run(xy, func(t *testing.T) {
-			exe, err := probe.FindPython(xy)
-			if err != nil {
-				t.Skipf("no Python %s on this machine: %v", xy, err)
-			}
+			exe := needPython(t, xy)
 			py, err := probe.Interpreter(exe, probe.WithCacheDir(t.TempDir()))
 			if err != nil {
 				t.Fatal(err)

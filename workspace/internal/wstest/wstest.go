@@ -22,12 +22,15 @@ import (
 	"github.com/forge-ml/forge/workspace"
 )
 
-// NeedPython skips tb unless Python xy is installed.
-func NeedPython(tb testing.TB, xy string) {
+// NeedPython skips tb unless Python xy is installed, and returns its
+// interpreter.
+func NeedPython(tb testing.TB, xy string) string {
 	tb.Helper()
-	if _, err := probe.FindPython(xy); err != nil {
+	exe, err := probe.FindPython(xy)
+	if err != nil {
 		tb.Skipf("Python %s is not installed here: %v", xy, err)
 	}
+	return exe
 }
 
 // Open opens a workspace in a new temporary home, closed when the
