@@ -9,17 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
 // TestCreateExistingName: the record decides whether a name is taken; a
 // directory without one (a create killed before it recorded) is replaced.
 func TestCreateExistingName(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("python 3.12 not installed: %v", err)
-	}
+	exe := needPython(t, "3.12")
 	ctx := context.Background()
 	tests := []struct {
 		name    string

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -18,10 +17,7 @@ import (
 // (Activate) and install with a BrokenEnvError that names the environment
 // and the way out; install writes nothing.
 func TestBrokenEnvRefused(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("python 3.12 not installed: %v", err)
-	}
+	exe := needPython(t, "3.12")
 	ctx := context.Background()
 	whl, err := fixtures.PurePackage("demo", "1.0").WriteTo(t.TempDir())
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/forge-ml/forge/fixtures"
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/sbom"
-	"github.com/forge-ml/forge/workspace"
 	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
@@ -25,29 +24,11 @@ func TestExportRequirementsPip(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	dir := t.TempDir()
-	var files []string
-	for _, w := range []fixtures.Wheel{
+	files := wstest.WriteWheels(t, dir,
 		fixtures.PurePackage("lic-pkg", "1.0", fixtures.WithRequires("dep_pkg>=2"), fixtures.WithHeaders("License-Expression: Apache-2.0")),
-		fixtures.PurePackage("dep_pkg", "2.1", fixtures.WithHeaders("License: Some licence text", "Classifier: License :: OSI Approved :: MIT License")),
-	} {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, p)
-	}
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: files[1:]}, {Env: "app", Specs: files[:1]}} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
+		fixtures.PurePackage("dep_pkg", "2.1", fixtures.WithHeaders("License: Some licence text", "Classifier: License :: OSI Approved :: MIT License")))
+	wstest.BaseAndApp(t, ws, "", files[1:], files[:1])
 	inv, err := ws.Export(ctx, "app")
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/forge-ml/forge/abi"
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 )
 
 // flavourWheels builds three builds of gputorch 2.4.0 — +cu118 (CUDA 11
@@ -64,10 +63,7 @@ func flavourWheels(t *testing.T) map[string]string {
 }
 
 func TestInstallChoosesFlavour(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skip("python 3.12 not found")
-	}
+	exe := needPython(t, "3.12")
 	wheels := flavourWheels(t)
 	ws, err := Open(t.TempDir())
 	if err != nil {

@@ -6,12 +6,15 @@ import (
 	"github.com/forge-ml/forge/probe"
 )
 
-// needPython skips tb unless Python xy is installed.
-func needPython(tb testing.TB, xy string) {
+// needPython skips tb unless Python xy is installed, and returns its
+// interpreter.
+func needPython(tb testing.TB, xy string) string {
 	tb.Helper()
-	if _, err := probe.FindPython(xy); err != nil {
+	exe, err := probe.FindPython(xy)
+	if err != nil {
 		tb.Skipf("Python %s is not installed here: %v", xy, err)
 	}
+	return exe
 }
 
 // testWorkspace opens a workspace in a new temporary home, closed when the

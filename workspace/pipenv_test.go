@@ -34,10 +34,7 @@ func TestCreateLinksPip(t *testing.T) {
 	ran := 0
 	for _, xy := range []string{"3.10", "3.11", "3.12", "3.13"} {
 		t.Run(xy, func(t *testing.T) {
-			exe, err := probe.FindPython(xy)
-			if err != nil {
-				t.Skipf("Python %s is not installed here: %v", xy, err)
-			}
+			exe := wstest.NeedPython(t, xy)
 			ran++
 			ws := wstest.Open(t)
 			py, err := ws.Interp(exe)

@@ -16,8 +16,9 @@ import (
 )
 
 // sharedSetup: a workspace with environments one and two (Python 3.12) and
-// the wheels beta (pure, with launchers) and the namespace pair.
-func sharedSetup(t *testing.T) (*workspace.Workspace, map[string]string, map[string]*workspace.Env) {
+// the wheels beta (pure, with launchers) and the namespace pair; the wheel
+// named install is installed into both.
+func sharedSetup(t *testing.T, install string) (*workspace.Workspace, map[string]string, map[string]*workspace.Env) {
 	t.Helper()
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
@@ -38,6 +39,11 @@ func sharedSetup(t *testing.T) (*workspace.Workspace, map[string]string, map[str
 	envs := map[string]*workspace.Env{}
 	for _, name := range []string{"one", "two"} {
 		if envs[name], err = ws.Create(ctx, workspace.CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"one", "two"} {
+		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: []string{wheels[install]}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,12 +79,7 @@ func readRecord(t *testing.T, distInfo string) []string {
 // ordinary installation.
 func TestSharedDistInfo(t *testing.T) {
 	ctx := context.Background()
-	ws, wheels, envs := sharedSetup(t)
-	for _, name := range []string{"one", "two"} {
-		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: []string{wheels["beta"]}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws, wheels, envs := sharedSetup(t, "beta")
 	site := func(env string) string { return envs[env].Venv.SitePackages() }
 	for _, p := range []string{"beta", "beta-2.0.dist-info"} {
 		a, b := lstat(t, filepath.Join(site("one"), p)), lstat(t, filepath.Join(site("two"), p))
@@ -159,12 +160,7 @@ func TestSharedDistInfo(t *testing.T) {
 // one is untouched.
 func TestSharedDistInfoSplit(t *testing.T) {
 	ctx := context.Background()
-	ws, wheels, envs := sharedSetup(t)
-	for _, name := range []string{"one", "two"} {
-		if _, err := ws.Install(ctx, workspace.InstallOptions{Env: name, Specs: []string{wheels["nsroot-alpha"]}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws, wheels, envs := sharedSetup(t, "nsroot-alpha")
 	site := envs["one"].Venv.SitePackages()
 	di := filepath.Join(site, "nsroot_alpha-1.0.dist-info")
 	view, err := os.Readlink(di)

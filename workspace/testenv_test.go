@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/forge-ml/forge/fixtures"
-	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 )
 
@@ -16,10 +15,7 @@ import (
 // tools; the project never holds them, and upgrading the project shows in
 // the test environment while its tools stay.
 func TestTestEnv(t *testing.T) {
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12: %v", err)
-	}
+	exe := needPython(t, "3.12")
 	ctx := context.Background()
 	ws := testWorkspace(t)
 	wheels := t.TempDir()

@@ -309,33 +309,12 @@ func TestABIMatrixWheels(t *testing.T) {
 
 // TestABIMatrixEnv: an environment's effective packages (its own and its
 // parent's, nearest winning) from their stored fingerprints, under its
-// abi_policy.
+// abi_policy: wstest.LockEnv's app (purepkg 1.0, cudapkg) on base
+// (purepkg 0.9, glibcpkg).
 func TestABIMatrixEnv(t *testing.T) {
-	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
-	dir := t.TempDir()
-	wheels := wstest.ABIWheels(t, dir)
 	fleet := wstest.FleetDir(t)
-	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
-	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "base", Python: "3.12", WithoutPip: true}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ws.Create(ctx, workspace.CreateOptions{Name: "app", Parent: "base", WithoutPip: true}); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range []workspace.InstallOptions{
-		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
-		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
-	} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ws, _ := wstest.LockEnv(t)
 	if err := ws.Store.SetEnvSetting(ctx, "app", "abi_policy", string(abi.StrictABI)); err != nil {
 		t.Fatal(err)
 	}

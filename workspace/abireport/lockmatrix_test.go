@@ -21,9 +21,7 @@ import (
 
 func TestABIMatrixLock(t *testing.T) {
 	ctx := context.Background()
-	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
-	wheels := wstest.LockEnv(t, ws)
+	ws, wheels := wstest.LockEnv(t)
 	fleet := wstest.FleetDir(t)
 	l, err := reproduce.Lock(ctx, ws, reproduce.LockOptions{Env: "app", Profiles: []string{fleet}})
 	if err != nil {
@@ -58,7 +56,6 @@ func TestABIMatrixLock(t *testing.T) {
 
 	t.Run("ingested from the locked paths", func(t *testing.T) {
 		fresh := wstest.Open(t)
-		fresh.Log = &bytes.Buffer{}
 		check(t, fresh, lockPath)
 		for _, p := range l.Packages {
 			if _, err := fresh.Store.Get(ctx, p.Wheels[0].SHA256()); err != nil {
@@ -88,7 +85,6 @@ func TestABIMatrixLock(t *testing.T) {
 			p.Wheels = []lockfile.Wheel{wh}
 		}
 		fresh := wstest.Open(t)
-		fresh.Log = &bytes.Buffer{}
 		check(t, fresh, wstest.WriteLock(t, dir, &rel))
 	})
 
@@ -103,7 +99,6 @@ func TestABIMatrixLock(t *testing.T) {
 		wh.Path = other
 		bad.Packages[2].Wheels = []lockfile.Wheel{wh}
 		fresh := wstest.Open(t)
-		fresh.Log = &bytes.Buffer{}
 		_, err = Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &bad), Profiles: []string{fleet}})
 		if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "package purepkg 1.0: wheel "+other+": sha256 ") || !strings.Contains(err.Error(), "the lock says "+wh.SHA256()) {
 			t.Fatalf("error %v", err)
@@ -124,7 +119,6 @@ func TestABIMatrixLock(t *testing.T) {
 		remote.Packages = append(slices.Clone(l.Packages), lockfile.Package{Name: "remotepkg", Version: "2.0", Wheels: []lockfile.Wheel{{
 			URL: "https://example.invalid/remotepkg-2.0-py3-none-any.whl", Hashes: map[string]string{"sha256": strings.Repeat("0", 64)}}}})
 		fresh := wstest.Open(t)
-		fresh.Log = &bytes.Buffer{}
 		rep, err := Matrix(ctx, fresh, MatrixOptions{Lock: wstest.WriteLock(t, t.TempDir(), &remote), Profiles: []string{fleet}, Policy: abi.WarnABI})
 		if err != nil {
 			t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/forge-ml/forge/probe"
 	"github.com/forge-ml/forge/store"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 // abiVariedStore is a forge home whose environments see accepted, warned
@@ -35,29 +36,14 @@ import (
 //	broken                 an interpreter that no longer exists
 func abiVariedStore(t testing.TB) *workspace.Workspace {
 	t.Helper()
-	if !fixtures.HaveGCC() {
-		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
-	}
-	if _, err := probe.FindPython("3.11"); err != nil {
-		t.Skipf("Python 3.11 is not installed here: %v", err)
-	}
+	// purepkg 1.0, glibcpkg and cudapkg are wstest's ABI wheels; the
+	// others are built here.
+	paths := wstest.ABIWheels(t, t.TempDir())
+	paths["purepkg"], paths["glibcpkg"], paths["cudapkg"] = paths["pure"], paths["glibc"], paths["cuda"]
+	wstest.NeedPython(t, "3.11")
 	ctx := context.Background()
 	build, dir := t.TempDir(), t.TempDir()
-	read := func(p string, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
-	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
-	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
-		fixtures.SharedObject{Link: []string{"libcudart.so.12"}}))
+	read := wstest.ReadBuilt(t)
 	libfoo := read(fixtures.StubLibrary(build, "libfoo.so.1"))
 	needs := read(fixtures.BuildSharedObject(build, fixtures.SharedObject{Name: "_needs.so", Link: []string{"libfoo.so.1"}}))
 	const tag = "cp311-cp311-manylinux_2_17_x86_64"
@@ -66,7 +52,6 @@ func abiVariedStore(t testing.TB) *workspace.Workspace {
 		return fixtures.File{Name: name, Data: data, Mode: 0o755}
 	}
 	wheels := map[string]fixtures.Wheel{
-		"purepkg":   fixtures.PurePackage("purepkg", "1.0"),
 		"purepkg2":  fixtures.PurePackage("purepkg", "2.0"),
 		"globalpkg": fixtures.PurePackage("globalpkg", "1.0"),
 		"g312":      fixtures.PurePackage("g312", "1.0"),
@@ -75,12 +60,7 @@ func abiVariedStore(t testing.TB) *workspace.Workspace {
 		"oldabi":    {Name: "oldabi", Version: "1.0", Tag: "cp39-cp39-manylinux_2_17_x86_64", Files: []fixtures.File{py("oldabi")}},
 		"libfoo":    {Name: "libfoo", Version: "1.0", Tag: tag, Files: []fixtures.File{py("libfoo"), so("libfoo/libfoo.so.1", libfoo)}},
 		"needslib":  {Name: "needslib", Version: "1.0", Tag: tag, Files: []fixtures.File{py("needslib"), so("needslib/_needs.so", needs)}},
-		"glibcpkg": {Name: "glibcpkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_34_x86_64",
-			Files: []fixtures.File{py("glibcpkg"), so("glibcpkg/_ext.so", glibc)}},
-		"cudapkg": {Name: "cudapkg", Version: "1.0", Tag: tag,
-			Files: []fixtures.File{py("cudapkg"), so("cudapkg/_gpu.so", gpu), so("cudapkg/lib/libcudart.so.12", cudart)}},
 	}
-	paths := map[string]string{}
 	for k, w := range wheels {
 		d := filepath.Join(dir, k)
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -92,11 +72,7 @@ func abiVariedStore(t testing.TB) *workspace.Workspace {
 		}
 		paths[k] = p
 	}
-	ws, err := workspace.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
+	ws := wstest.Open(t)
 	ws.Host = fixtures.Profile("a100-driver535")
 	envs := []struct {
 		name, parent, python, policy string

@@ -27,9 +27,30 @@ func betaRestored(t *testing.T, f *wstest.DocFixture) {
 	if q, _ := f.WS.Store.Quarantined(context.Background(), f.Entry(t, "beta").SHA256); q != "" {
 		t.Errorf("still quarantined: %s", q)
 	}
-	if out, err := f.Python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
-		t.Errorf("import beta: %s %v", out, err)
+	prints("import beta; print(beta.VERSION)", "2.0")(t, f)
+}
+
+// prints is a check that code, run by the environment's Python, prints
+// want (among what else it prints).
+func prints(code, want string) func(t *testing.T, f *wstest.DocFixture) {
+	return func(t *testing.T, f *wstest.DocFixture) {
+		t.Helper()
+		if out, err := f.Python(t, code); err != nil || !strings.Contains(out, want) {
+			t.Errorf("%s: %s %v, want %q", code, out, err, want)
+		}
 	}
+}
+
+// removeBetaInit removes beta/__init__.py from beta's store entry, as
+// damage behind forge's back would.
+func removeBetaInit(t *testing.T, f *wstest.DocFixture) {
+	t.Helper()
+	d := f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256)
+	os.Chmod(filepath.Join(d, "beta"), 0o755)
+	if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Join(d, "beta"), 0o555)
 }
 
 func kinds(issues []Issue) map[string]int {
@@ -73,15 +94,8 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		after   func(t *testing.T, f *wstest.DocFixture)
 	}{
 		{
-			name: "store file removed",
-			breakIt: func(t *testing.T, f *wstest.DocFixture) {
-				d := f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256)
-				os.Chmod(filepath.Join(d, "beta"), 0o755)
-				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
-					t.Fatal(err)
-				}
-				os.Chmod(filepath.Join(d, "beta"), 0o555)
-			},
+			name:    "store file removed",
+			breakIt: removeBetaInit,
 			// The wheel it was ingested from is still there: --fix
 			// re-ingests the entry (it was quarantined by --verify).
 			verify: true, want: KindStoreFileMissing, fixable: true,
@@ -90,12 +104,7 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		{
 			name: "store file removed, wheel gone",
 			breakIt: func(t *testing.T, f *wstest.DocFixture) {
-				d := f.WS.Store.EntryDir(f.Entry(t, "beta").SHA256)
-				os.Chmod(filepath.Join(d, "beta"), 0o755)
-				if err := os.Remove(filepath.Join(d, "beta", "__init__.py")); err != nil {
-					t.Fatal(err)
-				}
-				os.Chmod(filepath.Join(d, "beta"), 0o555)
+				removeBetaInit(t, f)
 				if err := os.Remove(f.Wheels["beta"]); err != nil {
 					t.Fatal(err)
 				}
@@ -144,11 +153,7 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 				}
 			},
 			want: KindBrokenLink, fixable: true,
-			after: func(t *testing.T, f *wstest.DocFixture) {
-				if out, err := f.Python(t, "import alpha; print(alpha.hello())"); err != nil || !strings.Contains(out, "hello from alpha 1.0") {
-					t.Errorf("alpha after relink: %s %v", out, err)
-				}
-			},
+			after: prints("import alpha; print(alpha.hello())", "hello from alpha 1.0"),
 		},
 		{
 			name: "link target gone",
@@ -160,11 +165,7 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 				}
 			},
 			want: KindBrokenLink, fixable: true,
-			after: func(t *testing.T, f *wstest.DocFixture) {
-				if out, err := f.Python(t, "import beta; print(beta.VERSION)"); err != nil || !strings.Contains(out, "2.0") {
-					t.Errorf("beta after relink: %s %v", out, err)
-				}
-			},
+			after: prints("import beta; print(beta.VERSION)", "2.0"),
 		},
 		{
 			name: "refcount corrupted",
@@ -455,16 +456,11 @@ func TestDoctorSplitNotRecorded(t *testing.T) {
 	// before the commit leaves the first's row naming a directory.
 	f := wstest.DocSetup(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	var paths []string
+	var wheels []fixtures.Wheel
 	for _, n := range []string{"ns-one", "ns-two"} {
-		w := fixtures.Wheel{Name: n, Version: "1.0", Files: []fixtures.File{{Name: "ns/" + strings.TrimPrefix(n, "ns-") + "/__init__.py", Data: []byte("X = 1\n")}}}
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
+		wheels = append(wheels, fixtures.Wheel{Name: n, Version: "1.0", Files: []fixtures.File{{Name: "ns/" + strings.TrimPrefix(n, "ns-") + "/__init__.py", Data: []byte("X = 1\n")}}})
 	}
+	paths := wstest.WriteWheels(t, t.TempDir(), wheels...)
 	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: paths[:1]}); err != nil {
 		t.Fatal(err)
 	}
@@ -559,15 +555,7 @@ func BenchmarkDoctorABI100(b *testing.B) {
 	ctx := context.Background()
 	ws := wstest.Open(b)
 	ws.Host = fixtures.Profile("a100-driver535")
-	dir := b.TempDir()
-	var specs []string
-	for _, n := range []string{"one", "two", "three"} {
-		p, err := fixtures.PurePackage(n, "1.0").WriteTo(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		specs = append(specs, p)
-	}
+	specs := wstest.WriteWheels(b, b.TempDir(), fixtures.PurePackage("one", "1.0"), fixtures.PurePackage("two", "1.0"), fixtures.PurePackage("three", "1.0"))
 	for i := 0; i < 100; i++ {
 		name := "env" + string(rune('a'+i/26)) + string(rune('a'+i%26))
 		if _, err := ws.Create(ctx, workspace.CreateOptions{Name: name, Python: "3.12", WithoutPip: true}); err != nil {

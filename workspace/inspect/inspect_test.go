@@ -256,10 +256,7 @@ func TestTree(t *testing.T) {
 func TestMarkerEnvForMatchesPackaging(t *testing.T) {
 	for _, xy := range []string{"3.8", "3.10", "3.12", "3.13"} {
 		t.Run(xy, func(t *testing.T) {
-			exe, err := probe.FindPython(xy)
-			if err != nil {
-				t.Skipf("no Python %s on this machine: %v", xy, err)
-			}
+			exe := wstest.NeedPython(t, xy)
 			py, err := probe.Interpreter(exe, probe.WithCacheDir(t.TempDir()))
 			if err != nil {
 				t.Fatal(err)

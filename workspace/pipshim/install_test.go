@@ -16,6 +16,7 @@ import (
 	"github.com/forge-ml/forge/resolver"
 	"github.com/forge-ml/forge/wheel"
 	"github.com/forge-ml/forge/workspace"
+	"github.com/forge-ml/forge/workspace/internal/wstest"
 )
 
 func TestParsePipArgs(t *testing.T) {
@@ -172,16 +173,9 @@ func pipTestEnv(t *testing.T) {
 // which is also returned as a directory for --find-links.
 func pipWorkspace(t *testing.T, xy string) (*workspace.Workspace, string, *probe.Interp) {
 	t.Helper()
-	exe, err := probe.FindPython(xy)
-	if err != nil {
-		t.Skipf("Python %s not installed: %v", xy, err)
-	}
+	exe := wstest.NeedPython(t, xy)
 	pipTestEnv(t)
-	w, err := workspace.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := wstest.Open(t)
 	wh := t.TempDir()
 	paths, err := fixtures.Wheelhouse(wh)
 	if err != nil {

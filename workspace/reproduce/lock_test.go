@@ -19,9 +19,7 @@ import (
 
 func TestLock(t *testing.T) {
 	ctx := context.Background()
-	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
-	wheels := wstest.LockEnv(t, ws)
+	ws, wheels := wstest.LockEnv(t)
 	fleet := wstest.FleetDir(t)
 
 	l, err := Lock(ctx, ws, LockOptions{Env: "app", Profiles: []string{fleet}})
@@ -125,26 +123,12 @@ func BenchmarkLock200(b *testing.B) {
 	wstest.NeedPython(b, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(b)
-	ws.Log = &bytes.Buffer{}
-	dir := b.TempDir()
-	var specs []string
+	var wheels []fixtures.Wheel
 	for i := 0; i < 200; i++ {
-		p, err := fixtures.PurePackage(fmt.Sprintf("lockbench-%03d", i), "1.0").WriteTo(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		specs = append(specs, p)
+		wheels = append(wheels, fixtures.PurePackage(fmt.Sprintf("lockbench-%03d", i), "1.0"))
 	}
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: specs[:50]}, {Env: "app", Specs: specs[50:]}} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			b.Fatal(err)
-		}
-	}
+	specs := wstest.WriteWheels(b, b.TempDir(), wheels...)
+	wstest.BaseAndApp(b, ws, "", specs[:50], specs[50:])
 	fleet := b.TempDir()
 	for _, n := range []string{"a100-driver535", "nogpu-glibc217"} {
 		data, err := fixtures.ProfileJSON(n)

@@ -30,6 +30,30 @@ func snapWheel(f *wstest.DocFixture, t *testing.T, w fixtures.Wheel) string {
 	return p
 }
 
+// snapshotted makes a DocFixture with a snapshot of "app" named name.
+func snapshotted(t *testing.T, name string) *wstest.DocFixture {
+	t.Helper()
+	f := wstest.DocSetup(t)
+	if _, err := reproduce.Snapshot(context.Background(), f.WS, reproduce.SnapshotOptions{Env: "app", Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// changedSinceBefore makes a DocFixture whose "app" has a snapshot
+// "before", taken ahead of an upgrade of beta to 3.0 and an install of
+// gamma.
+func changedSinceBefore(t *testing.T) *wstest.DocFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := snapshotted(t, "before")
+	beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
+	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // importState is what the environment's Python sees: for each name, the
 // module's VERSION and importlib.metadata's version, or "absent".
 func importState(f *wstest.DocFixture, t *testing.T, names ...string) string {
@@ -69,15 +93,8 @@ func pkgNames(ps []reproduce.RollbackPackage) string {
 
 func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 	ctx := context.Background()
-	f := wstest.DocSetup(t)
-	beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
-		t.Fatal(err)
-	}
-	// Upgrade beta, add gamma, drop alpha, change a setting.
-	if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
-		t.Fatal(err)
-	}
+	f := changedSinceBefore(t)
+	// Besides upgrading beta and adding gamma: drop alpha, change a setting.
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"alpha"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +154,8 @@ func TestRollbackRestoresLayerAndSettings(t *testing.T) {
 
 func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 	ctx := context.Background()
-	f := wstest.DocSetup(t)
+	f := snapshotted(t, "keep")
 	beta := f.Entry(t, "beta").SHA256
-	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "keep"}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +186,7 @@ func TestSnapshotKeepsEntriesFromGC(t *testing.T) {
 
 func TestSnapshotErrors(t *testing.T) {
 	ctx := context.Background()
-	f := wstest.DocSetup(t)
-	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s1"}); err != nil {
-		t.Fatal(err)
-	}
+	f := snapshotted(t, "s1")
 	count := func() int {
 		ss, err := reproduce.Snapshots(ctx, f.WS, "app")
 		if err != nil {
@@ -183,43 +194,32 @@ func TestSnapshotErrors(t *testing.T) {
 		}
 		return len(ss)
 	}
+	// snap and rollback are the commands a case runs, for env and name.
+	snap := func(env, name string) func() error {
+		return func() error {
+			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: env, Name: name})
+			return err
+		}
+	}
+	rollback := func(env, name string) func() error {
+		return func() error {
+			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: env, Name: name})
+			return err
+		}
+	}
 	tests := []struct {
 		name string
 		do   func() error
 		want error
 	}{
-		{"leading dot", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: ".hidden"})
-			return err
-		}, workspace.ErrUsage},
-		{"slash", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "a/b"})
-			return err
-		}, workspace.ErrUsage},
-		{"space", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "a b"})
-			return err
-		}, workspace.ErrUsage},
-		{"65 characters", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: strings.Repeat("x", 65)})
-			return err
-		}, workspace.ErrUsage},
-		{"name taken", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s1"})
-			return err
-		}, store.ErrExists},
-		{"no such environment", func() error {
-			_, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "nope", Name: "s2"})
-			return err
-		}, store.ErrNotFound},
-		{"rollback to a missing snapshot", func() error {
-			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "missing"})
-			return err
-		}, store.ErrNotFound},
-		{"rollback to a bad name", func() error {
-			_, err := reproduce.Rollback(ctx, f.WS, reproduce.RollbackOptions{Env: "app", Name: "../x"})
-			return err
-		}, workspace.ErrUsage},
+		{"leading dot", snap("app", ".hidden"), workspace.ErrUsage},
+		{"slash", snap("app", "a/b"), workspace.ErrUsage},
+		{"space", snap("app", "a b"), workspace.ErrUsage},
+		{"65 characters", snap("app", strings.Repeat("x", 65)), workspace.ErrUsage},
+		{"name taken", snap("app", "s1"), store.ErrExists},
+		{"no such environment", snap("nope", "s2"), store.ErrNotFound},
+		{"rollback to a missing snapshot", rollback("app", "missing"), store.ErrNotFound},
+		{"rollback to a bad name", rollback("app", "../x"), workspace.ErrUsage},
 		{"rm a missing snapshot", func() error { return reproduce.RemoveSnapshot(ctx, f.WS, "app", "missing") }, store.ErrNotFound},
 		{"rm a bad name", func() error { return reproduce.RemoveSnapshot(ctx, f.WS, "app", "") }, workspace.ErrUsage},
 	}
@@ -254,10 +254,7 @@ func TestSnapshotErrors(t *testing.T) {
 
 func TestRollbackEntryGoneChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	f := wstest.DocSetup(t)
-	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	f := snapshotted(t, "s")
 	if _, err := f.WS.Uninstall(ctx, workspace.UninstallOptions{Env: "app", Names: []string{"beta"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -345,14 +342,7 @@ func TestRollbackInterruptedThenDoctorFix(t *testing.T) {
 	ctx := context.Background()
 	for _, step := range []string{"rollback-begun", "rollback-unlinked", "rollback-linked"} {
 		t.Run(step, func(t *testing.T) {
-			f := wstest.DocSetup(t)
-			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
-				t.Fatal(err)
-			}
+			f := changedSinceBefore(t)
 			if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingLinkMode, "copy"); err != nil {
 				t.Fatal(err)
 			}
@@ -407,14 +397,7 @@ func TestRollbackFailureUndone(t *testing.T) {
 	ctx := context.Background()
 	for _, step := range []string{"rollback-unlinked", "rollback-linked"} {
 		t.Run(step, func(t *testing.T) {
-			f := wstest.DocSetup(t)
-			beta3 := snapWheel(f, t, fixtures.PurePackage("beta", "3.0"))
-			if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "before"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WS.Install(ctx, workspace.InstallOptions{Env: "app", Specs: []string{beta3, f.Wheels["gamma"]}}); err != nil {
-				t.Fatal(err)
-			}
+			f := changedSinceBefore(t)
 			if _, err := f.WS.SetSetting(ctx, "app", workspace.SettingABIPolicy, "allow_abi"); err != nil {
 				t.Fatal(err)
 			}
@@ -560,10 +543,7 @@ func TestHistory(t *testing.T) {
 // of the same name starts without them.
 func TestEnvRmDropsSnapshotsAndHistory(t *testing.T) {
 	ctx := context.Background()
-	f := wstest.DocSetup(t)
-	if _, err := reproduce.Snapshot(ctx, f.WS, reproduce.SnapshotOptions{Env: "app", Name: "s"}); err != nil {
-		t.Fatal(err)
-	}
+	f := snapshotted(t, "s")
 	if _, err := f.WS.RemoveEnv(ctx, workspace.RemoveEnvOptions{Env: "app"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package reproduce
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"maps"
@@ -81,6 +80,21 @@ func mustDo(t *testing.T, err error) {
 	}
 }
 
+// farHome opens another forge home, with an environment "far" (Python
+// 3.12, no pip) holding the wheel files specs.
+func farHome(t *testing.T, specs ...string) *workspace.Workspace {
+	t.Helper()
+	ctx := context.Background()
+	far := wstest.Open(t)
+	_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
+	mustDo(t, err)
+	if len(specs) > 0 {
+		_, err = far.Install(ctx, workspace.InstallOptions{Env: "far", Specs: specs})
+		mustDo(t, err)
+	}
+	return far
+}
+
 // editLock rewrites a lock file's packages into a new file in dir.
 func editLock(t *testing.T, dir, src string, edit func(l *lockfile.Lock)) string {
 	t.Helper()
@@ -116,7 +130,6 @@ func TestSync(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	whl := t.TempDir()
 	alpha := writeWheel(t, whl, fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta>=1.0")))
 	beta := writeWheel(t, whl, fixtures.PurePackage("beta", "1.2"))
@@ -262,9 +275,7 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("another forge home fetches from the lock's paths", func(t *testing.T) {
-		far := wstest.Open(t)
-		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
-		mustDo(t, err)
+		far := farHome(t)
 		rep, err := Sync(ctx, far, SyncOptions{Env: "far", Lock: lockPath})
 		mustDo(t, err)
 		if rep.Fetched != 3 || rep.Added != 3 {
@@ -297,9 +308,7 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("another forge home fetches from --find-links", func(t *testing.T) {
-		far := wstest.Open(t)
-		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
-		mustDo(t, err)
+		far := farHome(t)
 		dry, err := Sync(ctx, far, SyncOptions{Env: "far", Lock: remote, FindLinks: whl, DryRun: true})
 		mustDo(t, err)
 		if got, want := planOf(dry), "add alpha 1.0 fetch; add beta 1.2 fetch; "; got != want || dry.Packages[0].Fetch != filepath.Join(whl, filepath.Base(alpha)) {
@@ -319,11 +328,7 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("a wheel whose hash is not the lock's is refused", func(t *testing.T) {
-		far := wstest.Open(t)
-		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
-		mustDo(t, err)
-		_, err = far.Install(ctx, workspace.InstallOptions{Env: "far", Specs: []string{stray}})
-		mustDo(t, err)
+		far := farHome(t, stray)
 		before, view := syncLocal(t, far, "far"), syncView(t, far, "far")
 		// beta 1.0's file where the lock has beta 1.2's (same file name).
 		swapped := filepath.Join(t.TempDir(), filepath.Base(beta))
@@ -353,11 +358,7 @@ func TestSync(t *testing.T) {
 	})
 
 	t.Run("refusals change nothing", func(t *testing.T) {
-		far := wstest.Open(t)
-		_, err := far.Create(ctx, workspace.CreateOptions{Name: "far", Python: "3.12", WithoutPip: true})
-		mustDo(t, err)
-		_, err = far.Install(ctx, workspace.InstallOptions{Env: "far", Specs: []string{stray}})
-		mustDo(t, err)
+		far := farHome(t, stray)
 		before := syncLocal(t, far, "far")
 		s3 := editLock(t, t.TempDir(), remote, func(l *lockfile.Lock) {
 			l.Packages[0].Wheels[0].Path = ""
@@ -423,7 +424,6 @@ func foreignWheels(t *testing.T) string {
 func TestSyncForeignLocks(t *testing.T) {
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	tests := []struct {
 		lock, python, want string
@@ -468,7 +468,6 @@ func TestSyncFetchesWithPip(t *testing.T) {
 	wstest.NeedPython(t, "3.12")
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	wheels := foreignWheels(t)
 	srv := httptest.NewServer(http.FileServer(http.Dir(wheels)))
 	defer srv.Close()
@@ -517,7 +516,6 @@ func TestSyncRefusedByPolicy(t *testing.T) {
 	}
 	ctx := context.Background()
 	ws := wstest.Open(t)
-	ws.Log = &bytes.Buffer{}
 	so, err := fixtures.GlibcSO(t.TempDir(), "_ext.so", "2.14", "2.34")
 	mustDo(t, err)
 	data, err := os.ReadFile(so)

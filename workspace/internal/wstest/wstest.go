@@ -23,12 +23,15 @@ import (
 	"github.com/forge-ml/forge/workspace/gc"
 )
 
-// NeedPython skips tb unless Python xy is installed.
-func NeedPython(tb testing.TB, xy string) {
+// NeedPython skips tb unless Python xy is installed, and returns its
+// interpreter.
+func NeedPython(tb testing.TB, xy string) string {
 	tb.Helper()
-	if _, err := probe.FindPython(xy); err != nil {
+	exe, err := probe.FindPython(xy)
+	if err != nil {
 		tb.Skipf("Python %s is not installed here: %v", xy, err)
 	}
+	return exe
 }
 
 // Open opens a workspace in a new temporary home, closed when the
@@ -49,23 +52,13 @@ func Open(tb testing.TB) *workspace.Workspace {
 //	glibc  glibcpkg 1.0, cp311 manylinux_2_34: an extension needing GLIBC_2.34
 //	cuda   cudapkg 1.0, cp311 manylinux_2_17: an extension needing
 //	       libcudart.so.12 (shipped) with a sm_80 cubin
-func ABIWheels(t *testing.T, dir string) map[string]string {
+func ABIWheels(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
 	}
 	build := t.TempDir()
-	read := func(p string, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	read := ReadBuilt(t)
 	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
 	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
 	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
@@ -85,6 +78,39 @@ func ABIWheels(t *testing.T, dir string) map[string]string {
 			t.Fatal(err)
 		}
 		out[k] = p
+	}
+	return out
+}
+
+// ReadBuilt returns a reader for what a fixtures builder (GlibcSO,
+// StubLibrary, ...) made: given the builder's path and error, it returns
+// the file's bytes, failing tb when the builder failed or the file cannot
+// be read.
+func ReadBuilt(tb testing.TB) func(p string, err error) []byte {
+	return func(p string, err error) []byte {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+}
+
+// WriteWheels writes the wheels into dir and returns their paths, in the
+// order given.
+func WriteWheels(tb testing.TB, dir string, wheels ...fixtures.Wheel) []string {
+	tb.Helper()
+	var out []string
+	for _, w := range wheels {
+		p, err := w.WriteTo(dir)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -119,32 +145,39 @@ func WriteLock(t *testing.T, dir string, l *lockfile.Lock) string {
 	return p
 }
 
-// LockEnv makes base (purepkg 0.9, glibcpkg) and app on it (purepkg
-// 1.0, cudapkg) with real Python 3.12, and returns the wheel files.
-func LockEnv(t *testing.T, ws *workspace.Workspace) map[string]string {
+// BaseAndApp creates "base" (Python 3.12) and "app" on it, both without
+// pip, and installs the wheels base into base and app into app, under
+// policy ("" for the environments' own).
+func BaseAndApp(tb testing.TB, ws *workspace.Workspace, policy abi.Policy, base, app []string) {
+	tb.Helper()
+	ctx := context.Background()
+	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
+		if _, err := ws.Create(ctx, c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, in := range []workspace.InstallOptions{{Env: "base", Specs: base, Policy: string(policy)}, {Env: "app", Specs: app, Policy: string(policy)}} {
+		if _, err := ws.Install(ctx, in); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// LockEnv opens a workspace with base (purepkg 0.9, glibcpkg) and app on
+// it (purepkg 1.0, cudapkg), of real Python 3.12, installed under
+// allow_abi; it returns the workspace and the wheel files.
+func LockEnv(t *testing.T) (*workspace.Workspace, map[string]string) {
 	t.Helper()
 	NeedPython(t, "3.12")
-	ctx := context.Background()
+	ws := Open(t)
 	wheels := ABIWheels(t, t.TempDir())
 	older, err := fixtures.PurePackage("purepkg", "0.9").WriteTo(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wheels["older"] = older
-	for _, c := range []workspace.CreateOptions{{Name: "base", Python: "3.12", WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
-		if _, err := ws.Create(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, in := range []workspace.InstallOptions{
-		{Env: "base", Specs: []string{older, wheels["glibc"]}, Policy: string(abi.AllowABI)},
-		{Env: "app", Specs: []string{wheels["pure"], wheels["cuda"]}, Policy: string(abi.AllowABI)},
-	} {
-		if _, err := ws.Install(ctx, in); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return wheels
+	BaseAndApp(t, ws, abi.AllowABI, []string{older, wheels["glibc"]}, []string{wheels["pure"], wheels["cuda"]})
+	return ws, wheels
 }
 
 // DocFixture is a forge home with one environment "app" (Python 3.12)
@@ -247,15 +280,8 @@ func GCNames(rep *gc.Report) []string {
 // so that app's numpy breaks base's sciplot.
 func Layered(t *testing.T) *workspace.Workspace {
 	t.Helper()
-	exe, err := probe.FindPython("3.12")
-	if err != nil {
-		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
-	}
-	ws, err := workspace.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
+	exe := NeedPython(t, "3.12")
+	ws := Open(t)
 	ctx := context.Background()
 	for _, c := range []workspace.CreateOptions{{Name: "base", Python: exe, WithoutPip: true}, {Name: "app", Parent: "base", WithoutPip: true}} {
 		if _, err := ws.Create(ctx, c); err != nil {
