@@ -14,45 +14,16 @@ import (
 	"github.com/forge-ml/forge/probe"
 )
 
-// abiCLIWheels writes the ABI test wheels into dir and returns their paths:
-//
-//	pure   purepkg 1.0, py3-none-any
-//	glibc  glibcpkg 1.0, cp311 manylinux_2_34_x86_64: an extension needing GLIBC_2.34
-//	cuda   cudapkg 1.0, cp311 manylinux_2_17_x86_64: an extension needing
-//	       libcudart.so.12 (the wheel ships it) with a sm_80 cubin
-//	cp312  py312pkg 1.0, cp312 manylinux_2_17_x86_64: an extension needing GLIBC_2.17
+// abiCLIWheels writes the wheels of fixtures.ABISet named by which (all
+// of them when none is) into dir and returns their paths by short name.
 func abiCLIWheels(t *testing.T, dir string, which ...string) map[string]string {
 	t.Helper()
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
 	}
-	build := t.TempDir()
-	read := func(p string, err error) []byte {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	glibc234 := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
-	glibc217 := read(fixtures.GlibcSO(build, "_old.so", "2.17"))
-	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
-	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
-		fixtures.SharedObject{Link: []string{"libcudart.so.12"}}))
-	native := func(name, tag string, files ...fixtures.File) fixtures.Wheel {
-		return fixtures.Wheel{Name: name, Version: "1.0", Tag: tag,
-			Files: append([]fixtures.File{{Name: name + "/__init__.py", Data: []byte("")}}, files...)}
-	}
-	all := map[string]fixtures.Wheel{
-		"pure":  fixtures.PurePackage("purepkg", "1.0"),
-		"glibc": native("glibcpkg", "cp311-cp311-manylinux_2_34_x86_64", fixtures.File{Name: "glibcpkg/_ext.so", Data: glibc234, Mode: 0o755}),
-		"cuda": native("cudapkg", "cp311-cp311-manylinux_2_17_x86_64", fixtures.File{Name: "cudapkg/_gpu.so", Data: gpu, Mode: 0o755},
-			fixtures.File{Name: "cudapkg/lib/libcudart.so.12", Data: cudart, Mode: 0o755}),
-		"cp312": native("py312pkg", "cp312-cp312-manylinux_2_17_x86_64", fixtures.File{Name: "py312pkg/_old.so", Data: glibc217, Mode: 0o755}),
+	all, err := fixtures.ABISet(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(which) == 0 {
 		which = []string{"pure", "glibc", "cuda", "cp312"}
@@ -68,14 +39,8 @@ func abiCLIWheels(t *testing.T, dir string, which ...string) map[string]string {
 func abiFleet(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, n := range fixtures.ProfileNames() {
-		b, err := fixtures.ProfileJSON(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fixtures.WriteProfiles(dir); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

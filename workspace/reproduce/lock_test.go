@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -130,14 +129,8 @@ func BenchmarkLock200(b *testing.B) {
 	specs := wstest.WriteWheels(b, b.TempDir(), wheels...)
 	wstest.BaseAndApp(b, ws, "", specs[:50], specs[50:])
 	fleet := b.TempDir()
-	for _, n := range []string{"a100-driver535", "nogpu-glibc217"} {
-		data, err := fixtures.ProfileJSON(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(fleet, n+".json"), data, 0o644); err != nil {
-			b.Fatal(err)
-		}
+	if err := fixtures.WriteProfiles(fleet, "a100-driver535", "nogpu-glibc217"); err != nil {
+		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

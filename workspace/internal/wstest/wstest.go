@@ -46,31 +46,18 @@ func Open(tb testing.TB) *workspace.Workspace {
 	return ws
 }
 
-// ABIWheels writes the wheels of the ABI tests into dir, by short name:
-//
-//	pure   purepkg 1.0, py3-none-any
-//	glibc  glibcpkg 1.0, cp311 manylinux_2_34: an extension needing GLIBC_2.34
-//	cuda   cudapkg 1.0, cp311 manylinux_2_17: an extension needing
-//	       libcudart.so.12 (shipped) with a sm_80 cubin
+// ABIWheels writes the pure, glibc and cuda wheels of fixtures.ABISet
+// into dir and returns their paths by short name.
 func ABIWheels(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	if !fixtures.HaveGCC() {
 		t.Skip("gcc/objcopy not on PATH: cannot build the ELF members")
 	}
-	build := t.TempDir()
-	read := ReadBuilt(t)
-	glibc := read(fixtures.GlibcSO(build, "_ext.so", "2.14", "2.25", "2.34"))
-	cudart := read(fixtures.StubLibrary(build, "libcudart.so.12"))
-	gpu := read(fixtures.FatbinSO(build, "_gpu.so", fixtures.Fatbin(fixtures.FatbinSpec{Kind: "cubin", SM: 80}),
-		fixtures.SharedObject{Link: []string{"libcudart.so.12"}}))
-	wheels := map[string]fixtures.Wheel{
-		"pure": fixtures.PurePackage("purepkg", "1.0"),
-		"glibc": {Name: "glibcpkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_34_x86_64",
-			Files: []fixtures.File{{Name: "glibcpkg/__init__.py", Data: []byte("")}, {Name: "glibcpkg/_ext.so", Data: glibc, Mode: 0o755}}},
-		"cuda": {Name: "cudapkg", Version: "1.0", Tag: "cp311-cp311-manylinux_2_17_x86_64",
-			Files: []fixtures.File{{Name: "cudapkg/__init__.py", Data: []byte("")}, {Name: "cudapkg/_gpu.so", Data: gpu, Mode: 0o755},
-				{Name: "cudapkg/lib/libcudart.so.12", Data: cudart, Mode: 0o755}}},
+	set, err := fixtures.ABISet(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
+	wheels := map[string]fixtures.Wheel{"pure": set["pure"], "glibc": set["glibc"], "cuda": set["cuda"]}
 	out := map[string]string{}
 	for k, w := range wheels {
 		p, err := w.WriteTo(dir)
@@ -119,14 +106,8 @@ func WriteWheels(tb testing.TB, dir string, wheels ...fixtures.Wheel) []string {
 func FleetDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, n := range fixtures.ProfileNames() {
-		b, err := fixtures.ProfileJSON(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, n+".json"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fixtures.WriteProfiles(dir); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
