@@ -39,15 +39,6 @@ func nativeWheel(t *testing.T, name, version string, elfs map[string]string, opt
 	return w
 }
 
-func writeWheel(t *testing.T, dir string, w fixtures.Wheel) string {
-	t.Helper()
-	p, err := w.WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestFingerprintWheelMatchesIngest: a wheel fingerprinted from its file
 // gives what the store computes at ingest, member for member.
 func TestFingerprintWheelMatchesIngest(t *testing.T) {
@@ -80,7 +71,7 @@ func TestFingerprintWheelMatchesIngest(t *testing.T) {
 	dir := t.TempDir()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := writeWheel(t, dir, tt.wheel(t))
+			p := fixtures.WriteWheel(t, dir, tt.wheel(t))
 			got, err := abi.FingerprintWheel(p)
 			if err != nil {
 				t.Fatal(err)
@@ -163,7 +154,7 @@ func TestFingerprintWheelContent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fp, err := abi.FingerprintWheel(writeWheel(t, dir, tt.wheel(t)))
+			fp, err := abi.FingerprintWheel(fixtures.WriteWheel(t, dir, tt.wheel(t)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +165,7 @@ func TestFingerprintWheelContent(t *testing.T) {
 
 func TestFingerprintWheelErrors(t *testing.T) {
 	dir := t.TempDir()
-	good := writeWheel(t, dir, nativeWheel(t, "goodpkg", "1.0", map[string]string{"goodpkg/_ext.so": "glibc217"}))
+	good := fixtures.WriteWheel(t, dir, nativeWheel(t, "goodpkg", "1.0", map[string]string{"goodpkg/_ext.so": "glibc217"}))
 	goodBytes, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +260,7 @@ func TestFingerprintWheelErrors(t *testing.T) {
 
 // The fingerprint does not depend on the order members were read in.
 func TestFingerprintWheelDeterministic(t *testing.T) {
-	p := writeWheel(t, t.TempDir(), nativeWheel(t, "manypkg", "1.0", map[string]string{
+	p := fixtures.WriteWheel(t, t.TempDir(), nativeWheel(t, "manypkg", "1.0", map[string]string{
 		"manypkg/a.so": "glibc217", "manypkg/b.so": "glibc228", "manypkg/c.so": "isa3", "manypkg/d.so": "fat-ptx80", "manypkg/e.so": "musl",
 	}))
 	first, err := abi.FingerprintWheel(p)

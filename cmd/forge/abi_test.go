@@ -30,7 +30,7 @@ func abiCLIWheels(t *testing.T, dir string, which ...string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, k := range which {
-		out[k] = writeWheel(t, dir, all[k])
+		out[k] = fixtures.WriteWheel(t, dir, all[k])
 	}
 	return out
 }

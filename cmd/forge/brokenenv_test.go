@@ -14,7 +14,7 @@ import (
 // nothing runs and nothing is rebuilt.
 func TestBrokenEnvCLI(t *testing.T) {
 	s, exe := newEmptyCLI(t)
-	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
+	demo := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
 	if out, errOut, code := s.run("create", "gone", "--python", exe, "--without-pip"); code != 0 {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
 	}

@@ -25,7 +25,7 @@ func TestForeignInterpreterBytecode(t *testing.T) {
 	// Bytecode writing on, whatever the caller's shell says.
 	t.Setenv("PYTHONDONTWRITEBYTECODE", "")
 	t.Setenv("PYTHONPYCACHEPREFIX", "")
-	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
+	demo := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
 	for _, args := range [][]string{{"create", "app", "--python", env312}, {"install", "--env", "app", demo}} {
 		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)

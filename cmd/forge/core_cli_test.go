@@ -14,8 +14,8 @@ import (
 // against its shape, and the exit codes.
 func TestCoreCommands(t *testing.T) {
 	s, exe := newEmptyCLI(t)
-	demo := writeWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
-	extra := writeWheel(t, s.wheels, fixtures.PurePackage("extra", "0.1"))
+	demo := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("demo", "1.0"))
+	extra := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("extra", "0.1"))
 	text := func(t *testing.T, code int, args ...string) (string, string) {
 		t.Helper()
 		out, errOut, got := s.run(args...)

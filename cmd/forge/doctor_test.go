@@ -17,8 +17,8 @@ import (
 func doctorHome(t *testing.T) (home string, run func(args ...string) (string, string, int)) {
 	t.Helper()
 	s, exe := newEmptyCLI(t)
-	alpha := writeWheel(t, s.wheels, fixtures.DataPackage("alpha", "1.0"))
-	beta := writeWheel(t, s.wheels, fixtures.PurePackage("beta", "2.0"))
+	alpha := fixtures.WriteWheel(t, s.wheels, fixtures.DataPackage("alpha", "1.0"))
+	beta := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("beta", "2.0"))
 	for _, args := range [][]string{
 		{"create", "app", "--python", exe, "--without-pip"},
 		{"install", "--env", "app", alpha, beta},

@@ -86,7 +86,7 @@ func newAppCLI(t *testing.T, names ...string) (*layeredCLI, []string) {
 	s, exe := newEmptyCLI(t)
 	var wheels []string
 	for _, n := range names {
-		wheels = append(wheels, writeWheel(t, s.wheels, fixtures.PurePackage(n, "1.0")))
+		wheels = append(wheels, fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage(n, "1.0")))
 	}
 	if _, errOut, code := s.run("create", "app", "--python", exe); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errOut)
@@ -112,7 +112,7 @@ func TestErrorTextIsNotUsage(t *testing.T) {
 		{nul, `entry point "bad\x00name": a script name cannot contain control characters`},
 	} {
 		t.Run(tc.w.Name, func(t *testing.T) {
-			_, errOut, code := s.run("install", "--env", "app", writeWheel(t, s.wheels, tc.w))
+			_, errOut, code := s.run("install", "--env", "app", fixtures.WriteWheel(t, s.wheels, tc.w))
 			if code != exitError || !strings.Contains(errOut, tc.say) {
 				t.Errorf("exit %d (want %d), stderr %q (want it to say %q)", code, exitError, errOut, tc.say)
 			}

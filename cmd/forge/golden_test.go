@@ -49,7 +49,7 @@ type layeredCLI struct {
 func newLayeredCLI(t *testing.T) *layeredCLI {
 	t.Helper()
 	s, exe := newEmptyCLI(t)
-	whl := func(w fixtures.Wheel) string { return writeWheel(t, s.wheels, w) }
+	whl := func(w fixtures.Wheel) string { return fixtures.WriteWheel(t, s.wheels, w) }
 	steps := [][]string{
 		{"create", "base", "--python", exe, "--without-pip"},
 		{"create", "app", "--parent", "base", "--without-pip"},
@@ -78,16 +78,6 @@ func newEmptyCLI(t *testing.T) (*layeredCLI, string) {
 		t.Skipf("no Python 3.12 interpreter on this machine: %v", err)
 	}
 	return &layeredCLI{home: t.TempDir(), wheels: t.TempDir()}, exe
-}
-
-// writeWheel writes w into dir and returns the wheel's path.
-func writeWheel(t *testing.T, dir string, w fixtures.Wheel) string {
-	t.Helper()
-	p, err := w.WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // run calls Main with --home set and returns stdout, stderr and the exit code.

@@ -21,7 +21,7 @@ func TestLockExportCLI(t *testing.T) {
 		fixtures.PurePackage("alpha", "1.0", fixtures.WithHeaders("License-Expression: MIT")),
 		fixtures.PurePackage("beta", "2.0"),
 	} {
-		wheels = append(wheels, writeWheel(t, s.wheels, w))
+		wheels = append(wheels, fixtures.WriteWheel(t, s.wheels, w))
 	}
 	for _, args := range [][]string{{"create", "app", "--python", "3.12", "--without-pip"}, append([]string{"install", "--env", "app"}, wheels...)} {
 		if _, errOut, code := run(args...); code != 0 {
@@ -34,7 +34,7 @@ func TestLockExportCLI(t *testing.T) {
 
 	// A lock whose beta wheel path points at another file (same name): exit 4.
 	otherDir := t.TempDir()
-	other := writeWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
+	other := fixtures.WriteWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
 
 	tests := []struct {
 		name string

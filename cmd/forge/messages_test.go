@@ -15,7 +15,7 @@ import (
 // the message now says what happened (and no error kind's bare text).
 func TestMessages(t *testing.T) {
 	s := newLayeredCLI(t) // app on base, six in GLOBAL/3.12
-	whl := func(w fixtures.Wheel) string { return writeWheel(t, s.wheels, w) }
+	whl := func(w fixtures.Wheel) string { return fixtures.WriteWheel(t, s.wheels, w) }
 	dots := fixtures.PurePackage("dots", "1.0")
 	dots.EntryPoints = map[string]map[string]string{"console_scripts": {"..": "dots:main"}}
 	long := fixtures.PurePackage("longep", "1.0")

@@ -190,7 +190,7 @@ func openNull(t *testing.T) *os.File {
 // each phase on stderr, and without it there are none.
 func TestInstallVerbosePhases(t *testing.T) {
 	s := newLayeredCLI(t)
-	whl := writeWheel(t, s.wheels, fixtures.PurePackage("phasedemo", "1.0"))
+	whl := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("phasedemo", "1.0"))
 	out, errOut, code := s.run("install", "--env", "app", "--verbose", whl)
 	if code != 0 {
 		t.Fatalf("install: exit %d\n%s%s", code, out, errOut)

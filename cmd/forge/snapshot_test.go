@@ -32,7 +32,7 @@ func normaliseTimes(out string) string {
 
 func TestSnapshotRollbackHistoryCLI(t *testing.T) {
 	s := newLayeredCLI(t) // app holds numpy 2.0.0 and colorama 0.4.6
-	numpy21 := writeWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
+	numpy21 := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
 	steps := []goldenStep{
 		{name: "snapshot", args: []string{"snapshot", "app", "before"}, golden: "snapshot_app.txt"},
 		{name: "snapshot name taken", args: []string{"snapshot", "app", "before"}, code: exitError, stderr: "already has a snapshot before"},
@@ -99,7 +99,7 @@ func TestRollbackKilledCLI(t *testing.T) {
 		os.Exit(Main(strings.Split(args, "\x1f"), os.Stdout, os.Stderr))
 	}
 	s := newLayeredCLI(t)
-	numpy21 := writeWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
+	numpy21 := fixtures.WriteWheel(t, s.wheels, fixtures.PurePackage("numpy", "2.1.0"))
 	for _, args := range [][]string{{"snapshot", "app", "before"}, {"install", "--env", "app", numpy21}} {
 		if out, errOut, code := s.run(args...); code != 0 {
 			t.Fatalf("forge %v: exit %d\n%s%s", args, code, out, errOut)

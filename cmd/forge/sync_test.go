@@ -18,9 +18,9 @@ func TestSyncCLI(t *testing.T) {
 	otherDir := t.TempDir()
 	var wheels []string
 	for _, w := range []fixtures.Wheel{fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta")), fixtures.PurePackage("beta", "2.0")} {
-		wheels = append(wheels, writeWheel(t, s.wheels, w))
+		wheels = append(wheels, fixtures.WriteWheel(t, s.wheels, w))
 	}
-	gamma := writeWheel(t, otherDir, fixtures.PurePackage("gamma", "0.1"))
+	gamma := fixtures.WriteWheel(t, otherDir, fixtures.PurePackage("gamma", "0.1"))
 	lockPath := filepath.Join(t.TempDir(), "pylock.toml")
 	for _, args := range [][]string{
 		{"create", "app", "--python", "3.12", "--without-pip"},
@@ -35,7 +35,7 @@ func TestSyncCLI(t *testing.T) {
 	}
 	// beta's path swapped for another wheel of the same name: exit 4 in a
 	// home that does not have beta yet.
-	other := writeWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
+	other := fixtures.WriteWheel(t, otherDir, fixtures.PurePackage("beta", "2.0", fixtures.WithRequires("six")))
 	data, err := os.ReadFile(lockPath)
 	if err != nil {
 		t.Fatal(err)

@@ -64,15 +64,6 @@ func syncDigests(t *testing.T, ws *workspace.Workspace, env string) map[string]s
 	return out
 }
 
-func writeWheel(t *testing.T, dir string, w fixtures.Wheel) string {
-	t.Helper()
-	p, err := w.WriteTo(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func mustDo(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -131,11 +122,11 @@ func TestSync(t *testing.T) {
 	ctx := context.Background()
 	ws := wstest.Open(t)
 	whl := t.TempDir()
-	alpha := writeWheel(t, whl, fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta>=1.0")))
-	beta := writeWheel(t, whl, fixtures.PurePackage("beta", "1.2"))
+	alpha := fixtures.WriteWheel(t, whl, fixtures.PurePackage("alpha", "1.0", fixtures.WithRequires("beta>=1.0")))
+	beta := fixtures.WriteWheel(t, whl, fixtures.PurePackage("beta", "1.2"))
 	oldDir := t.TempDir()
-	betaOld := writeWheel(t, oldDir, fixtures.PurePackage("beta", "1.0"))
-	stray := writeWheel(t, oldDir, fixtures.PurePackage("stray", "3.0"))
+	betaOld := fixtures.WriteWheel(t, oldDir, fixtures.PurePackage("beta", "1.0"))
+	stray := fixtures.WriteWheel(t, oldDir, fixtures.PurePackage("stray", "3.0"))
 	alphaSHA, _ := wstest.FileSHA256(t, alpha)
 	betaSHA, _ := wstest.FileSHA256(t, beta)
 	betaOldSHA, _ := wstest.FileSHA256(t, betaOld)
@@ -409,7 +400,7 @@ func foreignWheels(t *testing.T) string {
 		fixtures.PurePackage("lockhen", "1.4"),
 		fixtures.PurePackage("lockold", "0.5"),
 	} {
-		p := writeWheel(t, dir, w)
+		p := fixtures.WriteWheel(t, dir, w)
 		if sha, _ := wstest.FileSHA256(t, p); sha != want[filepath.Base(p)] {
 			t.Fatalf("%s hashes %s now, testdata/sync says %s: the fixture changed, update the lock files", p, sha, want[filepath.Base(p)])
 		}
@@ -521,9 +512,9 @@ func TestSyncRefusedByPolicy(t *testing.T) {
 	data, err := os.ReadFile(so)
 	mustDo(t, err)
 	dir := t.TempDir()
-	native := writeWheel(t, dir, fixtures.Wheel{Name: "newglibc", Version: "1.0", Tag: "py3-none-manylinux_2_17_x86_64",
+	native := fixtures.WriteWheel(t, dir, fixtures.Wheel{Name: "newglibc", Version: "1.0", Tag: "py3-none-manylinux_2_17_x86_64",
 		Files: []fixtures.File{{Name: "newglibc/__init__.py", Data: []byte("")}, {Name: "newglibc/_ext.so", Data: data, Mode: 0o755}}})
-	pure := writeWheel(t, dir, fixtures.PurePackage("plain", "1.0"))
+	pure := fixtures.WriteWheel(t, dir, fixtures.PurePackage("plain", "1.0"))
 	_, err = ws.Create(ctx, workspace.CreateOptions{Name: "src", Python: "3.12", WithoutPip: true})
 	mustDo(t, err)
 	_, err = ws.Install(ctx, workspace.InstallOptions{Env: "src", Specs: []string{native, pure}, Policy: string(abi.AllowABI)})

@@ -60,11 +60,7 @@ func ABIWheels(t testing.TB, dir string) map[string]string {
 	wheels := map[string]fixtures.Wheel{"pure": set["pure"], "glibc": set["glibc"], "cuda": set["cuda"]}
 	out := map[string]string{}
 	for k, w := range wheels {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[k] = p
+		out[k] = fixtures.WriteWheel(t, dir, w)
 	}
 	return out
 }
@@ -93,11 +89,7 @@ func WriteWheels(tb testing.TB, dir string, wheels ...fixtures.Wheel) []string {
 	tb.Helper()
 	var out []string
 	for _, w := range wheels {
-		p, err := w.WriteTo(dir)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, p)
+		out = append(out, fixtures.WriteWheel(tb, dir, w))
 	}
 	return out
 }
