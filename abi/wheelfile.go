@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/forge-ml/forge/internal/ctxio"
 	"github.com/forge-ml/forge/wheel"
 )
 
@@ -225,7 +226,7 @@ func addMember(ctx context.Context, b *FingerprintBuilder, zf *zip.File, dir str
 	}()
 	bufp := memberBufs.Get().(*[]byte)
 	defer memberBufs.Put(bufp)
-	src := io.MultiReader(bytes.NewReader(head[:n]), &ctxReader{ctx: ctx, r: rc})
+	src := io.MultiReader(bytes.NewReader(head[:n]), ctxio.Reader(ctx, rc))
 	written, err := io.CopyBuffer(tmp, io.LimitReader(src, int64(zf.UncompressedSize64)+1), *bufp)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -242,17 +243,4 @@ func addMember(ctx context.Context, b *FingerprintBuilder, zf *zip.File, dir str
 	}
 	b.AddELF(zf.Name, tmp, written)
 	return nil
-}
-
-// ctxReader stops a long copy when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -70,6 +70,8 @@ func viewers(layer string, venv linker.Venv, rows []*store.EnvRow) []string {
 	return out
 }
 
+// GlobEscape quotes s for filepath.Glob: its *, ?, [ and \ match
+// themselves.
 func GlobEscape(s string) string {
 	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
 	return r.Replace(s)

@@ -17,16 +17,16 @@ import (
 type HistoryChange = store.HistoryChange
 
 // HistoryOp is one operation's row in its environment's history, written
-// "running" by beginHistory before the operation changes anything and
-// completed once by finish. A nil *historyOp records nothing.
+// "running" by BeginHistory before the operation changes anything and
+// completed once by Finish. A nil *HistoryOp records nothing.
 type HistoryOp struct {
 	w  *Workspace
 	id int64
 }
 
 // BeginHistory appends a "running" row for command (with args) on env. A
-// crash before finish leaves the row as it is: History then shows the
-// operation as did_not_finish. The lead's sync calls it too.
+// crash before Finish leaves the row as it is: History then shows the
+// operation as did_not_finish.
 func (w *Workspace) BeginHistory(ctx context.Context, env, command string, args []string) (*HistoryOp, error) {
 	line := append([]string{"forge", command}, quoteArgs(args)...)
 	v := w.Version
@@ -119,7 +119,7 @@ func (w *Workspace) BeginLayerOp(ctx context.Context, env string, global bool, c
 	return &LayerOp{HistoryOp: op, env: row.Name, layer: layer, before: before}, nil
 }
 
-// Done finishes the row with the layer's changes since beginLayerOp.
+// Done finishes the row with the layer's changes since BeginLayerOp.
 func (op *LayerOp) Done(ctx context.Context, err error) {
 	op.DoneWithSettings(ctx, nil, err)
 }

@@ -23,7 +23,7 @@ import (
 // Linking store entries into a layer and unlinking them: the second half
 // of install, shared by uninstall, pip install, sync, rollback and doctor.
 
-// linkEntry links one entry into a layer (see linkEntries).
+// linkEntry links one entry into a layer (see LinkEntries).
 func (w *Workspace) linkEntry(ctx context.Context, layer string, venv linker.Venv, e *Env, en *store.Entry, mode linker.Mode, requested bool) (notes []string, already bool, err error) {
 	outs, _, err := w.LinkEntries(ctx, layer, venv, e, []*store.Entry{en}, mode, requested, nil)
 	if len(outs) == 1 {
@@ -210,6 +210,7 @@ func (w *Workspace) rewriteRecord(ctx context.Context, layer string, venv linker
 	return linker.WriteRecord(venv, distInfo, owned)
 }
 
+// FindDistInfo is the name of the first *.dist-info directory in dir.
 func FindDistInfo(dir string) (string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/forge-ml/forge/internal/ctxio"
 	"github.com/forge-ml/forge/lockfile"
 	"github.com/forge-ml/forge/store"
 )
@@ -57,7 +60,7 @@ func VerifyLocked(ctx context.Context, lockPath string, p *lockfile.Package, wh 
 	}
 	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, ctxReader{ctx, f})
+	n, err := io.Copy(h, ctxio.Reader(ctx, f))
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
@@ -71,7 +74,7 @@ func VerifyLocked(ctx context.Context, lockPath string, p *lockfile.Package, wh 
 }
 
 // LockedIngested checks that what the store ingested from local is the
-// locked wheel: the file may have changed between verifyLocked and Ingest.
+// locked wheel: the file may have changed between VerifyLocked and Ingest.
 func LockedIngested(lockPath string, p *lockfile.Package, wh lockfile.Wheel, local string, en *store.Entry) error {
 	if en.SHA256 != wh.SHA256() {
 		return fmt.Errorf("%s: package %s: wheel %s: changed while read: sha256 %s, the lock says %s: %w", lockPath, p.ID(), local, en.SHA256, wh.SHA256(), store.ErrCorrupt)
@@ -79,26 +82,11 @@ func LockedIngested(lockPath string, p *lockfile.Package, wh lockfile.Wheel, loc
 	return nil
 }
 
-// ctxReader stops a long read when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
-}
-
+// HashNames lists the hash algorithms a lock gives for a wheel, sorted, for
+// messages ("none" when it gives none).
 func HashNames(h map[string]string) string {
-	var names []string
-	for k := range h {
-		names = append(names, k)
-	}
-	if len(names) == 0 {
+	if len(h) == 0 {
 		return "none"
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(h)), ", ")
 }

@@ -71,6 +71,8 @@ func (w *Workspace) rehome(ctx context.Context) error {
 	return w.Store.SetHome(ctx, old, w.Home)
 }
 
+// SameDir reports whether a and b name the same existing directory (or
+// file), whatever the path.
 func SameDir(a, b string) bool {
 	fa, err := os.Stat(a)
 	if err != nil {

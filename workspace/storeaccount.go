@@ -164,6 +164,7 @@ func (w *Workspace) StoreTarget(target string) string {
 	return ""
 }
 
+// AbsTarget is where a symlink at p that reads target points, cleaned.
 func AbsTarget(p, target string) string {
 	if filepath.IsAbs(target) {
 		return filepath.Clean(target)

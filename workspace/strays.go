@@ -226,6 +226,8 @@ func entryPointScripts(path string) []string {
 	return wheel.ScriptNames(data)
 }
 
+// SameFileContent reports whether files a and b both read and hold the
+// same bytes.
 func SameFileContent(a, b string) bool {
 	x, err := os.ReadFile(a)
 	if err != nil {
@@ -235,6 +237,8 @@ func SameFileContent(a, b string) bool {
 	return err == nil && string(x) == string(y)
 }
 
+// Rel is p relative to root with forward slashes, or p when it has no
+// relative form.
 func Rel(root, p string) string {
 	r, err := filepath.Rel(root, p)
 	if err != nil {

@@ -40,7 +40,7 @@ func TestUninstallRetry(t *testing.T) {
 			}},
 		{name: "killed inside the first package", names: []string{"alpha", "beta"}, removed: []string{"alpha", "beta"},
 			before: func(t *testing.T, f *wstest.DocFixture) {
-				// As unlinkManifest leaves it between marking and removing
+				// As UnlinkManifest leaves it between marking and removing
 				// the row: marked, some links already gone.
 				if err := f.WS.Store.SetManifestState(ctx, "app", "alpha", "unlinking"); err != nil {
 					t.Fatal(err)

@@ -237,7 +237,7 @@ type CreateOptions struct {
 	Parent string
 	Python string // path or X.Y; "" = the parent's, else python3 on PATH
 	// WithoutPip leaves pip out. Otherwise the environment links the pip
-	// wheel its interpreter bundles (see linkPip), so that pip inside it is
+	// wheel its interpreter bundles (see LinkPip), so that pip inside it is
 	// its own and never the host's.
 	WithoutPip bool
 }

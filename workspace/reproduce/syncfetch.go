@@ -70,7 +70,7 @@ func lockedSource(o SyncOptions, s lockfile.Selected) (wheelSource, error) {
 				return wheelSource{pipReq: s.Package.Name + " @ " + s.Wheel.URL}, nil
 			}
 		case "file":
-			// Not on this machine (localWheel found no file above).
+			// Not on this machine (workspace.LocalWheel found no file above).
 		default:
 			return wheelSource{}, fmt.Errorf("%s: url %s: forge cannot fetch a %q URL (only http, https and file); give --find-links with the wheel: %w",
 				what, s.Wheel.URL, u.Scheme, workspace.ErrUsage)
