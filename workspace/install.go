@@ -136,10 +136,13 @@ func (w *Workspace) InstallUnrecorded(ctx context.Context, o InstallOptions) (*I
 	hostc := w.probeHost(ctx, e) // while the wheels are read
 	rep := &InstallReport{Env: e.Name, Policy: string(policy)}
 	ingested, err := w.ingestSpecs(ctx, o.Specs)
+	// Waited for even when the ingest failed: the probe writes its cache
+	// into the home, and nothing may still write there once Install returns
+	// (a test's home is removed then; seen as "directory not empty").
+	hp := <-hostc
 	if err != nil {
 		return rep, err
 	}
-	hp := <-hostc
 	if hp.err != nil {
 		return rep, hp.err
 	}
