@@ -38,13 +38,41 @@ type verdictKey struct {
 	fp     string
 	host   *Host
 	policy Policy
-	// provided has one byte per fp.Needed: whether ProvidedLibs names it.
+	// provided is providedLibsKey of ProvidedLibs, "" when none is given.
 	provided string
 	vis      string
 	hasVis   bool
 	// files are the ProvidedFiles whose names fp's files need, "\x00" when
 	// ProvidedFiles is set but names none of them, "" when it is nil.
 	files string
+}
+
+// providedLibsKey is the part of libs that Check can read for fp: one byte
+// per library fp or one of its ELF members needs, whether libs names it. A
+// stored fingerprint's Needed holds every member's needs; a hand-made one's
+// may not (the fuzzer made one), so a member's need missing from Needed is
+// marked too.
+func providedLibsKey(fp *Fingerprint, libs []string) string {
+	b := make([]byte, 0, len(fp.Needed)+1)
+	mark := func(n string) {
+		c := byte('0')
+		if slices.Contains(libs, n) {
+			c = '1'
+		}
+		b = append(b, c)
+	}
+	for _, n := range fp.Needed {
+		mark(n)
+	}
+	b = append(b, '/')
+	for _, e := range fp.ELFs {
+		for _, n := range e.Needed {
+			if !slices.Contains(fp.Needed, n) {
+				mark(n)
+			}
+		}
+	}
+	return string(b)
 }
 
 // providedFilesKey is the part of files that Check can read for fp: the
@@ -101,16 +129,8 @@ func (ev *Evaluator) Decode(raw string) (*Fingerprint, string, error) {
 // Findings may be shared with other calls: do not modify them.
 func (ev *Evaluator) Evaluate(key string, fp *Fingerprint, h *Host, p Policy, opts CheckOptions) Verdict {
 	k := verdictKey{fp: key, host: h, policy: p}
-	if len(fp.Needed) > 0 {
-		// Check reads ProvidedLibs only to look up fp.Needed.
-		b := make([]byte, len(fp.Needed))
-		for i, n := range fp.Needed {
-			b[i] = '0'
-			if slices.Contains(opts.ProvidedLibs, n) {
-				b[i] = '1'
-			}
-		}
-		k.provided = string(b)
+	if len(opts.ProvidedLibs) > 0 {
+		k.provided = providedLibsKey(fp, opts.ProvidedLibs)
 	}
 	if opts.VisibleDevices != nil {
 		k.vis, k.hasVis = *opts.VisibleDevices, true
